@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""CDK entry point: one set of stacks per stage (``-c stage=dev`` for one)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+
+sys.path.insert(0, str(Path(__file__).parent / "lambdas"))
+
+from stacks.settings import SettingsError  # noqa: E402
+from stacks.stages import build_app  # noqa: E402
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        build_app(app)
+    except SettingsError as exc:
+        print(f"atlas-codex: {exc}", file=sys.stderr)
+        sys.exit(1)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The environment a function starts with, validated once at cold start.
+
+Every variable is named here (:class:`EnvVar`); the stacks import the same names to set
+them, so a renamed variable cannot drift between the template and the code. A missing or
+malformed variable fails the cold start with a message naming it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from atlas_codex import naming
+from atlas_codex.naming import Stage
+from atlas_codex.policy import HostPort, ModelPolicy, check_private_hosts
+
+
+class EnvVar(StrEnum):
+    STAGE = "ATLAS_STAGE"
+    JOBS_TABLE = "ATLAS_JOBS_TABLE"
+    CONNECTIONS_TABLE = "ATLAS_CONNECTIONS_TABLE"
+    IDEMPOTENCY_TABLE = "ATLAS_IDEMPOTENCY_TABLE"
+    USAGE_TABLE = "ATLAS_USAGE_TABLE"
+    JOBS_QUEUE_URL = "ATLAS_JOBS_QUEUE_URL"
+    JOBS_DLQ_URL = "ATLAS_JOBS_DLQ_URL"
+    WEBHOOKS_QUEUE_URL = "ATLAS_WEBHOOKS_QUEUE_URL"
+    WEBHOOKS_DLQ_URL = "ATLAS_WEBHOOKS_DLQ_URL"
+    ARTIFACTS_BUCKET = "ATLAS_ARTIFACTS_BUCKET"
+    MODEL_POLICY = "ATLAS_MODEL_POLICY"
+    MONTHLY_BUDGET_USD = "ATLAS_MONTHLY_BUDGET_USD"
+    ALLOWED_PRIVATE_HOSTS = "ATLAS_ALLOWED_PRIVATE_HOSTS"
+    AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+    OPENAI_API_KEY = "OPENAI_API_KEY"
+    OPENAI_BASE_URL = "OPENAI_BASE_URL"
+
+
+class ConfigError(RuntimeError):
+    """The function's environment is wrong; ``problems`` maps each variable to what is wrong."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        lines = "\n".join(f"  {var}: {msg}" for var, msg in self.problems.items())
+        super().__init__(f"invalid function environment:\n{lines}")
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _parse_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON: {exc}") from exc
+    return value
+
+
+def _queue_name(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url!r} is not a queue URL")
+    return parts.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+_FIELD_ENV: Final[dict[str, EnvVar]] = {}
+
+
+class RuntimeConfig(BaseModel):
+    """What a function needs to know about its stage, from its environment."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    stage: Stage = Field(alias=EnvVar.STAGE)
+    jobs_table: str = Field(alias=EnvVar.JOBS_TABLE)
+    connections_table: str = Field(alias=EnvVar.CONNECTIONS_TABLE)
+    idempotency_table: str = Field(alias=EnvVar.IDEMPOTENCY_TABLE)
+    usage_table: str = Field(alias=EnvVar.USAGE_TABLE)
+    jobs_queue_url: str = Field(alias=EnvVar.JOBS_QUEUE_URL)
+    jobs_dlq_url: str = Field(alias=EnvVar.JOBS_DLQ_URL)
+    webhooks_queue_url: str = Field(alias=EnvVar.WEBHOOKS_QUEUE_URL)
+    webhooks_dlq_url: str = Field(alias=EnvVar.WEBHOOKS_DLQ_URL)
+    artifacts_bucket: str = Field(alias=EnvVar.ARTIFACTS_BUCKET)
+    model_policy: Annotated[ModelPolicy, BeforeValidator(_parse_json)] = Field(
+        default_factory=ModelPolicy, alias=EnvVar.MODEL_POLICY
+    )
+    monthly_budget_usd: float = Field(gt=0, allow_inf_nan=False, alias=EnvVar.MONTHLY_BUDGET_USD)
+    allowed_private_hosts: Annotated[tuple[HostPort, ...], BeforeValidator(_split_list)] = Field(
+        default=(), alias=EnvVar.ALLOWED_PRIVATE_HOSTS
+    )
+    aws_endpoint_url: str | None = Field(default=None, alias=EnvVar.AWS_ENDPOINT_URL)
+    openai_api_key: SecretStr | None = Field(default=None, alias=EnvVar.OPENAI_API_KEY)
+    openai_base_url: str | None = Field(default=None, alias=EnvVar.OPENAI_BASE_URL)
+
+    @field_validator("openai_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _names_follow_the_scheme(self) -> RuntimeConfig:
+        problems: dict[str, str] = {}
+        expected_tables: dict[str, naming.TableResource] = {
+            "jobs_table": "jobs",
+            "connections_table": "connections",
+            "idempotency_table": "idempotency",
+            "usage_table": "usage",
+        }
+        for field, resource in expected_tables.items():
+            want = naming.table_name(resource, self.stage)
+            if getattr(self, field) != want:
+                problems[field] = f"expected {want!r}, got {getattr(self, field)!r}"
+        expected_queues: dict[str, naming.QueueResource] = {
+            "jobs_queue_url": "queue",
+            "jobs_dlq_url": "dlq",
+            "webhooks_queue_url": "webhooks",
+            "webhooks_dlq_url": "webhooks-dlq",
+        }
+        for field, resource in expected_queues.items():
+            want = naming.queue_name(resource, self.stage)
+            try:
+                got = _queue_name(getattr(self, field))
+            except ValueError as exc:
+                problems[field] = str(exc)
+                continue
+            if got != want:
+                problems[field] = f"the URL names queue {got!r}; expected {want!r}"
+        try:
+            instance = naming.parse_bucket_name(self.artifacts_bucket)
+            if not instance.endswith(f"-{self.stage}"):
+                problems["artifacts_bucket"] = f"bucket {self.artifacts_bucket!r} is not the {self.stage} stage's"
+        except naming.NamingError as exc:
+            problems["artifacts_bucket"] = str(exc)
+        try:
+            check_private_hosts(self.stage, self.allowed_private_hosts)
+        except ValueError as exc:
+            problems["allowed_private_hosts"] = str(exc)
+        if problems:
+            raise ConfigError({_env_of(f): m for f, m in problems.items()})
+        return self
+
+    @property
+    def models_available(self) -> bool:
+        """Model strategies need a key; without one deterministic extraction serves."""
+        return self.openai_api_key is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeConfig:
+        env = dict(os.environ if environ is None else environ)
+        try:
+            return cls.model_validate(env)
+        except ConfigError:
+            raise
+        except ValidationError as exc:
+            problems: dict[str, str] = {}
+            for err in exc.errors():
+                loc = err["loc"]
+                var = _env_of(str(loc[0])) if loc else "environment"
+                cause = err.get("ctx", {}).get("error")
+                if isinstance(cause, ConfigError):
+                    problems.update(cause.problems)
+                    continue
+                detail = ".".join(str(p) for p in loc[1:])
+                msg = "is not set" if err["type"] == "missing" else err["msg"]
+                text = f"{detail}: {msg}" if detail else msg
+                problems[var] = f"{problems[var]}; {text}" if var in problems else text
+            raise ConfigError(problems) from None
+
+
+def _env_of(field_or_alias: str) -> str:
+    if not _FIELD_ENV:
+        for name, info in RuntimeConfig.model_fields.items():
+            if isinstance(info.alias, str):
+                _FIELD_ENV[name] = EnvVar(info.alias)
+    if field_or_alias in _FIELD_ENV:
+        return _FIELD_ENV[field_or_alias].value
+    return field_or_alias
+
+
+@functools.cache
+def get_config() -> RuntimeConfig:
+    """The validated configuration of this process, read once (cold start)."""
+    return RuntimeConfig.from_env()

@@ -1,0 +1,472 @@
+"""The canonical job schema: the job record, the client's request, and the status machine.
+
+Everything that reads or writes a job goes through these models. They are strict:
+unknown fields are rejected (no phantom fields) and values are never coerced
+(``"1"`` is not ``1``). The DynamoDB item form round-trips exactly
+(:meth:`Job.to_item` / :meth:`Job.from_item`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal, Self, get_args
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    model_validator,
+)
+
+from atlas_codex import limits
+
+SCHEMA_VERSION: Final = 1
+
+JobType = Literal["sync", "async", "ai-process", "batch", "webhook"]
+JobStatus = Literal["pending", "processing", "completed", "failed", "cancelled", "timeout"]
+JOB_TYPES: Final[tuple[JobType, ...]] = get_args(JobType)
+JOB_STATUSES: Final[tuple[JobStatus, ...]] = get_args(JobStatus)
+
+# THE transition table. A status not listed as a key has no way out (terminal).
+# processing -> pending is the release of a claim after a transient error, so the
+# returning queue message can claim the job again.
+ALLOWED_TRANSITIONS: Final[Mapping[JobStatus, frozenset[JobStatus]]] = MappingProxyType(
+    {
+        "pending": frozenset({"processing", "cancelled", "failed", "timeout"}),
+        "processing": frozenset({"pending", "completed", "failed", "cancelled", "timeout"}),
+        "completed": frozenset(),
+        "failed": frozenset(),
+        "cancelled": frozenset(),
+        "timeout": frozenset(),
+    }
+)
+TERMINAL_STATUSES: Final[frozenset[JobStatus]] = frozenset(
+    s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt
+)
+
+
+def can_transition(current: JobStatus, new: JobStatus) -> bool:
+    """True when the table allows ``current -> new``."""
+    return new in ALLOWED_TRANSITIONS[current]
+
+
+def sources_of(new: JobStatus) -> frozenset[JobStatus]:
+    """Every status from which ``new`` may be reached (for conditional writes)."""
+    return frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if new in nxt)
+
+
+# --------------------------------------------------------------------------- value types
+
+_TS_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a time zone (UTC, 'Z')")
+    value = value.astimezone(UTC)
+    if not 1970 <= value.year <= 9999:
+        raise ValueError("timestamp must be between 1970 and 9999")
+    return value
+
+
+def _format_ts(value: datetime) -> str:
+    # Fixed width, so ISO strings sort like the instants they name (GSI sort keys).
+    return value.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_require_utc),
+    PlainSerializer(_format_ts, return_type=str, when_used="json"),
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_http_url(value: str) -> str:
+    if len(value) > limits.MAX_URL_LENGTH:
+        raise ValueError(f"URL is longer than {limits.MAX_URL_LENGTH} characters")
+    if any(c.isspace() for c in value) or any(ord(c) < 0x20 for c in value):
+        raise ValueError("URL must not contain white space or control characters")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("only http and https URLs are accepted")
+    if not parts.hostname:
+        raise ValueError("URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("URL must not carry credentials (user@host)")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ValueError("URL has an invalid port") from exc
+    return value
+
+
+HttpUrlStr = Annotated[str, AfterValidator(_check_http_url)]
+
+_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.fullmatch(value):
+        raise ValueError("must start with a letter or digit and use only A-Z a-z 0-9 _ . : -")
+    return value
+
+
+JobId = Annotated[
+    str, Field(min_length=1, max_length=limits.MAX_JOB_ID_CHARS), AfterValidator(_check_id)
+]
+OwnerId = Annotated[
+    str, Field(min_length=1, max_length=limits.MAX_OWNER_ID_CHARS), AfterValidator(_check_id)
+]
+CorrelationId = Annotated[
+    str, Field(min_length=1, max_length=limits.MAX_CORRELATION_ID_CHARS), AfterValidator(_check_id)
+]
+IdempotencyKey = Annotated[
+    str,
+    Field(min_length=1, max_length=limits.MAX_IDEMPOTENCY_KEY_CHARS, pattern=r"^[\x21-\x7e]+$"),
+]
+FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+ErrorCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+NonNegativeUsd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+TokenCount = Annotated[int, Field(ge=0)]
+
+_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_job_id(now: datetime | None = None) -> str:
+    """``job_`` + a ULID: 48 bits of milliseconds then 80 random bits, so ids sort by time."""
+    ms = int(now.timestamp() * 1000) if now else time.time_ns() // 1_000_000
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "job_" + "".join(reversed(chars))
+
+
+def _json_depth(value: Any, depth: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
+    if isinstance(value, list):
+        return max((_json_depth(v, depth + 1) for v in value), default=depth + 1)
+    return depth
+
+
+def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > limits.MAX_JSON_SCHEMA_BYTES:
+        raise ValueError(
+            f"JSON schema is {size} bytes; the limit is {limits.MAX_JSON_SCHEMA_BYTES}"
+        )
+    depth = _json_depth(value)
+    if depth > limits.MAX_JSON_SCHEMA_DEPTH:
+        raise ValueError(
+            f"JSON schema nests {depth} levels; the limit is {limits.MAX_JSON_SCHEMA_DEPTH}"
+        )
+    kind = value.get("type", "object")
+    if kind != "object" and not (isinstance(kind, list) and "object" in kind):
+        raise ValueError("the top level of a JSON schema must be of type 'object'")
+    props = value.get("properties", {})
+    if not isinstance(props, dict):
+        raise ValueError("'properties' must be an object")
+    required = value.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise ValueError("'required' must be a list of property names")
+    return value
+
+
+JsonSchemaDoc = Annotated[dict[str, JsonValue], AfterValidator(_check_json_schema)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+# --------------------------------------------------------------------------- request
+
+
+class SelectorField(_Model):
+    """One field of a selector schema: a CSS selector, and what to take from the match."""
+
+    selector: Annotated[str, Field(min_length=1, max_length=limits.MAX_CSS_SELECTOR_CHARS)]
+    attribute: Annotated[str, Field(pattern=r"^[A-Za-z_:][-A-Za-z0-9_:.]{0,63}$")] | None = None
+    type: Literal["string", "integer", "number", "boolean", "url", "html"] = "string"
+    many: bool = False
+    fields: dict[FieldName, SelectorField] | None = None
+    """Nested items: ``selector`` is then the base of each item and these its fields."""
+
+    @model_validator(mode="after")
+    def _nested_fields_take_no_attribute(self) -> Self:
+        if self.fields is not None and (self.attribute is not None or self.type != "string"):
+            raise ValueError("a field with nested 'fields' cannot also set 'attribute' or 'type'")
+        if self.fields is not None and not self.fields:
+            raise ValueError("'fields' must name at least one field")
+        return self
+
+
+def _selector_stats(fields: Mapping[str, SelectorField], depth: int = 1) -> tuple[int, int]:
+    count, deepest = 0, depth
+    for f in fields.values():
+        count += 1
+        if f.fields:
+            c, d = _selector_stats(f.fields, depth + 1)
+            count, deepest = count + c, max(deepest, d)
+    return count, deepest
+
+
+class SelectorSchema(_Model):
+    """Direct extraction: an optional base selector for repeated items, and their fields."""
+
+    base_selector: (
+        Annotated[str, Field(min_length=1, max_length=limits.MAX_CSS_SELECTOR_CHARS)] | None
+    ) = None
+    fields: dict[FieldName, SelectorField] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        count, depth = _selector_stats(self.fields)
+        if count > limits.MAX_SELECTOR_FIELDS:
+            raise ValueError(f"{count} selector fields; the limit is {limits.MAX_SELECTOR_FIELDS}")
+        if depth > limits.MAX_SELECTOR_DEPTH:
+            raise ValueError(
+                f"selector fields nest {depth} levels; the limit is {limits.MAX_SELECTOR_DEPTH}"
+            )
+        return self
+
+
+UrlPattern = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class CrawlOptions(_Model):
+    """Navigation-aware crawling. Patterns are shell-style globs matched against full URLs."""
+
+    max_pages: Annotated[int, Field(ge=1, le=limits.MAX_CRAWL_PAGES)] = 10
+    max_depth: Annotated[int, Field(ge=0, le=limits.MAX_CRAWL_DEPTH)] = 2
+    include: Annotated[list[UrlPattern], Field(max_length=limits.MAX_URL_PATTERNS)] = Field(
+        default_factory=list
+    )
+    exclude: Annotated[list[UrlPattern], Field(max_length=limits.MAX_URL_PATTERNS)] = Field(
+        default_factory=list
+    )
+    same_site: bool = True
+    use_sitemap: bool = False
+    follow_pagination: bool = True
+
+
+class JobRequest(_Model):
+    """What to extract, from where: the part of a job the client chose."""
+
+    urls: Annotated[list[HttpUrlStr], Field(min_length=1, max_length=limits.MAX_URLS_PER_JOB)]
+    json_schema: JsonSchemaDoc | None = None
+    selectors: SelectorSchema | None = None
+    instruction: (
+        Annotated[str, Field(min_length=1, max_length=limits.MAX_INSTRUCTION_CHARS)] | None
+    ) = None
+    crawl: CrawlOptions | None = None
+    webhook_url: HttpUrlStr | None = None
+    respect_robots_txt: bool = True
+
+
+class CreateJobRequest(JobRequest):
+    """The body of ``POST /jobs`` and ``POST /extract``."""
+
+    type: JobType = "async"
+
+    @model_validator(mode="after")
+    def _type_needs(self) -> Self:
+        if self.type == "webhook" and self.webhook_url is None:
+            raise ValueError("a webhook job needs 'webhook_url'")
+        if self.type == "ai-process" and self.instruction is None and self.json_schema is None:
+            raise ValueError("an ai-process job needs 'instruction' or 'json_schema'")
+        if self.type == "batch" and self.crawl is not None:
+            raise ValueError("a batch job takes a list of URLs, not 'crawl' options")
+        return self
+
+    def job_request(self) -> JobRequest:
+        return JobRequest.model_validate(self.model_dump(exclude={"type"}), strict=True)
+
+
+# --------------------------------------------------------------------------- record parts
+
+
+class JobError(_Model):
+    code: ErrorCode
+    message: Annotated[str, Field(min_length=1, max_length=limits.MAX_ERROR_MESSAGE_CHARS)]
+    retryable: bool = False
+
+
+class Attempt(_Model):
+    """One try of one strategy (and model, where one was called)."""
+
+    strategy: Annotated[str, Field(min_length=1, max_length=64)]
+    model: str | None = None
+    started_at: Timestamp
+    ended_at: Timestamp | None = None
+    input_tokens: TokenCount = 0
+    cached_input_tokens: TokenCount = 0
+    output_tokens: TokenCount = 0
+    estimated_cost_usd: NonNegativeUsd | None = None
+    cost_usd: NonNegativeUsd | None = None
+    error: JobError | None = None
+
+
+class JobCost(_Model):
+    estimated_usd: NonNegativeUsd = 0.0
+    actual_usd: NonNegativeUsd = 0.0
+
+
+class StatusChange(_Model):
+    status: JobStatus
+    at: Timestamp
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class ChildCounters(_Model):
+    """Atomic counters of a batch parent; the child that makes ``done == total`` closes it."""
+
+    total: Annotated[int, Field(ge=0)]
+    completed: Annotated[int, Field(ge=0)] = 0
+    failed: Annotated[int, Field(ge=0)] = 0
+    cancelled: Annotated[int, Field(ge=0)] = 0
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.cancelled
+
+    @model_validator(mode="after")
+    def _not_more_than_total(self) -> Self:
+        if self.done > self.total:
+            raise ValueError(f"{self.done} children finished but the batch has only {self.total}")
+        return self
+
+
+class PageOutcome(_Model):
+    url: str
+    status: Literal["ok", "failed", "skipped"]
+    http_status: Annotated[int, Field(ge=100, le=599)] | None = None
+    error: JobError | None = None
+    data: JsonValue = None
+
+
+class JobResult(_Model):
+    data: JsonValue = None
+    pages: list[PageOutcome] = Field(default_factory=list)
+
+
+LegacyFormat = Literal["v0-sync", "v0-ai", "v0-navigation"]
+
+
+class MigratedFrom(_Model):
+    format: LegacyFormat
+    source_id: str
+
+
+# --------------------------------------------------------------------------- the record
+
+
+class Job(_Model):
+    """The canonical job record, exactly as stored (one DynamoDB item)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job_id: JobId
+    type: JobType
+    status: JobStatus
+    owner_id: OwnerId
+    correlation_id: CorrelationId
+    idempotency_key: IdempotencyKey | None = None
+    request_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    request: JobRequest
+    result: JobResult | None = None
+    result_location: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    error: JobError | None = None
+    attempts: Annotated[list[Attempt], Field(max_length=limits.MAX_ATTEMPTS_RECORDED)] = Field(
+        default_factory=list
+    )
+    fallback_chain: list[str] = Field(default_factory=list)
+    model: str | None = None
+    cost: JobCost = Field(default_factory=JobCost)
+    created_at: Timestamp
+    updated_at: Timestamp
+    deadline_at: Timestamp | None = None
+    timeline: Annotated[
+        list[StatusChange], Field(min_length=1, max_length=limits.MAX_TIMELINE_ENTRIES)
+    ]
+    parent_id: JobId | None = None
+    children: ChildCounters | None = None
+    version: Annotated[int, Field(ge=1)] = 1
+    ttl: Annotated[int, Field(ge=0)] | None = None
+    migrated_from: MigratedFrom | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.timeline[-1].status != self.status:
+            raise ValueError(
+                f"the timeline ends in {self.timeline[-1].status!r} but the status is {self.status!r}"
+            )
+        if self.updated_at < self.created_at:
+            raise ValueError("updated_at is before created_at")
+        if self.status == "failed" and self.error is None:
+            raise ValueError("a failed job must carry an error")
+        if self.result is not None and self.result_location is not None:
+            raise ValueError("a job keeps its result inline or in the bucket, not both")
+        if self.status not in TERMINAL_STATUSES and (self.result or self.result_location):
+            raise ValueError(f"a {self.status} job cannot have a result yet")
+        if self.children is not None and self.type != "batch":
+            raise ValueError("only a batch job has child counters")
+        return self
+
+    # ---- DynamoDB item form -------------------------------------------------------
+
+    def to_item(self) -> dict[str, Any]:
+        """The DynamoDB item (boto3 resource form: numbers as ``Decimal``).
+
+        Top-level ``None`` fields are left out, since index key attributes may not be NULL.
+        """
+        data = self.model_dump(mode="json")
+        return {k: _to_dynamo(v) for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Job:
+        """Parse an item read from DynamoDB, strictly (a wrong type is an error)."""
+        return cls.model_validate_json(json.dumps(_from_dynamo(dict(item))), strict=True)
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("non-finite numbers cannot be stored")
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    raise TypeError(f"cannot store a value of type {type(value).__name__}")
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, set | frozenset):
+        raise ValueError("sets are not part of the job schema")
+    return value

@@ -1,0 +1,28 @@
+"""Every limit the service enforces on client input and stored records, defined once."""
+
+from __future__ import annotations
+
+from typing import Final
+
+MAX_URLS_PER_JOB: Final = 1000
+"""A batch fans out one child per URL; more than this is several batches."""
+MAX_URL_LENGTH: Final = 2048
+MAX_INSTRUCTION_CHARS: Final = 4000
+MAX_JSON_SCHEMA_BYTES: Final = 32 * 1024
+MAX_JSON_SCHEMA_DEPTH: Final = 12
+MAX_SELECTOR_FIELDS: Final = 200
+MAX_SELECTOR_DEPTH: Final = 6
+MAX_CSS_SELECTOR_CHARS: Final = 512
+MAX_CRAWL_PAGES: Final = 5000
+MAX_CRAWL_DEPTH: Final = 20
+MAX_URL_PATTERNS: Final = 50
+MAX_IDEMPOTENCY_KEY_CHARS: Final = 255
+MAX_CORRELATION_ID_CHARS: Final = 128
+MAX_JOB_ID_CHARS: Final = 128
+MAX_OWNER_ID_CHARS: Final = 128
+MAX_ERROR_MESSAGE_CHARS: Final = 2000
+MAX_ATTEMPTS_RECORDED: Final = 50
+MAX_TIMELINE_ENTRIES: Final = 100
+MAX_REQUEST_BODY_BYTES: Final = 256 * 1024
+INLINE_RESULT_MAX_BYTES: Final = 350 * 1024
+"""Results larger than this go to the artifacts bucket (DynamoDB items stop at 400 KB)."""

@@ -1,0 +1,127 @@
+"""Value types shared by the stage settings (synth time) and the runtime configuration.
+
+They live in the runtime package so both sides validate a setting with the same code:
+a fetch allow-list entry or a model policy that `cdk synth` accepts is exactly one that a
+function accepts at cold start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Final, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+ModelTier = Literal["nano", "mini", "full"]
+MODEL_TIERS: Final[tuple[ModelTier, ...]] = get_args(ModelTier)
+
+# Cloud instance-metadata endpoints: never reachable, whatever any setting says.
+METADATA_HOSTS: Final[frozenset[str]] = frozenset(
+    {
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack
+        "fd00:ec2::254",  # AWS IPv6
+        "100.100.100.200",  # Alibaba Cloud
+        "metadata.google.internal",
+        "metadata",
+    }
+)
+
+_HOSTNAME_RE: Final = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+_MODEL_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+def is_metadata_host(host: str) -> bool:
+    """True for a cloud metadata address in any spelling we can normalise."""
+    bare = host.strip("[]").lower().rstrip(".")
+    if bare in METADATA_HOSTS:
+        return True
+    try:
+        addr = ipaddress.ip_address(bare)
+    except ValueError:
+        return False
+    return any(addr == ipaddress.ip_address(h) for h in METADATA_HOSTS if _is_ip_literal(h))
+
+
+def _is_ip_literal(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_host_port(value: str) -> str:
+    """Validate ``host:port`` (``[v6]:port`` for IPv6) and return it normalised."""
+    if not isinstance(value, str):  # pragma: no cover - pydantic passes strings only
+        raise ValueError("expected a 'host:port' string")
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{value!r} is not of the form host:port")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"{value!r}: port must be a number from 1 to 65535")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"{value!r}: unbalanced '[' in IPv6 host")
+        inner = host[1:-1]
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {inner!r} is not an IPv6 address") from exc
+        host = f"[{ipaddress.IPv6Address(inner).compressed}]"
+    else:
+        host = host.lower()
+        if not (_is_ip_literal(host) or _HOSTNAME_RE.fullmatch(host)):
+            raise ValueError(f"{value!r}: {host!r} is not a host name or IPv4 address")
+    if is_metadata_host(host):
+        raise ValueError(f"{value!r}: cloud metadata addresses can never be allowed")
+    return f"{host}:{int(port_text)}"
+
+
+HostPort = Annotated[str, AfterValidator(_parse_host_port)]
+"""A ``host:port`` pair that may be fetched although it is on a private network."""
+
+
+def _check_model_name(value: str) -> str:
+    if not _MODEL_NAME_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid model name")
+    return value
+
+
+ModelName = Annotated[str, AfterValidator(_check_model_name)]
+
+
+def _default_tier_models() -> dict[ModelTier, str]:
+    return {"nano": "gpt-5-nano", "mini": "gpt-5-mini", "full": "gpt-5"}
+
+
+class ModelPolicy(BaseModel):
+    """Which model tiers a stage may use, the model behind each, and the last resort."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed_tiers: tuple[ModelTier, ...] = Field(default=MODEL_TIERS, min_length=1)
+    tier_models: dict[ModelTier, ModelName] = Field(default_factory=_default_tier_models)
+    production_fallback: ModelName = "gpt-4.1"
+
+    @model_validator(mode="after")
+    def _every_allowed_tier_has_a_model(self) -> ModelPolicy:
+        if len(set(self.allowed_tiers)) != len(self.allowed_tiers):
+            raise ValueError("allowed_tiers lists a tier twice")
+        missing = [t for t in self.allowed_tiers if t not in self.tier_models]
+        if missing:
+            raise ValueError(f"tier_models has no model for allowed tier(s): {', '.join(missing)}")
+        return self
+
+
+STAGES_WITHOUT_PRIVATE_FETCH: Final = frozenset({"prod", "staging"})
+
+
+def check_private_hosts(stage: str, hosts: tuple[str, ...] | list[str]) -> None:
+    """Private host:port pairs are for local mode and development only."""
+    if hosts and stage in STAGES_WITHOUT_PRIVATE_FETCH:
+        raise ValueError(
+            f"the {stage} stage may not fetch private addresses (remove {', '.join(hosts)})"
+        )

@@ -1,0 +1,52 @@
+"""The artifacts bucket: large results and stored pages, private and encrypted."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from atlas_codex import naming
+from stacks.settings import StageSettings
+
+# Key prefixes: one place, the runtime writes under the same ones.
+from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
+
+
+class ArtifactsBucket(Construct):
+    def __init__(self, scope: Construct, cid: str, *, settings: StageSettings) -> None:
+        super().__init__(scope, cid)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            bucket_name=naming.bucket_name(settings.instance_id),
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            versioned=settings.retain,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-stored-pages",
+                    prefix=PAGES_PREFIX,
+                    expiration=Duration.days(settings.data.artifact_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-results",
+                    prefix=RESULTS_PREFIX,
+                    expiration=Duration.days(settings.data.job_ttl_days),
+                ),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+                s3.LifecycleRule(
+                    id="expire-old-versions",
+                    noncurrent_version_expiration=Duration.days(7),
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+        )
+        cfn = self.bucket.node.default_child
+        assert isinstance(cfn, s3.CfnBucket)
+        cfn.override_logical_id("ArtifactsBucket")

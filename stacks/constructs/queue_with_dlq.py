@@ -1,0 +1,45 @@
+"""A work queue and its dead-letter queue, redriven after the configured receives."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from atlas_codex import naming
+from atlas_codex.naming import QueueResource
+from stacks.settings import QueueSettings
+
+
+class QueueWithDlq(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        stage: str,
+        queue: QueueResource,
+        dlq: QueueResource,
+        settings: QueueSettings,
+    ) -> None:
+        super().__init__(scope, cid)
+        self.dlq = sqs.Queue(
+            self,
+            "Dlq",
+            queue_name=naming.queue_name(dlq, stage),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(settings.dlq_retention_days),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=naming.queue_name(queue, stage),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(settings.visibility_timeout_s),
+            retention_period=Duration.days(settings.retention_days),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=settings.max_receive_count, queue=self.dlq
+            ),
+        )

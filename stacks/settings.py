@@ -1,0 +1,230 @@
+"""Stage settings: one pydantic model, validated at synth time.
+
+The values live in ``cdk.json`` (context ``atlas-codex:defaults``, deep-merged with
+``atlas-codex:stages.<stage>``); the rules live here. A wrong setting fails ``cdk synth``
+with a message naming the field, e.g. ``stages.prod.point_in_time_recovery``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Final, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from atlas_codex import naming
+from atlas_codex.naming import FunctionResource, Stage
+from atlas_codex.policy import HostPort, ModelPolicy, check_private_hosts
+
+DEFAULTS_KEY: Final = "atlas-codex:defaults"
+STAGES_KEY: Final = "atlas-codex:stages"
+
+# The retention periods CloudWatch Logs accepts.
+LOG_RETENTION_DAYS: Final = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+API_GATEWAY_TIMEOUT_S: Final = 29
+VISIBILITY_TO_TIMEOUT_RATIO: Final = 6
+"""AWS's advice: a queue's visibility timeout at least six times its consumer's timeout."""
+
+
+class SettingsError(ValueError):
+    """Invalid stage settings; the message names every offending field."""
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class FunctionSettings(_Settings):
+    memory_mb: Annotated[int, Field(ge=128, le=10240)]
+    timeout_s: Annotated[int, Field(ge=1, le=900)]
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+
+class FunctionsSettings(_Settings):
+    api: FunctionSettings
+    worker: FunctionSettings
+    webhooks: FunctionSettings
+    websocket: FunctionSettings
+    health: FunctionSettings
+
+    def of(self, name: FunctionResource) -> FunctionSettings:
+        value: FunctionSettings = getattr(self, name)
+        return value
+
+    @field_validator("api")
+    @classmethod
+    def _api_within_gateway_limit(cls, value: FunctionSettings) -> FunctionSettings:
+        if value.timeout_s > API_GATEWAY_TIMEOUT_S:
+            raise ValueError(
+                f"timeout_s {value.timeout_s} exceeds API Gateway's {API_GATEWAY_TIMEOUT_S} s "
+                "integration limit"
+            )
+        return value
+
+
+class QueueSettings(_Settings):
+    visibility_timeout_s: Annotated[int, Field(ge=0, le=43200)]
+    max_receive_count: Annotated[int, Field(ge=1, le=1000)]
+    retention_days: Annotated[int, Field(ge=1, le=14)]
+    dlq_retention_days: Annotated[int, Field(ge=1, le=14)]
+
+
+class AlarmSettings(_Settings):
+    error_rate_pct: Annotated[float, Field(gt=0, le=100)]
+    throttles: Annotated[int, Field(ge=0)]
+    dlq_depth: Annotated[int, Field(ge=0)]
+    queue_oldest_message_s: Annotated[int, Field(ge=60)]
+    api_5xx_rate_pct: Annotated[float, Field(gt=0, le=100)]
+    api_p99_latency_ms: Annotated[int, Field(ge=100, le=29000)]
+    dynamodb_throttles: Annotated[int, Field(ge=0)]
+    health_failed_checks: Annotated[int, Field(ge=0)]
+    period_s: Literal[60, 300, 900, 3600]
+    evaluation_periods: Annotated[int, Field(ge=1, le=24)]
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+
+
+class BudgetSettings(_Settings):
+    monthly_usd: Annotated[float, Field(gt=0, le=1_000_000)]
+    notify_at_pct: Annotated[tuple[Annotated[float, Field(gt=0, le=100)], ...], Field(min_length=1)]
+
+    @field_validator("notify_at_pct")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if list(value) != sorted(set(value)):
+            raise ValueError("thresholds must be strictly increasing, e.g. [80, 95]")
+        return value
+
+
+class ApiSettings(_Settings):
+    cors_origins: tuple[str, ...]
+    rate_limit_rps: Annotated[float, Field(gt=0, le=10000)]
+    burst_limit: Annotated[int, Field(ge=1, le=5000)]
+    quota_per_day: Annotated[int, Field(ge=1)]
+    waf_enabled: bool
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return value
+
+
+class DataSettings(_Settings):
+    removal_policy: Literal["retain", "destroy"]
+    point_in_time_recovery: bool
+    deletion_protection: bool
+    job_ttl_days: Annotated[int, Field(ge=1, le=3650)]
+    artifact_expiry_days: Annotated[int, Field(ge=1, le=3650)]
+
+
+class StageSettings(_Settings):
+    """Everything that differs between dev, staging, prod and local."""
+
+    stage: Stage
+    account: Annotated[str, Field(pattern=r"^\d{12}$")]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
+    data: DataSettings
+    log_retention_days: int
+    functions: FunctionsSettings
+    jobs_queue: QueueSettings
+    webhooks_queue: QueueSettings
+    alarms: AlarmSettings
+    budget: BudgetSettings
+    api: ApiSettings
+    models: ModelPolicy
+    allowed_private_hosts: tuple[HostPort, ...] = ()
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention; use one of {sorted(LOG_RETENTION_DAYS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _stage_rules(self) -> Self:
+        problems: list[str] = []
+        try:
+            check_private_hosts(self.stage, self.allowed_private_hosts)
+        except ValueError as exc:
+            problems.append(f"allowed_private_hosts: {exc}")
+        for queue, consumer in (("jobs_queue", "worker"), ("webhooks_queue", "webhooks")):
+            visibility = getattr(self, queue).visibility_timeout_s
+            timeout = self.functions.of(consumer).timeout_s  # type: ignore[arg-type]
+            if visibility < VISIBILITY_TO_TIMEOUT_RATIO * timeout:
+                problems.append(
+                    f"{queue}.visibility_timeout_s: {visibility} s is less than "
+                    f"{VISIBILITY_TO_TIMEOUT_RATIO} x functions.{consumer}.timeout_s ({timeout} s)"
+                )
+        if self.stage == "prod":
+            if self.data.removal_policy != "retain":
+                problems.append("data.removal_policy: prod must retain its tables and buckets")
+            if not self.data.point_in_time_recovery:
+                problems.append("data.point_in_time_recovery: prod must keep point-in-time recovery on")
+            if not self.data.deletion_protection:
+                problems.append("data.deletion_protection: prod tables must be protected from deletion")
+        if self.stage in ("prod", "staging") and "*" in self.api.cors_origins:
+            problems.append(f"api.cors_origins: the {self.stage} stage may not allow every origin ('*')")
+        if self.stage == "prod" and any(o.startswith("http://") for o in self.api.cors_origins):
+            problems.append("api.cors_origins: prod origins must use https")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def instance_id(self) -> str:
+        return naming.instance_id(self.account, self.region, self.stage)
+
+    @property
+    def retain(self) -> bool:
+        return self.data.removal_policy == "retain"
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; nested objects merge, anything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_stage_settings(
+    stage: str, defaults: Mapping[str, Any] | None, stages: Mapping[str, Any] | None
+) -> StageSettings:
+    """Validate one stage's settings from the two context objects of ``cdk.json``."""
+    try:
+        naming.check_stage(stage)
+    except naming.NamingError as exc:
+        raise SettingsError(f"stage: {exc}") from None
+    if not isinstance(defaults, Mapping):
+        raise SettingsError(f"context {DEFAULTS_KEY!r} is missing from cdk.json")
+    if not isinstance(stages, Mapping) or not isinstance(stages.get(stage, {}), Mapping):
+        raise SettingsError(f"context {STAGES_KEY!r} must map each stage to an object")
+    raw = deep_merge(defaults, {**stages.get(stage, {}), "stage": stage})
+    try:
+        # cdk.json is JSON: validate it as JSON, so strict mode takes arrays for tuples.
+        return StageSettings.model_validate_json(json.dumps(raw))
+    except ValidationError as exc:
+        raise SettingsError(_describe(stage, exc)) from None
+
+
+def _describe(stage: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        where = f"stages.{stage}.{loc}" if loc else f"stages.{stage}"
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:  # cross-field rules already name their fields
+            lines.extend(f"stages.{stage}.{part}" for part in msg.splitlines())
+        else:
+            lines.append(f"{where}: {msg}")
+    return "invalid stage settings:\n  " + "\n  ".join(lines)
