@@ -10,8 +10,8 @@ import aws_cdk as cdk
 
 sys.path.insert(0, str(Path(__file__).parent / "lambdas"))
 
-from stacks.settings import SettingsError  # noqa: E402
-from stacks.stages import build_app  # noqa: E402
+from stacks.settings import SettingsError
+from stacks.stages import build_app
 
 
 def main() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from atlas_codex import naming
+from atlas_codex.tables import CONNECTIONS, IDEMPOTENCY, JOBS, USAGE
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from atlas_codex import naming
-from atlas_codex.tables import CONNECTIONS, IDEMPOTENCY, JOBS, USAGE
 from stacks.constructs.artifacts_bucket import ArtifactsBucket
 from stacks.constructs.table import SpecTable
 from stacks.settings import StageSettings
@@ -17,14 +17,18 @@ from stacks.settings import StageSettings
 class DataStack(Stack):
     def __init__(self, scope: Construct, settings: StageSettings, **kwargs: Any) -> None:
         super().__init__(scope, naming.stack_name("data", settings.stage), **kwargs)
-        self.jobs = SpecTable(self, "Jobs", spec=JOBS, settings=settings, logical_id="JobsTable").table
+        self.jobs = SpecTable(
+            self, "Jobs", spec=JOBS, settings=settings, logical_id="JobsTable"
+        ).table
         self.connections = SpecTable(
             self, "Connections", spec=CONNECTIONS, settings=settings, logical_id="ConnectionsTable"
         ).table
         self.idempotency = SpecTable(
             self, "Idempotency", spec=IDEMPOTENCY, settings=settings, logical_id="IdempotencyTable"
         ).table
-        self.usage = SpecTable(self, "Usage", spec=USAGE, settings=settings, logical_id="UsageTable").table
+        self.usage = SpecTable(
+            self, "Usage", spec=USAGE, settings=settings, logical_id="UsageTable"
+        ).table
         self.artifacts = ArtifactsBucket(self, "Artifacts", settings=settings).bucket
 
         for cid, table in (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from atlas_codex import naming
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from atlas_codex import naming
 from stacks.constructs.queue_with_dlq import QueueWithDlq
 from stacks.settings import StageSettings
 
@@ -16,7 +16,12 @@ class MessagingStack(Stack):
     def __init__(self, scope: Construct, settings: StageSettings, **kwargs: Any) -> None:
         super().__init__(scope, naming.stack_name("messaging", settings.stage), **kwargs)
         self.jobs = QueueWithDlq(
-            self, "Jobs", stage=settings.stage, queue="queue", dlq="dlq", settings=settings.jobs_queue
+            self,
+            "Jobs",
+            stage=settings.stage,
+            queue="queue",
+            dlq="dlq",
+            settings=settings.jobs_queue,
         )
         self.webhooks = QueueWithDlq(
             self,

@@ -12,18 +12,40 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from atlas_codex import naming
 from atlas_codex.naming import FunctionResource, Stage
 from atlas_codex.policy import HostPort, ModelPolicy, check_private_hosts
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULTS_KEY: Final = "atlas-codex:defaults"
 STAGES_KEY: Final = "atlas-codex:stages"
 
 # The retention periods CloudWatch Logs accepts.
 LOG_RETENTION_DAYS: Final = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+    {
+        1,
+        3,
+        5,
+        7,
+        14,
+        30,
+        60,
+        90,
+        120,
+        150,
+        180,
+        365,
+        400,
+        545,
+        731,
+        1096,
+        1827,
+        2192,
+        2557,
+        2922,
+        3288,
+        3653,
+    }
 )
 API_GATEWAY_TIMEOUT_S: Final = 29
 VISIBILITY_TO_TIMEOUT_RATIO: Final = 6
@@ -144,7 +166,9 @@ class StageSettings(_Settings):
     @classmethod
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention; use one of {sorted(LOG_RETENTION_DAYS)}")
+            raise ValueError(
+                f"{value} is not a CloudWatch retention; use one of {sorted(LOG_RETENTION_DAYS)}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -166,11 +190,17 @@ class StageSettings(_Settings):
             if self.data.removal_policy != "retain":
                 problems.append("data.removal_policy: prod must retain its tables and buckets")
             if not self.data.point_in_time_recovery:
-                problems.append("data.point_in_time_recovery: prod must keep point-in-time recovery on")
+                problems.append(
+                    "data.point_in_time_recovery: prod must keep point-in-time recovery on"
+                )
             if not self.data.deletion_protection:
-                problems.append("data.deletion_protection: prod tables must be protected from deletion")
+                problems.append(
+                    "data.deletion_protection: prod tables must be protected from deletion"
+                )
         if self.stage in ("prod", "staging") and "*" in self.api.cors_origins:
-            problems.append(f"api.cors_origins: the {self.stage} stage may not allow every origin ('*')")
+            problems.append(
+                f"api.cors_origins: the {self.stage} stage may not allow every origin ('*')"
+            )
         if self.stage == "prod" and any(o.startswith("http://") for o in self.api.cors_origins):
             problems.append("api.cors_origins: prod origins must use https")
         if problems:
@@ -218,7 +248,7 @@ def load_stage_settings(
 
 
 def _describe(stage: str, exc: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         where = f"stages.{stage}.{loc}" if loc else f"stages.{stage}"

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aws_cdk as cdk
-
 from atlas_codex import naming
+
 from stacks.data_stack import DataStack
 from stacks.messaging_stack import MessagingStack
-from stacks.settings import DEFAULTS_KEY, STAGES_KEY, SettingsError, StageSettings, load_stage_settings
+from stacks.settings import (
+    DEFAULTS_KEY,
+    STAGES_KEY,
+    SettingsError,
+    StageSettings,
+    load_stage_settings,
+)
 
 STAGE_CONTEXT_KEY = "stage"
 """``cdk synth -c stage=dev`` synthesizes one stage; without it, every deployable stage."""
@@ -39,7 +45,12 @@ def selected_stages(app: cdk.App) -> tuple[str, ...]:
 
 def build_stage(app: cdk.App, settings: StageSettings) -> StageStacks:
     env = cdk.Environment(account=settings.account, region=settings.region)
-    data = DataStack(app, settings, env=env, description=f"Atlas Codex {settings.stage}: tables and artifacts bucket")
+    data = DataStack(
+        app,
+        settings,
+        env=env,
+        description=f"Atlas Codex {settings.stage}: tables and artifacts bucket",
+    )
     messaging = MessagingStack(
         app, settings, env=env, description=f"Atlas Codex {settings.stage}: job and webhook queues"
     )

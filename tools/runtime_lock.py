@@ -15,7 +15,15 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-PROVIDED_BY_RUNTIME = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
+PROVIDED_BY_RUNTIME = {
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+    "urllib3",
+}
 
 
 def canonical(name: str) -> str:

@@ -134,8 +134,8 @@ class RuntimeConfig(BaseModel):
             "webhooks_queue_url": "webhooks",
             "webhooks_dlq_url": "webhooks-dlq",
         }
-        for field, resource in expected_queues.items():
-            want = naming.queue_name(resource, self.stage)
+        for field, queue in expected_queues.items():
+            want = naming.queue_name(queue, self.stage)
             try:
                 got = _queue_name(getattr(self, field))
             except ValueError as exc:
@@ -146,7 +146,9 @@ class RuntimeConfig(BaseModel):
         try:
             instance = naming.parse_bucket_name(self.artifacts_bucket)
             if not instance.endswith(f"-{self.stage}"):
-                problems["artifacts_bucket"] = f"bucket {self.artifacts_bucket!r} is not the {self.stage} stage's"
+                problems["artifacts_bucket"] = (
+                    f"bucket {self.artifacts_bucket!r} is not the {self.stage} stage's"
+                )
         except naming.NamingError as exc:
             problems["artifacts_bucket"] = str(exc)
         try:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from atlas_codex import naming
+from atlas_codex.tables import TableSpec
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from atlas_codex import naming
-from atlas_codex.tables import TableSpec
 from stacks.settings import StageSettings
 
 
@@ -22,7 +22,15 @@ class SpecTable(Construct):
     local mode deploys into does not create ``AWS::DynamoDB::GlobalTable``.
     """
 
-    def __init__(self, scope: Construct, cid: str, *, spec: TableSpec, settings: StageSettings, logical_id: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        spec: TableSpec,
+        settings: StageSettings,
+        logical_id: str,
+    ) -> None:
         super().__init__(scope, cid)
         self.spec = spec
         self.table = dynamodb.Table(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from atlas_codex.config import ConfigError, EnvVar, RuntimeConfig
 
 ACCOUNT_URL = "https://sqs.eu-west-1.amazonaws.com/111111111111"
@@ -40,7 +39,9 @@ def test_without_an_openai_key_the_models_are_unavailable() -> None:
 
 
 def test_local_mode_lists_its_private_hosts() -> None:
-    config = RuntimeConfig.from_env({**good_env("local"), EnvVar.ALLOWED_PRIVATE_HOSTS: "127.0.0.1:8765, LOCALHOST:9000"})
+    config = RuntimeConfig.from_env(
+        {**good_env("local"), EnvVar.ALLOWED_PRIVATE_HOSTS: "127.0.0.1:8765, LOCALHOST:9000"}
+    )
     assert config.allowed_private_hosts == ("127.0.0.1:8765", "localhost:9000")
 
 
@@ -63,18 +64,36 @@ def test_every_missing_variable_is_named() -> None:
         (EnvVar.STAGE, "qa", "Input should be 'local', 'dev', 'staging' or 'prod'"),
         (EnvVar.JOBS_TABLE, "jobs", "expected 'atlas-codex-jobs-dev', got 'jobs'"),
         (EnvVar.JOBS_TABLE, "atlas-codex-jobs-prod", "expected 'atlas-codex-jobs-dev'"),
-        (EnvVar.JOBS_QUEUE_URL, f"{ACCOUNT_URL}/atlas-codex-dlq-dev", "names queue 'atlas-codex-dlq-dev'"),
+        (
+            EnvVar.JOBS_QUEUE_URL,
+            f"{ACCOUNT_URL}/atlas-codex-dlq-dev",
+            "names queue 'atlas-codex-dlq-dev'",
+        ),
         (EnvVar.JOBS_DLQ_URL, "not a url", "is not a queue URL"),
         (EnvVar.ARTIFACTS_BUCKET, "my-bucket", "does not start with 'atlas-codex-artifacts-'"),
-        (EnvVar.ARTIFACTS_BUCKET, "atlas-codex-artifacts-111111111111-eu-west-1-prod", "not the dev stage's"),
+        (
+            EnvVar.ARTIFACTS_BUCKET,
+            "atlas-codex-artifacts-111111111111-eu-west-1-prod",
+            "not the dev stage's",
+        ),
         (EnvVar.MONTHLY_BUDGET_USD, "lots", "valid number"),
         (EnvVar.MONTHLY_BUDGET_USD, "0", "greater than 0"),
         (EnvVar.MODEL_POLICY, "{", "not valid JSON"),
-        (EnvVar.MODEL_POLICY, '{"allowed_tiers": ["huge"]}', "allowed_tiers.0: Input should be 'nano'"),
-        (EnvVar.ALLOWED_PRIVATE_HOSTS, "169.254.169.254:80", "metadata addresses can never be allowed"),
+        (
+            EnvVar.MODEL_POLICY,
+            '{"allowed_tiers": ["huge"]}',
+            "allowed_tiers.0: Input should be 'nano'",
+        ),
+        (
+            EnvVar.ALLOWED_PRIVATE_HOSTS,
+            "169.254.169.254:80",
+            "metadata addresses can never be allowed",
+        ),
     ],
 )
-def test_a_malformed_variable_is_named_with_its_problem(var: EnvVar, value: str, message: str) -> None:
+def test_a_malformed_variable_is_named_with_its_problem(
+    var: EnvVar, value: str, message: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         RuntimeConfig.from_env({**good_env(), var: value})
     assert var.value in caught.value.problems
@@ -84,4 +103,7 @@ def test_a_malformed_variable_is_named_with_its_problem(var: EnvVar, value: str,
 def test_prod_functions_refuse_private_hosts() -> None:
     with pytest.raises(ConfigError) as caught:
         RuntimeConfig.from_env({**good_env("prod"), EnvVar.ALLOWED_PRIVATE_HOSTS: "10.0.0.1:80"})
-    assert "prod stage may not fetch private addresses" in caught.value.problems["ATLAS_ALLOWED_PRIVATE_HOSTS"]
+    assert (
+        "prod stage may not fetch private addresses"
+        in caught.value.problems["ATLAS_ALLOWED_PRIVATE_HOSTS"]
+    )

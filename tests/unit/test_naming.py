@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from atlas_codex import naming
 from atlas_codex.naming import Kind, NamingError
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_every_table_and_queue_follows_the_scheme() -> None:
@@ -25,11 +24,15 @@ def test_bucket_is_named_by_instance_id() -> None:
 
 @pytest.mark.parametrize("stage", ["qa", "Prod", "", "dev ", "prod-1"])
 def test_an_unknown_stage_is_refused_with_the_allowed_ones(stage: str) -> None:
-    with pytest.raises(NamingError, match=r"invalid stage .* expected one of local, dev, staging, prod"):
+    with pytest.raises(
+        NamingError, match=r"invalid stage .* expected one of local, dev, staging, prod"
+    ):
         naming.table_name("jobs", stage)
 
 
-@pytest.mark.parametrize("resource", ["Jobs", "jobs_table", "-jobs", "jobs-", "jo--bs", "", "jöbs", "a b"])
+@pytest.mark.parametrize(
+    "resource", ["Jobs", "jobs_table", "-jobs", "jobs-", "jo--bs", "", "jöbs", "a b"]
+)
 def test_a_malformed_resource_name_is_refused(resource: str) -> None:
     with pytest.raises(NamingError, match="invalid resource name"):
         naming.alarm_name(resource, "dev")
@@ -62,7 +65,9 @@ def test_every_name_parses_back_into_its_parts(resource: str, stage: str) -> Non
     assert naming.parse_name(name) == (resource, stage)
 
 
-@pytest.mark.parametrize("name", ["atlas-codex-jobs", "codex-jobs-dev", "atlas-codex-jobs-qa", "atlas-codex--dev"])
+@pytest.mark.parametrize(
+    "name", ["atlas-codex-jobs", "codex-jobs-dev", "atlas-codex-jobs-qa", "atlas-codex--dev"]
+)
 def test_names_outside_the_scheme_do_not_parse(name: str) -> None:
     with pytest.raises(NamingError):
         naming.parse_name(name)

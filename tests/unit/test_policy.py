@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
-
 from atlas_codex.policy import HostPort, ModelPolicy, check_private_hosts, is_metadata_host
+from pydantic import TypeAdapter, ValidationError
 
 HOST_PORT: TypeAdapter[str] = TypeAdapter(HostPort)
 
 
 @pytest.mark.parametrize(
     ("raw", "normalised"),
-    [("127.0.0.1:8765", "127.0.0.1:8765"), ("LocalHost:80", "localhost:80"), ("[0:0::1]:8080", "[::1]:8080")],
+    [
+        ("127.0.0.1:8765", "127.0.0.1:8765"),
+        ("LocalHost:80", "localhost:80"),
+        ("[0:0::1]:8080", "[::1]:8080"),
+    ],
 )
 def test_host_port_pairs_are_normalised(raw: str, normalised: str) -> None:
     assert HOST_PORT.validate_python(raw) == normalised
@@ -18,7 +21,17 @@ def test_host_port_pairs_are_normalised(raw: str, normalised: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["127.0.0.1", "localhost:", ":80", "host:0", "host:65536", "host:http", "[::1:80", "bad_host!:80", "[zz::1]:80"],
+    [
+        "127.0.0.1",
+        "localhost:",
+        ":80",
+        "host:0",
+        "host:65536",
+        "host:http",
+        "[::1:80",
+        "bad_host!:80",
+        "[zz::1]:80",
+    ],
 )
 def test_malformed_host_port_pairs_are_refused(raw: str) -> None:
     with pytest.raises(ValidationError):
@@ -26,7 +39,13 @@ def test_malformed_host_port_pairs_are_refused(raw: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["169.254.169.254:80", "[fd00:ec2::254]:80", "100.100.100.200:80", "metadata.google.internal:80"]
+    "raw",
+    [
+        "169.254.169.254:80",
+        "[fd00:ec2::254]:80",
+        "100.100.100.200:80",
+        "metadata.google.internal:80",
+    ],
 )
 def test_metadata_addresses_can_never_be_allowed(raw: str) -> None:
     with pytest.raises(ValidationError, match="metadata"):

@@ -5,7 +5,13 @@ from typing import Any
 
 import pytest
 
-from stacks.settings import DEFAULTS_KEY, STAGES_KEY, SettingsError, StageSettings, load_stage_settings
+from stacks.settings import (
+    DEFAULTS_KEY,
+    STAGES_KEY,
+    SettingsError,
+    StageSettings,
+    load_stage_settings,
+)
 
 
 def load(ctx: dict[str, Any], stage: str, **override: Any) -> StageSettings:
@@ -42,28 +48,64 @@ def test_stage_overrides_merge_into_the_defaults(cdk_context: dict[str, Any]) ->
 @pytest.mark.parametrize(
     ("stage", "override", "message"),
     [
-        ("prod", {"data": {"removal_policy": "destroy"}}, r"stages\.prod\.data\.removal_policy: prod must retain"),
+        (
+            "prod",
+            {"data": {"removal_policy": "destroy"}},
+            r"stages\.prod\.data\.removal_policy: prod must retain",
+        ),
         (
             "prod",
             {"data": {"point_in_time_recovery": False}},
             r"stages\.prod\.data\.point_in_time_recovery: prod must keep",
         ),
-        ("prod", {"allowed_private_hosts": ["10.0.0.5:80"]}, r"stages\.prod\.allowed_private_hosts: the prod stage"),
-        ("staging", {"allowed_private_hosts": ["10.0.0.5:80"]}, r"stages\.staging\.allowed_private_hosts"),
-        ("prod", {"api": {"cors_origins": ["*"]}}, r"stages\.prod\.api\.cors_origins: the prod stage may not allow"),
-        ("dev", {"log_retention_days": 42}, r"stages\.dev\.log_retention_days: 42 is not a CloudWatch retention"),
-        ("dev", {"log_retention_days": "30"}, r"stages\.dev\.log_retention_days: Input should be a valid integer"),
-        ("dev", {"functions": {"api": {"timeout_s": 30}}}, r"stages\.dev\.functions\.api: timeout_s 30 exceeds"),
+        (
+            "prod",
+            {"allowed_private_hosts": ["10.0.0.5:80"]},
+            r"stages\.prod\.allowed_private_hosts: the prod stage",
+        ),
+        (
+            "staging",
+            {"allowed_private_hosts": ["10.0.0.5:80"]},
+            r"stages\.staging\.allowed_private_hosts",
+        ),
+        (
+            "prod",
+            {"api": {"cors_origins": ["*"]}},
+            r"stages\.prod\.api\.cors_origins: the prod stage may not allow",
+        ),
+        (
+            "dev",
+            {"log_retention_days": 42},
+            r"stages\.dev\.log_retention_days: 42 is not a CloudWatch retention",
+        ),
+        (
+            "dev",
+            {"log_retention_days": "30"},
+            r"stages\.dev\.log_retention_days: Input should be a valid integer",
+        ),
+        (
+            "dev",
+            {"functions": {"api": {"timeout_s": 30}}},
+            r"stages\.dev\.functions\.api: timeout_s 30 exceeds",
+        ),
         (
             "dev",
             {"jobs_queue": {"visibility_timeout_s": 600}},
             r"stages\.dev\.jobs_queue\.visibility_timeout_s: 600 s is less than 6 x functions\.worker\.timeout_s",
         ),
-        ("dev", {"budget": {"notify_at_pct": [95.0, 80.0]}}, r"stages\.dev\.budget\.notify_at_pct: .*increasing"),
+        (
+            "dev",
+            {"budget": {"notify_at_pct": [95.0, 80.0]}},
+            r"stages\.dev\.budget\.notify_at_pct: .*increasing",
+        ),
         ("dev", {"account": "12345"}, r"stages\.dev\.account: String should match"),
         ("dev", {"colour": "blue"}, r"stages\.dev\.colour: Extra inputs are not permitted"),
         ("dev", {"models": {"allowed_tiers": ["huge"]}}, r"stages\.dev\.models\.allowed_tiers\.0"),
-        ("local", {"allowed_private_hosts": ["169.254.169.254:80"]}, r"metadata addresses can never be allowed"),
+        (
+            "local",
+            {"allowed_private_hosts": ["169.254.169.254:80"]},
+            r"metadata addresses can never be allowed",
+        ),
     ],
 )
 def test_a_bad_setting_fails_with_a_message_naming_the_field(

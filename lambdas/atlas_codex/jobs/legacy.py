@@ -193,7 +193,9 @@ class _Collector:
         finished: datetime | None,
         request: dict[str, Any] | None,
         result: JobResult | None,
+        result_field: str,
         error_message: str | None,
+        error_field: str,
         attempts: list[Attempt] | None = None,
         model: str | None = None,
     ) -> Conversion:
@@ -216,7 +218,7 @@ class _Collector:
                 if status not in TERMINAL_STATUSES
                 else "it is before creation"
             )
-            self.skip("finished", finished.isoformat(), f"finish time ignored: {why}")
+            self.skip("timestamps.finished", finished.isoformat(), f"finish time ignored: {why}")
             finished = None
         updated = finished or created
 
@@ -227,10 +229,14 @@ class _Collector:
                 message=(error_message or "the legacy engine recorded no reason")[:2000],
             )
         elif error_message:
-            self.skip("error", error_message, f"an error message on a {status} job has no place")
+            self.skip(
+                error_field, error_message, f"an error message on a {status} job has no place"
+            )
         if result is not None and status != "completed":
             self.skip(
-                "result", result.model_dump(mode="json"), f"a {status} job cannot keep a result"
+                result_field,
+                result.model_dump(mode="json")["data"],
+                f"a {status} job cannot keep a result",
             )
             result = None
 
@@ -357,7 +363,9 @@ def convert_sync(record: Mapping[str, Any]) -> Conversion:
         finished=None,
         request={"urls": [url]} if url is not None else None,
         result=result,
+        result_field="output",
         error_message=c.optional("errorMessage", str),
+        error_field="errorMessage",
     )
 
 
@@ -426,7 +434,9 @@ def convert_ai(record: Mapping[str, Any]) -> Conversion:
         finished=None,
         request=request,
         result=result,
+        result_field="result_json",
         error_message=None,
+        error_field="",
         attempts=attempts,
         model=model,
     )
@@ -492,7 +502,9 @@ def convert_navigation(record: Mapping[str, Any]) -> Conversion:
         finished=finished,
         request=request,
         result=result,
+        result_field="pages",
         error_message=error_message,
+        error_field="err",
     )
 
 

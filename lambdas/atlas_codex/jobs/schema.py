@@ -142,7 +142,18 @@ IdempotencyKey = Annotated[
 ]
 FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 ErrorCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-NonNegativeUsd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+USD_DECIMALS: Final = 12
+"""Costs are kept to a millionth of a micro-dollar: finer is noise, and DynamoDB's numbers
+stop at 1e-130, which a float can go below."""
+
+
+def _round_usd(value: float) -> float:
+    return round(value, USD_DECIMALS)
+
+
+NonNegativeUsd = Annotated[
+    float, Field(ge=0, le=1e9, allow_inf_nan=False), AfterValidator(_round_usd)
+]
 TokenCount = Annotated[int, Field(ge=0)]
 
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -446,12 +457,22 @@ class Job(_Model):
         return cls.model_validate_json(json.dumps(_from_dynamo(dict(item))), strict=True)
 
 
+DYNAMODB_MIN_MAGNITUDE: Final = 1e-130
+DYNAMODB_MAX_MAGNITUDE: Final = 1e126
+
+
 def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if abs(value) >= 10**38:
+            raise ValueError(f"the number {value} has more digits than DynamoDB stores (38)")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("non-finite numbers cannot be stored")
+        if value != 0 and not DYNAMODB_MIN_MAGNITUDE <= abs(value) < DYNAMODB_MAX_MAGNITUDE:
+            raise ValueError(f"the number {value!r} is outside the range DynamoDB can store")
         return Decimal(repr(value))
     if isinstance(value, dict):
         return {k: _to_dynamo(v) for k, v in value.items()}
