@@ -19,13 +19,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 CDK := cdk --no-notices --no-version-reporting
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint synth diff bench lock clean
+.PHONY: help setup run test lint synth diff deploy bench lock clean
 
 help:
 	@echo "make run    - start the service locally (no AWS account needed)"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make synth  - synthesize dev, staging and prod into cdk.out/"
 	@echo "make diff   - what each stage's deploy would change"
+	@echo "make deploy STAGE=dev - deploy one stage (needs AWS credentials)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - run the benchmarks, write docs/PERFORMANCE.md"
 	@echo "make setup  - create .venv and node_modules (idempotent)"
@@ -54,7 +55,9 @@ lint: setup
 	$(PY) -m mypy
 
 test: lint
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	rc=0; $(PY) -m pytest -n 2 $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
+	exit $$rc
 
 synth: setup
 	rm -rf cdk.out
@@ -63,6 +66,11 @@ synth: setup
 
 diff: setup
 	$(CDK) diff --output cdk.out
+
+STAGE ?=
+deploy: setup
+	@test -n "$(STAGE)" || { echo "make deploy: set STAGE, e.g. make deploy STAGE=dev" >&2; exit 2; }
+	$(CDK) deploy -c stage=$(STAGE) 'atlas-codex-*-$(STAGE)'
 
 bench: setup
 	$(PY) -m bench

@@ -1,0 +1,128 @@
+"""Cold-start cost of importing each handler module, in fresh interpreters.
+
+Each target is imported by a new ``python`` process, ``RUNS`` times; we report the median
+wall time of the whole process and of the import alone, and the ratio of the process time
+to a bare interpreter and to a minimal Powertools handler measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = 21
+BARE = "(bare interpreter)"
+MINIMAL = "bench.minimal_powertools"
+# Domain modules every handler builds on: shown so a regression is easy to place.
+DOMAIN_MODULES = ("atlas_codex.config", "atlas_codex.jobs.schema")
+
+_PROBE = (
+    "import time as _t, importlib as _i, sys as _s\n"
+    "_s0 = _t.perf_counter()\n"
+    "_m = _s.argv[1]\n"
+    "_i.import_module(_m) if _m else None\n"
+    "print(_t.perf_counter() - _s0)\n"
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    target: str
+    process_ms: float
+    import_ms: float
+
+
+def handler_modules() -> list[str]:
+    import atlas_codex.handlers as handlers
+
+    return sorted(
+        f"{handlers.__name__}.{m.name}"
+        for m in pkgutil.iter_modules(handlers.__path__)
+        if not m.name.startswith("_")
+    )
+
+
+def measure(module: str, runs: int = RUNS) -> Sample:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambdas")]),
+        # The handlers validate their environment at cold start: give them a valid one.
+        **_bench_environment(),
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # Lambda assets ship .pyc-less, but we time warm .pyc
+    arg = "" if module == BARE else module
+    process, imports = [], []
+    subprocess.run(
+        [sys.executable, "-c", _PROBE, arg], env=env, check=True, capture_output=True
+    )  # warm .pyc
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE, arg], env=env, check=True, capture_output=True, text=True
+        )
+        process.append((time.perf_counter() - start) * 1000)
+        imports.append(float(out.stdout.strip().splitlines()[-1]) * 1000)
+    return Sample(module, statistics.median(process), statistics.median(imports))
+
+
+def _bench_environment() -> dict[str, str]:
+    from atlas_codex import naming
+    from atlas_codex.config import EnvVar
+
+    stage = "dev"
+    base = "https://sqs.eu-west-1.amazonaws.com/111111111111"
+    return {
+        EnvVar.STAGE: stage,
+        EnvVar.JOBS_TABLE: naming.table_name("jobs", stage),
+        EnvVar.CONNECTIONS_TABLE: naming.table_name("connections", stage),
+        EnvVar.IDEMPOTENCY_TABLE: naming.table_name("idempotency", stage),
+        EnvVar.USAGE_TABLE: naming.table_name("usage", stage),
+        EnvVar.JOBS_QUEUE_URL: f"{base}/{naming.queue_name('queue', stage)}",
+        EnvVar.JOBS_DLQ_URL: f"{base}/{naming.queue_name('dlq', stage)}",
+        EnvVar.WEBHOOKS_QUEUE_URL: f"{base}/{naming.queue_name('webhooks', stage)}",
+        EnvVar.WEBHOOKS_DLQ_URL: f"{base}/{naming.queue_name('webhooks-dlq', stage)}",
+        EnvVar.ARTIFACTS_BUCKET: naming.bucket_name(
+            naming.instance_id("111111111111", "eu-west-1", stage)
+        ),
+        EnvVar.MONTHLY_BUDGET_USD: "100",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_SERVICE_NAME": "atlas-codex",
+        "POWERTOOLS_METRICS_NAMESPACE": "AtlasCodex",
+    }
+
+
+def run(runs: int = RUNS) -> str:
+    bare = measure(BARE, runs)
+    minimal = measure(MINIMAL, runs)
+    handlers = handler_modules()
+    rows = [bare, minimal] + [measure(m, runs) for m in (*DOMAIN_MODULES, *handlers)]
+    lines = [
+        "## Cold start: importing each handler module",
+        "",
+        f"Median of {runs} fresh interpreter runs each (after one run that writes the .pyc files), "
+        f"Python {sys.version.split()[0]}. *Process* is the wall time of the whole "
+        "`python -c 'import <module>'`; *import* is the import alone, timed inside it.",
+        "",
+        "| module | process ms | import ms | x bare interpreter | x minimal Powertools |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for s in rows:
+        lines.append(
+            f"| `{s.target}` | {s.process_ms:.1f} | {s.import_ms:.1f} | "
+            f"{s.process_ms / bare.process_ms:.2f} | {s.process_ms / minimal.process_ms:.2f} |"
+        )
+    if not handlers:
+        lines += ["", "No handler modules exist yet under `atlas_codex/handlers/`."]
+    lines += [
+        "",
+        "The minimal Powertools handler is `bench/minimal_powertools.py` (Logger, REST resolver, "
+        "one route). Handler rows are what a Lambda cold start pays before the first event.",
+    ]
+    return "\n".join(lines)
