@@ -73,26 +73,24 @@ def measure(module: str, runs: int = RUNS) -> Sample:
 
 
 def _bench_environment() -> dict[str, str]:
-    from atlas_codex import naming
-    from atlas_codex.config import EnvVar
+    """The dev stage's function environment, as the stacks would set it."""
+    import json
 
-    stage = "dev"
-    base = "https://sqs.eu-west-1.amazonaws.com/111111111111"
+    from atlas_codex import naming
+    from stacks.environment import function_environment
+    from stacks.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
+
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    settings = load_stage_settings("dev", context[DEFAULTS_KEY], context[STAGES_KEY])
+    base = f"https://sqs.{settings.region}.amazonaws.com/{settings.account}"
     return {
-        EnvVar.STAGE: stage,
-        EnvVar.JOBS_TABLE: naming.table_name("jobs", stage),
-        EnvVar.CONNECTIONS_TABLE: naming.table_name("connections", stage),
-        EnvVar.IDEMPOTENCY_TABLE: naming.table_name("idempotency", stage),
-        EnvVar.USAGE_TABLE: naming.table_name("usage", stage),
-        EnvVar.JOBS_QUEUE_URL: f"{base}/{naming.queue_name('queue', stage)}",
-        EnvVar.JOBS_DLQ_URL: f"{base}/{naming.queue_name('dlq', stage)}",
-        EnvVar.WEBHOOKS_QUEUE_URL: f"{base}/{naming.queue_name('webhooks', stage)}",
-        EnvVar.WEBHOOKS_DLQ_URL: f"{base}/{naming.queue_name('webhooks-dlq', stage)}",
-        EnvVar.ARTIFACTS_BUCKET: naming.bucket_name(
-            naming.instance_id("111111111111", "eu-west-1", stage)
+        **function_environment(
+            settings,
+            tables={t: naming.table_name(t, "dev") for t in naming.TABLES},
+            queue_urls={q: f"{base}/{naming.queue_name(q, 'dev')}" for q in naming.QUEUES},
+            bucket=naming.bucket_name(settings.instance_id),
         ),
-        EnvVar.MONTHLY_BUDGET_USD: "100",
-        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": settings.region,
         "POWERTOOLS_SERVICE_NAME": "atlas-codex",
         "POWERTOOLS_METRICS_NAMESPACE": "AtlasCodex",
     }

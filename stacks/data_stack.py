@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from atlas_codex import naming
-from atlas_codex.tables import CONNECTIONS, IDEMPOTENCY, JOBS, USAGE
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from atlas_codex import naming
+from atlas_codex.tables import CONNECTIONS, IDEMPOTENCY, JOBS, USAGE
 from stacks.constructs.artifacts_bucket import ArtifactsBucket
 from stacks.constructs.table import SpecTable
 from stacks.settings import StageSettings

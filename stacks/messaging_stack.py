@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from atlas_codex import naming
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from atlas_codex import naming
 from stacks.constructs.queue_with_dlq import QueueWithDlq
 from stacks.settings import StageSettings
 

@@ -12,10 +12,11 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, Self
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from atlas_codex import naming
 from atlas_codex.naming import FunctionResource, Stage
 from atlas_codex.policy import HostPort, ModelPolicy, check_private_hosts
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULTS_KEY: Final = "atlas-codex:defaults"
 STAGES_KEY: Final = "atlas-codex:stages"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aws_cdk as cdk
-from atlas_codex import naming
 
+from atlas_codex import naming
 from stacks.data_stack import DataStack
 from stacks.messaging_stack import MessagingStack
 from stacks.settings import (

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import strategies as st
+
 from atlas_codex.jobs.legacy import AI_STATES, NAVIGATION_STATES, SYNC_STATES
 from atlas_codex.jobs.schema import (
     JOB_STATUSES,
@@ -24,7 +26,6 @@ from atlas_codex.jobs.schema import (
     SelectorSchema,
     StatusChange,
 )
-from hypothesis import strategies as st
 
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,40}", fullmatch=True)
 hosts = st.from_regex(r"[a-z][a-z0-9-]{0,20}\.(com|org|de|example)", fullmatch=True)

@@ -44,6 +44,9 @@ class EnvVar(StrEnum):
     ARTIFACTS_BUCKET = "ATLAS_ARTIFACTS_BUCKET"
     MODEL_POLICY = "ATLAS_MODEL_POLICY"
     MONTHLY_BUDGET_USD = "ATLAS_MONTHLY_BUDGET_USD"
+    JOB_TTL_DAYS = "ATLAS_JOB_TTL_DAYS"
+    JOBS_MAX_RECEIVES = "ATLAS_JOBS_MAX_RECEIVES"
+    CORS_ORIGINS = "ATLAS_CORS_ORIGINS"
     ALLOWED_PRIVATE_HOSTS = "ATLAS_ALLOWED_PRIVATE_HOSTS"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
     OPENAI_API_KEY = "OPENAI_API_KEY"
@@ -103,6 +106,11 @@ class RuntimeConfig(BaseModel):
         default_factory=ModelPolicy, alias=EnvVar.MODEL_POLICY
     )
     monthly_budget_usd: float = Field(gt=0, allow_inf_nan=False, alias=EnvVar.MONTHLY_BUDGET_USD)
+    job_ttl_days: int = Field(ge=1, le=3650, alias=EnvVar.JOB_TTL_DAYS)
+    jobs_max_receives: int = Field(ge=1, le=1000, alias=EnvVar.JOBS_MAX_RECEIVES)
+    cors_origins: Annotated[tuple[str, ...], BeforeValidator(_split_list)] = Field(
+        default=(), alias=EnvVar.CORS_ORIGINS
+    )
     allowed_private_hosts: Annotated[tuple[HostPort, ...], BeforeValidator(_split_list)] = Field(
         default=(), alias=EnvVar.ALLOWED_PRIVATE_HOSTS
     )
@@ -151,6 +159,8 @@ class RuntimeConfig(BaseModel):
                 )
         except naming.NamingError as exc:
             problems["artifacts_bucket"] = str(exc)
+        if "*" in self.cors_origins and self.stage in ("prod", "staging"):
+            problems["cors_origins"] = f"the {self.stage} stage may not allow every origin ('*')"
         try:
             check_private_hosts(self.stage, self.allowed_private_hosts)
         except ValueError as exc:

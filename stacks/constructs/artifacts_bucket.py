@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from atlas_codex import naming
-
-# Key prefixes: one place, the runtime writes under the same ones.
-from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from atlas_codex import naming
+
+# Key prefixes: one place, the runtime writes under the same ones.
+from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
 from stacks.settings import StageSettings
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from atlas_codex import naming
-from atlas_codex.naming import QueueResource
 from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from atlas_codex import naming
+from atlas_codex.naming import QueueResource
 from stacks.settings import QueueSettings
 
 

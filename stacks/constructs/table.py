@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from atlas_codex import naming
-from atlas_codex.tables import TableSpec
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from atlas_codex import naming
+from atlas_codex.tables import TableSpec
 from stacks.settings import StageSettings
 
 

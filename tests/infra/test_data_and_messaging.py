@@ -9,11 +9,11 @@ import sys
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match, Template
+
 from atlas_codex import naming
 from atlas_codex.jobs.schema import Job
 from atlas_codex.tables import JOBS, TABLE_SPECS
-from aws_cdk.assertions import Match, Template
-
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.infra

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from atlas_codex.config import ConfigError, EnvVar, RuntimeConfig
 
 ACCOUNT_URL = "https://sqs.eu-west-1.amazonaws.com/111111111111"
@@ -19,6 +20,8 @@ def good_env(stage: str = "dev") -> dict[str, str]:
         EnvVar.WEBHOOKS_DLQ_URL: f"{ACCOUNT_URL}/atlas-codex-webhooks-dlq-{stage}",
         EnvVar.ARTIFACTS_BUCKET: f"atlas-codex-artifacts-111111111111-eu-west-1-{stage}",
         EnvVar.MONTHLY_BUDGET_USD: "100",
+        EnvVar.JOB_TTL_DAYS: "30",
+        EnvVar.JOBS_MAX_RECEIVES: "3",
     }
 
 
@@ -107,3 +110,28 @@ def test_prod_functions_refuse_private_hosts() -> None:
         "prod stage may not fetch private addresses"
         in caught.value.problems["ATLAS_ALLOWED_PRIVATE_HOSTS"]
     )
+
+
+def test_prod_functions_refuse_wildcard_cors() -> None:
+    with pytest.raises(ConfigError) as caught:
+        RuntimeConfig.from_env({**good_env("prod"), EnvVar.CORS_ORIGINS: "https://a.example,*"})
+    assert "may not allow every origin" in caught.value.problems["ATLAS_CORS_ORIGINS"]
+
+
+def test_the_stacks_environment_is_one_the_runtime_accepts(cdk_context: dict[str, object]) -> None:
+    from atlas_codex import naming
+    from stacks.environment import function_environment
+    from stacks.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
+
+    for stage in naming.STAGES:
+        settings = load_stage_settings(stage, cdk_context[DEFAULTS_KEY], cdk_context[STAGES_KEY])  # type: ignore[arg-type]
+        env = function_environment(
+            settings,
+            tables={t: naming.table_name(t, stage) for t in naming.TABLES},
+            queue_urls={q: f"{ACCOUNT_URL}/{naming.queue_name(q, stage)}" for q in naming.QUEUES},
+            bucket=naming.bucket_name(settings.instance_id),
+        )
+        config = RuntimeConfig.from_env(env)
+        assert config.model_policy == settings.models
+        assert config.allowed_private_hosts == settings.allowed_private_hosts
+        assert config.monthly_budget_usd == settings.budget.monthly_usd

@@ -5,6 +5,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from atlas_codex.jobs.legacy import (
     AI_STATES,
     LEGACY_OWNER,
@@ -15,9 +18,6 @@ from atlas_codex.jobs.legacy import (
     detect_format,
 )
 from atlas_codex.jobs.schema import Job
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from tests.strategies import jobs, legacy_ai, legacy_navigation, legacy_sync
 
 SLOW = settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from atlas_codex import naming
-from atlas_codex.naming import Kind, NamingError
 from hypothesis import given
 from hypothesis import strategies as st
+
+from atlas_codex import naming
+from atlas_codex.naming import Kind, NamingError
 
 
 def test_every_table_and_queue_follows_the_scheme() -> None:

@@ -5,6 +5,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from pydantic import ValidationError
+
 from atlas_codex import limits
 from atlas_codex.jobs.schema import (
     ALLOWED_TRANSITIONS,
@@ -18,9 +21,6 @@ from atlas_codex.jobs.schema import (
     new_job_id,
     sources_of,
 )
-from hypothesis import HealthCheck, given, settings
-from pydantic import ValidationError
-
 from tests.strategies import jobs
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

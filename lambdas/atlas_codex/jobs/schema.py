@@ -81,7 +81,8 @@ def _require_utc(value: datetime) -> datetime:
     return value
 
 
-def _format_ts(value: datetime) -> str:
+def format_timestamp(value: datetime) -> str:
+    """The stored form of a timestamp: fixed width, UTC, microseconds, 'Z'."""
     # Fixed width, so ISO strings sort like the instants they name (GSI sort keys).
     return value.astimezone(UTC).strftime(_TS_FORMAT)
 
@@ -89,7 +90,7 @@ def _format_ts(value: datetime) -> str:
 Timestamp = Annotated[
     datetime,
     AfterValidator(_require_utc),
-    PlainSerializer(_format_ts, return_type=str, when_used="json"),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
 ]
 
 
@@ -449,7 +450,7 @@ class Job(_Model):
         Top-level ``None`` fields are left out, since index key attributes may not be NULL.
         """
         data = self.model_dump(mode="json")
-        return {k: _to_dynamo(v) for k, v in data.items() if v is not None}
+        return {k: to_dynamo(v) for k, v in data.items() if v is not None}
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Job:
@@ -461,8 +462,9 @@ DYNAMODB_MIN_MAGNITUDE: Final = 1e-130
 DYNAMODB_MAX_MAGNITUDE: Final = 1e126
 
 
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+def to_dynamo(value: Any) -> Any:
+    """A JSON-shaped value in boto3's DynamoDB form (floats as Decimal), range-checked."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | Decimal):
         return value
     if isinstance(value, int):
         if abs(value) >= 10**38:
@@ -475,9 +477,9 @@ def _to_dynamo(value: Any) -> Any:
             raise ValueError(f"the number {value!r} is outside the range DynamoDB can store")
         return Decimal(repr(value))
     if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
+        return {k: to_dynamo(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
+        return [to_dynamo(v) for v in value]
     raise TypeError(f"cannot store a value of type {type(value).__name__}")
 
 

@@ -1,0 +1,47 @@
+"""Typed errors of the job domain. The API maps each to one HTTP status and error code."""
+
+from __future__ import annotations
+
+from atlas_codex.jobs.schema import Job, JobStatus
+
+
+class JobDomainError(Exception):
+    code: str = "job_error"
+
+
+class JobNotFound(JobDomainError):
+    code = "job_not_found"
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"no job {job_id!r}")
+
+
+class TransitionRefused(JobDomainError):
+    """A status change the record's current status does not allow; ``current`` is the record."""
+
+    code = "invalid_transition"
+
+    def __init__(self, current: Job, wanted: JobStatus) -> None:
+        self.current = current
+        self.wanted = wanted
+        super().__init__(f"job {current.job_id} is {current.status}; it cannot become {wanted}")
+
+
+class IdempotencyConflict(JobDomainError):
+    """The idempotency key was used before with a different request."""
+
+    code = "idempotency_conflict"
+
+    def __init__(self, existing: Job) -> None:
+        self.existing = existing
+        super().__init__(
+            f"this Idempotency-Key was already used for job {existing.job_id} with a different request"
+        )
+
+
+class InvalidCursor(JobDomainError):
+    code = "invalid_cursor"
+
+    def __init__(self) -> None:
+        super().__init__("the cursor is not one this service returned for this listing")

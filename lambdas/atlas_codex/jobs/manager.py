@@ -1,0 +1,649 @@
+"""The atomic job manager: every status change is one conditional write.
+
+A single job's lifecycle costs three DynamoDB writes — create (conditional put), claim
+and finish (conditional updates) — and a status read costs one read. A refused change
+raises :class:`TransitionRefused` carrying the record as it is
+(``ReturnValuesOnConditionCheckFailure``), never a silent no-op.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import JsonValue
+
+from atlas_codex import artifacts, limits
+from atlas_codex.jobs.errors import (
+    IdempotencyConflict,
+    InvalidCursor,
+    JobNotFound,
+    TransitionRefused,
+)
+from atlas_codex.jobs.schema import (
+    TERMINAL_STATUSES,
+    Attempt,
+    ChildCounters,
+    CreateJobRequest,
+    Job,
+    JobCost,
+    JobError,
+    JobResult,
+    JobStatus,
+    JobType,
+    PageOutcome,
+    StatusChange,
+    format_timestamp,
+    new_job_id,
+    sources_of,
+    to_dynamo,
+    utcnow,
+)
+from atlas_codex.tables import JOBS, JOBS_BY_OWNER, JOBS_BY_STATUS
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+_SER: Final = TypeSerializer()
+_DESER: Final = TypeDeserializer()
+_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CHILD_OUTCOMES: Final = "child_outcomes"
+BATCH_GET_MAX: Final = 100
+
+
+def _wire(value: Any) -> dict[str, Any]:
+    return dict(_SER.serialize(to_dynamo(value)))
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _DESER.deserialize(v) for k, v in item.items()}
+
+
+def request_hash(request: CreateJobRequest) -> str:
+    """A stable digest of what the client asked for, to tell a retry from a new request."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotent_job_id(owner_id: str, key: str) -> str:
+    """The job id an owner's idempotency key maps to: the same key can only make one job."""
+    digest = int.from_bytes(hashlib.sha256(f"{owner_id}\x00{key}".encode()).digest()[:17], "big")
+    chars = [_CROCKFORD[(digest >> (5 * i)) & 31] for i in range(26)]
+    return "job_" + "".join(reversed(chars))
+
+
+def child_job_id(parent_id: str, index: int) -> str:
+    return f"{parent_id}.{index:04d}"
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    job: Job
+    created: bool
+    """False when an idempotency-key retry returned the first job."""
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ChildRecorded:
+    parent: Job
+    closed: bool
+    """True when this child's outcome was the last one and it closed the parent."""
+
+
+class JobManager:
+    """Reads and writes job records. Knows nothing of Lambda, HTTP or queues."""
+
+    def __init__(
+        self,
+        *,
+        table_name: str,
+        bucket: str,
+        dynamodb: DynamoDBClient,
+        s3: S3Client,
+        ttl_days: int,
+        clock: Callable[[], datetime] = utcnow,
+        inline_result_max_bytes: int = limits.INLINE_RESULT_MAX_BYTES,
+    ) -> None:
+        self.table = table_name
+        self.bucket = bucket
+        self.db = dynamodb
+        self.s3 = s3
+        self.ttl = timedelta(days=ttl_days)
+        self.clock = clock
+        self.inline_max = inline_result_max_bytes
+
+    # ------------------------------------------------------------------ create
+
+    def create(
+        self,
+        *,
+        owner_id: str,
+        request: CreateJobRequest,
+        correlation_id: str,
+        idempotency_key: str | None = None,
+    ) -> CreateOutcome:
+        """One conditional put. With an idempotency key the id is derived from (owner, key),
+        so a retry meets the first job: same request -> that job, other request -> conflict."""
+        digest = request_hash(request)
+        job_id = idempotent_job_id(owner_id, idempotency_key) if idempotency_key else None
+        job = self._new_job(
+            job_id=job_id,
+            job_type=request.type,
+            owner_id=owner_id,
+            correlation_id=correlation_id,
+            request=request,
+            idempotency_key=idempotency_key,
+            digest=digest,
+        )
+        for _ in range(3):
+            existing = self._put_new(job)
+            if existing is None:
+                return CreateOutcome(job=job, created=True)
+            if idempotency_key is None:  # a random id met another job: draw again
+                job = job.model_copy(update={"job_id": new_job_id()})
+                continue
+            if existing.owner_id == owner_id and existing.request_hash == digest:
+                return CreateOutcome(job=existing, created=False)
+            raise IdempotencyConflict(existing)
+        raise RuntimeError("could not find a free job id")  # pragma: no cover - 2^80 random bits
+
+    def _new_job(
+        self,
+        *,
+        job_id: str | None,
+        job_type: JobType,
+        owner_id: str,
+        correlation_id: str,
+        request: CreateJobRequest,
+        idempotency_key: str | None = None,
+        digest: str | None = None,
+        parent_id: str | None = None,
+    ) -> Job:
+        now = self.clock()
+        return Job(
+            job_id=job_id or new_job_id(now),
+            type=job_type,
+            status="pending",
+            owner_id=owner_id,
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            request=request.job_request(),
+            created_at=now,
+            updated_at=now,
+            timeline=[StatusChange(status="pending", at=now)],
+            parent_id=parent_id,
+            children=ChildCounters(total=len(request.urls)) if job_type == "batch" else None,
+            ttl=int((now + self.ttl).timestamp()),
+        )
+
+    def _put_new(self, job: Job) -> Job | None:
+        """Put ``job`` if its id is free; return the existing record otherwise."""
+        item = {k: _wire(v) for k, v in job.to_item().items()}
+        if job.type == "batch":
+            item[CHILD_OUTCOMES] = {"M": {}}
+        try:
+            self.db.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(job_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            return _job_from_failure(exc)
+        return None
+
+    # ------------------------------------------------------------------ read
+
+    def get(self, job_id: str, *, owner_id: str | None = None) -> Job:
+        """One strongly consistent read. Another owner's job is not found, never visible."""
+        out = self.db.get_item(
+            TableName=self.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        )
+        if "Item" not in out:
+            raise JobNotFound(job_id)
+        job = _job_from_item(out["Item"])
+        if owner_id is not None and job.owner_id != owner_id:
+            raise JobNotFound(job_id)
+        return job
+
+    def list_for_owner(
+        self,
+        owner_id: str,
+        *,
+        status: JobStatus | None = None,
+        job_type: JobType | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """An owner's top-level jobs, newest first, through the by-owner index."""
+        names = {"#owner": "owner_id"}
+        values: dict[str, Any] = {":owner": {"S": owner_id}}
+        filters = ["attribute_not_exists(parent_id)"]
+        if status is not None:
+            names["#status"] = "status"
+            values[":status"] = {"S": status}
+            filters.append("#status = :status")
+        if job_type is not None:
+            names["#type"] = "type"
+            values[":type"] = {"S": job_type}
+            filters.append("#type = :type")
+        query = {
+            "TableName": self.table,
+            "IndexName": JOBS_BY_OWNER.name,
+            "KeyConditionExpression": "#owner = :owner",
+            "FilterExpression": " AND ".join(filters),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+        }
+        return self._paged_query(query, limit, cursor, scope={"owner_id": owner_id})
+
+    def list_by_status(
+        self,
+        status: JobStatus,
+        *,
+        updated_before: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """Jobs in one status, least recently changed first, through the by-status index."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":status": {"S": status}}
+        condition = "#status = :status"
+        if updated_before is not None:
+            names["#updated"] = "updated_at"
+            values[":before"] = {"S": format_timestamp(updated_before)}
+            condition += " AND #updated < :before"
+        query = {
+            "TableName": self.table,
+            "IndexName": JOBS_BY_STATUS.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": True,
+        }
+        return self._paged_query(query, limit, cursor, scope={"status": status})
+
+    def _paged_query(
+        self, query: dict[str, Any], limit: int, cursor: str | None, scope: dict[str, str]
+    ) -> JobPage:
+        if not 1 <= limit <= 100:
+            raise ValueError("limit must be between 1 and 100")
+        start = _decode_cursor(cursor, scope) if cursor else None
+        jobs: list[Job] = []
+        while True:
+            page_query = {
+                **query,
+                "Limit": limit - len(jobs) if "FilterExpression" not in query else limit,
+            }
+            if start:
+                page_query["ExclusiveStartKey"] = start
+            out = self.db.query(**page_query)
+            for item in out.get("Items", []):
+                jobs.append(_job_from_item(item))
+                if len(jobs) == limit:
+                    last = _plain(item)
+                    key = {k: last[k] for k in self._index_key(query["IndexName"])}
+                    return JobPage(jobs=jobs, next_cursor=_encode_cursor(key))
+            start = out.get("LastEvaluatedKey")
+            if not start:
+                return JobPage(jobs=jobs, next_cursor=None)
+
+    @staticmethod
+    def _index_key(index_name: str) -> tuple[str, ...]:
+        index = next(i for i in JOBS.indexes if i.name == index_name)
+        return tuple(k for k in (JOBS.partition_key, index.partition_key, index.sort_key) if k)
+
+    # ------------------------------------------------------------------ transitions
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        reason: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
+        owner_id: str | None = None,
+        expected: frozenset[JobStatus] | None = None,
+    ) -> Job:
+        """One conditional update: the status must be one the table allows to become ``to``."""
+        sources = sorted(expected if expected is not None else sources_of(to))
+        if not sources:
+            raise ValueError(f"no status may become {to}")
+        now = self.clock()
+        names = {
+            "#status": "status",
+            "#version": "version",
+            "#updated": "updated_at",
+            "#timeline": "timeline",
+            "#id": "job_id",
+        }
+        entry = StatusChange(status=to, at=now, reason=reason[:500] if reason else None)
+        values: dict[str, Any] = {
+            ":to": {"S": to},
+            ":one": {"N": "1"},
+            ":now": _wire(format_timestamp(now)),
+            ":entry": _wire([entry.model_dump(mode="json")]),
+        }
+        sets = [
+            "#status = :to",
+            "#version = #version + :one",
+            "#updated = :now",
+            "#timeline = list_append(#timeline, :entry)",
+        ]
+        for i, (field, value) in enumerate((fields or {}).items()):
+            if field not in Job.model_fields:
+                raise ValueError(f"{field!r} is not a field of the job record")
+            names[f"#f{i}"] = field
+            values[f":f{i}"] = _wire(value)
+            sets.append(f"#f{i} = :f{i}")
+        expression = "SET " + ", ".join(sets)
+        if remove:
+            for i, field in enumerate(remove):
+                names[f"#r{i}"] = field
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        for i, status in enumerate(sources):
+            values[f":s{i}"] = {"S": status}
+        condition = f"attribute_exists(#id) AND #status IN ({', '.join(f':s{i}' for i in range(len(sources)))})"
+        if owner_id is not None:
+            names["#owner"] = "owner_id"
+            values[":owner"] = {"S": owner_id}
+            condition += " AND #owner = :owner"
+        try:
+            out = self.db.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            current = _job_from_failure(exc)
+            if current is None or (owner_id is not None and current.owner_id != owner_id):
+                raise JobNotFound(job_id) from None
+            raise TransitionRefused(current, to) from None
+        return _job_from_item(out["Attributes"])
+
+    def claim(self, job_id: str, *, deadline_at: datetime) -> Job:
+        """``pending -> processing``; a duplicate delivery loses this race."""
+        return self.transition(
+            job_id,
+            "processing",
+            fields={"deadline_at": format_timestamp(deadline_at)},
+            expected=frozenset({"pending"}),
+        )
+
+    def release(self, job_id: str, *, reason: str) -> Job:
+        """``processing -> pending`` after a transient error, so a redelivery can claim again."""
+        return self.transition(
+            job_id,
+            "pending",
+            reason=reason,
+            remove=("deadline_at",),
+            expected=frozenset({"processing"}),
+        )
+
+    def complete(
+        self,
+        job_id: str,
+        result: JobResult,
+        *,
+        attempts: Sequence[Attempt] = (),
+        model: str | None = None,
+        cost: JobCost | None = None,
+    ) -> Job:
+        """``processing -> completed``. A result over the inline limit goes to the bucket first."""
+        body = result.model_dump_json().encode()
+        fields: dict[str, Any] = {
+            "attempts": [a.model_dump(mode="json") for a in attempts],
+            "fallback_chain": [a.strategy for a in attempts],
+        }
+        if model is not None:
+            fields["model"] = model
+        if cost is not None:
+            fields["cost"] = cost.model_dump(mode="json")
+        key = None
+        if len(body) > self.inline_max:
+            key = artifacts.result_key(job_id)
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
+            )
+            fields["result_location"] = key
+        else:
+            fields["result"] = result.model_dump(mode="json")
+        try:
+            return self.transition(
+                job_id, "completed", fields=fields, expected=frozenset({"processing"})
+            )
+        except TransitionRefused:
+            if key is not None:  # a late result: refused, and not left behind
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+            raise
+
+    def fail(self, job_id: str, error: JobError, *, attempts: Sequence[Attempt] = ()) -> Job:
+        fields: dict[str, Any] = {"error": error.model_dump(mode="json")}
+        if attempts:
+            fields["attempts"] = [a.model_dump(mode="json") for a in attempts]
+            fields["fallback_chain"] = [a.strategy for a in attempts]
+        return self.transition(job_id, "failed", reason=error.code, fields=fields)
+
+    def cancel(self, job_id: str, *, owner_id: str) -> Job:
+        return self.transition(
+            job_id, "cancelled", reason="cancelled by the client", owner_id=owner_id
+        )
+
+    def time_out(self, job_id: str, *, reason: str) -> Job:
+        return self.transition(
+            job_id,
+            "timeout",
+            reason=reason,
+            fields={"error": JobError(code="timeout", message=reason).model_dump(mode="json")},
+        )
+
+    def result_of(self, job: Job) -> JobResult | None:
+        """The job's result, read from the bucket when it was too large for the record."""
+        if job.result is not None:
+            return job.result
+        if job.result_location is None:
+            return None
+        body = self.s3.get_object(Bucket=self.bucket, Key=job.result_location)["Body"].read()
+        return JobResult.model_validate_json(body)
+
+    def result_url(self, job: Job, *, expires_in: int = 900) -> str | None:
+        if job.result_location is None:
+            return None
+        return self.s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": job.result_location},
+            ExpiresIn=expires_in,
+        )
+
+    # ------------------------------------------------------------------ batches
+
+    def create_children(self, parent: Job) -> list[Job]:
+        """One child per URL, with ids derived from the parent's, so a repeated fan-out
+        finds its children instead of making new ones."""
+        children = []
+        for index, url in enumerate(parent.request.urls):
+            request = CreateJobRequest.model_validate(
+                {**parent.request.model_dump(), "urls": [url], "webhook_url": None, "type": "async"}
+            )
+            child = self._new_job(
+                job_id=child_job_id(parent.job_id, index),
+                job_type="async",
+                owner_id=parent.owner_id,
+                correlation_id=parent.correlation_id,
+                request=request,
+                parent_id=parent.job_id,
+            )
+            existing = self._put_new(child)
+            children.append(existing or child)
+        return children
+
+    def record_child(self, child: Job) -> ChildRecorded:
+        """Count a finished child on its parent, once, and close the parent if it was last.
+
+        The count is idempotent (the child's id is a key of the parent's outcome map), so
+        a redelivered child re-records harmlessly and no child is ever lost or counted twice.
+        """
+        if child.parent_id is None or child.status not in TERMINAL_STATUSES:
+            raise ValueError("only a finished child of a batch is recorded")
+        counter = {"completed": "completed", "failed": "failed"}.get(child.status, "cancelled")
+        try:
+            out = self.db.update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": child.parent_id}},
+                UpdateExpression="SET #outcomes.#child = :outcome ADD #children.#counter :one",
+                ConditionExpression="attribute_exists(#outcomes) AND attribute_not_exists(#outcomes.#child)",
+                ExpressionAttributeNames={
+                    "#outcomes": CHILD_OUTCOMES,
+                    "#child": child.job_id,
+                    "#children": "children",
+                    "#counter": counter,
+                },
+                ExpressionAttributeValues={":outcome": {"S": child.status}, ":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            item = out["Attributes"]
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            failed_item = _failure_item(exc)
+            if not failed_item:
+                raise JobNotFound(child.parent_id) from None
+            item = failed_item  # counted before: the parent may still need closing
+        parent = _job_from_item(item)
+        assert parent.children is not None
+        if parent.children.done < parent.children.total or parent.status in TERMINAL_STATUSES:
+            return ChildRecorded(parent=parent, closed=False)
+        return ChildRecorded(
+            parent=self._close_batch(parent, _plain(item).get(CHILD_OUTCOMES, {})), closed=True
+        )
+
+    def _close_batch(self, parent: Job, outcomes: Mapping[str, str]) -> Job:
+        children = self._batch_get(sorted(outcomes))
+        pages: list[PageOutcome] = []
+        data: list[JsonValue] = []
+        for child in children:
+            result = self.result_of(child) if child.status == "completed" else None
+            pages.append(
+                PageOutcome(
+                    url=child.request.urls[0],
+                    status="ok" if child.status == "completed" else "failed",
+                    error=child.error
+                    or (
+                        None
+                        if child.status == "completed"
+                        else JobError(code=child.status, message=f"child {child.status}")
+                    ),
+                    data=result.data if result else None,
+                )
+            )
+            data.append(
+                {
+                    "job_id": child.job_id,
+                    "status": child.status,
+                    "data": result.data if result else None,
+                }
+            )
+        assert parent.children is not None
+        if parent.children.completed == 0:
+            error = JobError(
+                code="batch_failed", message=f"none of the {parent.children.total} pages succeeded"
+            )
+            try:
+                return self.transition(
+                    parent.job_id,
+                    "failed",
+                    reason=error.code,
+                    fields={"error": error.model_dump(mode="json")},
+                    expected=frozenset({"processing"}),
+                )
+            except TransitionRefused as exc:
+                return exc.current
+        try:
+            return self.complete(parent.job_id, JobResult(data=data, pages=pages))
+        except TransitionRefused as exc:  # cancelled or timed out meanwhile: it stays so
+            return exc.current
+
+    def _batch_get(self, job_ids: Sequence[str]) -> list[Job]:
+        found: dict[str, Job] = {}
+        for start in range(0, len(job_ids), BATCH_GET_MAX):
+            keys: list[Any] = [{"job_id": {"S": j}} for j in job_ids[start : start + BATCH_GET_MAX]]
+            request: Any = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                out = self.db.batch_get_item(RequestItems=request)
+                for item in out["Responses"].get(self.table, []):
+                    job = _job_from_item(item)
+                    found[job.job_id] = job
+                request = out.get("UnprocessedKeys") or None
+        return [found[j] for j in job_ids if j in found]
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _job_from_item(item: Mapping[str, Any]) -> Job:
+    plain = _plain(item)
+    plain.pop(CHILD_OUTCOMES, None)
+    return Job.from_item(plain)
+
+
+def _job_from_failure(exc: ClientError) -> Job | None:
+    item = _failure_item(exc)
+    return _job_from_item(item) if item else None
+
+
+def _failure_item(exc: ClientError) -> dict[str, Any] | None:
+    """The record as it was, returned by ReturnValuesOnConditionCheckFailure=ALL_OLD."""
+    response: Mapping[str, Any] = exc.response
+    item = response.get("Item")
+    return item if isinstance(item, dict) and item else None
+
+
+def _encode_cursor(key: Mapping[str, Any]) -> str:
+    raw = json.dumps(dict(key), sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, scope: Mapping[str, str]) -> dict[str, Any]:
+    """The cursor's key, if it is one of ours and belongs to this listing's scope."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor() from None
+    if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
+        raise InvalidCursor()
+    if any(key.get(k) != v for k, v in scope.items()) or "job_id" not in key or len(key) != 3:
+        raise InvalidCursor()
+    return {k: {"S": v} for k, v in key.items()}

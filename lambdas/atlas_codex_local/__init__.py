@@ -1,0 +1,1 @@
+"""Local mode and operator tooling: runs beside the service, never shipped in the Lambda asset."""

@@ -1,0 +1,40 @@
+"""The environment of every function, from the stage settings and the stage's resources.
+
+The one mapping from settings to :class:`~atlas_codex.config.EnvVar`: the stacks call it with
+CloudFormation tokens, local mode and the tests with the real names of emulated resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from atlas_codex.config import EnvVar
+from atlas_codex.naming import QueueResource, TableResource
+from stacks.settings import StageSettings
+
+
+def function_environment(
+    settings: StageSettings,
+    *,
+    tables: Mapping[TableResource, str],
+    queue_urls: Mapping[QueueResource, str],
+    bucket: str,
+) -> dict[str, str]:
+    return {
+        EnvVar.STAGE.value: settings.stage,
+        EnvVar.JOBS_TABLE.value: tables["jobs"],
+        EnvVar.CONNECTIONS_TABLE.value: tables["connections"],
+        EnvVar.IDEMPOTENCY_TABLE.value: tables["idempotency"],
+        EnvVar.USAGE_TABLE.value: tables["usage"],
+        EnvVar.JOBS_QUEUE_URL.value: queue_urls["queue"],
+        EnvVar.JOBS_DLQ_URL.value: queue_urls["dlq"],
+        EnvVar.WEBHOOKS_QUEUE_URL.value: queue_urls["webhooks"],
+        EnvVar.WEBHOOKS_DLQ_URL.value: queue_urls["webhooks-dlq"],
+        EnvVar.ARTIFACTS_BUCKET.value: bucket,
+        EnvVar.MODEL_POLICY.value: settings.models.model_dump_json(),
+        EnvVar.MONTHLY_BUDGET_USD.value: repr(settings.budget.monthly_usd),
+        EnvVar.JOB_TTL_DAYS.value: str(settings.data.job_ttl_days),
+        EnvVar.JOBS_MAX_RECEIVES.value: str(settings.jobs_queue.max_receive_count),
+        EnvVar.CORS_ORIGINS.value: ",".join(settings.api.cors_origins),
+        EnvVar.ALLOWED_PRIVATE_HOSTS.value: ",".join(settings.allowed_private_hosts),
+    }
