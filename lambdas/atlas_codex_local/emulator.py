@@ -47,7 +47,7 @@ class Emulator:
     def endpoint(self) -> str:
         assert self._server is not None, "start() the emulator first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> Emulator:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

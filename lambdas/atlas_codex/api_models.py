@@ -1,0 +1,111 @@
+"""What the REST API returns: one error shape, and the public views of a job."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from atlas_codex.jobs.schema import (
+    Attempt,
+    ChildCounters,
+    Job,
+    JobCost,
+    JobError,
+    JobRequest,
+    JobResult,
+    JobStatus,
+    JobType,
+    StatusChange,
+    Timestamp,
+)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    correlation_id: str
+
+
+class ErrorBody(BaseModel):
+    """Every error of the API has this shape."""
+
+    error: ErrorDetail
+
+
+class JobView(BaseModel):
+    """A job as its owner sees it (internal bookkeeping left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    type: JobType
+    status: JobStatus
+    correlation_id: str
+    idempotency_key: str | None
+    request: JobRequest
+    error: JobError | None
+    attempts: list[Attempt]
+    fallback_chain: list[str]
+    model: str | None
+    cost: JobCost
+    created_at: Timestamp
+    updated_at: Timestamp
+    deadline_at: Timestamp | None
+    timeline: list[StatusChange]
+    parent_id: str | None
+    children: ChildCounters | None
+    version: int
+    result_available: bool
+    status_url: str
+    result_url: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        available = job.status == "completed" and (
+            job.result is not None or job.result_location is not None
+        )
+        return cls(
+            **job.model_dump(
+                exclude={
+                    "owner_id",
+                    "request_hash",
+                    "ttl",
+                    "result",
+                    "result_location",
+                    "schema_version",
+                    "migrated_from",
+                }
+            ),
+            result_available=available,
+            status_url=f"/jobs/{job.job_id}",
+            result_url=f"/jobs/{job.job_id}/result" if available else None,
+        )
+
+
+class JobListView(BaseModel):
+    jobs: list[JobView]
+    next_cursor: str | None
+
+
+class SyncResultView(BaseModel):
+    """``POST /extract``: the job, and its result when it finished in time."""
+
+    job: JobView
+    result: JobResult | None
+
+
+class ResultView(BaseModel):
+    job_id: str
+    delivery: Literal["inline", "url"]
+    result: JobResult | None = None
+    url: str | None = None
+    expires_in_s: int | None = None
+
+
+class HealthView(BaseModel):
+    status: Literal["ok", "degraded", "failed"]
+    stage: str
+    models: Literal["available", "not configured"]
+    data: JsonValue = None

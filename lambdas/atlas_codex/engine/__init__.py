@@ -1,0 +1,1 @@
+"""The extraction engine: strategies behind one entry point (see interface.py)."""

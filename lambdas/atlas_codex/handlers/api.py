@@ -1,0 +1,446 @@
+"""The REST API: a doorway. Each route parses, calls one domain function, shapes the answer.
+
+Every error leaves through :func:`error_response` in one JSON shape
+``{"error": {"code", "message", "field"?, "correlation_id"}}``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from http import HTTPStatus
+from typing import Annotated, Any, Final
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from atlas_codex import limits
+from atlas_codex.api_models import (
+    ErrorBody,
+    HealthView,
+    JobListView,
+    JobView,
+    ResultView,
+    SyncResultView,
+)
+from atlas_codex.config import get_config
+from atlas_codex.jobs.errors import (
+    IdempotencyConflict,
+    InvalidCursor,
+    JobNotFound,
+    TransitionRefused,
+)
+from atlas_codex.jobs.schema import CreateJobRequest, IdempotencyKey, JobStatus, JobType
+from atlas_codex.wiring import build_key_store, build_service
+
+CORRELATION_HEADER: Final = "X-Correlation-Id"
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+API_KEY_HEADER: Final = "x-api-key"
+PUBLIC_PATHS: Final = frozenset({"/health", "/openapi.json"})
+SYNC_SAFETY_MS: Final = 2500
+"""Time kept back from the function's remaining time to hand a sync job on and answer."""
+SYNC_MAX_S: Final = 25.0
+"""Below API Gateway's 29 s integration limit, whatever the function's timeout."""
+_IDEMPOTENCY_KEY: Final = TypeAdapter(IdempotencyKey)
+_CORRELATION_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+config = get_config()  # cold start: a bad environment fails here, naming the variable
+logger = Logger(service="atlas-codex-api")
+service = build_service(config)
+keys = build_key_store(config)
+
+_origins = list(config.cors_origins)
+cors = (
+    CORSConfig(
+        allow_origin=_origins[0],
+        extra_origins=_origins[1:],
+        allow_headers=[CORRELATION_HEADER, IDEMPOTENCY_HEADER, API_KEY_HEADER, "Content-Type"],
+        expose_headers=[CORRELATION_HEADER],
+        max_age=600,
+    )
+    if _origins
+    else None
+)
+app = APIGatewayRestResolver(enable_validation=True, cors=cors)
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def _correlation_id() -> str:
+    value = app.context.get("correlation_id")
+    return value if isinstance(value, str) else "unknown"
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    *,
+    correlation_id: str | None = None,
+) -> Response[str]:
+    cid = correlation_id or _correlation_id()
+    body = ErrorBody.model_validate(
+        {"error": {"code": code, "message": message, "field": field, "correlation_id": cid}}
+    )
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump_json(exclude_none=True),
+        headers={CORRELATION_HEADER: cid},
+    )
+
+
+def json_response(status: int, payload: BaseModel) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=payload.model_dump_json(),
+        headers={CORRELATION_HEADER: _correlation_id()},
+    )
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [p for p in parts if not p.startswith("function-")]
+    return ".".join(parts) or None
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(exc: RequestValidationError) -> Response[str]:
+    errors = list(exc.errors())
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": "value_error"}
+    if first.get("type") == "json_invalid":
+        return error_response(400, "invalid_json", "the request body is not valid JSON")
+    field = _field(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return error_response(422, "validation_error", message, field)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported(exc: RequestUnsupportedContentType) -> Response[str]:
+    return error_response(
+        415, "unsupported_media_type", "send the body as application/json", "Content-Type"
+    )
+
+
+@app.exception_handler(JobNotFound)
+def _not_found(exc: JobNotFound) -> Response[str]:
+    return error_response(404, exc.code, "no such job", "job_id")
+
+
+@app.exception_handler(TransitionRefused)
+def _refused(exc: TransitionRefused) -> Response[str]:
+    return error_response(409, exc.code, f"the job is already {exc.current.status}")
+
+
+@app.exception_handler(IdempotencyConflict)
+def _conflict(exc: IdempotencyConflict) -> Response[str]:
+    return error_response(409, exc.code, str(exc), IDEMPOTENCY_HEADER)
+
+
+@app.exception_handler(InvalidCursor)
+def _bad_cursor(exc: InvalidCursor) -> Response[str]:
+    return error_response(400, exc.code, str(exc), "cursor")
+
+
+@app.exception_handler(ServiceError)
+def _service_error(exc: ServiceError) -> Response[str]:
+    return error_response(
+        exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"), str(exc.msg)
+    )
+
+
+@app.not_found
+def _no_route(exc: NotFoundError) -> Response[str]:
+    return error_response(
+        404, "route_not_found", f"no route {app.current_event.http_method} {app.current_event.path}"
+    )
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[str]:
+    logger.exception("unexpected error")
+    return error_response(
+        500,
+        "internal_error",
+        "an unexpected error occurred; quote the correlation id when reporting it",
+    )
+
+
+# ---------------------------------------------------------------------- the door
+
+
+def _header(headers: dict[str, str] | None, name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in (headers or {}).items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def admit(event: dict[str, Any]) -> tuple[str, str | None, Response[str] | None]:
+    """Before routing (and before body validation): the correlation id, the API key, the
+    body's size and type. Returns the correlation id, the owner, and a refusal if any."""
+    headers = event.get("headers") or {}
+    given = _header(headers, CORRELATION_HEADER)
+    cid = given if given and _CORRELATION_RE.fullmatch(given) else f"req-{uuid.uuid4().hex}"
+    owner: str | None = None
+    if event.get("path") not in PUBLIC_PATHS:
+        owner = keys.owner_of(_header(headers, API_KEY_HEADER))
+        if owner is None:
+            refusal = error_response(
+                401,
+                "unauthorized",
+                "a valid API key is required in the x-api-key header",
+                API_KEY_HEADER,
+                correlation_id=cid,
+            )
+            return cid, None, refusal
+    if event.get("httpMethod") in ("POST", "PUT", "PATCH"):
+        raw = event.get("body") or ""
+        size = len(raw) * 3 // 4 if event.get("isBase64Encoded") else len(raw.encode())
+        if size > limits.MAX_REQUEST_BODY_BYTES:
+            message = f"the body is {size} bytes; the limit is {limits.MAX_REQUEST_BODY_BYTES}"
+            return cid, owner, error_response(413, "body_too_large", message, correlation_id=cid)
+        content_type = (_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            refusal = error_response(
+                415,
+                "unsupported_media_type",
+                "send the body as application/json",
+                "Content-Type",
+                correlation_id=cid,
+            )
+            return cid, owner, refusal
+    return cid, owner, None
+
+
+def _owner() -> str:
+    owner = app.context.get("owner_id")
+    assert isinstance(owner, str), "admit() sets the owner of every non-public route"
+    return owner
+
+
+# ---------------------------------------------------------------------- routes
+
+_ERRORS = {
+    400: {"description": "Bad request", "content": {"application/json": {"model": ErrorBody}}},
+    401: {
+        "description": "Missing or unknown API key",
+        "content": {"application/json": {"model": ErrorBody}},
+    },
+    404: {"description": "Not found", "content": {"application/json": {"model": ErrorBody}}},
+    409: {"description": "Conflict", "content": {"application/json": {"model": ErrorBody}}},
+    413: {"description": "Body too large", "content": {"application/json": {"model": ErrorBody}}},
+    415: {"description": "Not JSON", "content": {"application/json": {"model": ErrorBody}}},
+    422: {"description": "Invalid request", "content": {"application/json": {"model": ErrorBody}}},
+}
+
+
+def _responses(ok: int, model: type, description: str, *extra: int) -> dict[int, Any]:
+    codes = (400, 401, 413, 415, 422, *extra)
+    return {ok: {"description": description, "content": {"application/json": {"model": model}}}} | {
+        c: _ERRORS[c] for c in codes
+    }
+
+
+@app.post(
+    "/jobs", responses=_responses(202, JobView, "The job was accepted", 409), summary="Submit a job"
+)
+def create_job(body: Annotated[CreateJobRequest, Body()]) -> Response[str]:
+    if body.type == "sync":
+        return error_response(422, "validation_error", "sync jobs are run by POST /extract", "type")
+    outcome = service.submit(
+        owner_id=_owner(),
+        request=body,
+        correlation_id=_correlation_id(),
+        idempotency_key=_idempotency_key(),
+    )
+    return json_response(202 if outcome.created else 200, JobView.of(outcome.job))
+
+
+@app.post(
+    "/extract",
+    responses=_responses(
+        200, SyncResultView, "Finished in time, or (202) continuing asynchronously", 409
+    ),
+    summary="Extract now",
+)
+def extract(body: Annotated[CreateJobRequest, Body()]) -> Response[str]:
+    if body.type not in ("sync",) and "type" in body.model_fields_set:
+        return error_response(
+            422,
+            "validation_error",
+            "POST /extract runs sync jobs; use POST /jobs for others",
+            "type",
+        )
+    request = body.model_copy(update={"type": "sync"})
+    remaining_ms = (
+        app.lambda_context.get_remaining_time_in_millis()
+        if app.lambda_context
+        else SYNC_MAX_S * 1000
+    )
+    budget_s = min(SYNC_MAX_S, max(remaining_ms - SYNC_SAFETY_MS, 0) / 1000)
+    outcome = service.extract_now(
+        owner_id=_owner(),
+        request=request,
+        correlation_id=_correlation_id(),
+        idempotency_key=_idempotency_key(),
+        deadline=time.monotonic() + budget_s,
+    )
+    result = service.manager.result_of(outcome.job) if outcome.job.status == "completed" else None
+    view = SyncResultView(job=JobView.of(outcome.job), result=result)
+    return json_response(200 if outcome.finished else 202, view)
+
+
+@app.get(
+    "/jobs/<job_id>", responses=_responses(200, JobView, "The job", 404), summary="A job's status"
+)
+def get_job(job_id: str) -> Response[str]:
+    return json_response(200, JobView.of(service.get(owner_id=_owner(), job_id=job_id)))
+
+
+@app.get(
+    "/jobs", responses=_responses(200, JobListView, "Your jobs, newest first"), summary="List jobs"
+)
+def list_jobs(
+    status: Annotated[JobStatus | None, Query()] = None,
+    type: Annotated[JobType | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response[str]:
+    page = service.list(owner_id=_owner(), status=status, job_type=type, limit=limit, cursor=cursor)
+    return json_response(
+        200, JobListView(jobs=[JobView.of(j) for j in page.jobs], next_cursor=page.next_cursor)
+    )
+
+
+@app.delete(
+    "/jobs/<job_id>",
+    responses=_responses(200, JobView, "The job, cancelled", 404, 409),
+    summary="Cancel a job",
+)
+def cancel_job(job_id: str) -> Response[str]:
+    return json_response(200, JobView.of(service.cancel(owner_id=_owner(), job_id=job_id)))
+
+
+@app.get(
+    "/jobs/<job_id>/result",
+    responses=_responses(200, ResultView, "The result", 404, 409),
+    summary="A job's result",
+)
+def get_result(job_id: str) -> Response[str]:
+    job = service.get(owner_id=_owner(), job_id=job_id)
+    if job.status != "completed":
+        return error_response(
+            409, "result_not_ready", f"the job is {job.status}; results exist for completed jobs"
+        )
+    url = service.manager.result_url(job)
+    if url is not None:
+        return json_response(
+            200, ResultView(job_id=job.job_id, delivery="url", url=url, expires_in_s=900)
+        )
+    return json_response(200, ResultView(job_id=job.job_id, delivery="inline", result=job.result))
+
+
+@app.get(
+    "/health",
+    responses={
+        200: {
+            "description": "A cheap summary",
+            "content": {"application/json": {"model": HealthView}},
+        }
+    },
+)
+def health() -> Response[str]:
+    view = HealthView(
+        status="ok",
+        stage=config.stage,
+        models="available" if config.models_available else "not configured",
+    )
+    return json_response(200, view)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(status_code=200, content_type="application/json", body=openapi_document())
+
+
+def openapi_document() -> str:
+    return app.get_openapi_json_schema(
+        title="Atlas Codex API",
+        version="1.0.0",
+        description="Web data extraction: submit jobs, poll them, fetch results. "
+        "Every route but /health and /openapi.json needs an API key in the x-api-key header.",
+    )
+
+
+def _idempotency_key() -> str | None:
+    key = _header(app.current_event.headers, IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    try:
+        return _IDEMPOTENCY_KEY.validate_python(key)
+    except ValidationError:
+        raise _BadHeader(
+            IDEMPOTENCY_HEADER,
+            f"must be 1 to {limits.MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters",
+        ) from None
+
+
+class _BadHeader(Exception):
+    def __init__(self, header: str, message: str) -> None:
+        self.header = header
+        super().__init__(message)
+
+
+@app.exception_handler(_BadHeader)
+def _bad_header(exc: _BadHeader) -> Response[str]:
+    return error_response(400, "invalid_header", f"{exc.header}: {exc}", exc.header)
+
+
+def _proxy_response(response: Response[str], event: dict[str, Any]) -> dict[str, Any]:
+    """A refusal made before routing, in the REST proxy response form, with CORS headers."""
+    headers: dict[str, str] = {"Content-Type": "application/json"}
+    headers.update({k: v for k, v in response.headers.items() if isinstance(v, str)})
+    origin = _header(event.get("headers"), "Origin")
+    if cors is not None and origin:
+        allowed = cors.allowed_origin(origin)
+        if allowed:
+            headers.update(cors.to_dict(allowed))
+    return {
+        "statusCode": response.status_code,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    cid, owner, refusal = admit(event)
+    logger.set_correlation_id(cid)
+    if refusal is not None:
+        return _proxy_response(refusal, event)
+    app.append_context(correlation_id=cid, owner_id=owner)
+    if owner is not None:
+        logger.append_keys(owner_id=owner)
+    response = app.resolve(event, context)
+    response.setdefault("headers", {})[CORRELATION_HEADER] = cid
+    if response.get("multiValueHeaders") is not None:
+        response["multiValueHeaders"][CORRELATION_HEADER] = [cid]
+    return response

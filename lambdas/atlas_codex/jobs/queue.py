@@ -1,0 +1,61 @@
+"""Sending jobs to the work queue, with the correlation id as a message attribute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
+from atlas_codex.jobs.schema import Job
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+SQS_BATCH_MAX: Final = 10
+SEND_ATTEMPTS: Final = 5
+
+
+class JobQueue:
+    def __init__(self, *, sqs: SQSClient, queue_url: str) -> None:
+        self.sqs = sqs
+        self.url = queue_url
+
+    def send(self, job: Job) -> None:
+        message = JobMessage(job_id=job.job_id, correlation_id=job.correlation_id)
+        self.sqs.send_message(
+            QueueUrl=self.url,
+            MessageBody=message.model_dump_json(),
+            MessageAttributes={
+                CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": job.correlation_id}
+            },
+        )
+
+    def send_many(self, jobs: Sequence[Job]) -> None:
+        """Send in batches of ten; entries SQS refuses are sent again, then it is an error."""
+        for start in range(0, len(jobs), SQS_BATCH_MAX):
+            pending = {str(i): job for i, job in enumerate(jobs[start : start + SQS_BATCH_MAX])}
+            for _ in range(SEND_ATTEMPTS):
+                entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                    {
+                        "Id": key,
+                        "MessageBody": JobMessage(
+                            job_id=job.job_id, correlation_id=job.correlation_id
+                        ).model_dump_json(),
+                        "MessageAttributes": {
+                            CORRELATION_ATTRIBUTE: {
+                                "DataType": "String",
+                                "StringValue": job.correlation_id,
+                            }
+                        },
+                    }
+                    for key, job in pending.items()
+                ]
+                out = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+                pending = {f["Id"]: pending[f["Id"]] for f in out.get("Failed", [])}
+                if not pending:
+                    break
+            if pending:
+                raise RuntimeError(
+                    f"SQS refused {len(pending)} messages after {SEND_ATTEMPTS} attempts"
+                )

@@ -1,0 +1,281 @@
+"""What the API and the worker do with jobs: plain functions over the manager and the queue.
+
+Nothing here knows of Lambda events or HTTP. The handlers parse, call one of these, and
+shape the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from atlas_codex.engine.interface import (
+    DeadlineExceeded,
+    ExtractionError,
+    ExtractionOutcome,
+    Extractor,
+)
+from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
+from atlas_codex.jobs.manager import CreateOutcome, JobManager, JobPage
+from atlas_codex.jobs.messages import JobMessage
+from atlas_codex.jobs.queue import JobQueue
+from atlas_codex.jobs.schema import (
+    TERMINAL_STATUSES,
+    CreateJobRequest,
+    Job,
+    JobError,
+    JobResult,
+    JobStatus,
+    JobType,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH_DEADLINE: Final = timedelta(hours=24)
+"""A batch parent waits this long for its children before the sweeper times it out."""
+CANCEL_CHECK_INTERVAL_S: Final = 2.0
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    job: Job
+    finished: bool
+    """False when the deadline passed and the job went on asynchronously."""
+
+
+class RetryLater(Exception):
+    """The message should return to the queue (a transient failure; the claim was released)."""
+
+
+Notifier = Callable[[Job], None]
+
+
+def _no_notify(job: Job) -> None:
+    return None
+
+
+class JobService:
+    def __init__(
+        self,
+        *,
+        manager: JobManager,
+        queue: JobQueue,
+        extractor: Callable[[], Extractor],
+        max_receives: int,
+        notify: Notifier = _no_notify,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.manager = manager
+        self.queue = queue
+        self._extractor = extractor
+        self.max_receives = max_receives
+        self.notify = notify
+        self.clock = clock
+
+    # ------------------------------------------------------------------ API side
+
+    def submit(
+        self,
+        *,
+        owner_id: str,
+        request: CreateJobRequest,
+        correlation_id: str,
+        idempotency_key: str | None,
+    ) -> CreateOutcome:
+        """Create the job and queue it. A retry of a job still pending queues it again:
+        if the first enqueue was lost the job still runs, and a duplicate loses the claim."""
+        outcome = self.manager.create(
+            owner_id=owner_id,
+            request=request,
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+        )
+        if outcome.created or outcome.job.status == "pending":
+            self.queue.send(outcome.job)
+        return outcome
+
+    def extract_now(
+        self,
+        *,
+        owner_id: str,
+        request: CreateJobRequest,
+        correlation_id: str,
+        idempotency_key: str | None,
+        deadline: float,
+    ) -> SyncOutcome:
+        """Run a sync job inline until ``deadline`` (monotonic); past it, the job is handed
+        to the queue and goes on asynchronously: the work is never thrown away."""
+        outcome = self.manager.create(
+            owner_id=owner_id,
+            request=request,
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+        )
+        job = outcome.job
+        if not outcome.created:
+            if job.status == "pending":
+                self.queue.send(job)
+            return SyncOutcome(job=job, finished=job.status in TERMINAL_STATUSES)
+        wall_deadline = self.clock() + timedelta(seconds=max(deadline - time.monotonic(), 0))
+        try:
+            job = self.manager.claim(job.job_id, deadline_at=wall_deadline)
+        except TransitionRefused as exc:
+            return SyncOutcome(job=exc.current, finished=exc.current.status in TERMINAL_STATUSES)
+        try:
+            outcome_job = self._run(job, deadline)
+        except DeadlineExceeded:
+            released = self.manager.release(
+                job.job_id, reason="sync deadline passed; continuing asynchronously"
+            )
+            self.queue.send(released)
+            return SyncOutcome(job=released, finished=False)
+        except RetryLater:
+            return SyncOutcome(job=self.manager.get(job.job_id), finished=False)
+        return SyncOutcome(job=outcome_job, finished=outcome_job.status in TERMINAL_STATUSES)
+
+    def get(self, *, owner_id: str, job_id: str) -> Job:
+        return self.manager.get(job_id, owner_id=owner_id)
+
+    def list(
+        self,
+        *,
+        owner_id: str,
+        status: JobStatus | None,
+        job_type: JobType | None,
+        limit: int,
+        cursor: str | None,
+    ) -> JobPage:
+        return self.manager.list_for_owner(
+            owner_id, status=status, job_type=job_type, limit=limit, cursor=cursor
+        )
+
+    def cancel(self, *, owner_id: str, job_id: str) -> Job:
+        job = self.manager.cancel(job_id, owner_id=owner_id)
+        self._finished(job)
+        return job
+
+    # ------------------------------------------------------------------ worker side
+
+    def process(self, message: JobMessage, *, receive_count: int, deadline: float) -> Job | None:
+        """Handle one queue message. Returns the job as left, or None when there was nothing
+        to do (a duplicate delivery, or a job that no longer exists). Raises RetryLater to
+        return the message to the queue."""
+        wall_deadline = self.clock() + timedelta(seconds=max(deadline - time.monotonic(), 0))
+        try:
+            job = self.manager.get(message.job_id)
+        except JobNotFound:
+            logger.warning(
+                "message for a job that does not exist", extra={"job_id": message.job_id}
+            )
+            return None
+        if job.status in TERMINAL_STATUSES:
+            if job.parent_id is not None:  # finished before: make sure the parent counted it
+                self.manager.record_child(job)
+            return None
+        if job.type == "batch":
+            return self._fan_out(job)
+        try:
+            job = self.manager.claim(job.job_id, deadline_at=wall_deadline)
+        except TransitionRefused as exc:
+            logger.info("duplicate delivery lost the claim", extra={"status": exc.current.status})
+            return None
+        try:
+            return self._run(job, deadline, receive_count=receive_count)
+        except DeadlineExceeded:
+            return self._terminal(
+                lambda: self.manager.time_out(job.job_id, reason="the job's deadline passed")
+            )
+
+    def _fan_out(self, parent: Job) -> Job | None:
+        if parent.status == "pending":
+            try:
+                parent = self.manager.claim(
+                    parent.job_id, deadline_at=self.clock() + BATCH_DEADLINE
+                )
+            except TransitionRefused:
+                return None
+        # processing: a redelivery after a crash mid-fan-out creates nothing twice
+        children = self.manager.create_children(parent)
+        self.queue.send_many([c for c in children if c.status == "pending"])
+        return parent
+
+    def _run(self, job: Job, deadline: float, *, receive_count: int = 1) -> Job:
+        last_check = [time.monotonic()]
+
+        def cancelled() -> bool:
+            now = time.monotonic()
+            if now - last_check[0] < CANCEL_CHECK_INTERVAL_S:
+                return False
+            last_check[0] = now
+            return self.manager.get(job.job_id).status != "processing"
+
+        try:
+            outcome: ExtractionOutcome = self._extractor().extract(
+                job.request,
+                deadline=deadline,
+                correlation_id=job.correlation_id,
+                cancelled=cancelled,
+            )
+        except DeadlineExceeded:
+            raise
+        except ExtractionError as exc:
+            error = JobError(code=exc.code, message=exc.message[:2000], retryable=exc.retryable)
+            attempts = exc.attempts
+            if exc.retryable and receive_count < self.max_receives:
+                self._release(job, f"{exc.code}: {exc.message}")
+                raise RetryLater(exc.message) from exc
+            if exc.retryable:
+                error = JobError(
+                    code="retries_exhausted",
+                    message=f"gave up after {receive_count} attempts; last error {exc.code}: {exc.message}"[
+                        :2000
+                    ],
+                )
+            return self._terminal(lambda: self.manager.fail(job.job_id, error, attempts=attempts))
+        except Exception as exc:
+            logger.exception("extraction crashed")
+            if receive_count < self.max_receives:
+                self._release(job, f"internal error: {type(exc).__name__}")
+                raise RetryLater(str(exc)) from exc
+            error = JobError(
+                code="internal_error", message=f"gave up after {receive_count} attempts"
+            )
+            return self._terminal(lambda: self.manager.fail(job.job_id, error))
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded()
+        return self._terminal(
+            lambda: self.manager.complete(
+                job.job_id,
+                JobResult(data=outcome.data, pages=outcome.pages),
+                attempts=outcome.attempts,
+                model=outcome.model,
+                cost=outcome.cost,
+            )
+        )
+
+    def _release(self, job: Job, reason: str) -> None:
+        with contextlib.suppress(TransitionRefused):  # cancelled or timed out meanwhile
+            self.manager.release(job.job_id, reason=reason[:500])
+
+    def _terminal(self, change: Callable[[], Job]) -> Job:
+        """Make the final change; a job cancelled or timed out meanwhile stays so."""
+        try:
+            job = change()
+        except TransitionRefused as exc:
+            logger.info("late outcome refused", extra={"status": exc.current.status})
+            return exc.current
+        self._finished(job)
+        return job
+
+    def _finished(self, job: Job) -> None:
+        if job.parent_id is not None:
+            recorded = self.manager.record_child(job)
+            if recorded.closed:
+                self.notify(recorded.parent)
+        self.notify(job)

@@ -1,0 +1,46 @@
+"""The composition root: builds the domain objects of one function from its configuration.
+
+Created once per process (cold start) and reused by every invocation.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from atlas_codex import aws
+from atlas_codex.auth import ApiKeyStore
+from atlas_codex.config import RuntimeConfig, get_config
+from atlas_codex.engine.interface import Extractor, load_extractor
+from atlas_codex.jobs.manager import JobManager
+from atlas_codex.jobs.queue import JobQueue
+from atlas_codex.jobs.service import JobService
+
+
+@functools.cache
+def extractor() -> Extractor:
+    return load_extractor(get_config())
+
+
+def build_manager(config: RuntimeConfig) -> JobManager:
+    return JobManager(
+        table_name=config.jobs_table,
+        bucket=config.artifacts_bucket,
+        dynamodb=aws.dynamodb(config.aws_endpoint_url),
+        s3=aws.s3(config.aws_endpoint_url),
+        ttl_days=config.job_ttl_days,
+    )
+
+
+def build_service(config: RuntimeConfig) -> JobService:
+    return JobService(
+        manager=build_manager(config),
+        queue=JobQueue(sqs=aws.sqs(config.aws_endpoint_url), queue_url=config.jobs_queue_url),
+        extractor=extractor,
+        max_receives=config.jobs_max_receives,
+    )
+
+
+def build_key_store(config: RuntimeConfig) -> ApiKeyStore:
+    return ApiKeyStore(
+        dynamodb=aws.dynamodb(config.aws_endpoint_url), table_name=config.usage_table
+    )

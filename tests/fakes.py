@@ -1,0 +1,64 @@
+"""Test doubles. The scripted extractor stands in for the engine in lifecycle tests: it
+decides by the URL's path what happens, so every outcome of the contract can be driven."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from atlas_codex.engine.interface import DeadlineExceeded, ExtractionError, ExtractionOutcome
+from atlas_codex.jobs.schema import JobRequest, PageOutcome
+
+
+class ScriptedExtractor:
+    """``/ok...`` succeeds with the URL as data; ``/permanent`` fails for good; ``/transient``
+    fails retryably; ``/flaky-N`` fails retryably N times per URL, then succeeds; ``/slow-S``
+    takes S seconds (respecting the deadline and cancellation); ``/crash`` raises."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+
+    def extract(
+        self,
+        request: JobRequest,
+        *,
+        deadline: float,
+        correlation_id: str,
+        cancelled: Callable[[], bool],
+    ) -> ExtractionOutcome:
+        with self._lock:
+            self.calls += 1
+        url = request.urls[0]
+        path = urlsplit(url).path
+        if path.startswith("/permanent"):
+            raise ExtractionError("fetch_failed", "the page answered 404", retryable=False)
+        if path.startswith("/transient"):
+            raise ExtractionError("upstream_unavailable", "the page answered 503", retryable=True)
+        if path.startswith("/crash"):
+            raise RuntimeError("bug in a strategy")
+        if path.startswith("/flaky-"):
+            wanted = int(path.split("-")[1])
+            with self._lock:
+                seen = self._failures.get(url, 0)
+                self._failures[url] = seen + 1
+            if seen < wanted:
+                raise ExtractionError(
+                    "upstream_unavailable", "the page answered 503", retryable=True
+                )
+        if path.startswith("/slow-"):
+            end = time.monotonic() + float(path.split("-")[1])
+            while time.monotonic() < end:
+                if time.monotonic() > deadline:
+                    raise DeadlineExceeded()
+                if cancelled():
+                    raise ExtractionError("cancelled", "the job was cancelled")
+                time.sleep(0.02)
+        return ExtractionOutcome(
+            data={"url": url, "correlation_id": correlation_id},
+            pages=[PageOutcome(url=url, status="ok", http_status=200)],
+            strategy="scripted",
+        )
