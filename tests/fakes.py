@@ -12,6 +12,11 @@ from atlas_codex.engine.interface import DeadlineExceeded, ExtractionError, Extr
 from atlas_codex.jobs.schema import JobRequest, PageOutcome
 
 
+def _number(path: str) -> int:
+    """The N of ``/name-N`` or ``/name-N/anything``."""
+    return int(path.split("/")[1].split("-")[1])
+
+
 class ScriptedExtractor:
     """``/ok...`` succeeds with the URL as data; ``/permanent`` fails for good; ``/transient``
     fails retryably; ``/flaky-N`` fails retryably N times per URL, then succeeds; ``/slow-S``
@@ -41,7 +46,7 @@ class ScriptedExtractor:
         if path.startswith("/crash"):
             raise RuntimeError("bug in a strategy")
         if path.startswith("/flaky-"):
-            wanted = int(path.split("-")[1])
+            wanted = _number(path)
             with self._lock:
                 seen = self._failures.get(url, 0)
                 self._failures[url] = seen + 1
@@ -50,7 +55,7 @@ class ScriptedExtractor:
                     "upstream_unavailable", "the page answered 503", retryable=True
                 )
         if path.startswith("/slow-"):
-            end = time.monotonic() + float(path.split("-")[1])
+            end = time.monotonic() + _number(path)
             while time.monotonic() < end:
                 if time.monotonic() > deadline:
                     raise DeadlineExceeded()

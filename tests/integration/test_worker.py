@@ -1,0 +1,236 @@
+"""The worker handler fed by an SQS poller from the moto server: retries, DLQ, duplicates."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from types import ModuleType
+
+import pytest
+
+from atlas_codex.config import RuntimeConfig
+from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest, Job
+from atlas_codex_local.poller import SqsPoller
+from tests.fakes import ScriptedExtractor
+
+
+@pytest.fixture
+def worker(config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    from atlas_codex.handlers import worker as module
+
+    extractor = ScriptedExtractor()
+    monkeypatch.setattr(module.service, "_extractor", lambda: extractor)
+    return module
+
+
+def poller(worker: ModuleType, config: RuntimeConfig, timeout_ms: int = 60_000) -> SqsPoller:
+    return SqsPoller(
+        sqs=worker.service.queue.sqs,
+        queue_url=config.jobs_queue_url,
+        handler=worker.handler,
+        function_name="atlas-codex-worker-local",
+        timeout_ms=timeout_ms,
+        retry_delay_s=0,
+        wait_s=0,
+    )
+
+
+def submit(worker: ModuleType, *urls: str, job_type: str = "async", owner: str = "owner-a") -> Job:
+    request = CreateJobRequest.model_validate({"urls": list(urls), "type": job_type})
+    job: Job = worker.service.submit(
+        owner_id=owner, request=request, correlation_id="corr-w", idempotency_key=None
+    ).job
+    return job
+
+
+def drain(p: SqsPoller, until: Callable[[], bool], seconds: float = 30) -> None:
+    end = time.monotonic() + seconds
+    while not until():
+        assert time.monotonic() < end, "the queue did not drain in time"
+        if p.poll_once() == 0:
+            time.sleep(0.05)
+
+
+def unfinished(worker: ModuleType) -> int:
+    """Jobs still pending or processing, counted through the status index."""
+    count = 0
+    for state in ("pending", "processing"):
+        cursor = None
+        while True:
+            page = worker.service.manager.list_by_status(state, cursor=cursor)
+            count += len(page.jobs)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return count
+
+
+def status(worker: ModuleType, job_id: str) -> str:
+    return str(worker.service.manager.get(job_id).status)
+
+
+def test_a_job_goes_from_the_queue_to_completed_with_its_correlation_id(
+    worker: ModuleType, config: RuntimeConfig
+) -> None:
+    job = submit(worker, "https://shop.example/ok/1")
+    p = poller(worker, config)
+    drain(p, lambda: status(worker, job.job_id) == "completed")
+    done = worker.service.manager.get(job.job_id)
+    assert done.result is not None
+    assert done.result.data == {"url": "https://shop.example/ok/1", "correlation_id": "corr-w"}
+    assert [c.status for c in done.timeline] == ["pending", "processing", "completed"]
+    assert done.fallback_chain == []
+    assert p.stats.succeeded == 1
+
+
+def test_a_permanent_error_fails_the_job_at_once(worker: ModuleType, config: RuntimeConfig) -> None:
+    job = submit(worker, "https://shop.example/permanent")
+    p = poller(worker, config)
+    drain(p, lambda: status(worker, job.job_id) == "failed")
+    failed = worker.service.manager.get(job.job_id)
+    assert failed.error is not None
+    assert failed.error.code == "fetch_failed"
+    assert p.stats.received == 1
+
+
+def test_a_transient_error_returns_the_message_and_the_retry_succeeds(
+    worker: ModuleType, config: RuntimeConfig
+) -> None:
+    job = submit(worker, "https://shop.example/flaky-1")
+    p = poller(worker, config)
+    drain(p, lambda: status(worker, job.job_id) == "completed")
+    done = worker.service.manager.get(job.job_id)
+    assert [c.status for c in done.timeline] == [
+        "pending",
+        "processing",
+        "pending",
+        "processing",
+        "completed",
+    ]
+    assert p.stats.failed == 1
+
+
+def test_retries_stop_at_the_configured_receives_and_the_job_says_why(
+    worker: ModuleType, config: RuntimeConfig
+) -> None:
+    job = submit(worker, "https://shop.example/transient")
+    p = poller(worker, config)
+    drain(p, lambda: status(worker, job.job_id) == "failed")
+    failed = worker.service.manager.get(job.job_id)
+    assert failed.error is not None
+    assert failed.error.code == "retries_exhausted"
+    assert f"after {config.jobs_max_receives} attempts" in failed.error.message
+    assert p.stats.received == config.jobs_max_receives
+
+
+def test_a_poison_message_reaches_the_dlq_after_the_configured_receives(
+    worker: ModuleType, config: RuntimeConfig
+) -> None:
+    sqs = worker.service.queue.sqs
+    sqs.send_message(QueueUrl=config.jobs_queue_url, MessageBody="{not a job message")
+    p = poller(worker, config)
+    for _ in range(config.jobs_max_receives + 2):
+        p.poll_once()
+    assert p.stats.received == config.jobs_max_receives
+    dead = sqs.receive_message(QueueUrl=config.jobs_dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in dead] == ["{not a job message"]
+
+
+def test_a_crashing_strategy_is_retried_then_failed_as_internal(
+    worker: ModuleType, config: RuntimeConfig
+) -> None:
+    job = submit(worker, "https://shop.example/crash")
+    p = poller(worker, config)
+    drain(p, lambda: status(worker, job.job_id) == "failed")
+    failed = worker.service.manager.get(job.job_id)
+    assert failed.error is not None
+    assert failed.error.code == "internal_error"
+    assert "bug in a strategy" not in failed.error.message
+
+
+def test_a_job_past_its_deadline_times_out(
+    worker: ModuleType, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "SAFETY_MS", 500)
+    monkeypatch.setattr(worker, "MIN_JOB_MS", 200)
+    job = submit(worker, "https://shop.example/slow-10")
+    p = poller(worker, config, timeout_ms=1500)
+    drain(p, lambda: status(worker, job.job_id) == "timeout")
+    timed_out = worker.service.manager.get(job.job_id)
+    assert timed_out.error is not None
+    assert timed_out.error.code == "timeout"
+
+
+def test_a_job_cancelled_while_running_stays_cancelled(
+    worker: ModuleType, config: RuntimeConfig
+) -> None:
+    job = submit(worker, "https://shop.example/slow-3")
+    p = poller(worker, config)
+    runner = threading.Thread(target=p.poll_once)
+    runner.start()
+    deadline = time.monotonic() + 10
+    while status(worker, job.job_id) != "processing":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    worker.service.cancel(owner_id="owner-a", job_id=job.job_id)
+    runner.join(timeout=20)
+    final = worker.service.manager.get(job.job_id)
+    assert final.status == "cancelled"
+    assert final.result is None
+
+
+def test_a_batch_fans_out_and_the_last_child_closes_it(
+    worker: ModuleType, config: RuntimeConfig
+) -> None:
+    urls = [f"https://shop.example/ok/{i}" for i in range(4)] + ["https://shop.example/permanent"]
+    parent = submit(worker, *urls, job_type="batch")
+    p = poller(worker, config)
+    drain(p, lambda: status(worker, parent.job_id) in TERMINAL_STATUSES)
+    final = worker.service.manager.get(parent.job_id)
+    assert final.status == "completed"
+    assert final.children is not None
+    assert (final.children.total, final.children.completed, final.children.failed) == (5, 4, 1)
+    result = worker.service.manager.result_of(final)
+    assert result is not None
+    assert [page.status for page in result.pages] == ["ok"] * 4 + ["failed"]
+
+
+def test_every_job_ends_once_when_workers_race_over_duplicated_messages(
+    worker: ModuleType, config: RuntimeConfig
+) -> None:
+    """200 jobs, every message delivered twice, three workers at once: each job ends in
+    exactly one terminal state, none runs twice, none is lost."""
+    paths = ["ok", "ok", "ok", "permanent", "flaky-1"]
+    jobs = [submit(worker, f"https://shop.example/{paths[i % len(paths)]}/{i}") for i in range(200)]
+    sqs = worker.service.queue.sqs
+    for job in jobs:  # the duplicate of every delivery
+        sqs.send_message(
+            QueueUrl=config.jobs_queue_url,
+            MessageBody=json.dumps({"job_id": job.job_id, "correlation_id": job.correlation_id}),
+        )
+    pollers = [poller(worker, config) for _ in range(3)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=p.run, args=(stop,)) for p in pollers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 120
+    try:
+        while unfinished(worker):
+            assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
+            time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    finals = [worker.service.manager.get(j.job_id) for j in jobs]
+    for job in finals:
+        terminal_entries = [c for c in job.timeline if c.status in TERMINAL_STATUSES]
+        assert len(terminal_entries) == 1, job.timeline
+        expected = "failed" if "/permanent/" in job.request.urls[0] else "completed"
+        assert job.status == expected
+    extractor = worker.service._extractor()
+    flaky = sum(1 for j in jobs if "/flaky-1/" in j.request.urls[0])
+    assert extractor.calls == 200 + flaky  # each job ran once, the flaky ones once more
+    assert sum(p.stats.received for p in pollers) >= 400
