@@ -3,13 +3,21 @@
 moto's in-memory backends take no locks, so two concurrent conditional writes to one item
 can both pass their condition (seen in our cancel-vs-complete race test). Real DynamoDB
 applies each conditional write atomically, and SQS hands a message to one receiver at a
-time. The emulator serializes requests through one lock to give the same guarantees; the
-HTTP server stays threaded, so clients still overlap on the wire and in their own code.
+time. The emulator serializes the requests to each service through a lock of its own to
+give the same guarantees; the HTTP server stays threaded, so clients still overlap on the
+wire and in their own code. Clients must not long-poll SQS here (``WaitTimeSeconds`` would
+hold the SQS lock): the local pollers poll with a wait of 0 and sleep between empty polls.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import re
+import select
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,11 +33,23 @@ from werkzeug.serving import BaseWSGIServer, make_server
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+_SERVICE_RE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([a-z0-9-]+)/aws4_request")
+
+
 def _serialized(app: WsgiApp) -> WsgiApp:
-    lock = threading.Lock()
+    """One lock per AWS service: requests to one service are applied one at a time, as
+    DynamoDB applies conditional writes atomically; different services run side by side."""
+    locks: dict[str, threading.Lock] = {}
+    guard = threading.Lock()
+
+    def lock_for(environ: dict[str, Any]) -> threading.Lock:
+        match = _SERVICE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = match[1] if match else "other"
+        with guard:
+            return locks.setdefault(service, threading.Lock())
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        with lock:
+        with lock_for(environ):
             # Drain the body inside the lock: the backend's work may be lazy.
             return list(app(environ, start_response))
 
@@ -67,3 +87,64 @@ class Emulator:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+class EmulatorProcess:
+    """The emulator in its own process: its work does not share a GIL with the service's."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self._proc: subprocess.Popen[str] | None = None
+        self.endpoint = ""
+
+    def start(self, timeout_s: float = 30) -> EmulatorProcess:
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "atlas_codex_local.emulator",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout_s)
+        line = self._proc.stdout.readline().strip() if ready else ""
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"the AWS emulator did not start: {line or 'no answer'}")
+        self.endpoint = line
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Serve the AWS emulator; print its endpoint when ready."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    emulator = Emulator(args.host, args.port).start()
+    print(emulator.endpoint, flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

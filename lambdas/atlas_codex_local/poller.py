@@ -72,7 +72,7 @@ class SqsPoller:
         timeout_ms: int,
         batch_size: int = 10,
         retry_delay_s: int = 1,
-        wait_s: int = 1,
+        idle_sleep_s: float = 0.2,
     ) -> None:
         self.sqs = sqs
         self.url = queue_url
@@ -81,7 +81,7 @@ class SqsPoller:
         self.timeout_ms = timeout_ms
         self.batch_size = batch_size
         self.retry_delay_s = retry_delay_s
-        self.wait_s = wait_s
+        self.idle_sleep_s = idle_sleep_s
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
@@ -94,7 +94,7 @@ class SqsPoller:
         out = self.sqs.receive_message(
             QueueUrl=self.url,
             MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=self.wait_s,
+            WaitTimeSeconds=0,  # the emulator must not be long-polled (see emulator.py)
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
@@ -128,4 +128,5 @@ class SqsPoller:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            self.poll_once()
+            if self.poll_once() == 0:
+                stop.wait(self.idle_sleep_s)

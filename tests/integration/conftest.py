@@ -13,7 +13,7 @@ import requests
 from atlas_codex import aws
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex_local.emulator import Emulator
+from atlas_codex_local.emulator import EmulatorProcess
 from atlas_codex_local.provision import StageResources, provision
 from stacks.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 
@@ -31,7 +31,7 @@ def moto_endpoint() -> Iterator[str]:
             "AWS_REGION": REGION,
         }
     )
-    emulator = Emulator().start()
+    emulator = EmulatorProcess().start()
     os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
     yield emulator.endpoint
     emulator.stop()

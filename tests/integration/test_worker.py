@@ -33,7 +33,7 @@ def poller(worker: ModuleType, config: RuntimeConfig, timeout_ms: int = 60_000) 
         function_name="atlas-codex-worker-local",
         timeout_ms=timeout_ms,
         retry_delay_s=0,
-        wait_s=0,
+        idle_sleep_s=0.05,
     )
 
 

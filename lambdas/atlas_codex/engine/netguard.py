@@ -1,0 +1,204 @@
+"""The SSRF guard: which addresses an outbound request (a page fetch or a webhook) may reach.
+
+A URL is allowed only when its scheme is http or https, it carries no credentials, its port
+is in the allowed set, and *every* address its host resolves to is a public one. The caller
+then connects to one of exactly those checked addresses (:func:`pinned_url`), so a second
+DNS answer cannot slip in (DNS rebinding). Wrapped forms — IPv4-mapped, 6to4, NAT64 and the
+legacy IPv4 spellings (``127.1``, ``0x7f000001``, ``2130706433``, ``0177.0.0.1``) — are
+unwrapped before the check. Private ``host:port`` pairs the stage settings list are allowed;
+the cloud metadata addresses never are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+from atlas_codex.policy import is_metadata_host
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
+
+DEFAULT_PORTS: Final = frozenset({80, 443, 8080, 8443})
+_SHARED_CGNAT: Final = ipaddress.ip_network("100.64.0.0/10")
+_BENCHMARKING: Final = ipaddress.ip_network("198.18.0.0/15")
+_THIS_NETWORK: Final = ipaddress.ip_network("0.0.0.0/8")
+_SIX_TO_FOUR: Final = ipaddress.ip_network("2002::/16")
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL: Final = ipaddress.ip_network("64:ff9b:1::/48")
+_LEGACY_V4: Final = re.compile(r"^[0-9a-fA-FxX.]+$")
+METADATA_ADDRESSES: Final = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+
+
+class BlockedTarget(Exception):
+    """The URL may not be fetched; ``reason`` says why in words a job can record."""
+
+    code = "blocked_target"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class NetPolicy:
+    allowed_private: frozenset[tuple[str, int]] = frozenset()
+    """(host, port) pairs that may be fetched although private (local mode, dev sites)."""
+    allowed_ports: frozenset[int] = DEFAULT_PORTS
+
+    @classmethod
+    def from_host_ports(
+        cls, pairs: Iterable[str], ports: frozenset[int] = DEFAULT_PORTS
+    ) -> NetPolicy:
+        allowed = set()
+        for pair in pairs:
+            host, _, port = pair.rpartition(":")
+            allowed.add((host.strip("[]").lower(), int(port)))
+        return cls(allowed_private=frozenset(allowed), allowed_ports=ports)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the guard, with the addresses it may be connected to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    addresses: tuple[str, ...] = field(default=())
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise BlockedTarget(f"the host {host!r} does not resolve ({exc.strerror})") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host *is*, when it is an address in any spelling, else None."""
+    bare = host.strip("[]")
+    try:
+        return ipaddress.ip_address(bare.split("%", 1)[0])
+    except ValueError:
+        pass
+    if _LEGACY_V4.fullmatch(bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
+def unwrap(address: IPAddress) -> list[IPAddress]:
+    """The address and every IPv4 address it embeds (mapped, 6to4, NAT64)."""
+    found: list[IPAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            found.append(address.ipv4_mapped)
+        if address in _SIX_TO_FOUR and address.sixtofour is not None:
+            found.append(address.sixtofour)
+        if address in _NAT64:
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address.teredo is not None:
+            found.append(address.teredo[1])
+    return found
+
+
+def why_blocked(address: IPAddress) -> str | None:
+    """Why ``address`` may not be reached, or None for a public address."""
+    for a in unwrap(address):
+        if a in METADATA_ADDRESSES:
+            return f"{address} is a cloud metadata address"
+    for a in unwrap(address):
+        reason = _private_reason(a)
+        if reason:
+            return f"{address} is {reason}" if a == address else f"{address} wraps {a}, {reason}"
+    if isinstance(address, ipaddress.IPv6Address) and address in _NAT64_LOCAL:
+        return f"{address} is a local-use NAT64 address"
+    return None
+
+
+def _private_reason(a: IPAddress) -> str | None:
+    checks: list[tuple[bool, str]] = [
+        (a.is_unspecified, "the unspecified address"),
+        (a.is_loopback, "a loopback address"),
+        (a.is_link_local, "a link-local address"),
+        (a.is_multicast, "a multicast address"),
+        (
+            isinstance(a, ipaddress.IPv4Address) and a in _SHARED_CGNAT,
+            "a carrier-grade NAT address",
+        ),
+        (isinstance(a, ipaddress.IPv4Address) and a in _BENCHMARKING, "a benchmarking address"),
+        (
+            isinstance(a, ipaddress.IPv4Address) and a in _THIS_NETWORK,
+            "on 'this network' (0.0.0.0/8)",
+        ),
+        (a.is_private, "a private address"),
+        (a.is_reserved, "a reserved address"),
+        (isinstance(a, ipaddress.IPv6Address) and a.is_site_local, "a site-local address"),
+        (not a.is_global, "not a public address"),
+    ]
+    return next((why for hit, why in checks if hit), None)
+
+
+def check_url(url: str, policy: NetPolicy, resolver: Resolver = system_resolver) -> Target:
+    """Check ``url`` and resolve its host once; raise :class:`BlockedTarget` when it may
+    not be fetched. Opens no connection."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise BlockedTarget("the URL is malformed") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise BlockedTarget(
+            f"the scheme {scheme or '(none)'!r} is not allowed; only http and https"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise BlockedTarget("URLs with credentials (user@host) are not allowed")
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise BlockedTarget("the URL has no host")
+    port = port or (443 if scheme == "https" else 80)
+    allowed_pair = (host, port) in policy.allowed_private
+    if port not in policy.allowed_ports and not allowed_pair:
+        raise BlockedTarget(f"port {port} is not allowed")
+    if is_metadata_host(host):
+        raise BlockedTarget(f"{host} is a cloud metadata address")
+    literal = literal_address(host)
+    addresses = [str(literal)] if literal is not None else resolver(host, port)
+    if not addresses:
+        raise BlockedTarget(f"the host {host!r} has no address")
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        reason = why_blocked(address)
+        if reason is None:
+            continue
+        if "metadata" in reason or not allowed_pair:
+            raise BlockedTarget(reason)
+    return Target(url=url, scheme=scheme, host=host, port=port, addresses=tuple(addresses))
+
+
+def pinned_url(
+    target: Target, address: str | None = None
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The URL to connect to (the checked address in place of the host), the Host header,
+    and the request extensions that keep TLS on the original name (SNI and certificate)."""
+    parts = urlsplit(target.url)
+    ip = address or target.addresses[0]
+    literal = f"[{ip}]" if ":" in ip else ip
+    default = 443 if target.scheme == "https" else 80
+    netloc = literal if target.port == default else f"{literal}:{target.port}"
+    host_header = target.host if target.port == default else f"{target.host}:{target.port}"
+    url = urlunsplit((target.scheme, netloc, parts.path or "/", parts.query, ""))
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return url, {"Host": host_header}, extensions
