@@ -18,6 +18,7 @@ from atlas_codex.jobs.schema import (
     JobType,
     StatusChange,
     Timestamp,
+    WebhookState,
 )
 
 
@@ -57,6 +58,7 @@ class JobView(BaseModel):
     parent_id: str | None
     children: ChildCounters | None
     version: int
+    webhook: WebhookState | None
     result_available: bool
     status_url: str
     result_url: str | None

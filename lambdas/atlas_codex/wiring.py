@@ -11,9 +11,12 @@ from atlas_codex import aws
 from atlas_codex.auth import ApiKeyStore
 from atlas_codex.config import RuntimeConfig, get_config
 from atlas_codex.engine.interface import Extractor, load_extractor
+from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.service import JobService
+from atlas_codex.webhooks.delivery import WebhookQueue, WebhookSender
+from atlas_codex.webhooks.secrets_store import WebhookSecretStore
 
 
 @functools.cache
@@ -31,12 +34,32 @@ def build_manager(config: RuntimeConfig) -> JobManager:
     )
 
 
+def build_webhook_queue(config: RuntimeConfig) -> WebhookQueue:
+    return WebhookQueue(
+        sqs=aws.sqs(config.aws_endpoint_url),
+        queue_url=config.webhooks_queue_url,
+        dlq_url=config.webhooks_dlq_url,
+    )
+
+
 def build_service(config: RuntimeConfig) -> JobService:
     return JobService(
         manager=build_manager(config),
         queue=JobQueue(sqs=aws.sqs(config.aws_endpoint_url), queue_url=config.jobs_queue_url),
         extractor=extractor,
         max_receives=config.jobs_max_receives,
+        notify=build_webhook_queue(config).notifier(),
+    )
+
+
+def build_webhook_sender(config: RuntimeConfig) -> WebhookSender:
+    return WebhookSender(
+        manager=build_manager(config),
+        secrets=WebhookSecretStore(
+            dynamodb=aws.dynamodb(config.aws_endpoint_url), table_name=config.usage_table
+        ),
+        queue=build_webhook_queue(config),
+        policy=NetPolicy.from_host_ports(config.allowed_private_hosts),
     )
 
 

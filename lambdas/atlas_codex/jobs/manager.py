@@ -41,6 +41,9 @@ from atlas_codex.jobs.schema import (
     JobType,
     PageOutcome,
     StatusChange,
+    WebhookAttempt,
+    WebhookDeliveryState,
+    WebhookState,
     format_timestamp,
     new_job_id,
     sources_of,
@@ -175,8 +178,14 @@ class JobManager:
         parent_id: str | None = None,
     ) -> Job:
         now = self.clock()
+        job_id = job_id or new_job_id(now)
+        webhook = (
+            WebhookState(webhook_id=f"msg_{job_id}", url=request.webhook_url)
+            if request.webhook_url is not None
+            else None
+        )
         return Job(
-            job_id=job_id or new_job_id(now),
+            job_id=job_id,
             type=job_type,
             status="pending",
             owner_id=owner_id,
@@ -190,6 +199,7 @@ class JobManager:
             parent_id=parent_id,
             children=ChildCounters(total=len(request.urls)) if job_type == "batch" else None,
             ttl=int((now + self.ttl).timestamp()),
+            webhook=webhook,
         )
 
     def _put_new(self, job: Job) -> Job | None:
@@ -481,6 +491,24 @@ class JobManager:
             Params={"Bucket": self.bucket, "Key": job.result_location},
             ExpiresIn=expires_in,
         )
+
+    def record_webhook(
+        self, job_id: str, attempt: WebhookAttempt, state: WebhookDeliveryState
+    ) -> Job:
+        """Append a delivery attempt and set where the webhook stands (not a status change)."""
+        out = self.db.update_item(
+            TableName=self.table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET #w.#state = :state, #w.#attempts = list_append(#w.#attempts, :attempt)",
+            ConditionExpression="attribute_exists(#w)",
+            ExpressionAttributeNames={"#w": "webhook", "#state": "state", "#attempts": "attempts"},
+            ExpressionAttributeValues={
+                ":state": {"S": state},
+                ":attempt": _wire([attempt.model_dump(mode="json")]),
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _job_from_item(out["Attributes"])
 
     # ------------------------------------------------------------------ batches
 

@@ -380,6 +380,27 @@ class JobResult(_Model):
     pages: list[PageOutcome] = Field(default_factory=list)
 
 
+WebhookDeliveryState = Literal["pending", "delivered", "dead"]
+
+
+class WebhookAttempt(_Model):
+    attempt: Annotated[int, Field(ge=1)]
+    at: Timestamp
+    status_code: Annotated[int, Field(ge=100, le=599)] | None = None
+    error: Annotated[str, Field(max_length=500)] | None = None
+
+
+class WebhookState(_Model):
+    """The job's webhook: one stable id for every retry, each attempt, and where it stands."""
+
+    webhook_id: str
+    url: HttpUrlStr
+    state: WebhookDeliveryState = "pending"
+    attempts: Annotated[list[WebhookAttempt], Field(max_length=limits.MAX_ATTEMPTS_RECORDED)] = (
+        Field(default_factory=list)
+    )
+
+
 LegacyFormat = Literal["v0-sync", "v0-ai", "v0-navigation"]
 
 
@@ -423,6 +444,7 @@ class Job(_Model):
     version: Annotated[int, Field(ge=1)] = 1
     ttl: Annotated[int, Field(ge=0)] | None = None
     migrated_from: MigratedFrom | None = None
+    webhook: WebhookState | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -1,0 +1,1 @@
+"""Signed webhooks per the Standard Webhooks specification."""

@@ -1,0 +1,220 @@
+"""Webhooks end to end on the moto server: signed per Standard Webhooks (checked with the
+independent `standardwebhooks` package), retried on the schedule, never redirected."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from atlas_codex.config import RuntimeConfig
+from atlas_codex.engine.netguard import NetPolicy
+from atlas_codex.jobs.schema import CreateJobRequest, Job
+from atlas_codex.webhooks import delivery
+from atlas_codex.webhooks.delivery import MAX_ATTEMPTS, WebhookMessage
+from atlas_codex_local.poller import SqsPoller
+from tests.fakes import ScriptedExtractor
+
+
+class Receiver:
+    """A webhook endpoint on loopback that answers with scripted status codes."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver([])
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def modules(
+    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+) -> tuple[ModuleType, ModuleType]:
+    from atlas_codex.handlers import webhooks, worker
+
+    extractor = ScriptedExtractor()
+    monkeypatch.setattr(worker.service, "_extractor", lambda: extractor)
+    monkeypatch.setattr(
+        webhooks.sender, "policy", NetPolicy.from_host_ports([f"127.0.0.1:{receiver.port}"])
+    )
+    # Simulated time: retries are handed over at once (deliver_all treats them as due).
+    monkeypatch.setattr(delivery, "MAX_SQS_DELAY_S", 0)
+    return worker, webhooks
+
+
+def run_job(worker: ModuleType, config: RuntimeConfig, url: str, hook: str) -> Job:
+    request = CreateJobRequest(type="webhook", urls=[url], webhook_url=hook)
+    job: Job = worker.service.submit(
+        owner_id="owner-h", request=request, correlation_id="corr-h", idempotency_key=None
+    ).job
+    poller = SqsPoller(
+        sqs=worker.service.queue.sqs,
+        queue_url=config.jobs_queue_url,
+        handler=worker.handler,
+        function_name="worker",
+        timeout_ms=60_000,
+        retry_delay_s=0,
+    )
+    while poller.poll_once():
+        pass
+    done: Job = worker.service.manager.get(job.job_id)
+    return done
+
+
+def deliver_all(
+    webhooks: ModuleType, config: RuntimeConfig, *, now: float | None = None
+) -> list[str]:
+    """Hand every message on the webhooks queue to the sender, due or not (time is simulated)."""
+    sqs = webhooks.sender.queue.sqs
+    outcomes: list[str] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=config.webhooks_queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not got:
+            return outcomes
+        for m in got:
+            message = WebhookMessage.model_validate_json(m["Body"])
+            due = message.model_copy(update={"not_before": 0})
+            outcomes.append(webhooks.sender.handle(due))
+            sqs.delete_message(QueueUrl=config.webhooks_queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_a_finished_job_is_delivered_signed_and_verifiable(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+) -> None:
+    worker, webhooks = modules
+    job = run_job(worker, config, "https://shop.example/ok/1", receiver.url)
+    assert job.status == "completed"
+    assert deliver_all(webhooks, config) == ["delivered"]
+    headers, body = receiver.requests[0]
+    secret = webhooks.sender.secrets.active("owner-h")[0]
+    event = Webhook(secret).verify(body, headers)
+    assert event["type"] == "job.completed"
+    assert event["data"]["job_id"] == job.job_id
+    assert headers["webhook-id"] == f"msg_{job.job_id}"
+    assert headers["x-correlation-id"] == "corr-h"
+    final = worker.service.manager.get(job.job_id)
+    assert final.webhook.state == "delivered"
+    assert [(a.attempt, a.status_code) for a in final.webhook.attempts] == [(1, 200)]
+
+
+def test_a_failed_attempt_is_retried_with_the_same_webhook_id(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+) -> None:
+    worker, webhooks = modules
+    receiver.statuses[:] = [500, 503]
+    job = run_job(worker, config, "https://shop.example/ok/2", receiver.url)
+    assert deliver_all(webhooks, config) == ["retry", "retry", "delivered"]
+    ids = {h["webhook-id"] for h, _ in receiver.requests}
+    assert ids == {f"msg_{job.job_id}"}
+    final = worker.service.manager.get(job.job_id)
+    assert [(a.attempt, a.status_code) for a in final.webhook.attempts] == [
+        (1, 500),
+        (2, 503),
+        (3, 200),
+    ]
+
+
+def test_redirects_are_not_followed_and_count_as_failures(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+) -> None:
+    worker, webhooks = modules
+    receiver.statuses[:] = [302]
+    job = run_job(worker, config, "https://shop.example/ok/3", receiver.url)
+    assert deliver_all(webhooks, config) == ["retry", "delivered"]
+    attempt = worker.service.manager.get(job.job_id).webhook.attempts[0]
+    assert attempt.status_code == 302
+    assert "redirects are not followed" in attempt.error
+    assert len(receiver.requests) == 2  # nothing went to the Location
+
+
+def test_a_delivery_dies_after_the_last_attempt_and_is_visible(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+) -> None:
+    worker, webhooks = modules
+    receiver.statuses[:] = [500] * MAX_ATTEMPTS
+    job = run_job(worker, config, "https://shop.example/ok/4", receiver.url)
+    assert deliver_all(webhooks, config) == ["retry"] * (MAX_ATTEMPTS - 1) + ["dead"]
+    final = worker.service.manager.get(job.job_id)
+    assert final.webhook.state == "dead"
+    assert len(final.webhook.attempts) == MAX_ATTEMPTS
+    dead = webhooks.sender.queue.sqs.receive_message(QueueUrl=config.webhooks_dlq_url)["Messages"]
+    assert json.loads(dead[0]["Body"])["job_id"] == job.job_id
+
+
+def test_a_target_the_ssrf_guard_refuses_is_dead_at_once(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+) -> None:
+    worker, webhooks = modules
+    job = run_job(worker, config, "https://shop.example/ok/5", "http://10.0.0.1/hook")
+    assert deliver_all(webhooks, config) == ["dead"]
+    attempt = worker.service.manager.get(job.job_id).webhook.attempts[0]
+    assert "target refused" in attempt.error
+    assert receiver.requests == []
+
+
+def test_during_a_rotation_both_secrets_verify(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+) -> None:
+    worker, webhooks = modules
+    old = webhooks.sender.secrets.active("owner-h")[0]
+    new = webhooks.sender.secrets.rotate("owner-h")
+    run_job(worker, config, "https://shop.example/ok/6", receiver.url)
+    deliver_all(webhooks, config)
+    headers, body = receiver.requests[0]
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    for secret in (old, new):
+        assert Webhook(secret).verify(body, headers)["type"] == "job.completed"
+
+
+def test_a_message_not_yet_due_is_deferred(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, webhooks = modules
+    import time
+
+    monkeypatch.setattr(delivery, "MAX_SQS_DELAY_S", 900)
+    later = WebhookMessage(
+        job_id="job_x", correlation_id="c", attempt=4, not_before=time.time() + 7200
+    )
+    assert webhooks.sender.handle(later) == "deferred"
+    again = webhooks.sender.queue.sqs.receive_message(
+        QueueUrl=config.webhooks_queue_url, AttributeNames=["All"]
+    )
+    assert again.get("Messages", []) == []  # delayed by the queue (15 minutes at most)
