@@ -44,3 +44,9 @@ def sqs(endpoint_url: str | None = None) -> SQSClient:
 @functools.cache
 def s3(endpoint_url: str | None = None) -> S3Client:
     return boto3.client("s3", **_kwargs(endpoint_url))
+
+
+@functools.cache
+def websocket_management(endpoint_url: str) -> Any:
+    """The API Gateway Management API of one WebSocket API stage (post_to_connection)."""
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=_CONFIG)

@@ -51,6 +51,7 @@ class EnvVar(StrEnum):
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
     OPENAI_API_KEY = "OPENAI_API_KEY"
     OPENAI_BASE_URL = "OPENAI_BASE_URL"
+    WEBSOCKET_ENDPOINT = "ATLAS_WEBSOCKET_ENDPOINT"
 
 
 class ConfigError(RuntimeError):
@@ -117,6 +118,10 @@ class RuntimeConfig(BaseModel):
     aws_endpoint_url: str | None = Field(default=None, alias=EnvVar.AWS_ENDPOINT_URL)
     openai_api_key: SecretStr | None = Field(default=None, alias=EnvVar.OPENAI_API_KEY)
     openai_base_url: str | None = Field(default=None, alias=EnvVar.OPENAI_BASE_URL)
+    websocket_endpoint: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$", alias=EnvVar.WEBSOCKET_ENDPOINT
+    )
+    """The WebSocket API's management endpoint; without it, status changes are not pushed."""
 
     @field_validator("openai_api_key", mode="before")
     @classmethod

@@ -50,10 +50,14 @@ JOBS: Final = TableSpec(
     indexes=(JOBS_BY_OWNER, JOBS_BY_STATUS),
     ttl_attribute="ttl",
 )
+CONNECTIONS_BY_JOB: Final = Index("by-job", "job_id", "connection_id", projection="KEYS_ONLY")
+"""Sparse: only subscription items carry ``job_id``."""
 CONNECTIONS: Final = TableSpec(
+    # sk: "meta" (the connection and its owner) or "job#<job id>" (one subscription).
     resource="connections",
     partition_key="connection_id",
-    indexes=(Index("by-job", "job_id", "connection_id", projection="KEYS_ONLY"),),
+    sort_key="sk",
+    indexes=(CONNECTIONS_BY_JOB,),
     ttl_attribute="ttl",
 )
 IDEMPOTENCY: Final = TableSpec(

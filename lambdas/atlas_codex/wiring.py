@@ -14,7 +14,9 @@ from atlas_codex.engine.interface import Extractor, load_extractor
 from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import JobQueue
-from atlas_codex.jobs.service import JobService
+from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.service import JobService, Notifier
+from atlas_codex.live import ConnectionStore, LivePush
 from atlas_codex.webhooks.delivery import WebhookQueue, WebhookSender
 from atlas_codex.webhooks.secrets_store import WebhookSecretStore
 
@@ -48,8 +50,37 @@ def build_service(config: RuntimeConfig) -> JobService:
         queue=JobQueue(sqs=aws.sqs(config.aws_endpoint_url), queue_url=config.jobs_queue_url),
         extractor=extractor,
         max_receives=config.jobs_max_receives,
-        notify=build_webhook_queue(config).notifier(),
+        notify=build_notifier(config),
     )
+
+
+def build_connections(config: RuntimeConfig) -> ConnectionStore:
+    return ConnectionStore(
+        dynamodb=aws.dynamodb(config.aws_endpoint_url), table_name=config.connections_table
+    )
+
+
+def build_live_push(config: RuntimeConfig) -> LivePush | None:
+    """Pushes to WebSocket subscribers, when this deployment has a WebSocket API."""
+    if config.websocket_endpoint is None:
+        return None
+    return LivePush(
+        store=build_connections(config),
+        management=aws.websocket_management(config.websocket_endpoint),
+    )
+
+
+def build_notifier(config: RuntimeConfig) -> Notifier:
+    hooks: list[Notifier] = [build_webhook_queue(config).notifier()]
+    live = build_live_push(config)
+    if live is not None:
+        hooks.append(live)
+
+    def notify(job: Job) -> None:
+        for hook in hooks:
+            hook(job)
+
+    return notify
 
 
 def build_webhook_sender(config: RuntimeConfig) -> WebhookSender:

@@ -54,6 +54,7 @@ class RetryLater(Exception):
 
 
 Notifier = Callable[[Job], None]
+"""Called with the record after every status change (live status; webhooks on the last)."""
 
 
 def _no_notify(job: Job) -> None:
@@ -175,8 +176,16 @@ class JobService:
             )
             return None
         if job.status in TERMINAL_STATUSES:
-            if job.parent_id is not None:  # finished before: make sure the parent counted it
+            # Finished before, maybe by a try that crashed before its follow-ups: redo them
+            # (both are idempotent), so no child goes uncounted and no webhook unsent.
+            if job.parent_id is not None:
                 self.manager.record_child(job)
+            if (
+                job.webhook is not None
+                and job.webhook.state == "pending"
+                and not job.webhook.attempts
+            ):
+                self.notify(job)
             return None
         if job.type == "batch":
             return self._fan_out(job)
@@ -185,6 +194,7 @@ class JobService:
         except TransitionRefused as exc:
             logger.info("duplicate delivery lost the claim", extra={"status": exc.current.status})
             return None
+        self.notify(job)
         try:
             return self._run(job, deadline, receive_count=receive_count)
         except DeadlineExceeded:
@@ -261,7 +271,7 @@ class JobService:
 
     def _release(self, job: Job, reason: str) -> None:
         with contextlib.suppress(TransitionRefused):  # cancelled or timed out meanwhile
-            self.manager.release(job.job_id, reason=reason[:500])
+            self.notify(self.manager.release(job.job_id, reason=reason[:500]))
 
     def _terminal(self, change: Callable[[], Job]) -> Job:
         """Make the final change; a job cancelled or timed out meanwhile stays so."""
