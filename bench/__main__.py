@@ -15,13 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cold_start
+from bench import cold_start, dynamodb_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "PERFORMANCE.md"
 
 BENCHMARKS: dict[str, Callable[[], str]] = {
     "cold_start": cold_start.run,
+    "dynamodb_calls": dynamodb_calls.run,
 }
 _MARK = re.compile(
     r"<!-- bench:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S

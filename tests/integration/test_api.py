@@ -332,3 +332,12 @@ def test_an_unexpected_error_is_500_without_internals(
     assert_error(status, data, "internal_error")
     assert "secret" not in json.dumps(data)
     assert data["error"]["correlation_id"] == headers["x-correlation-id"]
+
+
+def test_cors_headers_follow_the_stage_settings(api: ModuleType, key: str) -> None:
+    origin = {"Origin": "http://localhost:3000"}
+    _, _, headers = call(api, "GET", "/jobs", key=key, headers=origin)
+    assert headers["access-control-allow-origin"] in ("*", "http://localhost:3000")
+    status, _, refused = call(api, "GET", "/jobs", headers=origin)
+    assert status == 401
+    assert "access-control-allow-origin" in refused

@@ -21,14 +21,20 @@ from atlas_codex_local.apigw import context
 def ws(config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, Stubber]:
     from atlas_codex.handlers import websocket
 
-    management = boto3.client("apigatewaymanagementapi", endpoint_url="https://ws.example/local", region_name="us-east-1")
+    management = boto3.client(
+        "apigatewaymanagementapi", endpoint_url="https://ws.example/local", region_name="us-east-1"
+    )
     stubber = Stubber(management)
     stubber.activate()
-    monkeypatch.setattr(websocket, "live", LivePush(store=websocket.connections, management=management))
+    monkeypatch.setattr(
+        websocket, "live", LivePush(store=websocket.connections, management=management)
+    )
     return websocket, stubber
 
 
-def event(route: str, connection_id: str, *, body: Any = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+def event(
+    route: str, connection_id: str, *, body: Any = None, query: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "requestContext": {"routeKey": route, "connectionId": connection_id, "requestId": "req-ws"},
         "queryStringParameters": query,
@@ -50,13 +56,20 @@ def test_connect_needs_a_valid_key(ws: tuple[ModuleType, Stubber]) -> None:
     assert json.loads(refused["body"])["error"]["code"] == "unauthorized"
 
 
-def test_a_subscriber_gets_the_current_status_then_each_change(ws: tuple[ModuleType, Stubber]) -> None:
+def test_a_subscriber_gets_the_current_status_then_each_change(
+    ws: tuple[ModuleType, Stubber],
+) -> None:
     module, stubber = ws
     key = module.keys.issue("owner-a").key
-    assert module.handler(event("$connect", "c1", query={"api_key": key}), context())["statusCode"] == 200
+    assert (
+        module.handler(event("$connect", "c1", query={"api_key": key}), context())["statusCode"]
+        == 200
+    )
     job = job_for(module, "owner-a")
     stubber.add_response("post_to_connection", {}, {"ConnectionId": "c1", "Data": ANY})
-    reply = module.handler(event("subscribe", "c1", body={"action": "subscribe", "job_id": job.job_id}), context())
+    reply = module.handler(
+        event("subscribe", "c1", body={"action": "subscribe", "job_id": job.job_id}), context()
+    )
     assert reply["statusCode"] == 200
     assert json.loads(reply["body"]) == {"subscribed": job.job_id, "status": "pending"}
     claimed = module.manager.claim(job.job_id, deadline_at=job.created_at.replace(year=2100))
@@ -70,7 +83,9 @@ def test_another_owner_s_job_cannot_be_watched(ws: tuple[ModuleType, Stubber]) -
     key = module.keys.issue("owner-b").key
     module.handler(event("$connect", "c2", query={"api_key": key}), context())
     job = job_for(module, "owner-a")
-    reply = module.handler(event("subscribe", "c2", body={"action": "subscribe", "job_id": job.job_id}), context())
+    reply = module.handler(
+        event("subscribe", "c2", body={"action": "subscribe", "job_id": job.job_id}), context()
+    )
     assert reply["statusCode"] == 404
     assert module.connections.subscribers(job.job_id) == []
 
@@ -90,13 +105,17 @@ def test_a_gone_connection_is_removed(ws: tuple[ModuleType, Stubber]) -> None:
     module.handler(event("$connect", "c4", query={"api_key": key}), context())
     job = job_for(module, "owner-a")
     module.connections.subscribe("c4", job.job_id)
-    stubber.add_client_error("post_to_connection", service_error_code="GoneException", http_status_code=410)
+    stubber.add_client_error(
+        "post_to_connection", service_error_code="GoneException", http_status_code=410
+    )
     module.live(job)
     assert module.connections.subscribers(job.job_id) == []
     assert module.connections.owner_of("c4") is None
 
 
-def test_disconnect_removes_the_connection_and_its_subscriptions(ws: tuple[ModuleType, Stubber]) -> None:
+def test_disconnect_removes_the_connection_and_its_subscriptions(
+    ws: tuple[ModuleType, Stubber],
+) -> None:
     module, _ = ws
     key = module.keys.issue("owner-a").key
     module.handler(event("$connect", "c5", query={"api_key": key}), context())
