@@ -373,6 +373,11 @@ class PageOutcome(_Model):
     http_status: Annotated[int, Field(ge=100, le=599)] | None = None
     error: JobError | None = None
     data: JsonValue = None
+    strategy: str | None = None
+    evidence: dict[str, str] = Field(default_factory=dict)
+    """Field path -> where its value came from (a CSS selector, a structured-data path)."""
+    missing: list[str] = Field(default_factory=list)
+    """Field paths nothing matched: distinct from a value found to be null."""
 
 
 class JobResult(_Model):

@@ -1,0 +1,208 @@
+"""Navigation-aware crawling: breadth-first within the site, yielding pages as they arrive.
+
+The crawl keeps to the start URL's site by default (``www.`` ignored), honours include and
+exclude globs, a maximum depth and page count, robots.txt (and its crawl-delay), seeds
+from sitemap.xml on request, follows pagination ("next" links) without spending depth,
+and stops at its deadline, so a Lambda can hand the rest of the frontier on.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from atlas_codex.engine.fetch import Fetcher, FetchError, Page
+from atlas_codex.engine.html import links, parse
+from atlas_codex.jobs.schema import CrawlOptions
+
+_TRACKING: Final = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref_src)$", re.I)
+_NEXT_TEXT: Final = re.compile(
+    "^\\s*(next|next page|older|weiter|suivant|siguiente|\u203a|\u00bb|>|\u2192)\\s*[\u203a\u00bb>\u2192]?\\s*$",
+    re.I,
+)
+_LOC: Final = re.compile(r"<loc>\s*([^<\s]+)\s*</loc>", re.I)
+DEFAULT_CONCURRENCY: Final = 4
+
+
+def normalize(url: str) -> str:
+    """One spelling per page: lower-case scheme and host, no default port, no fragment,
+    no tracking parameters, '/' for an empty path."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    netloc = (
+        host
+        if port is None or (scheme, port) in (("http", 80), ("https", 443))
+        else f"{host}:{port}"
+    )
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        ]
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def _site(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")
+
+
+@dataclass
+class CrawledPage:
+    url: str
+    depth: int
+    page: Page | None = None
+    tree: LexborHTMLParser | None = None
+    error: FetchError | None = None
+
+
+@dataclass
+class CrawlState:
+    """What is left when the crawl stops early (deadline, cancel): the frontier to hand on."""
+
+    frontier: list[tuple[str, int]] = field(default_factory=list)
+    fetched: int = 0
+    stopped_by: str | None = None
+
+
+class Crawler:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        options: CrawlOptions,
+        *,
+        respect_robots: bool = True,
+        deadline: float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.fetcher = fetcher
+        self.options = options
+        self.respect_robots = respect_robots
+        self.deadline = deadline
+        self.concurrency = max(1, concurrency)
+        self.cancelled = cancelled
+        self.state = CrawlState()
+        self._last_fetch: dict[str, float] = {}
+        self._delay_lock = threading.Lock()
+
+    def allowed(self, url: str, sites: set[str]) -> bool:
+        if urlsplit(url).scheme not in ("http", "https"):
+            return False
+        if self.options.same_site and _site(url) not in sites:
+            return False
+        if self.options.include and not any(
+            fnmatch.fnmatchcase(url, p) for p in self.options.include
+        ):
+            return False
+        return not any(fnmatch.fnmatchcase(url, p) for p in self.options.exclude)
+
+    def crawl(self, start_urls: list[str]) -> Iterator[CrawledPage]:
+        sites = {_site(u) for u in start_urls}
+        seen: set[str] = set()
+        frontier: deque[tuple[str, int]] = deque()
+        for url in start_urls:
+            n = normalize(url)
+            if n not in seen:
+                seen.add(n)
+                frontier.append((n, 0))
+        if self.options.use_sitemap:
+            for url in self._sitemap(start_urls[0]):
+                n = normalize(url)
+                if n not in seen and self.allowed(n, sites):
+                    seen.add(n)
+                    frontier.append((n, 1))
+        budget = self.options.max_pages
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="crawl") as pool:
+            running: dict[Future[CrawledPage], tuple[str, int]] = {}
+            while frontier or running:
+                while frontier and len(running) < self.concurrency and self.state.fetched < budget:
+                    if self._should_stop():
+                        break
+                    url, depth = frontier.popleft()
+                    self.state.fetched += 1
+                    running[pool.submit(self._fetch, url, depth)] = (url, depth)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    crawled = future.result()
+                    if crawled.tree is not None and crawled.page is not None:
+                        for link in links(crawled.tree, crawled.page.url):
+                            n = normalize(link.url)
+                            if n in seen or not self.allowed(n, sites):
+                                continue
+                            is_next = self.options.follow_pagination and (
+                                "next" in link.rel.lower().split()
+                                or bool(_NEXT_TEXT.match(link.text))
+                            )
+                            depth = crawled.depth if is_next else crawled.depth + 1
+                            if depth > self.options.max_depth:
+                                continue
+                            seen.add(n)
+                            (frontier.appendleft if is_next else frontier.append)((n, depth))
+                    yield crawled
+                if self._should_stop():
+                    break
+        self.state.frontier = list(frontier)
+
+    def _should_stop(self) -> bool:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.state.stopped_by = "deadline"
+            return True
+        if self.cancelled():
+            self.state.stopped_by = "cancelled"
+            return True
+        return False
+
+    def _politeness(self, url: str) -> None:
+        delay = self.fetcher.crawl_delay(url) if self.respect_robots else 0.0
+        if delay <= 0:
+            return
+        host = urlsplit(url).netloc
+        with self._delay_lock:
+            now = time.monotonic()
+            wait_s = max(0.0, self._last_fetch.get(host, 0.0) + delay - now)
+            self._last_fetch[host] = now + wait_s
+        if wait_s:
+            time.sleep(wait_s)
+
+    def _fetch(self, url: str, depth: int) -> CrawledPage:
+        try:
+            if self.respect_robots:
+                self.fetcher.allowed_by_robots(url, deadline=self.deadline)
+            self._politeness(url)
+            page = self.fetcher.fetch(
+                url, respect_robots=self.respect_robots, deadline=self.deadline
+            )
+        except FetchError as exc:
+            return CrawledPage(url=url, depth=depth, error=exc)
+        tree = parse(page.text) if "html" in page.content_type or not page.content_type else None
+        return CrawledPage(url=url, depth=depth, page=page, tree=tree)
+
+    def _sitemap(self, start_url: str) -> list[str]:
+        parts = urlsplit(start_url)
+        try:
+            page = self.fetcher.fetch(
+                f"{parts.scheme}://{parts.netloc}/sitemap.xml",
+                respect_robots=self.respect_robots,
+                deadline=self.deadline,
+            )
+        except FetchError:
+            return []
+        return _LOC.findall(page.text)[: self.options.max_pages * 4]

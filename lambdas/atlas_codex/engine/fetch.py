@@ -1,0 +1,272 @@
+"""The safe fetcher: every page the engine reads comes through here.
+
+Each hop (the first request and every redirect) passes the SSRF guard and connects to the
+exact address the guard checked. Bodies stop at a size limit, the whole fetch at a total
+deadline; robots.txt is honoured unless the job opts out; each host gets a bounded number
+of concurrent requests. Every refusal is a :class:`FetchError` with a code the job records.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+import time
+import urllib.robotparser
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from atlas_codex.engine.netguard import (
+    BlockedTarget,
+    NetPolicy,
+    Resolver,
+    Target,
+    check_url,
+    pinned_url,
+    system_resolver,
+)
+
+USER_AGENT: Final = (
+    "AtlasCodexBot/1.0 (+https://atlas-codex.example/bot; data extraction on behalf of API clients)"
+)
+ROBOTS_AGENT: Final = "AtlasCodexBot"
+REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
+_META_CHARSET: Final = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+class FetchError(Exception):
+    """A page that could not be fetched; ``code`` is recorded on the job."""
+
+    def __init__(
+        self, code: str, message: str, *, retryable: bool = False, status: int | None = None
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    total_timeout_s: float = 20.0
+    max_bytes: int = 5 * 1024 * 1024
+    max_redirects: int = 5
+    per_host_concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    """The final URL, after redirects."""
+    status: int
+    content_type: str
+    text: str
+    encoding: str
+    redirects: tuple[str, ...] = field(default=())
+    elapsed_ms: float = 0.0
+
+
+def decode(body: bytes, content_type: str) -> tuple[str, str]:
+    """Text and encoding: the header's charset, else a <meta> charset, else UTF-8 (or Latin-1)."""
+    candidates: list[str] = []
+    match = re.search(r"charset=([\w.:-]+)", content_type, re.I)
+    if match:
+        candidates.append(match[1])
+    meta = _META_CHARSET.search(body[:4096])
+    if meta:
+        candidates.append(meta[1].decode("ascii", "ignore"))
+    for name in candidates:
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            continue
+        try:
+            return body.decode(codec), codec
+        except UnicodeDecodeError:
+            continue
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return body.decode("cp1252", errors="replace"), "cp1252"
+
+
+class Fetcher:
+    def __init__(
+        self,
+        *,
+        policy: NetPolicy,
+        resolver: Resolver = system_resolver,
+        limits: FetchLimits | None = None,
+        client: httpx.Client | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self.limits = limits or FetchLimits()
+        timeout = httpx.Timeout(self.limits.read_timeout_s, connect=self.limits.connect_timeout_s)
+        self.client = client or httpx.Client(
+            follow_redirects=False, timeout=timeout, trust_env=False
+        )
+        self.user_agent = user_agent
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ public
+
+    def fetch(
+        self, url: str, *, respect_robots: bool = True, deadline: float | None = None
+    ) -> Page:
+        started = time.monotonic()
+        stop = min(deadline or float("inf"), started + self.limits.total_timeout_s)
+        if respect_robots and not self.allowed_by_robots(url, deadline=stop):
+            raise FetchError(
+                "robots_disallowed", f"robots.txt of {urlsplit(url).netloc} disallows {url}"
+            )
+        redirects: list[str] = []
+        current = url
+        for _ in range(self.limits.max_redirects + 1):
+            target = self._check(current)
+            status, headers, body = self._request(target, stop)
+            if status in REDIRECT_CODES and "location" in headers:
+                nxt = urljoin(current, headers["location"])
+                redirects.append(nxt)
+                current = nxt
+                continue
+            if status >= 400:
+                retryable = status == 429 or status >= 500
+                raise FetchError(
+                    "http_error",
+                    f"{current} answered HTTP {status}",
+                    retryable=retryable,
+                    status=status,
+                )
+            content_type = headers.get("content-type", "")
+            text, encoding = decode(body, content_type)
+            return Page(
+                url=current,
+                status=status,
+                content_type=content_type,
+                text=text,
+                encoding=encoding,
+                redirects=tuple(redirects),
+                elapsed_ms=(time.monotonic() - started) * 1000,
+            )
+        raise FetchError(
+            "too_many_redirects", f"more than {self.limits.max_redirects} redirects from {url}"
+        )
+
+    def allowed_by_robots(self, url: str, *, deadline: float | None = None) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            known = origin in self._robots
+            parser = self._robots.get(origin)
+        if not known:
+            parser = self._load_robots(origin, deadline)
+            with self._lock:
+                self._robots[origin] = parser
+        return parser is None or parser.can_fetch(ROBOTS_AGENT, url)
+
+    def crawl_delay(self, url: str) -> float:
+        parts = urlsplit(url)
+        parser = self._robots.get(f"{parts.scheme}://{parts.netloc}")
+        delay = parser.crawl_delay(ROBOTS_AGENT) if parser is not None else None
+        return float(delay) if delay else 0.0
+
+    # ------------------------------------------------------------------ internals
+
+    def _check(self, url: str) -> Target:
+        try:
+            return check_url(url, self.policy, self.resolver)
+        except BlockedTarget as exc:
+            raise FetchError("blocked_target", exc.reason) from None
+
+    @contextmanager
+    def _slot(self, host: str) -> Iterator[None]:
+        with self._lock:
+            slot = self._slots.setdefault(
+                host, threading.BoundedSemaphore(self.limits.per_host_concurrency)
+            )
+        with slot:
+            yield
+
+    def _request(self, target: Target, stop: float) -> tuple[int, dict[str, str], bytes]:
+        url, host_header, extensions = pinned_url(target)
+        headers = {
+            **host_header,
+            "User-Agent": self.user_agent,
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        with self._slot(target.host):
+            if time.monotonic() > stop:
+                raise FetchError("timeout", f"no time left to fetch {target.url}", retryable=True)
+            try:
+                with self.client.stream(
+                    "GET", url, headers=headers, extensions=extensions
+                ) as response:
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > self.limits.max_bytes:
+                        raise FetchError(
+                            "too_large",
+                            f"{target.url} is {declared} bytes; the limit is {self.limits.max_bytes}",
+                        )
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > self.limits.max_bytes:
+                            raise FetchError(
+                                "too_large",
+                                f"{target.url} is larger than {self.limits.max_bytes} bytes",
+                            )
+                        if time.monotonic() > stop:
+                            raise FetchError(
+                                "timeout",
+                                f"{target.url} took longer than the fetch allows",
+                                retryable=True,
+                            )
+                        chunks.append(chunk)
+                    return (
+                        response.status_code,
+                        {k.lower(): v for k, v in response.headers.items()},
+                        b"".join(chunks),
+                    )
+            except httpx.TimeoutException:
+                raise FetchError(
+                    "timeout", f"{target.url} did not answer in time", retryable=True
+                ) from None
+            except httpx.HTTPError as exc:
+                raise FetchError(
+                    "connection_error", f"{target.url}: {type(exc).__name__}", retryable=True
+                ) from None
+
+    def _load_robots(
+        self, origin: str, deadline: float | None
+    ) -> urllib.robotparser.RobotFileParser | None:
+        """robots.txt of ``origin``; None (everything allowed) when there is none (4xx)."""
+        try:
+            page = self.fetch(f"{origin}/robots.txt", respect_robots=False, deadline=deadline)
+        except FetchError as exc:
+            if exc.code == "http_error" and exc.status is not None and 400 <= exc.status < 500:
+                return None
+            if exc.code in ("blocked_target",):
+                raise
+            # unreachable robots.txt: treat as a temporary failure of the site
+            raise FetchError(
+                "robots_unavailable",
+                f"robots.txt of {origin} could not be read: {exc.message}",
+                retryable=True,
+            ) from None
+        parser = urllib.robotparser.RobotFileParser()
+        parser.parse(page.text.splitlines())
+        return parser

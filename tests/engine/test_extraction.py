@@ -1,0 +1,248 @@
+"""Markdown, direct extraction, crawling and the engine's strategy chain on the test site."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from atlas_codex.engine.crawler import Crawler, normalize
+from atlas_codex.engine.direct import (
+    extract_selectors,
+    extract_structured,
+    extract_tables,
+    parse_number,
+)
+from atlas_codex.engine.engine import NO_MODEL, Engine, plan
+from atlas_codex.engine.fetch import Fetcher
+from atlas_codex.engine.html import metadata, parse, to_markdown
+from atlas_codex.engine.interface import ExtractionError
+from atlas_codex.jobs.schema import CrawlOptions, JobRequest, SelectorSchema
+from tests.site import Site, catalog, product
+
+SELECTORS = SelectorSchema.model_validate(
+    {
+        "base_selector": "article.product",
+        "fields": {
+            "name": {"selector": ".name"},
+            "url": {"selector": ".name a", "attribute": "href"},
+            "price": {"selector": ".price", "type": "number"},
+            "in_stock": {"selector": ".stock", "type": "boolean"},
+            "rating": {"selector": ".rating"},
+        },
+    }
+)
+
+
+def never() -> bool:
+    return False
+
+
+# ---------------------------------------------------------------------- markdown
+
+
+def test_main_content_mode_drops_navigation_cookie_banners_and_footers() -> None:
+    html = catalog(1)
+    full = to_markdown(html, "https://shop.example/catalog/1")
+    main = to_markdown(html, "https://shop.example/catalog/1", main_content=True)
+    assert "We use cookies" in full
+    assert "We use cookies" not in main
+    assert "Imprint" not in main
+    assert "# Catalog page 1" in main
+    assert "[Lamp 1](https://shop.example/product/1)" in main
+    assert len(main) < len(full)
+
+
+def test_metadata_includes_json_ld_opengraph_and_language() -> None:
+    meta = metadata(parse(product(3)), "https://shop.example/product/3")
+    assert meta.title == "Lamp 3"
+    assert meta.language == "en"
+    assert meta.opengraph["og:title"] == "Lamp 3"
+    assert meta.json_ld[0]["sku"] == "SKU-3"
+
+
+# ---------------------------------------------------------------------- direct extraction
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("1,50 €", 1.5),
+        ("$1,299.50", 1299.5),
+        ("1.299,50 EUR", 1299.5),
+        ("12", 12.0),
+        ("1,299", 1299.0),
+        ("n/a", None),
+    ],
+)
+def test_numbers_are_read_in_either_decimal_convention(text: str, number: float | None) -> None:
+    assert parse_number(text) == number
+
+
+def test_a_selector_schema_yields_typed_items_with_evidence_and_missing_fields() -> None:
+    found = extract_selectors(parse(catalog(1)), SELECTORS, "https://shop.example/catalog/1")
+    assert found.data[0] == {
+        "name": "Lamp 1",
+        "url": "https://shop.example/product/1",
+        "price": 1.5,
+        "in_stock": True,
+        "rating": None,
+    }
+    assert found.data[1]["in_stock"] is False
+    assert len(found.data) == 5
+    assert found.evidence["[0].price"] == ".price"
+    assert "[0].rating" in found.missing  # not found is not the same as null
+
+
+def test_structured_data_is_mapped_onto_the_schema_by_name_and_type() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "price": {"type": "number"},
+            "currency": {"type": "string"},
+            "sku": {"type": "string"},
+            "color": {"type": "string"},
+        },
+        "required": ["title", "price"],
+    }
+    found = extract_structured(
+        metadata(parse(product(4)), "https://shop.example/product/4"), schema
+    )
+    assert found.data == {
+        "title": "Lamp 4",
+        "price": 4.5,
+        "currency": "EUR",
+        "sku": "SKU-4",
+        "color": None,
+    }
+    assert found.evidence["price"] == "json-ld[0].offers.price"
+    assert found.missing == ["color"]
+
+
+def test_tables_become_rows_keyed_by_their_header() -> None:
+    assert extract_tables(parse(product(2))) == [[{"Spec": "Watt", "Value": "20"}]]
+
+
+# ---------------------------------------------------------------------- crawling
+
+
+def test_urls_are_normalised_for_deduplication() -> None:
+    assert normalize("HTTP://Shop.Example:80/a?utm_source=x&b=1#top") == "http://shop.example/a?b=1"
+    assert normalize("https://shop.example") == "https://shop.example/"
+
+
+def test_the_crawl_follows_pagination_within_its_limits(fetcher: Fetcher, site: Site) -> None:
+    options = CrawlOptions(max_pages=20, max_depth=0, follow_pagination=True)
+    pages = list(Crawler(fetcher, options).crawl([f"{site.url}/catalog/1"]))
+    assert [p.url for p in pages] == [f"{site.url}/catalog/{n}" for n in (1, 2, 3)]
+
+
+def test_the_crawl_respects_depth_pages_robots_and_excludes(fetcher: Fetcher, site: Site) -> None:
+    options = CrawlOptions(max_pages=8, max_depth=2, exclude=["*/imprint"], follow_pagination=False)
+    pages = list(Crawler(fetcher, options).crawl([f"{site.url}/"]))
+    urls = [p.url for p in pages]
+    assert len(urls) == 8
+    assert len(set(urls)) == 8
+    assert not any("imprint" in u for u in urls)
+    private = [p for p in pages if "/private/" in p.url]
+    assert all(p.error is not None and p.error.code == "robots_disallowed" for p in private)
+
+
+def test_the_sitemap_seeds_the_crawl(fetcher: Fetcher, site: Site) -> None:
+    options = CrawlOptions(max_pages=4, max_depth=1, use_sitemap=True)
+    urls = [p.url for p in Crawler(fetcher, options).crawl([f"{site.url}/imprint"])]
+    assert f"{site.url}/product/1" in urls
+
+
+def test_the_crawl_stops_at_its_deadline(fetcher: Fetcher, site: Site) -> None:
+    crawler = Crawler(
+        fetcher, CrawlOptions(max_pages=50, max_depth=5), deadline=time.monotonic() - 1
+    )
+    assert list(crawler.crawl([f"{site.url}/"])) == []
+    assert crawler.state.stopped_by == "deadline"
+
+
+# ---------------------------------------------------------------------- the engine
+
+
+def test_the_plan_is_deterministic_and_explained() -> None:
+    request = JobRequest(
+        urls=["https://a.example/"], json_schema={"type": "object", "properties": {}}
+    )
+    chosen = plan(request, models_available=False)
+    assert chosen.chain == ("schema-model", "structured-data")
+    assert NO_MODEL in chosen.reason
+    assert not chosen.navigation
+    assert plan(
+        JobRequest(urls=["https://a.example/", "https://a.example/b"]), models_available=False
+    ).navigation
+
+
+def test_without_a_model_a_schema_job_falls_back_to_structured_data(
+    fetcher: Fetcher, site: Site
+) -> None:
+    engine = Engine(fetcher=fetcher, models_available=False)
+    request = JobRequest(
+        urls=[f"{site.url}/product/5"],
+        json_schema={
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+        },
+    )
+    outcome = engine.extract(
+        request, deadline=time.monotonic() + 10, correlation_id="c", cancelled=never
+    )
+    assert outcome.data == {"name": "Lamp 5", "price": 5.5}
+    assert outcome.strategy == "structured-data"
+    assert [(a.strategy, a.error.code if a.error else None) for a in outcome.attempts] == [
+        ("schema-model", "model_unavailable"),
+        ("structured-data", None),
+    ]
+
+
+def test_a_selector_crawl_returns_every_page_with_its_data(fetcher: Fetcher, site: Site) -> None:
+    engine = Engine(fetcher=fetcher, models_available=False)
+    request = JobRequest(
+        urls=[f"{site.url}/catalog/1"],
+        selectors=SELECTORS,
+        crawl=CrawlOptions(max_pages=5, max_depth=0),
+    )
+    outcome = engine.extract(
+        request, deadline=time.monotonic() + 20, correlation_id="c", cancelled=never
+    )
+    assert outcome.strategy == "navigation(direct-css)"
+    data: Any = outcome.data
+    names = [item["name"] for page in data for item in page["data"]]
+    assert names == [f"Lamp {i}" for i in range(1, 13)]
+    assert all(p.status == "ok" for p in outcome.pages)
+
+
+def test_a_page_that_cannot_be_fetched_fails_with_the_fetch_code(
+    fetcher: Fetcher, site: Site
+) -> None:
+    engine = Engine(fetcher=fetcher, models_available=False)
+    with pytest.raises(ExtractionError) as caught:
+        engine.extract(
+            JobRequest(urls=[f"{site.url}/gone"]),
+            deadline=time.monotonic() + 5,
+            correlation_id="c",
+            cancelled=never,
+        )
+    assert caught.value.code == "http_error"
+    assert not caught.value.retryable
+
+
+def test_content_jobs_return_main_content_markdown(fetcher: Fetcher, site: Site) -> None:
+    engine = Engine(fetcher=fetcher, models_available=False)
+    outcome = engine.extract(
+        JobRequest(urls=[f"{site.url}/product/1"]),
+        deadline=time.monotonic() + 5,
+        correlation_id="c",
+        cancelled=never,
+    )
+    assert outcome.strategy == "content"
+    data: Any = outcome.data
+    assert data["title"] == "Lamp 1"
+    assert "We use cookies" not in data["markdown"]

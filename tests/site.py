@@ -1,0 +1,166 @@
+"""A small web site served on loopback for engine tests: products, pagination, a sitemap,
+robots.txt, redirects (one to the metadata address), an oversized page and odd charsets."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PRODUCTS = [
+    {
+        "id": i,
+        "name": f"Lamp {i}",
+        "price": f"{i},50 €",
+        "stock": "In stock" if i % 2 else "Out of stock",
+    }
+    for i in range(1, 13)
+]
+PER_PAGE = 5
+
+
+def _page(title: str, body: str, head: str = "") -> str:
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>{head}</head><body>"
+        "<nav class='menu'><a href='/'>Home</a> <a href='/catalog/1'>Catalog</a> <a href='/private/x'>Private</a></nav>"
+        "<div id='cookie-consent'>We use cookies. Accept?</div>"
+        f"<main>{body}</main><footer>© Example Shop · <a href='/imprint'>Imprint</a></footer></body></html>"
+    )
+
+
+def catalog(n: int) -> str:
+    items = PRODUCTS[(n - 1) * PER_PAGE : n * PER_PAGE]
+    cards = "".join(
+        f"<article class='product'><h2 class='name'><a href='/product/{p['id']}'>{p['name']}</a></h2>"
+        f"<span class='price'>{p['price']}</span><span class='stock'>{p['stock']}</span></article>"
+        for p in items
+    )
+    pages = (len(PRODUCTS) + PER_PAGE - 1) // PER_PAGE
+    nxt = f"<a class='next' href='/catalog/{n + 1}?utm_source=x'>Next »</a>" if n < pages else ""
+    return _page(f"Catalog {n}", f"<h1>Catalog page {n}</h1>{cards}{nxt}")
+
+
+def product(i: int) -> str:
+    p = PRODUCTS[i - 1]
+    ld = {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": p["name"],
+        "sku": f"SKU-{i}",
+        "offers": {
+            "@type": "Offer",
+            "price": f"{i}.50",
+            "priceCurrency": "EUR",
+            "availability": "https://schema.org/InStock",
+        },
+    }
+    head = f"<script type='application/ld+json'>{json.dumps(ld)}</script><meta property='og:title' content='{p['name']}'>"
+    body = (
+        f"<h1>{p['name']}</h1><p>A <b>fine</b> lamp.</p><table><tr><th>Spec</th><th>Value</th></tr>"
+        f"<tr><td>Watt</td><td>{i * 10}</td></tr></table>"
+    )
+    return _page(str(p["name"]), body, head)
+
+
+class Site:
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        site = self
+        routes: dict[str, Callable[[], tuple[int, dict[str, str], bytes]]] = {
+            "/robots.txt": lambda: (
+                200,
+                {"Content-Type": "text/plain"},
+                b"User-agent: *\nDisallow: /private/\n",
+            ),
+            "/sitemap.xml": lambda: (
+                200,
+                {"Content-Type": "application/xml"},
+                (
+                    "<urlset>"
+                    + "".join(f"<url><loc>{site.url}/product/{i}</loc></url>" for i in range(1, 4))
+                    + "</urlset>"
+                ).encode(),
+            ),
+            "/": lambda: (
+                200,
+                {"Content-Type": "text/html; charset=utf-8"},
+                _page("Home", "<h1>Welcome</h1><p><a href='/catalog/1'>Shop</a></p>").encode(),
+            ),
+            "/latin1": lambda: (
+                200,
+                {"Content-Type": "text/html; charset=iso-8859-1"},
+                "<html><body><p>Grüße aus Köln</p></body></html>".encode("latin-1"),
+            ),
+            "/meta-charset": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                "<html><head><meta charset='windows-1252'></head><body><p>Café</p></body></html>".encode(
+                    "cp1252"
+                ),
+            ),
+            "/to-metadata": lambda: (
+                302,
+                {"Location": "http://169.254.169.254/latest/meta-data/"},
+                b"",
+            ),
+            "/loop": lambda: (302, {"Location": "/loop"}, b""),
+            "/moved": lambda: (301, {"Location": "/product/1"}, b""),
+            "/huge": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                b"<p>" + b"x" * 3_000_000 + b"</p>",
+            ),
+            "/gone": lambda: (404, {"Content-Type": "text/html"}, b"<p>no</p>"),
+            "/busy": lambda: (503, {"Content-Type": "text/html"}, b"<p>busy</p>"),
+            "/private/x": lambda: (200, {"Content-Type": "text/html"}, b"<p>secret</p>"),
+            "/imprint": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                _page("Imprint", "<p>Example Shop GmbH</p>").encode(),
+            ),
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                site.hits.append(path)
+                status, headers, body = site.route(path, routes)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.host_port = f"127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def route(
+        self, path: str, routes: dict[str, Callable[[], tuple[int, dict[str, str], bytes]]]
+    ) -> tuple[int, dict[str, str], bytes]:
+        if path in routes:
+            return routes[path]()
+        html = {"Content-Type": "text/html; charset=utf-8"}
+        if path.startswith("/catalog/") and path.rsplit("/", 1)[1].isdigit():
+            n = int(path.rsplit("/", 1)[1])
+            if 1 <= n <= 3:
+                return 200, html, catalog(n).encode()
+        if path.startswith("/product/") and path.rsplit("/", 1)[1].isdigit():
+            i = int(path.rsplit("/", 1)[1])
+            if 1 <= i <= len(PRODUCTS):
+                return 200, html, product(i).encode()
+        return 404, html, b"<p>not found</p>"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
