@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup run test lint synth diff deploy bench lock clean
 
 help:
-	@echo "make run    - start the service locally (no AWS account needed)"
+	@echo "make run    - start the service locally (no AWS account needed); RUN_ARGS=\"--port 0 ...\""
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make synth  - synthesize dev, staging and prod into cdk.out/"
 	@echo "make diff   - what each stage's deploy would change"
@@ -44,10 +44,9 @@ $(NODE_STAMP): package.json package-lock.json $(STAMP)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+RUN_ARGS ?=
 run: setup
-	@echo "Local mode is not built yet (issue: local mode and end-to-end proof)." >&2
-	@echo "Until it lands, 'make test' exercises the service against the moto server." >&2
-	@exit 2
+	$(VENV)/bin/atlas-codex local up $(RUN_ARGS)
 
 lint: setup
 	$(PY) -m ruff check .

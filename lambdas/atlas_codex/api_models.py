@@ -111,3 +111,9 @@ class HealthView(BaseModel):
     stage: str
     models: Literal["available", "not configured"]
     data: JsonValue = None
+
+
+class WebhookSecretsView(BaseModel):
+    """Secrets that sign your webhooks (``whsec_...``), newest first; verify with any."""
+
+    secrets: list[str]

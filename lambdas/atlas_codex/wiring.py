@@ -83,12 +83,16 @@ def build_notifier(config: RuntimeConfig) -> Notifier:
     return notify
 
 
+def build_secret_store(config: RuntimeConfig) -> WebhookSecretStore:
+    return WebhookSecretStore(
+        dynamodb=aws.dynamodb(config.aws_endpoint_url), table_name=config.usage_table
+    )
+
+
 def build_webhook_sender(config: RuntimeConfig) -> WebhookSender:
     return WebhookSender(
         manager=build_manager(config),
-        secrets=WebhookSecretStore(
-            dynamodb=aws.dynamodb(config.aws_endpoint_url), table_name=config.usage_table
-        ),
+        secrets=build_secret_store(config),
         queue=build_webhook_queue(config),
         policy=NetPolicy.from_host_ports(config.allowed_private_hosts),
     )

@@ -31,6 +31,7 @@ from atlas_codex.api_models import (
     JobView,
     ResultView,
     SyncResultView,
+    WebhookSecretsView,
 )
 from atlas_codex.config import get_config
 from atlas_codex.jobs.errors import (
@@ -40,7 +41,7 @@ from atlas_codex.jobs.errors import (
     TransitionRefused,
 )
 from atlas_codex.jobs.schema import CreateJobRequest, IdempotencyKey, JobStatus, JobType
-from atlas_codex.wiring import build_key_store, build_service
+from atlas_codex.wiring import build_key_store, build_secret_store, build_service
 
 CORRELATION_HEADER: Final = "X-Correlation-Id"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
@@ -57,6 +58,7 @@ config = get_config()  # cold start: a bad environment fails here, naming the va
 logger = Logger(service="atlas-codex-api")
 service = build_service(config)
 keys = build_key_store(config)
+secrets = build_secret_store(config)
 
 _origins = list(config.cors_origins)
 cors = (
@@ -354,6 +356,29 @@ def get_result(job_id: str) -> Response[str]:
             200, ResultView(job_id=job.job_id, delivery="url", url=url, expires_in_s=900)
         )
     return json_response(200, ResultView(job_id=job.job_id, delivery="inline", result=job.result))
+
+
+@app.get(
+    "/webhook-secret",
+    responses=_responses(
+        200, WebhookSecretsView, "Your active webhook signing secrets, newest first"
+    ),
+    summary="Webhook signing secrets",
+)
+def webhook_secrets() -> Response[str]:
+    return json_response(200, WebhookSecretsView(secrets=secrets.active(_owner())))
+
+
+@app.post(
+    "/webhook-secret/rotate",
+    responses=_responses(
+        200, WebhookSecretsView, "A new secret; the previous ones keep signing for a day"
+    ),
+    summary="Rotate the webhook signing secret",
+)
+def rotate_webhook_secret() -> Response[str]:
+    secrets.rotate(_owner())
+    return json_response(200, WebhookSecretsView(secrets=secrets.active(_owner())))
 
 
 @app.get(

@@ -1,0 +1,107 @@
+"""The ``atlas-codex`` command: local mode and offline tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def _local_up(args: argparse.Namespace) -> int:
+    from atlas_codex_local.local import LocalModeError, install_signal_handlers, up
+
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        up(
+            port=args.port,
+            demo=not args.no_demo,
+            allow_fetch=args.allow_fetch,
+            info_file=args.info_file,
+            stop=stop,
+        )
+    except LocalModeError as exc:
+        print(f"atlas-codex local up: {exc}", file=sys.stderr)
+        return 1
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _markdown(args: argparse.Namespace) -> int:
+    from atlas_codex.engine.html import to_markdown
+
+    status = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            html = path.read_bytes().decode("utf-8", errors="replace")
+        except OSError as exc:
+            print(f"atlas-codex markdown: {name}: {exc.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        started = time.perf_counter()
+        markdown = to_markdown(html, "", main_content=args.main_content)
+        ms = (time.perf_counter() - started) * 1000
+        if args.jsonl:
+            print(
+                json.dumps(
+                    {"file": name, "markdown": markdown, "ms": round(ms, 3)}, ensure_ascii=False
+                )
+            )
+        else:
+            if len(args.files) > 1:
+                print(f"<!-- {name} -->")
+            print(markdown)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="atlas-codex", description="Atlas Codex: web data extraction."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="run the service on this machine")
+    local_sub = local.add_subparsers(dest="action", required=True)
+    up = local_sub.add_parser(
+        "up", help="start the local stack (AWS emulator, API, workers, demo site)"
+    )
+    up.add_argument(
+        "--port", type=int, default=8000, help="API port (0 for a free one; default 8000)"
+    )
+    up.add_argument(
+        "--no-demo", action="store_true", help="do not serve the demo site or run the demo job"
+    )
+    up.add_argument(
+        "--allow-fetch",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="let jobs fetch this private host:port (repeatable; metadata addresses never)",
+    )
+    up.add_argument(
+        "--info-file",
+        metavar="PATH",
+        help="write api_url, api_key, aws_endpoint_url, stage, demo_url as JSON",
+    )
+    up.set_defaults(run=_local_up)
+
+    markdown = sub.add_parser("markdown", help="convert HTML files to markdown")
+    markdown.add_argument("files", nargs="+", metavar="FILE")
+    markdown.add_argument(
+        "--main-content", action="store_true", help="drop navigation, footers, banners and the like"
+    )
+    markdown.add_argument(
+        "--jsonl", action="store_true", help='one line per file: {"file", "markdown", "ms"}'
+    )
+    markdown.set_defaults(run=_markdown)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""``atlas-codex local up``: the whole service on one machine, no AWS account, no OpenAI key.
+
+The emulator (moto's server, in its own process) holds the local stage's tables, queues
+and bucket, made from the same definitions the stacks deploy (table specs, naming, stage
+settings). The real API handler is served over HTTP; pollers feed the real worker and
+webhook handlers; a demo shop is served on loopback; an API key is issued; one demo job
+(a crawl of the demo shop with direct extraction) runs; then the service serves until
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import TypeAdapter
+
+from atlas_codex import aws
+from atlas_codex.policy import HostPort
+from atlas_codex_local.demo_site import DemoSite
+from atlas_codex_local.emulator import EmulatorProcess
+from atlas_codex_local.http_adapter import ApiServer
+from atlas_codex_local.poller import SqsPoller
+from atlas_codex_local.provision import provision
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+DEMO_PORT: Final = 8765
+"""The port the local stage's settings allow for the demo site (cdk.json)."""
+_HOST_PORT: Final = TypeAdapter(HostPort)
+
+
+class LocalModeError(RuntimeError):
+    """Local mode cannot start; the message says why and what to do."""
+
+
+@dataclass
+class Running:
+    api_url: str
+    api_key: str
+    aws_endpoint_url: str
+    demo_url: str | None
+    stop: threading.Event
+
+
+def _settings(extra_hosts: list[str]) -> Any:
+    if str(ROOT) not in sys.path:  # the stage settings live with the stacks, in the checkout
+        sys.path.insert(0, str(ROOT))
+    from stacks.settings import DEFAULTS_KEY, STAGES_KEY, SettingsError, load_stage_settings
+
+    cdk_json = ROOT / "cdk.json"
+    if not cdk_json.exists():
+        raise LocalModeError(f"{cdk_json} not found: run local mode from the repository checkout")
+    context = json.loads(cdk_json.read_text())["context"]
+    try:
+        settings = load_stage_settings("local", context[DEFAULTS_KEY], context[STAGES_KEY])
+        hosts = [_HOST_PORT.validate_python(h) for h in extra_hosts]
+    except SettingsError as exc:
+        raise LocalModeError(str(exc)) from None
+    except ValueError as exc:
+        raise LocalModeError(f"--allow-fetch: {exc}") from None
+    allowed = tuple(dict.fromkeys([*settings.allowed_private_hosts, *hosts]))
+    return settings.model_copy(update={"allowed_private_hosts": allowed})
+
+
+def _demo_site(enabled: bool) -> DemoSite | None:
+    if not enabled:
+        return None
+    try:
+        return DemoSite(port=DEMO_PORT)
+    except OSError as exc:
+        raise LocalModeError(
+            f"the demo site's port {DEMO_PORT} is taken ({exc.strerror}); stop what uses it, or run with --no-demo"
+        ) from None
+
+
+def up(
+    *,
+    port: int = 8000,
+    demo: bool = True,
+    allow_fetch: list[str] | None = None,
+    info_file: str | None = None,
+    out: Any = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Start everything, print how to use it, run the demo job, serve until stopped."""
+    started = time.monotonic()
+    out = out or (lambda text: print(text, flush=True))
+    stop = stop or threading.Event()
+    settings = _settings(allow_fetch or [])
+    site = _demo_site(demo)
+    emulator = EmulatorProcess().start()
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": settings.region,
+            "AWS_ENDPOINT_URL": emulator.endpoint,
+            "POWERTOOLS_SERVICE_NAME": "atlas-codex-local",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        }
+    )
+    servers: list[Any] = []
+    threads: list[threading.Thread] = []
+    try:
+        resources = provision(
+            settings,
+            dynamodb=aws.dynamodb(emulator.endpoint),
+            sqs=aws.sqs(emulator.endpoint),
+            s3=aws.s3(emulator.endpoint),
+        )
+        from stacks.environment import function_environment
+
+        os.environ.update(
+            function_environment(
+                settings,
+                tables=resources.tables,
+                queue_urls=resources.queue_urls,
+                bucket=resources.bucket,
+            )
+        )
+        from atlas_codex.config import get_config
+
+        get_config.cache_clear()
+        from atlas_codex.handlers import api, webhooks, worker
+
+        api_server = ApiServer(api.handler, port=port).start()
+        servers.append(api_server)
+        for name, handler, url, timeout_s in (
+            (
+                "worker",
+                worker.handler,
+                resources.queue_urls["queue"],
+                settings.functions.worker.timeout_s,
+            ),
+            (
+                "webhooks",
+                webhooks.handler,
+                resources.queue_urls["webhooks"],
+                settings.functions.webhooks.timeout_s,
+            ),
+        ):
+            poller = SqsPoller(
+                sqs=aws.sqs(emulator.endpoint),
+                queue_url=url,
+                handler=handler,
+                function_name=f"atlas-codex-{name}-local",
+                timeout_ms=timeout_s * 1000,
+            )
+            thread = threading.Thread(
+                target=poller.run, args=(stop,), name=f"poller-{name}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        key = api.keys.issue("local-user", name="local mode").key
+        _wait_until_serving(api_server.url)
+        ready_s = time.monotonic() - started
+        info = {
+            "api_url": api_server.url,
+            "api_key": key,
+            "aws_endpoint_url": emulator.endpoint,
+            "stage": "local",
+            "demo_url": site.url if site else None,
+        }
+        if info_file:
+            Path(info_file).write_text(json.dumps(info, indent=2))
+        out(_banner(info, ready_s, api.config.models_available))
+        if site is not None:
+            out(_demo_job(api_server.url, key, site.url))
+        out("Serving. Press Ctrl-C to stop.")
+        stop.wait()
+    finally:
+        stop.set()
+        for server in servers:
+            server.close()
+        for thread in threads:
+            thread.join(timeout=5)
+        if site is not None:
+            site.close()
+        emulator.stop()
+
+
+def _wait_until_serving(url: str, timeout_s: float = 10) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:  # noqa: S310 - our own loopback URL
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise LocalModeError(f"the API at {url} did not answer /health within {timeout_s} s")
+
+
+def _banner(info: dict[str, Any], ready_s: float, models: bool) -> str:
+    body = json.dumps({"urls": [f"{info['demo_url'] or 'https://example.com'}/product/1"]})
+    return "\n".join(
+        [
+            f"Atlas Codex is running locally (ready in {ready_s:.1f} s).",
+            f"  API:          {info['api_url']}   (OpenAPI: {info['api_url']}/openapi.json)",
+            f"  API key:      {info['api_key']}",
+            f"  AWS emulator: {info['aws_endpoint_url']}",
+            f"  Demo shop:    {info['demo_url'] or '(off)'}",
+            f"  Models:       {'available' if models else 'not configured (set OPENAI_API_KEY); deterministic extraction serves'}",
+            "",
+            "Try:",
+            f"  curl -s -X POST {info['api_url']}/extract -H 'x-api-key: {info['api_key']}' "
+            f"-H 'Content-Type: application/json' -d '{body}'",
+            "",
+        ]
+    )
+
+
+def _call(method: str, url: str, key: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - our own loopback URL
+        url,
+        data=data,
+        method=method,
+        headers={"x-api-key": key, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def demo_request(site_url: str) -> dict[str, Any]:
+    """A multi-page crawl of the demo shop's catalogue with direct (CSS) extraction."""
+    return {
+        "type": "async",
+        "urls": [f"{site_url}/catalog/1"],
+        "crawl": {"max_pages": 5, "max_depth": 0, "follow_pagination": True},
+        "selectors": {
+            "base_selector": "article.product",
+            "fields": {
+                "name": {"selector": ".name"},
+                "url": {"selector": ".name a", "attribute": "href"},
+                "price": {"selector": ".price", "type": "number"},
+                "in_stock": {"selector": ".stock", "type": "boolean"},
+            },
+        },
+    }
+
+
+def _demo_job(api_url: str, key: str, site_url: str, timeout_s: float = 60) -> str:
+    status, job = _call("POST", f"{api_url}/jobs", key, demo_request(site_url))
+    if status not in (200, 202):
+        return f"Demo job was refused ({status}): {json.dumps(job)}"
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        _, job = _call("GET", f"{api_url}/jobs/{job['job_id']}", key)
+        if job["status"] in ("completed", "failed", "cancelled", "timeout"):
+            break
+        time.sleep(0.2)
+    if job["status"] != "completed":
+        return f"Demo job {job['job_id']} ended {job['status']}: {json.dumps(job.get('error'))}"
+    _, result = _call("GET", f"{api_url}/jobs/{job['job_id']}/result", key)
+    items = [item for page in result["result"]["data"] for item in page["data"]]
+    lines = [
+        f"Demo job {job['job_id']}: crawled {len(result['result']['pages'])} pages, {len(items)} products:"
+    ]
+    lines += [f"  {json.dumps(item)}" for item in items]
+    return "\n".join(lines) + "\n"
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())

@@ -1,0 +1,194 @@
+"""`atlas-codex local up` as a user runs it: over HTTP, on free ports, stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import ROOT
+from tests.integration.test_webhooks import Receiver
+from tests.site import Site
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    s = Site()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    r = Receiver([])
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def local(
+    tmp_path_factory: pytest.TempPathFactory, site: Site, receiver: Receiver
+) -> Iterator[dict[str, Any]]:
+    info = tmp_path_factory.mktemp("local") / "info.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ATLAS_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "atlas_codex_local.cli",
+            "local",
+            "up",
+            "--port",
+            "0",
+            "--no-demo",
+            "--allow-fetch",
+            site.host_port,
+            "--allow-fetch",
+            f"127.0.0.1:{receiver.port}",
+            "--info-file",
+            str(info),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not info.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(
+                f"local mode did not start: {proc.stdout.read() if proc.stdout else ''}"
+            )
+        time.sleep(0.1)
+    data: dict[str, Any] = json.loads(info.read_text())
+    data["process"] = proc
+    yield data
+    if proc.poll() is None:
+        proc.kill()
+
+
+def client(local: dict[str, Any]) -> httpx.Client:
+    return httpx.Client(
+        base_url=local["api_url"], headers={"x-api-key": local["api_key"]}, timeout=30
+    )
+
+
+def wait_for(c: httpx.Client, job_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    end = time.monotonic() + timeout_s
+    while True:
+        job: dict[str, Any] = c.get(f"/jobs/{job_id}").json()
+        if (
+            job["status"] in ("completed", "failed", "cancelled", "timeout")
+            or time.monotonic() > end
+        ):
+            return job
+        time.sleep(0.1)
+
+
+def test_the_info_file_says_how_to_reach_the_service(local: dict[str, Any]) -> None:
+    assert set(local) >= {"api_url", "api_key", "aws_endpoint_url", "stage", "demo_url"}
+    assert local["stage"] == "local"
+    assert httpx.get(f"{local['api_url']}/health").json()["status"] == "ok"
+
+
+def test_a_sync_extraction_answers_with_structured_data(local: dict[str, Any], site: Site) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+    }
+    with client(local) as c:
+        out = c.post("/extract", json={"urls": [f"{site.url}/product/7"], "json_schema": schema})
+    assert out.status_code == 200
+    assert out.json()["result"]["data"] == {"name": "Lamp 7", "price": 7.5}
+
+
+def test_an_async_crawl_goes_through_queue_and_worker(local: dict[str, Any], site: Site) -> None:
+    body = {
+        "urls": [f"{site.url}/catalog/1"],
+        "crawl": {"max_pages": 5, "max_depth": 0},
+        "selectors": {
+            "base_selector": "article.product",
+            "fields": {"name": {"selector": ".name"}},
+        },
+    }
+    with client(local) as c:
+        created = c.post("/jobs", json=body)
+        assert created.status_code == 202
+        job = wait_for(c, created.json()["job_id"])
+        assert job["status"] == "completed"
+        result = c.get(f"/jobs/{job['job_id']}/result").json()["result"]
+    names = [item["name"] for page in result["data"] for item in page["data"]]
+    assert len(names) == 12
+
+
+def test_a_batch_closes_when_its_last_child_finishes(local: dict[str, Any], site: Site) -> None:
+    urls = [f"{site.url}/product/{i}" for i in (1, 2, 3)] + [f"{site.url}/gone"]
+    with client(local) as c:
+        parent = c.post("/jobs", json={"type": "batch", "urls": urls}).json()
+        job = wait_for(c, parent["job_id"])
+    assert job["status"] == "completed"
+    assert job["children"] == {"total": 4, "completed": 3, "failed": 1, "cancelled": 0}
+
+
+def test_a_webhook_job_delivers_a_verifiable_signature(
+    local: dict[str, Any], site: Site, receiver: Receiver
+) -> None:
+    with client(local) as c:
+        created = c.post(
+            "/jobs",
+            json={
+                "type": "webhook",
+                "urls": [f"{site.url}/product/2"],
+                "webhook_url": receiver.url,
+            },
+        )
+        job = wait_for(c, created.json()["job_id"])
+        secrets = c.get("/webhook-secret").json()["secrets"]
+    end = time.monotonic() + 20
+    while not receiver.requests and time.monotonic() < end:
+        time.sleep(0.1)
+    headers, body = receiver.requests[-1]
+    assert Webhook(secrets[0]).verify(body, headers)["data"]["job_id"] == job["job_id"]
+
+
+def test_ssrf_targets_fail_and_bad_input_is_refused(local: dict[str, Any]) -> None:
+    with client(local) as c:
+        blocked = c.post(
+            "/extract", json={"urls": ["http://169.254.169.254/latest/meta-data/"]}
+        ).json()
+        assert blocked["job"]["error"]["code"] == "blocked_target"
+        assert (
+            c.post(
+                "/jobs", content=b"{oops", headers={"Content-Type": "application/json"}
+            ).status_code
+            == 400
+        )
+        assert (
+            c.post(
+                "/jobs", json={"urls": ["https://a.example/"]}, headers={"x-api-key": "nope"}
+            ).status_code
+            == 401
+        )
+
+
+def test_ctrl_c_stops_cleanly(local: dict[str, Any]) -> None:
+    proc: subprocess.Popen[str] = local["process"]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "Stopped." in out
+    assert local["api_key"] in out
