@@ -51,6 +51,7 @@ BLOCKS: Final = frozenset(
     }
 )
 MAX_DEPTH: Final = 300
+BOILERPLATE_MAX_CHARS: Final = 600
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,11 @@ def _strip_boilerplate(tree: LexborHTMLParser) -> None:
         node.decompose()
     for node in tree.css("[class], [id]"):
         tokens = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
-        if node.tag not in ("body", "html", "main", "article") and _BOILERPLATE_RE.search(tokens):
+        if node.tag in ("body", "html", "main", "article") or not _BOILERPLATE_RE.search(tokens):
+            continue
+        # A class name alone is weak evidence: keep large, text-heavy blocks it would drop.
+        text = (node.text(deep=True) or "").strip()
+        if len(text) < BOILERPLATE_MAX_CHARS or _link_density(node) > 0.3:
             node.decompose()
 
 
@@ -284,16 +289,27 @@ def to_markdown(
     for node in tree.css(DROP_ALWAYS):
         if node.tag != "head" or node.parent is not None:
             node.decompose()
-    root: LexborNode | None
+    writer = _Writer(base_url)
     if main_content:
         _strip_boilerplate(tree)
-        root = _main_node(tree)
-    else:
-        root = tree.body
-    if root is None:
+        roots = _content_roots(tree)
+        title = tree.css_first("h1")
+        if title is not None and not any(_contains(r, title) for r in roots):
+            text = _WS.sub(" ", _inline(title, base_url)).strip()
+            if text:
+                writer.block("# " + text)
+        for root in roots:
+            _prune(root)
+            if root.tag in ("p", "pre", "blockquote", "table", "ul", "ol", "h1", "h2", "h3"):
+                holder = LexborHTMLParser(f"<body>{root.html}</body>").body
+                if holder is not None:
+                    _walk(holder, writer)
+            else:
+                _walk(root, writer)
+        return writer.result()
+    if tree.body is None:
         return ""
-    writer = _Writer(base_url)
-    _walk(root, writer)
+    _walk(tree.body, writer)
     return writer.result()
 
 
@@ -405,3 +421,101 @@ def links(tree: LexborHTMLParser, base_url: str) -> list[Link]:
             )
         )
     return out
+
+
+# ---------------------------------------------------------------------- content scoring
+
+_POSITIVE: Final = re.compile(
+    r"article|body|content|entry|main|page|post|text|blog|story|hentry|prose", re.I
+)
+_NEGATIVE: Final = re.compile(
+    r"comment|meta|footer|footnote|foot|sidebar|widget|sponsor|shopping|share|social|related|nav|menu|promo|"
+    r"banner|cookie|consent|breadcrumb|pager|pagination|tag|teaser|more|masthead|header",
+    re.I,
+)
+_PARAGRAPHS: Final = "p, pre, blockquote, td, h2, h3, h4, li"
+
+
+def _class_weight(node: LexborNode) -> float:
+    hints = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
+    weight = 0.0
+    if _NEGATIVE.search(hints):
+        weight -= 25
+    if _POSITIVE.search(hints):
+        weight += 25
+    if node.tag in ("article", "main"):
+        weight += 30
+    return weight
+
+
+def _link_density(node: LexborNode) -> float:
+    text = len((node.text(deep=True) or "").strip())
+    if not text:
+        return 0.0
+    links_text = sum(len((a.text(deep=True) or "").strip()) for a in node.css("a"))
+    return links_text / text
+
+
+def _content_roots(tree: LexborHTMLParser) -> list[LexborNode]:
+    """Readability-style: paragraphs vote for their parent (and half for the grandparent),
+    weighted by length, commas and class hints; the best container and its strong siblings win."""
+    scores: dict[int, float] = {}
+    nodes: dict[int, LexborNode] = {}
+    for para in tree.css(_PARAGRAPHS):
+        text = _WS.sub(" ", para.text(deep=True) or "").strip()
+        if len(text) < 25:
+            continue
+        points = 1 + text.count(",") + text.count("\uff0c") + min(len(text) // 100, 3)
+        for level, ancestor in enumerate(
+            (para.parent, para.parent.parent if para.parent else None)
+        ):
+            if ancestor is None or ancestor.tag in ("html", None):
+                continue
+            key = ancestor.mem_id
+            if key not in scores:
+                nodes[key] = ancestor
+                scores[key] = _class_weight(ancestor)
+            scores[key] += points / (1 if level == 0 else 2)
+    if not scores:
+        return [tree.body] if tree.body is not None else []
+    for key, node in nodes.items():
+        scores[key] *= 1 - _link_density(node)
+    best_key = max(scores, key=lambda k: scores[k])
+    best = nodes[best_key]
+    # Content split over several blocks: widen to an ancestor that scores nearly as well.
+    for _ in range(3):
+        up = best.parent
+        if up is None or up.mem_id not in scores or scores[up.mem_id] < scores[best_key] * 0.5:
+            break
+        best, best_key = up, up.mem_id
+    threshold = max(10.0, scores[best_key] * 0.15)
+    parent = best.parent
+    if parent is None:
+        return [best]
+    roots = []
+    for sibling in parent.iter(include_text=False):
+        key = sibling.mem_id
+        if key == best_key or scores.get(key, -1.0) >= threshold:
+            roots.append(sibling)
+        elif sibling.tag == "p":
+            text = (sibling.text(deep=True) or "").strip()
+            if len(text) > 80 and _link_density(sibling) < 0.25:
+                roots.append(sibling)
+    return roots or [best]
+
+
+def _contains(root: LexborNode, node: LexborNode) -> bool:
+    current: LexborNode | None = node
+    while current is not None:
+        if current.mem_id == root.mem_id:
+            return True
+        current = current.parent
+    return False
+
+
+def _prune(root: LexborNode) -> None:
+    """Inside the chosen content: drop link-heavy lists and blocks (menus, tag clouds)."""
+    for node in root.css("ul, ol, div, section, table"):
+        text = (node.text(deep=True) or "").strip()
+        if text and _link_density(node) > 0.5 and len(text) < 1000:
+            node.decompose()
