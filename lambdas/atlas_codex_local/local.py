@@ -159,6 +159,11 @@ def up(
             )
             thread.start()
             threads.append(thread)
+        sweeper = threading.Thread(
+            target=_sweep_forever, args=(worker.service, stop), name="sweeper", daemon=True
+        )
+        sweeper.start()
+        threads.append(sweeper)
         key = api.keys.issue("local-user", name="local mode").key
         _wait_until_serving(api_server.url)
         ready_s = time.monotonic() - started
@@ -185,6 +190,20 @@ def up(
         if site is not None:
             site.close()
         emulator.stop()
+
+
+SWEEP_EVERY_S: Final = 30.0
+
+
+def _sweep_forever(service: Any, stop: threading.Event) -> None:
+    """Time out jobs stuck in processing past their deadline (a worker that died)."""
+    from atlas_codex.jobs.sweeper import sweep
+
+    while not stop.wait(SWEEP_EVERY_S):
+        try:
+            sweep(service.manager, notify=service.notify)
+        except Exception as exc:  # the sweeper must outlive a passing emulator error
+            print(f"sweeper: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 def _wait_until_serving(url: str, timeout_s: float = 10) -> None:

@@ -308,3 +308,33 @@ def test_a_batch_where_every_child_failed_fails(manager: JobManager) -> None:
     assert final.status == "failed"
     assert final.error is not None
     assert final.error.code == "batch_failed"
+
+
+# ---------------------------------------------------------------------- the sweeper
+
+
+def test_the_sweeper_times_out_jobs_past_their_deadline_and_late_results_are_refused(
+    manager: JobManager,
+) -> None:
+    from atlas_codex.jobs.sweeper import sweep
+
+    stuck = create(manager).job
+    manager.claim(stuck.job_id, deadline_at=utcnow() - timedelta(seconds=1))  # its worker died
+    alive = create(manager).job
+    manager.claim(alive.job_id, deadline_at=soon())
+    report = sweep(manager)
+    assert report.timed_out == [stuck.job_id]
+    assert manager.get(stuck.job_id).status == "timeout"
+    assert manager.get(alive.job_id).status == "processing"
+    with pytest.raises(TransitionRefused):
+        manager.complete(stuck.job_id, JobResult(data="late"))
+    assert sweep(manager).timed_out == []  # running it again is harmless
+
+
+def test_the_sweeper_leaves_a_job_that_finished_meanwhile(manager: JobManager) -> None:
+    job = create(manager).job
+    manager.claim(job.job_id, deadline_at=utcnow() - timedelta(seconds=1))
+    manager.complete(job.job_id, JobResult(data="just in time"))
+    with pytest.raises(TransitionRefused):
+        manager.time_out(job.job_id, reason="swept", overdue_at=utcnow())
+    assert manager.get(job.job_id).status == "completed"

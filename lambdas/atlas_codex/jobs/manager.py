@@ -334,8 +334,10 @@ class JobManager:
         remove: Sequence[str] = (),
         owner_id: str | None = None,
         expected: frozenset[JobStatus] | None = None,
+        overdue_at: datetime | None = None,
     ) -> Job:
-        """One conditional update: the status must be one the table allows to become ``to``."""
+        """One conditional update: the status must be one the table allows to become ``to``
+        (and, with ``overdue_at``, the job's deadline must have passed by then)."""
         sources = sorted(expected if expected is not None else sources_of(to))
         if not sources:
             raise ValueError(f"no status may become {to}")
@@ -378,6 +380,10 @@ class JobManager:
             names["#owner"] = "owner_id"
             values[":owner"] = {"S": owner_id}
             condition += " AND #owner = :owner"
+        if overdue_at is not None:
+            names["#deadline"] = "deadline_at"
+            values[":overdue"] = {"S": format_timestamp(overdue_at)}
+            condition += " AND #deadline < :overdue"
         try:
             out = self.db.update_item(
                 TableName=self.table,
@@ -466,12 +472,13 @@ class JobManager:
             job_id, "cancelled", reason="cancelled by the client", owner_id=owner_id
         )
 
-    def time_out(self, job_id: str, *, reason: str) -> Job:
+    def time_out(self, job_id: str, *, reason: str, overdue_at: datetime | None = None) -> Job:
         return self.transition(
             job_id,
             "timeout",
             reason=reason,
             fields={"error": JobError(code="timeout", message=reason).model_dump(mode="json")},
+            overdue_at=overdue_at,
         )
 
     def result_of(self, job: Job) -> JobResult | None:
