@@ -58,6 +58,25 @@ def _markdown(args: argparse.Namespace) -> int:
     return status
 
 
+def _extract(args: argparse.Namespace) -> int:
+    from atlas_codex_local.client import ClientError, build_request, endpoint_and_key, run
+
+    try:
+        endpoint, key = endpoint_and_key(args.endpoint, args.api_key, args.info_file)
+        body = build_request(
+            args.url,
+            schema=args.schema,
+            selectors=args.selectors,
+            instruction=args.instruction,
+            crawl_pages=args.crawl_pages,
+            crawl_depth=args.crawl_depth,
+        )
+        return run(body, endpoint=endpoint, api_key=key, wait=args.wait)
+    except ClientError as exc:
+        print(f"atlas-codex extract: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="atlas-codex", description="Atlas Codex: web data extraction."
@@ -88,6 +107,25 @@ def main(argv: list[str] | None = None) -> int:
         help="write api_url, api_key, aws_endpoint_url, stage, demo_url as JSON",
     )
     up.set_defaults(run=_local_up)
+
+    extract = sub.add_parser("extract", help="extract from a URL through an Atlas Codex API")
+    extract.add_argument("url")
+    extract.add_argument("--schema", metavar="FILE", help="a JSON schema of the data to extract")
+    extract.add_argument("--selectors", metavar="FILE", help="a selector schema (CSS) as JSON")
+    extract.add_argument("--instruction", metavar="TEXT", help="what to extract, in plain language")
+    extract.add_argument(
+        "--crawl-pages", type=int, metavar="N", help="crawl up to N pages of the site"
+    )
+    extract.add_argument(
+        "--crawl-depth", type=int, metavar="D", help="follow links up to D levels deep"
+    )
+    extract.add_argument(
+        "--wait", action="store_true", help="queue the job and follow it to the end"
+    )
+    extract.add_argument("--endpoint", help="the API URL (default: $ATLAS_API_URL or --info-file)")
+    extract.add_argument("--api-key", help="the API key (default: $ATLAS_API_KEY or --info-file)")
+    extract.add_argument("--info-file", help="the file `atlas-codex local up --info-file` wrote")
+    extract.set_defaults(run=_extract)
 
     markdown = sub.add_parser("markdown", help="convert HTML files to markdown")
     markdown.add_argument("files", nargs="+", metavar="FILE")

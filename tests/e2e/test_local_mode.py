@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -183,6 +184,56 @@ def test_ssrf_targets_fail_and_bad_input_is_refused(local: dict[str, Any]) -> No
             ).status_code
             == 401
         )
+
+
+def test_the_extract_command_follows_a_job_to_its_result(
+    local: dict[str, Any], site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_codex_local.cli import main
+
+    selectors = tmp_path / "selectors.json"
+    selectors.write_text(
+        json.dumps({"base_selector": "article.product", "fields": {"name": {"selector": ".name"}}})
+    )
+    argv = [
+        "extract",
+        f"{site.url}/catalog/1",
+        "--selectors",
+        str(selectors),
+        "--crawl-pages",
+        "2",
+        "--crawl-depth",
+        "0",
+        "--wait",
+        "--endpoint",
+        local["api_url"],
+        "--api-key",
+        local["api_key"],
+    ]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [item["name"] for page in out["data"] for item in page["data"]][:2] == [
+        "Lamp 1",
+        "Lamp 2",
+    ]
+
+
+def test_the_extract_command_reports_bad_input_and_exits_non_zero(
+    local: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_codex_local.cli import main
+
+    argv = [
+        "extract",
+        "file:///etc/passwd",
+        "--endpoint",
+        local["api_url"],
+        "--api-key",
+        local["api_key"],
+    ]
+    assert main(argv) == 2
+    assert "validation_error (urls.0)" in capsys.readouterr().err
+    assert main(["extract", "https://a.example/", "--endpoint", local["api_url"]]) == 2
 
 
 def test_ctrl_c_stops_cleanly(local: dict[str, Any]) -> None:
