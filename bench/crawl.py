@@ -10,7 +10,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = 600
@@ -82,7 +82,6 @@ def scrapy_crawl(port: int) -> dict[str, float]:
 
     class Everything(scrapy.Spider):
         name = "everything"
-        start_urls: ClassVar[list[str]] = [f"http://127.0.0.1:{port}/p/0"]
 
         def parse(self, response: Any) -> Any:
             seen.append(response.url)
@@ -99,7 +98,7 @@ def scrapy_crawl(port: int) -> dict[str, float]:
             "TELNETCONSOLE_ENABLED": False,
         }
     )
-    process.crawl(Everything)
+    process.crawl(Everything, start_urls=[f"http://127.0.0.1:{port}/p/0"])
     started = time.perf_counter()
     process.start()
     return {"pages": len(seen), "seconds": time.perf_counter() - started}
