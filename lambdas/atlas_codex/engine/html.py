@@ -7,6 +7,7 @@ the ``<article>`` with the most text when there is one: fewer tokens for a model
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -93,12 +94,27 @@ class _Writer:
         return "\n\n".join(self.out).strip() + ("\n" if self.out else "")
 
 
+@functools.lru_cache(maxsize=64)
+def _origin(base: str) -> tuple[str, str]:
+    """The scheme and the scheme://host of a base URL (cached: a page has one base)."""
+    parts = urlsplit(base)
+    return parts.scheme, f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+
+
 def _abs(base: str, href: str | None) -> str | None:
+    """``href`` made absolute against ``base``; the common forms without urljoin's cost."""
     if not href:
         return None
     href = href.strip()
     if href.startswith(("javascript:", "mailto:", "tel:", "data:", "#")):
         return href if href.startswith(("mailto:", "tel:")) else None
+    if href.startswith(("http://", "https://")):
+        return href
+    scheme, origin = _origin(base)
+    if href.startswith("//") and scheme:
+        return f"{scheme}:{href}"
+    if href.startswith("/") and origin and "/.." not in href and "/./" not in href:
+        return origin + href
     return urljoin(base, href)
 
 
