@@ -308,6 +308,9 @@ def to_markdown(
     writer = _Writer(base_url)
     if main_content:
         _strip_boilerplate(tree)
+        # Images cost tokens and carry little a model can read; their captions stay.
+        for node in tree.css("img, picture, video, audio, source"):
+            node.decompose()
         roots = _content_roots(tree)
         title = tree.css_first("h1")
         if title is not None and not any(_contains(r, title) for r in roots):
