@@ -246,3 +246,23 @@ def test_content_jobs_return_main_content_markdown(fetcher: Fetcher, site: Site)
     data: Any = outcome.data
     assert data["title"] == "Lamp 1"
     assert "We use cookies" not in data["markdown"]
+
+
+def test_a_crawl_keeps_the_pages_it_could_read_when_others_have_no_structured_data(
+    fetcher: Fetcher, site: Site
+) -> None:
+    engine = Engine(fetcher=fetcher, models_available=False)
+    schema: dict[str, Any] = {"type": "object", "properties": {"sku": {"type": "string"}}}
+    request = JobRequest(
+        urls=[f"{site.url}/product/1", f"{site.url}/imprint", f"{site.url}/product/2"],
+        json_schema=schema,
+    )
+    outcome = engine.extract(
+        request, deadline=time.monotonic() + 10, correlation_id="c", cancelled=never
+    )
+    data: Any = outcome.data
+    assert [d["data"]["sku"] for d in data] == ["SKU-1", "SKU-2"]
+    failed = [p for p in outcome.pages if p.status == "failed"]
+    assert [(p.url.rsplit("/", 1)[-1], p.error.code if p.error else None) for p in failed] == [
+        ("imprint", "no_structured_data")
+    ]

@@ -132,7 +132,15 @@ class Engine:
                     )
                 )
                 continue
-            found, strategy = self._run_chain(chosen.chain, page, request, attempts)
+            try:
+                found, strategy = self._run_chain(chosen.chain, page, request, attempts)
+            except ExtractionError as exc:
+                if not chosen.navigation:
+                    raise
+                # One page the strategies could not read does not sink the crawl.
+                error = JobError(code=exc.code, message=exc.message[:2000])
+                pages.append(PageOutcome(url=page.url, status="failed", error=error))
+                continue
             served.add(strategy)
             missing = list(found.missing)
             if request.json_schema is not None:
@@ -167,7 +175,7 @@ class Engine:
                 first.code,
                 first.message,
                 retryable=all(e.retryable for e in errors),
-                attempts=attempts,
+                attempts=_dedupe(attempts),
             )
         strategy = "+".join(sorted(served))
         return ExtractionOutcome(
