@@ -115,8 +115,14 @@ class LivePush:
         return True
 
     def __call__(self, job: Job) -> None:
-        for connection_id in self.store.subscribers(job.job_id):
+        """Best effort: a push that fails is logged, never fails the job's processing."""
+        try:
+            subscribers = self.store.subscribers(job.job_id)
+        except Exception:
+            logger.exception("could not read the job's subscribers", extra={"job_id": job.job_id})
+            return
+        for connection_id in subscribers:
             try:
                 self.send(connection_id, job)
-            except ClientError:
+            except Exception:
                 logger.exception("a status push failed", extra={"connection_id": connection_id})
