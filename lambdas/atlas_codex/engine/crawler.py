@@ -65,6 +65,9 @@ def _site(url: str) -> str:
 class CrawledPage:
     url: str
     depth: int
+    order: int = 0
+    """The order the crawl admitted this page in: pages arrive in completion order, and
+    sorting by ``order`` gives back the crawl's own (start URLs first, as given)."""
     page: Page | None = None
     tree: LexborHTMLParser | None = None
     error: FetchError | None = None
@@ -135,7 +138,7 @@ class Crawler:
                         break
                     url, depth = frontier.popleft()
                     self.state.fetched += 1
-                    running[pool.submit(self._fetch, url, depth)] = (url, depth)
+                    running[pool.submit(self._fetch, url, depth, self.state.fetched)] = (url, depth)
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -182,7 +185,7 @@ class Crawler:
         if wait_s:
             time.sleep(wait_s)
 
-    def _fetch(self, url: str, depth: int) -> CrawledPage:
+    def _fetch(self, url: str, depth: int, order: int) -> CrawledPage:
         try:
             if self.respect_robots:
                 self.fetcher.allowed_by_robots(url, deadline=self.deadline)
@@ -191,9 +194,9 @@ class Crawler:
                 url, respect_robots=self.respect_robots, deadline=self.deadline
             )
         except FetchError as exc:
-            return CrawledPage(url=url, depth=depth, error=exc)
+            return CrawledPage(url=url, depth=depth, order=order, error=exc)
         tree = parse(page.text) if "html" in page.content_type or not page.content_type else None
-        return CrawledPage(url=url, depth=depth, page=page, tree=tree)
+        return CrawledPage(url=url, depth=depth, order=order, page=page, tree=tree)
 
     def _sitemap(self, start_url: str) -> list[str]:
         parts = urlsplit(start_url)

@@ -108,7 +108,7 @@ class Engine:
                 deadline=deadline,
                 cancelled=cancelled,
             )
-            crawled = list(crawler.crawl(list(request.urls)))
+            crawled = sorted(crawler.crawl(list(request.urls)), key=lambda p: p.order)
         else:
             if time.monotonic() > deadline:
                 raise DeadlineExceeded()
