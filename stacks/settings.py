@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from atlas_codex import naming
 from atlas_codex.naming import FunctionResource, Stage
-from atlas_codex.policy import HostPort, ModelPolicy, check_private_hosts
+from atlas_codex.policy import HostPort, ModelPolicy, check_cors_origins, check_private_hosts
 
 DEFAULTS_KEY: Final = "atlas-codex:defaults"
 STAGES_KEY: Final = "atlas-codex:stages"
@@ -198,10 +198,10 @@ class StageSettings(_Settings):
                 problems.append(
                     "data.deletion_protection: prod tables must be protected from deletion"
                 )
-        if self.stage in ("prod", "staging") and "*" in self.api.cors_origins:
-            problems.append(
-                f"api.cors_origins: the {self.stage} stage may not allow every origin ('*')"
-            )
+        try:
+            check_cors_origins(self.stage, self.api.cors_origins)
+        except ValueError as exc:
+            problems.append(f"api.cors_origins: {exc}")
         if self.stage == "prod" and any(o.startswith("http://") for o in self.api.cors_origins):
             problems.append("api.cors_origins: prod origins must use https")
         if problems:

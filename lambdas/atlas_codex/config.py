@@ -28,7 +28,7 @@ from pydantic import (
 
 from atlas_codex import naming
 from atlas_codex.naming import Stage
-from atlas_codex.policy import HostPort, ModelPolicy, check_private_hosts
+from atlas_codex.policy import HostPort, ModelPolicy, check_cors_origins, check_private_hosts
 
 
 class EnvVar(StrEnum):
@@ -164,8 +164,10 @@ class RuntimeConfig(BaseModel):
                 )
         except naming.NamingError as exc:
             problems["artifacts_bucket"] = str(exc)
-        if "*" in self.cors_origins and self.stage in ("prod", "staging"):
-            problems["cors_origins"] = f"the {self.stage} stage may not allow every origin ('*')"
+        try:
+            check_cors_origins(self.stage, self.cors_origins)
+        except ValueError as exc:
+            problems["cors_origins"] = str(exc)
         try:
             check_private_hosts(self.stage, self.allowed_private_hosts)
         except ValueError as exc:

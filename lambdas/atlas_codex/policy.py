@@ -116,12 +116,19 @@ class ModelPolicy(BaseModel):
         return self
 
 
-STAGES_WITHOUT_PRIVATE_FETCH: Final = frozenset({"prod", "staging"})
+PROTECTED_STAGES: Final = frozenset({"prod", "staging"})
+"""Stages that may neither fetch private addresses nor allow every CORS origin."""
 
 
 def check_private_hosts(stage: str, hosts: tuple[str, ...] | list[str]) -> None:
     """Private host:port pairs are for local mode and development only."""
-    if hosts and stage in STAGES_WITHOUT_PRIVATE_FETCH:
+    if hosts and stage in PROTECTED_STAGES:
         raise ValueError(
             f"the {stage} stage may not fetch private addresses (remove {', '.join(hosts)})"
         )
+
+
+def check_cors_origins(stage: str, origins: tuple[str, ...] | list[str]) -> None:
+    """Every origin ('*') is for local mode and development only."""
+    if "*" in origins and stage in PROTECTED_STAGES:
+        raise ValueError(f"the {stage} stage may not allow every origin ('*')")
