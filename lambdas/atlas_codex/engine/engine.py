@@ -190,9 +190,7 @@ class Engine:
         try:
             page = self.fetcher.fetch(url, respect_robots=request.respect_robots_txt)
         except FetchError as exc:
-            if exc.retryable:
-                raise ExtractionError(exc.code, exc.message, retryable=True) from None
-            raise ExtractionError(exc.code, exc.message) from None
+            raise ExtractionError(exc.code, exc.message, retryable=exc.retryable) from None
         return CrawledPage(url=page.url, depth=0, page=page, tree=LexborHTMLParser(page.text))
 
     def _run_chain(

@@ -79,6 +79,10 @@ class JobService:
         self.notify = notify
         self.clock = clock
 
+    def _wall_clock(self, deadline: float) -> datetime:
+        """The wall-clock instant of a ``time.monotonic()`` deadline (what the record keeps)."""
+        return self.clock() + timedelta(seconds=max(deadline - time.monotonic(), 0))
+
     # ------------------------------------------------------------------ API side
 
     def submit(
@@ -123,7 +127,7 @@ class JobService:
             if job.status == "pending":
                 self.queue.send(job)
             return SyncOutcome(job=job, finished=job.status in TERMINAL_STATUSES)
-        wall_deadline = self.clock() + timedelta(seconds=max(deadline - time.monotonic(), 0))
+        wall_deadline = self._wall_clock(deadline)
         try:
             job = self.manager.claim(job.job_id, deadline_at=wall_deadline)
         except TransitionRefused as exc:
@@ -167,7 +171,7 @@ class JobService:
         """Handle one queue message. Returns the job as left, or None when there was nothing
         to do (a duplicate delivery, or a job that no longer exists). Raises RetryLater to
         return the message to the queue."""
-        wall_deadline = self.clock() + timedelta(seconds=max(deadline - time.monotonic(), 0))
+        wall_deadline = self._wall_clock(deadline)
         try:
             job = self.manager.get(message.job_id)
         except JobNotFound:
