@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -17,37 +14,15 @@ RUNS = 3
 
 
 def once() -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        info = Path(tmp) / "info.json"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ATLAS_"))}
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "atlas_codex_local.cli",
-                "local",
-                "up",
-                "--port",
-                "0",
-                "--no-demo",
-                "--info-file",
-                str(info),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            while not info.exists():
-                if proc.poll() is not None or time.monotonic() - started > 60:
-                    raise RuntimeError("local mode did not start")
-                time.sleep(0.01)
-            import json
+    from atlas_codex_local.local import spawn, wait_for_info
 
-            url = json.loads(info.read_text())["api_url"]
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+    with tempfile.TemporaryDirectory() as tmp:
+        info_file = Path(tmp) / "info.json"
+        started = time.monotonic()
+        proc = spawn(info_file, "--no-demo")
+        try:
+            info = wait_for_info(proc, info_file)
+            with urllib.request.urlopen(f"{info['api_url']}/health", timeout=5) as response:
                 response.read()
             return time.monotonic() - started
         finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -294,3 +295,45 @@ def _demo_job(api_url: str, key: str, site_url: str, timeout_s: float = 60) -> s
 def install_signal_handlers(stop: threading.Event) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+
+
+def spawn(info_file: Path, *args: str, capture: bool = False) -> subprocess.Popen[str]:
+    """``atlas-codex local up --port 0 --info-file INFO ARGS...`` in a child process, in the
+    checkout, with no AWS or Atlas variables inherited (scripts, tests and benchmarks)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ATLAS_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "atlas_codex_local.cli",
+            "local",
+            "up",
+            "--port",
+            "0",
+            "--info-file",
+            str(info_file),
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def wait_for_info(
+    proc: subprocess.Popen[str], info_file: Path, timeout_s: float = 60
+) -> dict[str, Any]:
+    """The info file's contents once the spawned local mode serves; kills it if it cannot."""
+    deadline = time.monotonic() + timeout_s
+    while not info_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            output = proc.stdout.read() if proc.stdout else ""
+            raise LocalModeError(f"local mode did not start: {output}")
+        time.sleep(0.01)
+    info: dict[str, Any] = json.loads(info_file.read_text())
+    return info

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import ROOT
+from atlas_codex_local.local import spawn, wait_for_info
 from tests.integration.test_webhooks import Receiver
 from tests.site import Site
 
@@ -42,40 +40,9 @@ def local(
     tmp_path_factory: pytest.TempPathFactory, site: Site, receiver: Receiver
 ) -> Iterator[dict[str, Any]]:
     info = tmp_path_factory.mktemp("local") / "info.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ATLAS_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "atlas_codex_local.cli",
-            "local",
-            "up",
-            "--port",
-            "0",
-            "--no-demo",
-            "--allow-fetch",
-            site.host_port,
-            "--allow-fetch",
-            f"127.0.0.1:{receiver.port}",
-            "--info-file",
-            str(info),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not info.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(
-                f"local mode did not start: {proc.stdout.read() if proc.stdout else ''}"
-            )
-        time.sleep(0.1)
-    data: dict[str, Any] = json.loads(info.read_text())
+    allow = ["--allow-fetch", site.host_port, "--allow-fetch", f"127.0.0.1:{receiver.port}"]
+    proc = spawn(info, "--no-demo", *allow, capture=True)
+    data = wait_for_info(proc, info)
     data["process"] = proc
     yield data
     if proc.poll() is None:
