@@ -7,8 +7,11 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 
 from atlas_codex import naming
+from stacks.compute_stack import ComputeStack
 from stacks.data_stack import DataStack
 from stacks.messaging_stack import MessagingStack
+from stacks.monitoring_stack import MonitoringStack
+from stacks.nag import add_checks
 from stacks.settings import (
     DEFAULTS_KEY,
     STAGES_KEY,
@@ -26,6 +29,12 @@ class StageStacks:
     settings: StageSettings
     data: DataStack
     messaging: MessagingStack
+    compute: ComputeStack
+    monitoring: MonitoringStack
+
+    @property
+    def stacks(self) -> tuple[cdk.Stack, ...]:
+        return (self.data, self.messaging, self.compute, self.monitoring)
 
 
 def selected_stages(app: cdk.App) -> tuple[str, ...]:
@@ -54,10 +63,28 @@ def build_stage(app: cdk.App, settings: StageSettings) -> StageStacks:
     messaging = MessagingStack(
         app, settings, env=env, description=f"Atlas Codex {settings.stage}: job and webhook queues"
     )
-    for stack in (data, messaging):
+    compute = ComputeStack(
+        app,
+        settings,
+        env=env,
+        description=f"Atlas Codex {settings.stage}: functions, REST and WebSocket APIs, schedule",
+    )
+    compute.node.add_dependency(data)  # functions use the tables and the bucket by name
+    compute.node.add_dependency(messaging)  # and the queues
+    monitoring = MonitoringStack(
+        app,
+        settings,
+        functions=tuple(compute.functions),
+        env=env,
+        description=f"Atlas Codex {settings.stage}: alarm topic, alarms, dashboard, budget",
+    )
+    monitoring.node.add_dependency(compute)  # alarms watch the functions and the APIs
+    for stack in (data, messaging, compute, monitoring):
         cdk.Tags.of(stack).add("project", naming.PROJECT)
         cdk.Tags.of(stack).add("stage", settings.stage)
-    return StageStacks(settings=settings, data=data, messaging=messaging)
+    return StageStacks(
+        settings=settings, data=data, messaging=messaging, compute=compute, monitoring=monitoring
+    )
 
 
 def build_app(app: cdk.App) -> dict[str, StageStacks]:
@@ -65,4 +92,7 @@ def build_app(app: cdk.App) -> dict[str, StageStacks]:
     defaults = app.node.try_get_context(DEFAULTS_KEY)
     stages = app.node.try_get_context(STAGES_KEY)
     settings = [load_stage_settings(stage, defaults, stages) for stage in selected_stages(app)]
-    return {s.stage: build_stage(app, s) for s in settings}
+    built: dict[str, StageStacks] = {s.stage: build_stage(app, s) for s in settings}
+    # Synth-time guards: cdk-nag's packs as CDK policy-validation plugins (cdk-nag 3).
+    add_checks(app)
+    return built

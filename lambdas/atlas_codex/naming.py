@@ -184,3 +184,56 @@ def _known(resource: str, known: tuple[str, ...], what: str) -> str:
     if resource not in known:
         raise NamingError(f"unknown {what} {resource!r}: expected one of {', '.join(known)}")
     return resource
+
+
+# --------------------------------------------------------------- the rest of the stage's names
+
+METRICS_NAMESPACE: Final = "AtlasCodex"
+"""The CloudWatch namespace of the application's own metrics (Powertools Metrics, EMF)."""
+
+
+def service_name(function: FunctionResource) -> str:
+    """The Powertools service name of a function: ``atlas-codex-{function}`` (no stage:
+    logs and metrics carry the stage as their own key)."""
+    return f"{PROJECT}-{_known(function, FUNCTIONS, 'function')}"
+
+
+def role_name(function: FunctionResource, stage: str) -> str:
+    return resource_name(Kind.ROLE, f"{_known(function, FUNCTIONS, 'function')}-role", stage)
+
+
+def rest_api_name(stage: str) -> str:
+    return resource_name(Kind.API, "api", stage)
+
+
+def websocket_api_name(stage: str) -> str:
+    return resource_name(Kind.API, "websocket", stage)
+
+
+def access_log_group_name(stage: str, api: Literal["rest", "websocket"] = "rest") -> str:
+    name = rest_api_name(stage) if api == "rest" else websocket_api_name(stage)
+    return f"/aws/apigateway/{name}"
+
+
+def usage_plan_name(stage: str) -> str:
+    return resource_name(Kind.USAGE_PLAN, "usage-plan", stage)
+
+
+def web_acl_name(stage: str) -> str:
+    return resource_name(Kind.WEB_ACL, "waf", stage)
+
+
+def schedule_rule_name(stage: str) -> str:
+    return resource_name(Kind.RULE, "health-schedule", stage)
+
+
+def alarm_topic_name(stage: str) -> str:
+    return topic_name("alarms", stage)
+
+
+def dashboard_name(stage: str) -> str:
+    return resource_name(Kind.DASHBOARD, "dashboard", stage)
+
+
+def budget_name(stage: str) -> str:
+    return resource_name(Kind.BUDGET, "budget", stage)

@@ -10,6 +10,7 @@ from atlas_codex import naming
 
 # Key prefixes: one place, the runtime writes under the same ones.
 from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
+from stacks import nag
 from stacks.settings import StageSettings
 
 
@@ -46,6 +47,13 @@ class ArtifactsBucket(Construct):
                 ),
             ],
             removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+        )
+        nag.acknowledge(
+            self.bucket,
+            "AwsSolutions",
+            "S1",
+            "Only the stage's own functions read and write it, through their roles; API "
+            "access is audited by CloudTrail, and every object expires within days.",
         )
         cfn = self.bucket.node.default_child
         assert isinstance(cfn, s3.CfnBucket)

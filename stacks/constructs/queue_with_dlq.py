@@ -8,6 +8,7 @@ from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex.naming import QueueResource
+from stacks import nag
 from stacks.settings import QueueSettings
 
 
@@ -30,6 +31,13 @@ class QueueWithDlq(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(settings.dlq_retention_days),
+        )
+        nag.acknowledge(
+            self.dlq,
+            "Serverless",
+            "SQSRedrivePolicy",
+            "This is the dead-letter queue itself; its depth is alarmed and an operator "
+            "redrives it after fixing the cause.",
         )
         self.queue = sqs.Queue(
             self,

@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from atlas_codex import limits
+from atlas_codex import limits, naming
 from atlas_codex.api_models import (
     ErrorBody,
     HealthView,
@@ -43,12 +43,15 @@ from atlas_codex.jobs.errors import (
     TransitionRefused,
 )
 from atlas_codex.jobs.schema import CreateJobRequest, IdempotencyKey, JobStatus, JobType
+from atlas_codex.routes import (
+    API_KEY_HEADER,
+    CORRELATION_HEADER,
+    IDEMPOTENCY_HEADER,
+    PUBLIC_PATHS,
+    REQUEST_HEADERS,
+)
 from atlas_codex.wiring import build_key_store, build_secret_store, build_service
 
-CORRELATION_HEADER: Final = "X-Correlation-Id"
-IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
-API_KEY_HEADER: Final = "x-api-key"
-PUBLIC_PATHS: Final = frozenset({"/health", "/openapi.json"})
 SYNC_SAFETY_MS: Final = 2500
 """Time kept back from the function's remaining time to hand a sync job on and answer."""
 SYNC_MAX_S: Final = 25.0
@@ -57,7 +60,7 @@ _IDEMPOTENCY_KEY: Final = TypeAdapter(IdempotencyKey)
 _CORRELATION_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 config = get_config()  # cold start: a bad environment fails here, naming the variable
-logger = Logger(service="atlas-codex-api")
+logger = Logger(service=naming.service_name("api"))
 service = build_service(config)
 keys = build_key_store(config)
 secrets = build_secret_store(config)
@@ -67,7 +70,7 @@ cors = (
     CORSConfig(
         allow_origin=_origins[0],
         extra_origins=_origins[1:],
-        allow_headers=[CORRELATION_HEADER, IDEMPOTENCY_HEADER, API_KEY_HEADER, "Content-Type"],
+        allow_headers=list(REQUEST_HEADERS),
         expose_headers=[CORRELATION_HEADER],
         max_age=600,
     )

@@ -13,12 +13,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from atlas_codex import naming
 from atlas_codex.config import get_config
 from atlas_codex.webhooks.delivery import WebhookMessage
 from atlas_codex.wiring import build_webhook_sender
 
 config = get_config()
-logger = Logger(service="atlas-codex-webhooks")
+logger = Logger(service=naming.service_name("webhooks"))
 sender = build_webhook_sender(config)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -15,13 +15,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from atlas_codex import naming
 from atlas_codex.config import get_config
 from atlas_codex.jobs.errors import JobNotFound
 from atlas_codex.jobs.schema import JobId
 from atlas_codex.wiring import build_connections, build_key_store, build_live_push, build_manager
 
 config = get_config()
-logger = Logger(service="atlas-codex-websocket")
+logger = Logger(service=naming.service_name("websocket"))
 keys = build_key_store(config)
 connections = build_connections(config)
 manager = build_manager(config)

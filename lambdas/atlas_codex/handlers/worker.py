@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from atlas_codex import aws
+from atlas_codex import aws, naming
 from atlas_codex.config import get_config
 from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
 from atlas_codex.jobs.service import RetryLater
@@ -38,7 +38,7 @@ MIN_JOB_MS: Final = 15_000
 """Less than this left in the invocation: the record goes back to the queue unstarted."""
 
 config = get_config()
-logger = Logger(service="atlas-codex-worker")
+logger = Logger(service=naming.service_name("worker"))
 service = build_service(config)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 persistence = DynamoDBPersistenceLayer(

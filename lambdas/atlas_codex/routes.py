@@ -1,0 +1,54 @@
+"""The REST API's routes, defined once.
+
+The api handler registers exactly these (a unit test compares them with its resolver) and
+the stack creates exactly these resources and methods in API Gateway, with an API key
+required on every route but the public ones and the body validated on those that take one.
+Paths use API Gateway's ``{param}`` form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+API_KEY_HEADER: Final = "x-api-key"
+CORRELATION_HEADER: Final = "X-Correlation-Id"
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+REQUEST_HEADERS: Final = ("Content-Type", API_KEY_HEADER, IDEMPOTENCY_HEADER, CORRELATION_HEADER)
+"""The headers a browser client may send (CORS)."""
+
+Method = Literal["GET", "POST", "DELETE"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: Method
+    path: str
+    public: bool = False
+    """Served without an API key (and without a usage plan's quota)."""
+
+    @property
+    def takes_body(self) -> bool:
+        return self.method == "POST"
+
+    @property
+    def resolver_path(self) -> str:
+        """The path in the Powertools resolver's ``<param>`` form."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+
+
+ROUTES: Final[tuple[Route, ...]] = (
+    Route("POST", "/jobs"),
+    Route("GET", "/jobs"),
+    Route("GET", "/jobs/{job_id}"),
+    Route("DELETE", "/jobs/{job_id}"),
+    Route("GET", "/jobs/{job_id}/result"),
+    Route("POST", "/extract"),
+    Route("GET", "/webhook-secret"),
+    Route("POST", "/webhook-secret/rotate"),
+    Route("GET", "/health", public=True),
+    Route("GET", "/openapi.json", public=True),
+)
+
+PUBLIC_PATHS: Final = frozenset(r.path for r in ROUTES if r.public)

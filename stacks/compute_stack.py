@@ -1,0 +1,191 @@
+"""The stateless layer: the functions, the REST and WebSocket APIs, and the health schedule.
+
+It refers to the data and messaging stacks by name (the naming scheme makes every name and
+ARN known at synth time) rather than by CloudFormation exports, so the stateful stacks never
+get stuck behind an export this stack still imports.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from atlas_codex import naming
+from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
+from atlas_codex.config import EnvVar
+from atlas_codex.naming import FunctionResource, QueueResource, TableResource
+from atlas_codex.tables import TABLE_SPECS
+from stacks import nag
+from stacks.constructs.function import ServiceFunction
+from stacks.constructs.rest_api import ServiceRestApi
+from stacks.constructs.websocket_api import ServiceWebSocketApi
+from stacks.environment import function_environment
+from stacks.functions import FUNCTION_SPECS
+from stacks.packaging import runtime_code
+from stacks.settings import StageSettings
+
+TABLE_READ: Final = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+)
+TABLE_WRITE: Final = (
+    *TABLE_READ,
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+)
+TABLES_BY_NAME: Final = {spec.resource: spec for spec in TABLE_SPECS}
+
+
+class ComputeStack(Stack):
+    def __init__(self, scope: Construct, settings: StageSettings, **kwargs: Any) -> None:
+        super().__init__(scope, naming.stack_name("compute", settings.stage), **kwargs)
+        stage = settings.stage
+        self.settings = settings
+        self.tables: dict[TableResource, dynamodb.ITable] = {
+            spec.resource: dynamodb.Table.from_table_attributes(
+                self,
+                f"Table{spec.resource.title()}",
+                table_name=naming.table_name(spec.resource, stage),
+                global_indexes=[index.name for index in spec.indexes] or None,
+            )
+            for spec in TABLE_SPECS
+        }
+        self.queues: dict[QueueResource, sqs.IQueue] = {
+            queue: sqs.Queue.from_queue_arn(
+                self,
+                f"Queue{queue.title().replace('-', '')}",
+                self.format_arn(service="sqs", resource=naming.queue_name(queue, stage)),
+            )
+            for queue in naming.QUEUES
+        }
+        self.bucket = s3.Bucket.from_bucket_name(
+            self, "Artifacts", naming.bucket_name(settings.instance_id)
+        )
+        environment = function_environment(
+            settings,
+            tables={name: table.table_name for name, table in self.tables.items()},
+            queue_urls={name: queue.queue_url for name, queue in self.queues.items()},
+            bucket=self.bucket.bucket_name,
+        )
+        code = runtime_code()
+        log_removal = RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY
+
+        self.functions: dict[FunctionResource, ServiceFunction] = {}
+        for spec in FUNCTION_SPECS:
+            self.functions[spec.name] = ServiceFunction(
+                self,
+                f"{spec.name.title()}Function",
+                spec=spec,
+                settings=settings,
+                code=code,
+                environment=environment,
+            )
+
+        self.websocket = ServiceWebSocketApi(
+            self,
+            "WebSocket",
+            settings=settings,
+            handler=self.functions["websocket"].function,
+            log_removal=log_removal,
+        )
+        self.rest = ServiceRestApi(
+            self,
+            "Rest",
+            settings=settings,
+            handler=self.functions["api"].function,
+            log_removal=log_removal,
+        )
+        for fn in self.functions.values():
+            self._grant(fn)
+
+        CfnOutput(self, "ApiUrl", value=self.rest.api.url)
+        CfnOutput(self, "UsagePlanId", value=self.rest.usage_plan.usage_plan_id)
+        CfnOutput(self, "WebSocketUrl", value=self.websocket.stage.url)
+        Tags.of(self).add("atlas-codex:layer", "compute")
+
+    def _grant(self, fn: ServiceFunction) -> None:
+        """Exactly the actions and resources the function's code uses: no wildcards but the
+        ones a resource cannot name (object keys, connection ids), each acknowledged."""
+        spec = fn.spec
+        role = fn.role
+        for table, access in sorted(spec.tables.items()):
+            table_spec = TABLES_BY_NAME[table]
+            arn = self.tables[table].table_arn
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=list(TABLE_WRITE if access == "write" else TABLE_READ),
+                    resources=[arn, *(f"{arn}/index/{i.name}" for i in table_spec.indexes)],
+                )
+            )
+        senders = [self.queues[q].queue_arn for q in spec.sends_to]
+        if senders:
+            role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=senders))
+        if spec.consumes is not None:
+            fn.function.add_event_source(
+                sources.SqsEventSource(
+                    self.queues[spec.consumes],
+                    batch_size=spec.batch_size,
+                    report_batch_item_failures=True,
+                )
+            )
+            nag.acknowledge(
+                fn.function,
+                "Serverless",
+                "LambdaEventSourceMappingDestination",
+                "An SQS event source cannot have an on-failure destination; failed messages "
+                "reach the queue's dead-letter queue through its redrive policy.",
+            )
+        if spec.bucket is not None:
+            actions = ["s3:GetObject"] + (["s3:PutObject"] if spec.bucket == "write" else [])
+            for prefix in (RESULTS_PREFIX, PAGES_PREFIX):
+                objects = self.bucket.arn_for_objects(f"{prefix}*")
+                role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[objects]))
+                nag.acknowledge(
+                    role,
+                    "AwsSolutions",
+                    "IAM5",
+                    f"Object keys under {prefix} are job ids known only at run time; the "
+                    "wildcard is limited to that prefix of the stage's own bucket.",
+                    finding=f"Resource::{nag.rendered(self, objects)}",
+                )
+        if spec.posts_to_connections:
+            connections = self.websocket.connections_arn
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["execute-api:ManageConnections"], resources=[connections]
+                )
+            )
+            fn.function.add_environment(
+                EnvVar.WEBSOCKET_ENDPOINT.value, self.websocket.callback_url
+            )
+            nag.acknowledge(
+                role,
+                "AwsSolutions",
+                "IAM5",
+                "WebSocket connection ids are known only at run time; the grant is limited to "
+                "posting to connections of this stage's own WebSocket API.",
+                finding=f"Resource::{nag.rendered(self, connections)}",
+            )
+        if spec.reads_queue_metrics:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["sqs:GetQueueAttributes"],
+                    resources=[q.queue_arn for q in self.queues.values()],
+                )
+            )
+
+    def function(self, name: FunctionResource) -> lambda_.Function:
+        return self.functions[name].function

@@ -1,0 +1,98 @@
+"""One Atlas Codex function: its own role, its own log group, JSON logs, bounded timeout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from atlas_codex import naming
+from stacks import nag
+from stacks.functions import FunctionSpec
+from stacks.packaging import ARCHITECTURE, RUNTIME
+from stacks.settings import StageSettings
+
+
+class ServiceFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        spec: FunctionSpec,
+        settings: StageSettings,
+        code: lambda_.Code,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, cid)
+        stage = settings.stage
+        own = settings.functions.of(spec.name)
+        self.spec = spec
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=naming.log_group_name(spec.name, stage),
+            removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+        )
+        log_group = self.log_group.node.default_child
+        assert isinstance(log_group, logs.CfnLogGroup)
+        log_group.retention_in_days = settings.log_retention_days  # validated by the settings
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=naming.role_name(spec.name, stage),
+            description=f"{naming.function_name(spec.name, stage)}: {spec.description}",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        # Its own log group only (not the managed AWSLambdaBasicExecutionRole's logs:* on *).
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=naming.function_name(spec.name, stage),
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=code,
+            memory_size=own.memory_mb,
+            timeout=Duration.seconds(own.timeout_s),
+            reserved_concurrent_executions=own.reserved_concurrency,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": naming.service_name(spec.name),
+                "POWERTOOLS_METRICS_NAMESPACE": naming.METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        self.function.node.add_dependency(self.role)
+        nag.acknowledge(
+            self.function,
+            "AwsSolutions",
+            "IAM5",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords accept no resource; CDK adds "
+            "them for active tracing.",
+            finding="Resource::*",
+        )
+        nag.acknowledge(
+            self.function,
+            "Serverless",
+            "LambdaDLQ",
+            "Never invoked asynchronously: API Gateway calls it synchronously and SQS event "
+            "sources redrive failed messages to the queue's own dead-letter queue.",
+        )

@@ -1,0 +1,116 @@
+"""Lambda packaging without Docker: one asset, bundled locally with pip for the Lambda platform.
+
+The asset is the runtime package ``lambdas/atlas_codex`` (never the local-mode tooling beside
+it) plus its locked third-party dependencies (``requirements/lambda.txt``), installed as
+binary wheels for the function's architecture and Python version. CDK runs the bundling
+once per app (the asset's hash is the same for every function and stage); synthesis with
+``-c aws:cdk:bundling-stacks=[]`` (the tests) skips it and needs no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_lambda as lambda_
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR: Final = ROOT / "lambdas"
+RUNTIME_PACKAGE: Final = "atlas_codex"
+LOCK_FILE: Final = ROOT / "requirements" / "lambda.txt"
+
+RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
+PYTHON_VERSION: Final = "3.14"
+"""The runtime's Python version: pip selects wheels for it."""
+ARCHITECTURE: Final = lambda_.Architecture.ARM_64
+PIP_PLATFORMS: Final = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+"""Wheel platforms the arm64 runtime (Amazon Linux 2023, glibc 2.34) can load."""
+
+EXCLUDED: Final = ("__pycache__", "*.pyc", "*.pyo", ".mypy_cache", ".pytest_cache")
+
+Runner = Callable[[Sequence[str]], None]
+
+
+def _run(command: Sequence[str]) -> None:
+    subprocess.run(command, check=True)  # noqa: S603 - our own pip command, no shell
+
+
+def pip_command(output_dir: str, lock_file: Path = LOCK_FILE) -> list[str]:
+    """The one pip call that installs the locked dependencies for the Lambda platform."""
+    platforms = [arg for p in PIP_PLATFORMS for arg in ("--platform", p)]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        *platforms,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary=:all:",
+        "--no-deps",  # the lock file is the whole closure, pinned
+        "--no-compile",
+        "--target",
+        output_dir,
+        "--requirement",
+        str(lock_file),
+    ]
+
+
+@jsii.implements(cdk.ILocalBundling)
+class LocalPipBundling:
+    """CDK local bundling: copy the runtime package, then pip-install the locked wheels."""
+
+    def __init__(self, run: Runner = _run, lambdas_dir: Path = LAMBDAS_DIR) -> None:
+        self._run = run
+        self._lambdas_dir = lambdas_dir
+
+    def try_bundle(self, output_dir: str, *, image: Any, **_options: Any) -> bool:
+        target = Path(output_dir)
+        shutil.copytree(
+            self._lambdas_dir / RUNTIME_PACKAGE,
+            target / RUNTIME_PACKAGE,
+            ignore=shutil.ignore_patterns(*EXCLUDED),
+            dirs_exist_ok=True,
+        )
+        self._run(pip_command(output_dir))
+        return True
+
+
+def asset_hash(lambdas_dir: Path = LAMBDAS_DIR, lock_file: Path = LOCK_FILE) -> str:
+    """Changes when the runtime code, the lock file or the target platform changes."""
+    digest = hashlib.sha256()
+    digest.update(f"{PYTHON_VERSION}|{'|'.join(PIP_PLATFORMS)}\n".encode())
+    digest.update(lock_file.read_bytes())
+    package = lambdas_dir / RUNTIME_PACKAGE
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and not any(path.match(p) or p in path.parts for p in EXCLUDED):
+            digest.update(path.relative_to(lambdas_dir).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def runtime_code() -> lambda_.Code:
+    """The function code of every Atlas Codex function."""
+    return lambda_.Code.from_asset(
+        str(LAMBDAS_DIR),
+        # Only the runtime package is the asset's source; local-mode tooling stays out.
+        exclude=["*", f"!{RUNTIME_PACKAGE}", f"!{RUNTIME_PACKAGE}/**", *EXCLUDED],
+        asset_hash_type=cdk.AssetHashType.CUSTOM,
+        asset_hash=asset_hash(),
+        bundling=cdk.BundlingOptions(
+            image=RUNTIME.bundling_image,
+            local=LocalPipBundling(),
+            command=["false"],  # Docker is never used: local bundling always succeeds or fails
+        ),
+    )
