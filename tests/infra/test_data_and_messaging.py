@@ -20,38 +20,6 @@ pytestmark = pytest.mark.infra
 
 DEPLOYED = ("dev", "staging", "prod")
 
-# Every property that names a resource, per CloudFormation type.
-NAME_PROPERTIES = {
-    "AWS::DynamoDB::Table": "TableName",
-    "AWS::SQS::Queue": "QueueName",
-    "AWS::S3::Bucket": "BucketName",
-    "AWS::Lambda::Function": "FunctionName",
-    "AWS::CloudWatch::Alarm": "AlarmName",
-    "AWS::SNS::Topic": "TopicName",
-    "AWS::IAM::Role": "RoleName",
-    "AWS::Events::Rule": "Name",
-    "AWS::CloudWatch::Dashboard": "DashboardName",
-}
-
-
-def test_every_named_resource_follows_the_naming_scheme(
-    resources: dict[str, dict[str, Any]],
-) -> None:
-    checked = 0
-    for stage, by_id in resources.items():
-        for logical_id, resource in by_id.items():
-            prop = NAME_PROPERTIES.get(resource["Type"])
-            if prop is None:
-                continue
-            name = resource["Properties"].get(prop)
-            assert isinstance(name, str), f"{stage}/{logical_id}: {prop} must be a literal name"
-            if resource["Type"] == "AWS::S3::Bucket":
-                assert naming.parse_bucket_name(name).endswith(f"-{stage}")
-            else:
-                assert naming.parse_name(name)[1] == stage, f"{stage}/{logical_id}: {name}"
-            checked += 1
-    assert checked == len(resources) * 9  # 4 tables, 4 queues, 1 bucket per stage
-
 
 @pytest.mark.parametrize("stage", ["local", *DEPLOYED])
 def test_tables_have_the_keys_indexes_and_ttl_of_their_spec(

@@ -1,0 +1,326 @@
+"""Template tests of the compute and monitoring stacks: what a reviewer would check by hand."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from atlas_codex import metrics, naming
+from atlas_codex.config import EnvVar, RuntimeConfig
+from atlas_codex.routes import ROUTES
+from stacks.functions import FUNCTION_SPECS
+from stacks.packaging import RUNTIME
+from stacks.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
+from stacks.stages import StageStacks
+
+pytestmark = pytest.mark.infra
+
+DEPLOYED = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="module")
+def settings(cdk_context: dict[str, Any]) -> dict[str, StageSettings]:
+    return {
+        stage: load_stage_settings(stage, cdk_context[DEFAULTS_KEY], cdk_context[STAGES_KEY])
+        for stage in ("local", *DEPLOYED)
+    }
+
+
+def _functions(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["FunctionName"]: r
+        for r in template.find_resources("AWS::Lambda::Function").values()
+    }
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_each_function_runs_on_arm64_python_with_json_logs_tracing_and_its_settings(
+    templates: dict[str, Any], settings: dict[str, StageSettings], stage: str
+) -> None:
+    functions = _functions(templates[stage]["compute"])
+    assert set(functions) == {naming.function_name(s.name, stage) for s in FUNCTION_SPECS}
+    for spec in FUNCTION_SPECS:
+        props = functions[naming.function_name(spec.name, stage)]["Properties"]
+        own = settings[stage].functions.of(spec.name)
+        assert props["Runtime"] == RUNTIME.name and props["Runtime"] >= "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Handler"] == f"atlas_codex.handlers.{spec.name}.handler"
+        assert props["Timeout"] == own.timeout_s and props["MemorySize"] == own.memory_mb
+        assert props.get("ReservedConcurrentExecutions") == own.reserved_concurrency
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_SERVICE_NAME"] == naming.service_name(spec.name)
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == metrics.NAMESPACE
+        assert env[EnvVar.STAGE.value] == stage
+
+
+def test_prod_reserves_concurrency_from_its_settings(templates: dict[str, Any]) -> None:
+    functions = _functions(templates["prod"]["compute"])
+    assert functions["atlas-codex-api-prod"]["Properties"]["ReservedConcurrentExecutions"] == 100
+    assert functions["atlas-codex-worker-prod"]["Properties"]["ReservedConcurrentExecutions"] == 50
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_the_function_environment_passes_the_runtime_config_validation(
+    stage_stacks: dict[str, StageStacks], stage: str
+) -> None:
+    compute = stage_stacks[stage].compute
+    for spec in FUNCTION_SPECS:
+        fn = compute.function(spec.name)
+        raw = compute.resolve(fn.node.default_child._cfn_properties["environment"])  # type: ignore[union-attr]
+        env = {key: _render(value) for key, value in raw["variables"].items()}
+        config = RuntimeConfig.from_env(env)
+        assert config.stage == stage
+        assert (config.websocket_endpoint is not None) == spec.posts_to_connections
+
+
+def _render(value: Any) -> str:
+    """CloudFormation intrinsics rendered as a deployed stack would resolve them."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return str(sep).join(_render(p) for p in parts)
+    if value == {"Ref": "AWS::URLSuffix"}:
+        return "amazonaws.com"
+    if "Ref" in value:
+        return "abc123def4"  # an API id
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_each_function_has_its_own_role_with_no_wildcard_action(
+    template_json: dict[str, Any], stage: str
+) -> None:
+    compute = template_json[stage]["compute"]["Resources"]
+    roles = {k: r for k, r in compute.items() if r["Type"] == "AWS::IAM::Role"}
+    function_roles = [
+        r["Properties"]["Role"]["Fn::GetAtt"][0]
+        for r in compute.values()
+        if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert len(set(function_roles)) == len(FUNCTION_SPECS)
+    for role_id in function_roles:
+        assert roles[role_id]["Properties"].get("ManagedPolicyArns") is None
+    for policy in (r for r in compute.values() if r["Type"] == "AWS::IAM::Policy"):
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            for action in actions:
+                assert "*" not in action, f"wildcard action {action}"
+
+
+def test_the_webhook_sender_cannot_touch_the_bucket_or_the_connections(
+    template_json: dict[str, Any],
+) -> None:
+    compute = template_json["dev"]["compute"]["Resources"]
+    role_id = next(
+        r["Properties"]["Role"]["Fn::GetAtt"][0]
+        for r in compute.values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["FunctionName"] == "atlas-codex-webhooks-dev"
+    )
+    text = json.dumps(
+        [
+            r
+            for r in compute.values()
+            if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+        ]
+    )
+    assert "s3:" not in text and "atlas-codex-connections-dev" not in text
+    assert "execute-api:ManageConnections" not in text
+    assert "atlas-codex-webhooks-dlq-dev" in text and "sqs:SendMessage" in text
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_queue_consumers_report_partial_batch_failures(
+    templates: dict[str, Any], stage: str
+) -> None:
+    compute: Template = templates[stage]["compute"]
+    mappings = compute.find_resources("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2
+    for mapping in mappings.values():
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_every_route_is_deployed_with_an_api_key_unless_public(
+    template_json: dict[str, Any], stage: str
+) -> None:
+    compute = template_json[stage]["compute"]["Resources"]
+    methods = [
+        r["Properties"]
+        for r in compute.values()
+        if r["Type"] == "AWS::ApiGateway::Method" and r["Properties"]["HttpMethod"] != "OPTIONS"
+    ]
+    by_name = {m["OperationName"]: m for m in methods}
+    assert set(by_name) == {f"{r.method} {r.path}" for r in ROUTES}
+    for route in ROUTES:
+        method = by_name[f"{route.method} {route.path}"]
+        assert method["ApiKeyRequired"] is (not route.public)
+        assert "RequestValidatorId" in method
+        if route.takes_body:
+            assert "application/json" in method["RequestModels"]
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_the_usage_plan_throttles_and_quotas_from_the_settings(
+    templates: dict[str, Any], settings: dict[str, StageSettings], stage: str
+) -> None:
+    api = settings[stage].api
+    templates[stage]["compute"].has_resource_properties(
+        "AWS::ApiGateway::UsagePlan",
+        {
+            "UsagePlanName": naming.usage_plan_name(stage),
+            "Throttle": {"RateLimit": api.rate_limit_rps, "BurstLimit": api.burst_limit},
+            "Quota": {"Limit": api.quota_per_day, "Period": "DAY"},
+        },
+    )
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_api_stages_write_access_logs_and_refusals_use_the_error_shape(
+    templates: dict[str, Any], stage: str
+) -> None:
+    compute: Template = templates[stage]["compute"]
+    compute.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {"StageName": stage, "AccessLogSetting": Match.object_like({"Format": Match.any_value()})},
+    )
+    compute.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {"StageName": stage, "AccessLogSettings": Match.object_like({})},
+    )
+    invalid_key = next(
+        r["Properties"]
+        for r in compute.find_resources("AWS::ApiGateway::GatewayResponse").values()
+        if r["Properties"]["ResponseType"] == "INVALID_API_KEY"
+    )
+    body = json.loads(invalid_key["ResponseTemplates"]["application/json"])
+    assert invalid_key["StatusCode"] == "401"
+    assert body["error"]["code"] == "unauthorized" and body["error"]["field"] == "x-api-key"
+
+
+def test_waf_protects_the_api_only_where_the_settings_turn_it_on(
+    templates: dict[str, Any], settings: dict[str, StageSettings]
+) -> None:
+    for stage in DEPLOYED:
+        count = len(templates[stage]["compute"].find_resources("AWS::WAFv2::WebACLAssociation"))
+        assert count == (1 if settings[stage].api.waf_enabled else 0), stage
+    assert settings["prod"].api.waf_enabled
+
+
+def test_prod_cors_names_its_origins(template_json: dict[str, Any]) -> None:
+    text = json.dumps(template_json["prod"]["compute"])
+    assert "https://app.atlas-codex.example" in text
+    assert "'*'" not in text
+    env_origins = {
+        r["Properties"]["Environment"]["Variables"][EnvVar.CORS_ORIGINS.value]
+        for r in template_json["prod"]["compute"]["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert env_origins == {"https://app.atlas-codex.example"}
+    private = {
+        r["Properties"]["Environment"]["Variables"][EnvVar.ALLOWED_PRIVATE_HOSTS.value]
+        for r in template_json["prod"]["compute"]["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert private == {""}
+
+
+# ------------------------------------------------------------------- monitoring
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_every_function_has_an_error_rate_alarm_over_errors_and_invocations(
+    templates: dict[str, Any], settings: dict[str, StageSettings], stage: str
+) -> None:
+    monitoring: Template = templates[stage]["monitoring"]
+    for spec in FUNCTION_SPECS:
+        monitoring.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "AlarmName": naming.alarm_name(f"{spec.name}-error-rate", stage),
+                "Threshold": settings[stage].alarms.error_rate_pct,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Metrics": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Expression": "IF(invocations > 0, 100 * errors / invocations, 0)"}
+                        )
+                    ]
+                ),
+                "AlarmActions": [{"Ref": Match.any_value()}],
+            },
+        )
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_dlqs_queue_age_api_tables_health_and_budget_are_alarmed(
+    templates: dict[str, Any], settings: dict[str, StageSettings], stage: str
+) -> None:
+    alarms = {
+        r["Properties"]["AlarmName"]: r["Properties"]
+        for r in templates[stage]["monitoring"].find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    thresholds = settings[stage].alarms
+
+    def alarm(resource: str) -> dict[str, Any]:
+        return alarms[naming.alarm_name(resource, stage)]
+
+    for dlq in ("dlq", "webhooks-dlq"):
+        assert alarm(f"{dlq}-depth")["Threshold"] == thresholds.dlq_depth
+        assert alarm(f"{dlq}-depth")["Dimensions"] == [
+            {"Name": "QueueName", "Value": naming.queue_name(dlq, stage)}
+        ]
+    assert alarm("queue-oldest-message")["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert alarm("api-p99-latency")["ExtendedStatistic"] == "p99"
+    assert alarm("api-p99-latency")["Threshold"] == 2000
+    assert alarm("api-5xx-rate")["Threshold"] == thresholds.api_5xx_rate_pct
+    for table in naming.TABLES:
+        assert f"atlas-codex-{table}-table-throttles-{stage}" in alarms
+    health = alarm("health-checks-failed")
+    assert health["Namespace"] == metrics.NAMESPACE
+    assert health["MetricName"] == metrics.HEALTH_CHECKS_FAILED
+    budget = alarm("budget-spend")
+    assert budget["MetricName"] == metrics.BUDGET_SPENT_PERCENT
+    assert budget["Threshold"] == settings[stage].budget.notify_at_pct[0]
+    assert len(alarms) == 2 * len(FUNCTION_SPECS) + 2 + 1 + 2 + len(naming.TABLES) + 2
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_the_budget_notifies_the_topic_at_each_step_actual_and_forecasted(
+    templates: dict[str, Any], settings: dict[str, StageSettings], stage: str
+) -> None:
+    monitoring: Template = templates[stage]["monitoring"]
+    budget = next(iter(monitoring.find_resources("AWS::Budgets::Budget").values()))["Properties"]
+    assert budget["Budget"]["BudgetLimit"] == {
+        "Amount": settings[stage].budget.monthly_usd,
+        "Unit": "USD",
+    }
+    steps = {
+        (n["Notification"]["Threshold"], n["Notification"]["NotificationType"])
+        for n in budget["NotificationsWithSubscribers"]
+    }
+    assert steps == {(p, k) for p in (80.0, 95.0) for k in ("ACTUAL", "FORECASTED")}
+    topic_id = next(iter(monitoring.find_resources("AWS::SNS::Topic")))
+    for n in budget["NotificationsWithSubscribers"]:
+        assert n["Subscribers"] == [{"SubscriptionType": "SNS", "Address": {"Ref": topic_id}}]
+    policy = json.dumps(monitoring.find_resources("AWS::SNS::TopicPolicy"))
+    assert "budgets.amazonaws.com" in policy and "cloudwatch.amazonaws.com" in policy
+    key_policy = json.dumps(monitoring.find_resources("AWS::KMS::Key"))
+    assert "budgets.amazonaws.com" in key_policy
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_each_stage_has_a_dashboard(templates: dict[str, Any], stage: str) -> None:
+    templates[stage]["monitoring"].has_resource_properties(
+        "AWS::CloudWatch::Dashboard", {"DashboardName": naming.dashboard_name(stage)}
+    )
