@@ -29,7 +29,7 @@ def settings(cdk_context: dict[str, Any]) -> dict[str, StageSettings]:
     }
 
 
-def _functions(template: Template) -> dict[str, dict[str, Any]]:
+def _functions(template: Template) -> dict[str, Any]:
     return {
         r["Properties"]["FunctionName"]: r
         for r in template.find_resources("AWS::Lambda::Function").values()
@@ -45,10 +45,12 @@ def test_each_function_runs_on_arm64_python_with_json_logs_tracing_and_its_setti
     for spec in FUNCTION_SPECS:
         props = functions[naming.function_name(spec.name, stage)]["Properties"]
         own = settings[stage].functions.of(spec.name)
-        assert props["Runtime"] == RUNTIME.name and props["Runtime"] >= "python3.12"
+        assert props["Runtime"] == RUNTIME.name
+        assert props["Runtime"] >= "python3.12"
         assert props["Architectures"] == ["arm64"]
         assert props["Handler"] == f"atlas_codex.handlers.{spec.name}.handler"
-        assert props["Timeout"] == own.timeout_s and props["MemorySize"] == own.memory_mb
+        assert props["Timeout"] == own.timeout_s
+        assert props["MemorySize"] == own.memory_mb
         assert props.get("ReservedConcurrentExecutions") == own.reserved_concurrency
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         assert props["TracingConfig"] == {"Mode": "Active"}
@@ -134,9 +136,11 @@ def test_the_webhook_sender_cannot_touch_the_bucket_or_the_connections(
             if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
         ]
     )
-    assert "s3:" not in text and "atlas-codex-connections-dev" not in text
+    assert "s3:" not in text
+    assert "atlas-codex-connections-dev" not in text
     assert "execute-api:ManageConnections" not in text
-    assert "atlas-codex-webhooks-dlq-dev" in text and "sqs:SendMessage" in text
+    assert "atlas-codex-webhooks-dlq-dev" in text
+    assert "sqs:SendMessage" in text
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)
@@ -205,7 +209,8 @@ def test_api_stages_write_access_logs_and_refusals_use_the_error_shape(
     )
     body = json.loads(invalid_key["ResponseTemplates"]["application/json"])
     assert invalid_key["StatusCode"] == "401"
-    assert body["error"]["code"] == "unauthorized" and body["error"]["field"] == "x-api-key"
+    assert body["error"]["code"] == "unauthorized"
+    assert body["error"]["field"] == "x-api-key"
 
 
 def test_waf_protects_the_api_only_where_the_settings_turn_it_on(
@@ -272,7 +277,7 @@ def test_dlqs_queue_age_api_tables_health_and_budget_are_alarmed(
     }
     thresholds = settings[stage].alarms
 
-    def alarm(resource: str) -> dict[str, Any]:
+    def alarm(resource: str) -> Any:
         return alarms[naming.alarm_name(resource, stage)]
 
     for dlq in ("dlq", "webhooks-dlq"):
@@ -314,7 +319,8 @@ def test_the_budget_notifies_the_topic_at_each_step_actual_and_forecasted(
     for n in budget["NotificationsWithSubscribers"]:
         assert n["Subscribers"] == [{"SubscriptionType": "SNS", "Address": {"Ref": topic_id}}]
     policy = json.dumps(monitoring.find_resources("AWS::SNS::TopicPolicy"))
-    assert "budgets.amazonaws.com" in policy and "cloudwatch.amazonaws.com" in policy
+    assert "budgets.amazonaws.com" in policy
+    assert "cloudwatch.amazonaws.com" in policy
     key_policy = json.dumps(monitoring.find_resources("AWS::KMS::Key"))
     assert "budgets.amazonaws.com" in key_policy
 

@@ -114,7 +114,8 @@ def test_prod_stateful_resources_that_would_be_deleted_are_refused(
     resources = _mutable(stage_resources, "prod")
     _first(resources, "AWS::DynamoDB::Table")["DeletionPolicy"] = "Delete"
     problems = guards.check_retention(resources, "prod")
-    assert len(problems) == 1 and "AWS::DynamoDB::Table is not retained" in problems[0]
+    assert len(problems) == 1
+    assert "AWS::DynamoDB::Table is not retained" in problems[0]
     assert guards.check_retention(stage_resources["dev"], "dev") == []
 
 
