@@ -31,8 +31,8 @@ class MonitoringStack(Stack):
             self, "StageAlarms", settings=settings, functions=functions, topic=self.topic.topic
         )
         self.budget = CostBudget(self, "Cost", settings=settings, topic=self.topic.topic)
-        # The budget publishes only once the topic's policy and key allow it.
-        self.budget.node.add_dependency(self.topic)
+        # The budget publishes only once the topic's policy allows it.
+        self.budget.node.add_dependency(self.topic.topic.node.find_child("Policy"))
         self.dashboard = _dashboard(self, settings, functions, self.alarms)
         CfnOutput(self, "AlarmTopicArn", value=self.topic.topic.topic_arn)
         CfnOutput(self, "DashboardName", value=naming.dashboard_name(settings.stage))

@@ -80,7 +80,6 @@ class ServiceFunction(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
         )
-        self.function.node.add_dependency(self.role)
         nag.acknowledge(
             self.function,
             "AwsSolutions",

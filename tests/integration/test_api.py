@@ -346,3 +346,11 @@ def test_a_body_that_is_not_utf8_is_400_not_500(api: ModuleType, key: str) -> No
     status, data, _ = call(api, "POST", "/jobs", key=key, raw=b"\x80\xec{")
     assert status == 400
     assert_error(status, data, "invalid_json")
+
+
+def test_the_resolver_serves_exactly_the_routes_the_stack_deploys(api: ModuleType) -> None:
+    from atlas_codex.routes import ROUTES
+
+    resolver = api.app
+    registered = {(r.method, r.path) for r in resolver._static_routes + resolver._dynamic_routes}
+    assert registered == {(r.method, r.resolver_path) for r in ROUTES}

@@ -1,0 +1,70 @@
+"""Lambda packaging without Docker: what goes into the asset and how pip is asked for it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from stacks import packaging
+
+
+def _lambdas(tmp_path: Path) -> Path:
+    root = tmp_path / "lambdas"
+    (root / "atlas_codex" / "handlers").mkdir(parents=True)
+    (root / "atlas_codex" / "__init__.py").write_text("")
+    (root / "atlas_codex" / "handlers" / "api.py").write_text("handler = None\n")
+    (root / "atlas_codex" / "__pycache__").mkdir()
+    (root / "atlas_codex" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    (root / "atlas_codex_local").mkdir()
+    (root / "atlas_codex_local" / "local.py").write_text("")
+    return root
+
+
+def test_the_asset_holds_the_runtime_package_and_the_locked_wheels_only(tmp_path: Path) -> None:
+    calls: list[Sequence[str]] = []
+    out = tmp_path / "asset"
+    out.mkdir()
+    bundler = packaging.LocalPipBundling(run=calls.append, lambdas_dir=_lambdas(tmp_path))
+
+    assert bundler.try_bundle(str(out), image=None) is True
+
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["atlas_codex/__init__.py", "atlas_codex/handlers/api.py"]
+    assert len(calls) == 1
+    assert calls[0][-4:] == ["--target", str(out), "--requirement", str(packaging.LOCK_FILE)]
+
+
+def test_pip_is_asked_for_binary_wheels_of_the_lambda_platform_and_python() -> None:
+    command = packaging.pip_command("/out")
+    joined = " ".join(command)
+    assert "--platform manylinux2014_aarch64" in joined
+    assert f"--python-version {packaging.PYTHON_VERSION}" in joined
+    assert "--only-binary=:all:" in command
+    assert "--no-deps" in command  # the lock file is the closure
+    assert packaging.RUNTIME.name == f"python{packaging.PYTHON_VERSION}"
+    assert packaging.ARCHITECTURE.name == "arm64"
+
+
+def test_the_asset_hash_follows_the_code_and_the_lock_file(tmp_path: Path) -> None:
+    lambdas = _lambdas(tmp_path)
+    lock = tmp_path / "lambda.txt"
+    lock.write_text("pydantic==2.0\n")
+    first = packaging.asset_hash(lambdas, lock)
+    (lambdas / "atlas_codex_local" / "local.py").write_text("changed = True\n")
+    (lambdas / "atlas_codex" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"1")
+    assert packaging.asset_hash(lambdas, lock) == first  # not part of the asset
+    lock.write_text("pydantic==2.1\n")
+    second = packaging.asset_hash(lambdas, lock)
+    assert second != first
+    (lambdas / "atlas_codex" / "handlers" / "api.py").write_text("handler = 1\n")
+    assert packaging.asset_hash(lambdas, lock) != second
+
+
+def test_the_lock_file_ships_no_boto3_and_no_dev_tools() -> None:
+    names = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in packaging.LOCK_FILE.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert {"pydantic", "aws-lambda-powertools"} <= names
+    assert not names & {"boto3", "botocore", "pytest", "moto", "aws-cdk-lib"}
