@@ -19,13 +19,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 CDK := cdk --no-notices --no-version-reporting
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint synth diff deploy bench lock clean
+.PHONY: help setup run test lint synth diff snapshots deploy bench lock clean
 
 help:
 	@echo "make run    - start the service locally (no AWS account needed); RUN_ARGS=\"--port 0 ...\""
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make synth  - synthesize dev, staging and prod into cdk.out/"
-	@echo "make diff   - what each stage's deploy would change"
+	@echo "make diff   - per stage: resources added/removed/modified/replaced; fails on lost state"
+	@echo "make snapshots - rewrite the reviewed template snapshots after a deliberate change"
 	@echo "make deploy STAGE=dev - deploy one stage (needs AWS credentials)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - run the benchmarks, write docs/PERFORMANCE.md"
@@ -58,13 +59,29 @@ test: lint
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
+# Bundles the Lambda asset with pip for linux/arm64 (PyPI needed once), runs cdk-nag on
+# every stage, then our own guards.
 synth: setup
 	rm -rf cdk.out
 	$(CDK) synth --quiet --output cdk.out
-	@ls cdk.out/*.template.json
+	$(PY) -m stacks.guards cdk.out
 
+# Templates do not depend on bundling (the asset hash is computed from the sources), so
+# review synthesizes without it. AGAINST=deployed compares with the deployed stacks instead
+# of the checked-in snapshots, and also runs `cdk diff` (both need AWS credentials).
+AGAINST ?= snapshot
+REVIEW_OUT := cdk.out.review
 diff: setup
-	$(CDK) diff --output cdk.out
+	rm -rf $(REVIEW_OUT)
+	$(CDK) synth --quiet --output $(REVIEW_OUT) -c atlas-codex:bundle=false $(if $(STAGE),-c stage=$(STAGE),)
+	$(PY) -m stacks.review diff $(REVIEW_OUT) --against $(AGAINST)
+	@if [ "$(AGAINST)" = deployed ]; then $(CDK) diff --app $(REVIEW_OUT) $(if $(STAGE),'atlas-codex-*-$(STAGE)',); fi
+
+# After a reviewed change: rewrite tests/infra/snapshots/ so the change shows in the diff.
+snapshots: setup
+	rm -rf $(REVIEW_OUT)
+	$(CDK) synth --quiet --output $(REVIEW_OUT) -c atlas-codex:bundle=false -c stage=local,dev,staging,prod
+	$(PY) -m stacks.review snapshot $(REVIEW_OUT)
 
 STAGE ?=
 deploy: setup
@@ -83,4 +100,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out $(REVIEW_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -10,12 +10,14 @@ import aws_cdk as cdk
 
 sys.path.insert(0, str(Path(__file__).parent / "lambdas"))
 
+from stacks.packaging import skip_bundling_if_asked
 from stacks.settings import SettingsError
 from stacks.stages import build_app
 
 
 def main() -> None:
     app = cdk.App()
+    skip_bundling_if_asked(app)
     try:
         build_app(app)
     except SettingsError as exc:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cold_start, content_extraction, crawl, dynamodb_calls, local_startup
+from bench import cold_start, content_extraction, crawl, dynamodb_calls, local_startup, synth
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "PERFORMANCE.md"
@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "content_extraction": content_extraction.run,
     "local_startup": local_startup.run,
     "crawl": crawl.run,
+    "synth": synth.run,
 }
 _MARK = re.compile(
     r"<!-- bench:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S

@@ -4,7 +4,8 @@ The asset is the runtime package ``lambdas/atlas_codex`` (never the local-mode t
 it) plus its locked third-party dependencies (``requirements/lambda.txt``), installed as
 binary wheels for the function's architecture and Python version. CDK runs the bundling
 once per app (the asset's hash is the same for every function and stage); synthesis with
-``-c aws:cdk:bundling-stacks=[]`` (the tests) skips it and needs no network.
+``aws:cdk:bundling-stacks`` empty (the tests) or ``-c atlas-codex:bundle=false`` (review)
+skips it and needs no network.
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ def asset_hash(lambdas_dir: Path = LAMBDAS_DIR, lock_file: Path = LOCK_FILE) -> 
             digest.update(path.relative_to(lambdas_dir).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+BUNDLE_CONTEXT_KEY: Final = "atlas-codex:bundle"
+"""``-c atlas-codex:bundle=false``: templates only (review, snapshots); the template is the
+same either way because the asset hash is computed from the sources."""
+
+
+def skip_bundling_if_asked(app: cdk.App) -> None:
+    """Honour ``-c atlas-codex:bundle=false`` (the CDK CLI refuses ``aws:`` context keys)."""
+    if app.node.try_get_context(BUNDLE_CONTEXT_KEY) in (False, "false"):
+        app.node.set_context("aws:cdk:bundling-stacks", [])
 
 
 def runtime_code() -> lambda_.Code:
