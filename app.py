@@ -10,6 +10,7 @@ import aws_cdk as cdk
 
 sys.path.insert(0, str(Path(__file__).parent / "lambdas"))
 
+from stacks import guards
 from stacks.packaging import skip_bundling_if_asked
 from stacks.settings import SettingsError
 from stacks.stages import build_app
@@ -23,7 +24,10 @@ def main() -> None:
     except SettingsError as exc:
         print(f"atlas-codex: {exc}", file=sys.stderr)
         sys.exit(1)
-    app.synth()
+    assembly = app.synth()
+    # Our own guards on the templates just written (cdk-nag ran inside synth()).
+    if guards.main([assembly.directory], quiet=True) != 0:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -35,13 +35,6 @@ def _cdk(*args: str, app: str | None = None) -> float:
             command += ["--app", app]
         started = time.monotonic()
         subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
-        if app is None:
-            subprocess.run(
-                [sys.executable, "-m", "stacks.guards", out],
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-            )
         return time.monotonic() - started
 
 
@@ -62,7 +55,7 @@ def run() -> str:
             "## Synthesis time",
             "",
             f"`cdk synth` of dev, staging and prod (12 stacks) with the AwsSolutions and "
-            f"Serverless cdk-nag packs, then `python -m stacks.guards`: median of {RUNS} runs "
+            f"Serverless cdk-nag packs and our guards (all inside the synthesis): median of {RUNS} runs "
             f"**{statistics.median(ours):.1f} s**; a minimal one-queue CDK app through the same "
             f"CLI: **{statistics.median(minimal):.1f} s**. Ratio **{ratio:.2f}x** "
             f"(target <= {TARGET_RATIO}x: {verdict}).",

@@ -1,6 +1,7 @@
 """Synth-time guards no linter makes, over the synthesized templates of one stage.
 
-``python -m stacks.guards cdk.out`` checks every stage found there (``make synth`` runs it);
+``app.py`` runs them on every synthesis, after cdk-nag; ``python -m stacks.guards cdk.out``
+checks a cloud assembly on its own;
 the infra tests run the same checks on every stage and prove each one fires.
 """
 
@@ -255,7 +256,7 @@ def templates_in(cloud_assembly: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, quiet: bool = False) -> int:
     args = sys.argv[1:] if argv is None else argv
     assembly = Path(args[0] if args else "cdk.out")
     stages = templates_in(assembly)
@@ -268,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"guards: {stage}: {problem}", file=sys.stderr)
         failed |= bool(problems)
-        print(f"guards: {stage}: {'FAILED' if problems else 'ok'} ({len(templates)} stacks)")
+        if not quiet:
+            print(f"guards: {stage}: {'FAILED' if problems else 'ok'} ({len(templates)} stacks)")
     return 1 if failed else 0
 
 

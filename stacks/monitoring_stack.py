@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack, Tags
-from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import ArnFormat, CfnOutput, CfnResource, Stack, Tags
 from constructs import Construct
 
 from atlas_codex import metrics, naming
 from atlas_codex.naming import FunctionResource
 from stacks.constructs.alarm_topic import AlarmTopic
-from stacks.constructs.alarms import StageAlarms
+from stacks.constructs.alarms import Metric, StageAlarms, metric
 from stacks.constructs.cost_budget import CostBudget
 from stacks.settings import StageSettings
 
@@ -40,93 +40,114 @@ class MonitoringStack(Stack):
 
 
 def _dashboard(
-    scope: Construct,
+    scope: Stack,
     settings: StageSettings,
     functions: tuple[FunctionResource, ...],
     alarms: StageAlarms,
-) -> cloudwatch.Dashboard:
+) -> CfnResource:
+    """The stage's dashboard, written as its JSON body (one construct, no metric objects)."""
     stage = settings.stage
+    region = settings.region
     fn_names = [naming.function_name(fn, stage) for fn in functions]
-
-    def per_function(metric: str, statistic: str = "Sum") -> list[cloudwatch.IMetric]:
-        return [
-            cloudwatch.Metric(
-                namespace="AWS/Lambda",
-                metric_name=metric,
-                dimensions_map={"FunctionName": name},
-                statistic=statistic,
-                label=name,
-                period=Duration.minutes(5),
-            )
-            for name in fn_names
-        ]
-
     queues = [naming.queue_name(q, stage) for q in naming.QUEUES]
-    dashboard = cloudwatch.Dashboard(
+
+    def line(m: Metric, label: str | None = None) -> list[Any]:
+        dims = [part for kv in m["dimensions"].items() for part in kv]
+        return [m["namespace"], m["name"], *dims, {"stat": m["stat"], "label": label or m["name"]}]
+
+    def graph(
+        title: str, left: list[list[Any]], width: int, right: list[list[Any]] | None = None
+    ) -> dict[str, Any]:
+        lines = left + [[*m[:-1], {**m[-1], "yAxis": "right"}] for m in right or []]
+        return {
+            "type": "metric",
+            "width": width,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "region": region,
+                "view": "timeSeries",
+                "period": 300,
+                "metrics": lines,
+            },
+        }
+
+    def per_function(name: str, stat: str = "Sum") -> list[list[Any]]:
+        return [line(metric("AWS/Lambda", name, {"FunctionName": f}, stat), f) for f in fn_names]
+
+    alarm_arns = [
+        scope.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for name in alarms.alarm_names
+    ]
+    widgets: list[dict[str, Any]] = [
+        {
+            "type": "alarm",
+            "width": 24,
+            "height": 4,
+            "properties": {
+                "title": "Alarms (each description links its RUNBOOK section)",
+                "alarms": alarm_arns,
+            },
+        },
+        graph(
+            "API requests and 5xx",
+            [line(alarms.api_metric("Count", "Sum")), line(alarms.api_metric("5XXError", "Sum"))],
+            8,
+            right=[line(alarms.api_metric("4XXError", "Sum"))],
+        ),
+        graph(
+            "API latency (p50, p99)",
+            [
+                line(alarms.api_metric("Latency", "p50"), "p50"),
+                line(alarms.api_metric("Latency", "p99"), "p99"),
+            ],
+            8,
+        ),
+        graph(
+            "Health checks and model budget",
+            [
+                line(alarms.app_metric(metrics.HEALTH_CHECKS_FAILED)),
+                line(alarms.app_metric(metrics.HEALTH_CHECKS_DEGRADED)),
+            ],
+            8,
+            right=[line(alarms.app_metric(metrics.BUDGET_SPENT_PERCENT))],
+        ),
+        graph("Invocations", per_function("Invocations"), 6),
+        graph("Errors", per_function("Errors"), 6),
+        graph("Duration p99 (ms)", per_function("Duration", "p99"), 6),
+        graph("Throttles", per_function("Throttles"), 6),
+        graph(
+            "Queue depth (jobs, webhooks and their DLQs)",
+            [line(alarms.sqs_metric("ApproximateNumberOfMessagesVisible", q), q) for q in queues],
+            12,
+        ),
+        graph(
+            "Oldest message age (s)",
+            [line(alarms.sqs_metric("ApproximateAgeOfOldestMessage", q), q) for q in queues],
+            12,
+        ),
+        graph(
+            "DynamoDB throttled requests",
+            [
+                line(alarms.dynamodb_metric(m, naming.table_name(t, stage)), f"{t} {m}")
+                for t in naming.TABLES
+                for m in ("ReadThrottleEvents", "WriteThrottleEvents")
+            ],
+            24,
+        ),
+    ]
+    body = {"start": "-PT6H", "widgets": widgets}
+    return CfnResource(
         scope,
         "Dashboard",
-        dashboard_name=naming.dashboard_name(stage),
-        default_interval=Duration.hours(6),
+        type="AWS::CloudWatch::Dashboard",
+        properties={
+            "DashboardName": naming.dashboard_name(stage),
+            "DashboardBody": json.dumps(body),
+        },
     )
-    dashboard.add_widgets(
-        cloudwatch.AlarmStatusWidget(
-            title="Alarms (each description links its RUNBOOK section)",
-            alarms=list(alarms.alarms),
-            width=24,
-            height=4,
-        )
-    )
-    dashboard.add_widgets(
-        cloudwatch.GraphWidget(
-            title="API requests and 5xx",
-            left=[alarms.api_metric("Count", "Sum"), alarms.api_metric("5XXError", "Sum")],
-            right=[alarms.api_metric("4XXError", "Sum")],
-            width=8,
-        ),
-        cloudwatch.GraphWidget(
-            title="API latency (p50, p99)",
-            left=[alarms.api_metric("Latency", "p50"), alarms.api_metric("Latency", "p99")],
-            width=8,
-        ),
-        cloudwatch.GraphWidget(
-            title="Health checks and model budget",
-            left=[
-                alarms.app_metric(metrics.HEALTH_CHECKS_FAILED),
-                alarms.app_metric(metrics.HEALTH_CHECKS_DEGRADED),
-            ],
-            right=[alarms.app_metric(metrics.BUDGET_SPENT_PERCENT)],
-            width=8,
-        ),
-    )
-    dashboard.add_widgets(
-        cloudwatch.GraphWidget(title="Invocations", left=per_function("Invocations"), width=6),
-        cloudwatch.GraphWidget(title="Errors", left=per_function("Errors"), width=6),
-        cloudwatch.GraphWidget(
-            title="Duration p99 (ms)", left=per_function("Duration", "p99"), width=6
-        ),
-        cloudwatch.GraphWidget(title="Throttles", left=per_function("Throttles"), width=6),
-    )
-    dashboard.add_widgets(
-        cloudwatch.GraphWidget(
-            title="Queue depth (jobs, webhooks and their DLQs)",
-            left=[alarms.sqs_metric("ApproximateNumberOfMessagesVisible", q) for q in queues],
-            width=12,
-        ),
-        cloudwatch.GraphWidget(
-            title="Oldest message age (s)",
-            left=[alarms.sqs_metric("ApproximateAgeOfOldestMessage", q) for q in queues],
-            width=12,
-        ),
-    )
-    dashboard.add_widgets(
-        cloudwatch.GraphWidget(
-            title="DynamoDB throttled requests",
-            left=[
-                alarms.dynamodb_metric(metric, naming.table_name(t, stage))
-                for t in naming.TABLES
-                for metric in ("ReadThrottleEvents", "WriteThrottleEvents")
-            ],
-            width=24,
-        )
-    )
-    return dashboard

@@ -8,11 +8,9 @@ construct needs no reference to the resources it watches.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import CfnResource
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -56,8 +54,41 @@ def describe(symptom: str, section: RunbookSection) -> str:
     return f"{symptom} Runbook: {RUNBOOK}#{section.anchor}"
 
 
+Metric = dict[str, Any]
+"""A CloudWatch metric as plain data: namespace, name, dimensions, statistic."""
+
+
+def metric(namespace: str, name: str, dimensions: dict[str, str], statistic: str) -> Metric:
+    return {"namespace": namespace, "name": name, "dimensions": dimensions, "stat": statistic}
+
+
+def _stat(m: Metric, period: int) -> dict[str, Any]:
+    return {
+        "Metric": {
+            "Namespace": m["namespace"],
+            "MetricName": m["name"],
+            "Dimensions": [{"Name": k, "Value": v} for k, v in m["dimensions"].items()],
+        },
+        "Period": period,
+        "Stat": m["stat"],
+    }
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A metric math expression over named metrics (an alarm on a rate)."""
+
+    expression: str
+    metrics: dict[str, Metric]
+    label: str
+
+
 class StageAlarms(Construct):
-    """Every alarm of one stage, each sending ALARM and OK to the stage's alarm topic."""
+    """Every alarm of one stage, each sending ALARM and OK to the stage's alarm topic.
+
+    Alarms are written as plain CloudFormation (one construct call each, no metric objects):
+    the stage has dozens of them, and synthesis time is measured.
+    """
 
     def __init__(
         self,
@@ -71,21 +102,21 @@ class StageAlarms(Construct):
         super().__init__(scope, cid)
         self.settings = settings
         self.stage = settings.stage
-        self.period = Duration.seconds(settings.alarms.period_s)
-        self._action = actions.SnsAction(topic)
-        self.alarms: list[cloudwatch.Alarm] = []
+        self.period = settings.alarms.period_s
+        self._topic_arn = topic.topic_arn
+        self.alarms: list[CfnResource] = []
+        self.alarm_names: list[str] = []
         thresholds = settings.alarms
 
         for fn in functions:
             name = naming.function_name(fn, self.stage)
-            rate = cloudwatch.MathExpression(
-                expression="IF(invocations > 0, 100 * errors / invocations, 0)",
-                using_metrics={
+            rate = Expression(
+                "IF(invocations > 0, 100 * errors / invocations, 0)",
+                {
                     "errors": self.lambda_metric("Errors", name),
                     "invocations": self.lambda_metric("Invocations", name),
                 },
-                label=f"{fn} error rate (%)",
-                period=self.period,
+                f"{fn} error rate (%)",
             )
             self.add(
                 f"{fn}-error-rate",
@@ -125,14 +156,13 @@ class StageAlarms(Construct):
             ),
         )
         api = naming.rest_api_name(self.stage)
-        errors_5xx = cloudwatch.MathExpression(
-            expression="IF(requests > 0, 100 * errors / requests, 0)",
-            using_metrics={
+        errors_5xx = Expression(
+            "IF(requests > 0, 100 * errors / requests, 0)",
+            {
                 "errors": self.api_metric("5XXError", "Sum"),
                 "requests": self.api_metric("Count", "Sum"),
             },
-            label="API 5xx rate (%)",
-            period=self.period,
+            "API 5xx rate (%)",
         )
         self.add(
             "api-5xx-rate",
@@ -153,14 +183,13 @@ class StageAlarms(Construct):
         )
         for table in naming.TABLES:
             table_name = naming.table_name(table, self.stage)
-            throttled = cloudwatch.MathExpression(
-                expression="reads + writes",
-                using_metrics={
+            throttled = Expression(
+                "reads + writes",
+                {
                     "reads": self.dynamodb_metric("ReadThrottleEvents", table_name),
                     "writes": self.dynamodb_metric("WriteThrottleEvents", table_name),
                 },
-                label=f"{table} throttled requests",
-                period=self.period,
+                f"{table} throttled requests",
             )
             self.add(
                 f"{table}-table-throttles",
@@ -189,78 +218,75 @@ class StageAlarms(Construct):
 
     # ------------------------------------------------------------------ metrics
 
-    def lambda_metric(self, name: str, function_name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/Lambda",
-            metric_name=name,
-            dimensions_map={"FunctionName": function_name},
-            statistic="Sum",
-            period=self.period,
-        )
+    def lambda_metric(self, name: str, function_name: str) -> Metric:
+        return metric("AWS/Lambda", name, {"FunctionName": function_name}, "Sum")
 
-    def sqs_metric(self, name: str, queue_name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/SQS",
-            metric_name=name,
-            dimensions_map={"QueueName": queue_name},
-            statistic="Maximum",
-            period=self.period,
-        )
+    def sqs_metric(self, name: str, queue_name: str) -> Metric:
+        return metric("AWS/SQS", name, {"QueueName": queue_name}, "Maximum")
 
-    def api_metric(self, name: str, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/ApiGateway",
-            metric_name=name,
-            dimensions_map={"ApiName": naming.rest_api_name(self.stage), "Stage": self.stage},
-            statistic=statistic,
-            period=self.period,
-        )
+    def api_metric(self, name: str, statistic: str) -> Metric:
+        dimensions = {"ApiName": naming.rest_api_name(self.stage), "Stage": self.stage}
+        return metric("AWS/ApiGateway", name, dimensions, statistic)
 
-    def dynamodb_metric(self, name: str, table_name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/DynamoDB",
-            metric_name=name,
-            dimensions_map={"TableName": table_name},
-            statistic="Sum",
-            period=self.period,
-        )
+    def dynamodb_metric(self, name: str, table_name: str) -> Metric:
+        return metric("AWS/DynamoDB", name, {"TableName": table_name}, "Sum")
 
-    def app_metric(self, name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=metrics.NAMESPACE,
-            metric_name=name,
-            dimensions_map=metrics.dimensions("health", self.stage),
-            statistic="Maximum",
-            period=self.period,
-        )
+    def app_metric(self, name: str) -> Metric:
+        return metric(metrics.NAMESPACE, name, metrics.dimensions("health", self.stage), "Maximum")
 
     # ------------------------------------------------------------------ alarms
 
     def add(
         self,
         resource: str,
-        metric: cloudwatch.IMetric,
+        watched: Metric | Expression,
         threshold: float,
         description: str,
         *,
         inclusive: bool = False,
-    ) -> cloudwatch.Alarm:
-        alarm = cloudwatch.Alarm(
-            self,
-            resource,
-            alarm_name=naming.alarm_name(resource, self.stage),
-            alarm_description=description,
-            metric=metric,
-            threshold=threshold,
-            evaluation_periods=self.settings.alarms.evaluation_periods,
-            comparison_operator=(
-                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-                if inclusive
-                else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+    ) -> CfnResource:
+        name = naming.alarm_name(resource, self.stage)
+        properties: dict[str, Any] = {
+            "AlarmName": name,
+            "AlarmDescription": description,
+            "Threshold": threshold,
+            "EvaluationPeriods": self.settings.alarms.evaluation_periods,
+            "ComparisonOperator": (
+                "GreaterThanOrEqualToThreshold" if inclusive else "GreaterThanThreshold"
             ),
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarm.add_alarm_action(self._action)
-        alarm.add_ok_action(self._action)
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [self._topic_arn],
+            "OKActions": [self._topic_arn],
+            # A plain CfnResource is not reached by Tags.of(); the stack's tags, spelled out.
+            "Tags": [
+                {"Key": "atlas-codex:layer", "Value": "monitoring"},
+                {"Key": "project", "Value": naming.PROJECT},
+                {"Key": "stage", "Value": self.stage},
+            ],
+        }
+        if isinstance(watched, Expression):
+            properties["Metrics"] = [
+                {
+                    "Id": "expr_1",
+                    "Expression": watched.expression,
+                    "Label": watched.label,
+                    "ReturnData": True,
+                },
+                *(
+                    {"Id": key, "MetricStat": _stat(m, self.period), "ReturnData": False}
+                    for key, m in watched.metrics.items()
+                ),
+            ]
+        else:
+            properties |= {
+                "Namespace": watched["namespace"],
+                "MetricName": watched["name"],
+                "Dimensions": [{"Name": k, "Value": v} for k, v in watched["dimensions"].items()],
+                "Period": self.period,
+            }
+            stat = watched["stat"]
+            properties["ExtendedStatistic" if stat.startswith("p") else "Statistic"] = stat
+        alarm = CfnResource(self, resource, type="AWS::CloudWatch::Alarm", properties=properties)
         self.alarms.append(alarm)
+        self.alarm_names.append(name)
         return alarm
