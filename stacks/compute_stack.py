@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -28,7 +30,7 @@ from stacks.constructs.function import ServiceFunction
 from stacks.constructs.rest_api import ServiceRestApi
 from stacks.constructs.websocket_api import ServiceWebSocketApi
 from stacks.environment import function_environment
-from stacks.functions import FUNCTION_SPECS
+from stacks.functions import FUNCTION_SPECS, HEALTH_SCHEDULE_MINUTES
 from stacks.packaging import runtime_code
 from stacks.settings import StageSettings
 
@@ -110,6 +112,39 @@ class ComputeStack(Stack):
         )
         for fn in self.functions.values():
             self._grant(fn)
+        self.health_schedule = events.Rule(
+            self,
+            "HealthSchedule",
+            rule_name=naming.schedule_rule_name(stage),
+            description=f"Runs {naming.function_name('health', stage)} every "
+            f"{HEALTH_SCHEDULE_MINUTES} minutes",
+            schedule=events.Schedule.rate(Duration.minutes(HEALTH_SCHEDULE_MINUTES)),
+            targets=[
+                targets.LambdaFunction(
+                    self.functions["health"].function,
+                    retry_attempts=1,
+                    max_event_age=Duration.minutes(HEALTH_SCHEDULE_MINUTES),
+                )
+            ],
+        )
+        # Scheduled runs are asynchronous invocations: no retries, nothing older than a period.
+        self.functions["health"].function.configure_async_invoke(
+            retry_attempts=0, max_event_age=Duration.minutes(HEALTH_SCHEDULE_MINUTES)
+        )
+        nag.acknowledge(
+            self.functions["health"].function,
+            "Serverless",
+            "LambdaAsyncFailureDestination",
+            "Only the schedule invokes it asynchronously; a failed run is visible through its "
+            "error-rate alarm and superseded by the next run.",
+        )
+        nag.acknowledge(
+            self.health_schedule,
+            "Serverless",
+            "EventBusDLQ",
+            "A missed health run is superseded by the next one five minutes later; a DLQ of "
+            "stale runs would hold nothing worth replaying.",
+        )
 
         CfnOutput(self, "ApiUrl", value=self.rest.api.url)
         CfnOutput(self, "UsagePlanId", value=self.rest.usage_plan.usage_plan_id)

@@ -66,6 +66,16 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         tables={"connections": "write", "usage": "read", "jobs": "read"},
         posts_to_connections=True,
     ),
+    FunctionSpec(
+        name="health",
+        description="Health monitor every 5 minutes: eight checks, stuck-job sweep, metrics",
+        tables={"jobs": "write", "usage": "write", "connections": "read"},
+        sends_to=("webhooks",),
+        posts_to_connections=True,
+        reads_queue_metrics=True,
+    ),
 )
+
+HEALTH_SCHEDULE_MINUTES: Final = 5
 
 SPECS_BY_NAME: Final = {spec.name: spec for spec in FUNCTION_SPECS}

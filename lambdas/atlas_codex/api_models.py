@@ -107,9 +107,13 @@ class ResultView(BaseModel):
 
 
 class HealthView(BaseModel):
+    """The cheap summary: the latest health run's overall status (``ok`` before any run)."""
+
     status: Literal["ok", "degraded", "failed"]
     stage: str
     models: Literal["available", "not configured"]
+    checked_at: str | None = None
+    """When the health monitor last ran; ``GET /health?detail=true`` (with a key) has its checks."""
     data: JsonValue = None
 
 

@@ -15,10 +15,13 @@ from atlas_codex.naming import FunctionResource
 NAMESPACE: Final = naming.METRICS_NAMESPACE
 STAGE_DIMENSION: Final = "stage"
 SERVICE_DIMENSION: Final = "service"
+CHECK_DIMENSION: Final = "check"
 
 HEALTH_CHECKS_FAILED: Final = "HealthChecksFailed"
 """Per health run: how many of the checks failed (published by the health monitor)."""
 HEALTH_CHECKS_DEGRADED: Final = "HealthChecksDegraded"
+HEALTH_CHECK_LATENCY: Final = "HealthCheckLatency"
+"""Per check (dimension ``check``), in milliseconds."""
 BUDGET_SPENT_PERCENT: Final = "BudgetSpentPercent"
 """Model spend this month as a percentage of the stage's monthly budget."""
 

@@ -6,17 +6,20 @@ Created once per process (cold start) and reused by every invocation.
 from __future__ import annotations
 
 import functools
+import os
 
 from atlas_codex import aws
 from atlas_codex.auth import ApiKeyStore
 from atlas_codex.config import RuntimeConfig, get_config
 from atlas_codex.engine.interface import Extractor, load_extractor
 from atlas_codex.engine.netguard import NetPolicy
+from atlas_codex.health import HealthMonitor, canary_extractor, openai_model_probe
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import Job
 from atlas_codex.jobs.service import JobService, Notifier
 from atlas_codex.live import ConnectionStore, LivePush
+from atlas_codex.usage import UsageLedger
 from atlas_codex.webhooks.delivery import WebhookQueue, WebhookSender
 from atlas_codex.webhooks.secrets_store import WebhookSecretStore
 
@@ -101,4 +104,23 @@ def build_webhook_sender(config: RuntimeConfig) -> WebhookSender:
 def build_key_store(config: RuntimeConfig) -> ApiKeyStore:
     return ApiKeyStore(
         dynamodb=aws.dynamodb(config.aws_endpoint_url), table_name=config.usage_table
+    )
+
+
+def build_health_monitor(config: RuntimeConfig) -> HealthMonitor:
+    return HealthMonitor(
+        config,
+        dynamodb=aws.dynamodb(config.aws_endpoint_url),
+        sqs=aws.sqs(config.aws_endpoint_url),
+        extractor=canary_extractor,
+        environ=os.environ,
+        model_probe=openai_model_probe(config),
+    )
+
+
+def build_usage_ledger(config: RuntimeConfig) -> UsageLedger:
+    return UsageLedger(
+        dynamodb=aws.dynamodb(config.aws_endpoint_url),
+        table_name=config.usage_table,
+        stage=config.stage,
     )

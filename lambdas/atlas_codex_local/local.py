@@ -160,11 +160,13 @@ def up(
             )
             thread.start()
             threads.append(thread)
-        sweeper = threading.Thread(
-            target=_sweep_forever, args=(worker.service, stop), name="sweeper", daemon=True
+        from atlas_codex.handlers import health
+
+        monitor = threading.Thread(
+            target=_health_forever, args=(health.handler, stop), name="health", daemon=True
         )
-        sweeper.start()
-        threads.append(sweeper)
+        monitor.start()
+        threads.append(monitor)
         key = api.keys.issue("local-user", name="local mode").key
         _wait_until_serving(api_server.url)
         ready_s = time.monotonic() - started
@@ -193,18 +195,24 @@ def up(
         emulator.stop()
 
 
-SWEEP_EVERY_S: Final = 30.0
+HEALTH_EVERY_S: Final = 60.0
+"""Local mode runs the health handler (checks, stuck-job sweep, stored report) every minute,
+and once at start-up; deployed stages every five minutes (EventBridge)."""
 
 
-def _sweep_forever(service: Any, stop: threading.Event) -> None:
-    """Time out jobs stuck in processing past their deadline (a worker that died)."""
-    from atlas_codex.jobs.sweeper import sweep
+def _health_forever(handler: Any, stop: threading.Event) -> None:
+    from atlas_codex_local.apigw import context
 
-    while not stop.wait(SWEEP_EVERY_S):
+    run = 0
+    while True:
+        run += 1
         try:
-            sweep(service.manager, notify=service.notify)
-        except Exception as exc:  # the sweeper must outlive a passing emulator error
-            print(f"sweeper: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            event = {"id": f"local-health-{run}", "source": "atlas-codex.local"}
+            handler(event, context(60_000, function_name="atlas-codex-health-local"))
+        except Exception as exc:  # the monitor must outlive a passing emulator error
+            print(f"health: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        if stop.wait(HEALTH_EVERY_S):
+            return
 
 
 def _wait_until_serving(url: str, timeout_s: float = 10) -> None:

@@ -28,6 +28,16 @@ TOLERATED: Final = {
         "AWS::SQS::Queue",
         "Raised on the dead-letter queues themselves, which must not redrive further.",
     ),
+    "ES1007": (
+        "AWS::Lambda::Permission",
+        "The health function has its EventInvokeConfig; the rule compares FunctionName "
+        "literally, and CDK names the function by Ref there and by GetAtt in the permission.",
+    ),
+    "ES4000": (
+        "AWS::Events::Rule",
+        "The health schedule's target has no DLQ: a missed run is superseded by the next one "
+        "five minutes later (also acknowledged to cdk-nag).",
+    ),
     "W3005": (
         "AWS::Lambda::Function",
         "lambda.Function itself adds its role to DependsOn beside the GetAtt; redundant, "

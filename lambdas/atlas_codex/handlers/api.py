@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from atlas_codex import limits, naming
+from atlas_codex import aws, limits, naming
 from atlas_codex.api_models import (
     ErrorBody,
     HealthView,
@@ -36,6 +36,7 @@ from atlas_codex.api_models import (
     WebhookSecretsView,
 )
 from atlas_codex.config import get_config
+from atlas_codex.health import latest_report
 from atlas_codex.jobs.errors import (
     IdempotencyConflict,
     InvalidCursor,
@@ -261,7 +262,7 @@ def _owner() -> str:
 
 # ---------------------------------------------------------------------- routes
 
-_ERRORS = {
+_ERRORS: dict[int, Any] = {
     400: {"description": "Bad request", "content": {"application/json": {"model": ErrorBody}}},
     401: {
         "description": "Missing or unknown API key",
@@ -410,14 +411,29 @@ def rotate_webhook_secret() -> Response[str]:
         200: {
             "description": "A cheap summary",
             "content": {"application/json": {"model": HealthView}},
-        }
+        },
+        401: _ERRORS[401],
+        404: _ERRORS[404],
     },
 )
-def health() -> Response[str]:
+def health(detail: Annotated[bool, Query()] = False) -> Response[str]:
+    report = latest_report(aws.dynamodb(config.aws_endpoint_url), config.usage_table)
+    if detail:
+        if keys.owner_of(_header(app.current_event.headers, API_KEY_HEADER)) is None:
+            return error_response(
+                401,
+                "unauthorized",
+                "the detailed report needs a valid API key in the x-api-key header",
+                API_KEY_HEADER,
+            )
+        if report is None:
+            return error_response(404, "no_health_report", "the health monitor has not run yet")
+        return json_response(200, report)
     view = HealthView(
-        status="ok",
+        status=report.status if report else "ok",
         stage=config.stage,
         models="available" if config.models_available else "not configured",
+        checked_at=report.checked_at if report else None,
     )
     return json_response(200, view)
 

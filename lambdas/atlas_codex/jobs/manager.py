@@ -653,6 +653,11 @@ def _job_from_item(item: Mapping[str, Any]) -> Job:
     return Job.from_item(plain)
 
 
+def job_from_wire_item(item: Mapping[str, Any]) -> Job:
+    """A job from an item as the low-level client returns it (``{"S": ...}`` values)."""
+    return _job_from_item(item)
+
+
 def _job_from_failure(exc: ClientError) -> Job | None:
     item = _failure_item(exc)
     return _job_from_item(item) if item else None

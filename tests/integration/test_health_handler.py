@@ -1,0 +1,96 @@
+"""The scheduled health handler and GET /health: the report a responder reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from atlas_codex import metrics
+from atlas_codex.config import RuntimeConfig
+from atlas_codex.jobs.manager import JobManager
+from atlas_codex.jobs.schema import CreateJobRequest, utcnow
+from atlas_codex_local.apigw import context
+from tests.integration.test_api import call
+
+
+@pytest.fixture
+def health(config: RuntimeConfig) -> ModuleType:
+    from atlas_codex.handlers import health as module
+
+    return module
+
+
+@pytest.fixture
+def api(config: RuntimeConfig) -> ModuleType:
+    from atlas_codex.handlers import api as module
+
+    return module
+
+
+def _emf(output: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(line)
+        for line in output.splitlines()
+        if line.startswith("{") and '"_aws"' in line
+    ]
+
+
+def test_a_scheduled_run_stores_the_report_sweeps_stuck_jobs_and_publishes_metrics(
+    health: ModuleType, manager: JobManager, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = CreateJobRequest.model_validate({"urls": ["https://example.com/"]})
+    job_id = manager.create(owner_id="o-1", request=request, correlation_id="c-1").job.job_id
+    manager.claim(job_id, deadline_at=utcnow() - timedelta(seconds=5))
+
+    out = health.handler({"id": "evt-1", "detail-type": "Scheduled Event"}, context(60_000))
+
+    assert out["timed_out_jobs"] == [job_id]
+    assert manager.get(job_id).status == "timeout"
+    assert out["status"] in ("ok", "degraded")  # the stuck job degrades resources this run
+    stored = health.monitor.latest()
+    assert stored is not None
+    assert len(stored.checks) == 8
+    documents = _emf(capsys.readouterr().out)
+    names = {
+        m["Name"]
+        for doc in documents
+        for directive in doc["_aws"]["CloudWatchMetrics"]
+        for m in directive["Metrics"]
+    }
+    assert {metrics.HEALTH_CHECKS_FAILED, metrics.BUDGET_SPENT_PERCENT} <= names
+    summary = next(d for d in documents if metrics.HEALTH_CHECKS_FAILED in d)
+    assert summary["_aws"]["CloudWatchMetrics"][0]["Namespace"] == metrics.NAMESPACE
+    # Exactly the dimensions the alarm watches.
+    assert set(summary["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == {"service", "stage"}
+    assert summary["service"] == "atlas-codex-health"
+    assert summary["stage"] == "local"
+
+
+def test_health_is_a_cheap_public_summary_and_the_detail_needs_a_key(
+    health: ModuleType, api: ModuleType
+) -> None:
+    status, data, _ = call(api, "GET", "/health")
+    assert status == 200
+    assert data["checked_at"] is None
+    status, data, _ = call(api, "GET", "/health", query="detail=true")
+    assert status == 401
+    assert data["error"]["field"] == "x-api-key"
+
+    key = api.keys.issue("owner-a").key
+    status, data, _ = call(api, "GET", "/health", query="detail=true", key=key)
+    assert status == 404
+    assert data["error"]["code"] == "no_health_report"
+
+    health.handler({"id": "evt-2"}, context(60_000))
+    status, summary, _ = call(api, "GET", "/health")
+    assert status == 200
+    assert summary["checked_at"] is not None
+    assert set(summary) == {"status", "stage", "models", "checked_at", "data"}
+    status, report, _ = call(api, "GET", "/health", query="detail=true", key=key)
+    assert status == 200
+    assert {c["name"] for c in report["checks"]} >= {"dynamodb", "pipeline", "budget"}
+    assert report["status"] == summary["status"]
