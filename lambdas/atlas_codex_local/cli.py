@@ -137,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     markdown.set_defaults(run=_markdown)
 
-    from atlas_codex_local import ops
+    from atlas_codex_local import migrate, ops
 
     ops.register(sub)
+    migrate.register(sub)
 
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -204,9 +204,7 @@ class JobManager:
 
     def _put_new(self, job: Job) -> Job | None:
         """Put ``job`` if its id is free; return the existing record otherwise."""
-        item = {k: _wire(v) for k, v in job.to_item().items()}
-        if job.type == "batch":
-            item[CHILD_OUTCOMES] = {"M": {}}
+        item = job_to_wire_item(job)
         try:
             self.db.put_item(
                 TableName=self.table,
@@ -651,6 +649,19 @@ def _job_from_item(item: Mapping[str, Any]) -> Job:
     plain = _plain(item)
     plain.pop(CHILD_OUTCOMES, None)
     return Job.from_item(plain)
+
+
+def job_to_wire_item(job: Job) -> dict[str, Any]:
+    """The item the manager writes for ``job``, in the low-level client's form."""
+    item = {k: _wire(v) for k, v in job.to_item().items()}
+    if job.type == "batch":
+        item[CHILD_OUTCOMES] = {"M": {}}
+    return item
+
+
+def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A low-level item as plain Python values (numbers as Decimal)."""
+    return _plain(item)
 
 
 def job_from_wire_item(item: Mapping[str, Any]) -> Job:
