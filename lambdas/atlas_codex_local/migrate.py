@@ -523,4 +523,3 @@ def _progress_bar(db: Any, sources: list[str], *, quiet: bool) -> Callable[[Repo
             )
 
     return show
-
