@@ -137,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     markdown.set_defaults(run=_markdown)
 
-    from atlas_codex_local import migrate, ops
+    from atlas_codex_local import migrate, ops, validate
 
     ops.register(sub)
     migrate.register(sub)
+    validate.register(sub)
 
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -30,7 +30,6 @@ from atlas_codex_local.demo_site import DemoSite
 from atlas_codex_local.emulator import EmulatorProcess
 from atlas_codex_local.http_adapter import ApiServer
 from atlas_codex_local.poller import SqsPoller
-from atlas_codex_local.provision import provision
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 DEMO_PORT: Final = 8765
@@ -111,12 +110,29 @@ def up(
     servers: list[Any] = []
     threads: list[threading.Thread] = []
     try:
-        resources = provision(
-            settings,
-            dynamodb=aws.dynamodb(emulator.endpoint),
-            sqs=aws.sqs(emulator.endpoint),
-            s3=aws.s3(emulator.endpoint),
+        import boto3
+
+        from atlas_codex_local import deploy
+
+        def client(service: str) -> Any:
+            return boto3.client(
+                service, endpoint_url=emulator.endpoint, region_name=settings.region
+            )  # type: ignore[call-overload]
+
+        if not deploy.templates_cached():
+            out("Synthesizing the local stage's CloudFormation templates (once per change)...")
+        templates = deploy.local_templates()
+        deployed = deploy.deploy(
+            client("cloudformation"),
+            client("ssm"),
+            templates,
+            cloudwatch=client("cloudwatch"),
+            budgets=client("budgets"),
+            dynamodb=client("dynamodb"),
+            s3=client("s3"),
+            account=settings.account,
         )
+        resources = deploy.stage_resources(deployed)
         from stacks.environment import function_environment
 
         os.environ.update(

@@ -58,16 +58,28 @@ class Target:
             return self.region
         return str(self.settings.region) if self.settings is not None else "us-east-1"
 
+    @property
+    def local_endpoint(self) -> bool:
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.endpoint_url or "").hostname
+        return host in ("127.0.0.1", "localhost", "::1")
+
     def client(self, service: str) -> Any:
         if service not in self._clients:
             import boto3
             from botocore.config import Config
 
+            credentials: dict[str, str] = {}
+            if self.local_endpoint and boto3.session.Session().get_credentials() is None:
+                # The emulator takes any credentials; a responder's shell may have none.
+                credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
             self._clients[service] = boto3.client(
                 service,  # type: ignore[call-overload]
                 endpoint_url=self.endpoint_url,
                 region_name=self.region_name,
                 config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
+                **credentials,
             )
         return self._clients[service]
 

@@ -203,6 +203,34 @@ def test_the_extract_command_reports_bad_input_and_exits_non_zero(
     assert main(["extract", "https://a.example/", "--endpoint", local["api_url"]]) == 2
 
 
+def test_validate_passes_against_local_mode_with_a_canary_job(
+    local: dict[str, Any], site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_codex_local.cli import main
+
+    argv = [
+        "validate",
+        "--stage",
+        "local",
+        "--endpoint-url",
+        local["aws_endpoint_url"],
+        "--endpoint",
+        local["api_url"],
+        "--api-key",
+        local["api_key"],
+        "--canary-url",
+        f"{site.url}/catalog/1",
+        "--json",
+    ]
+    code = main(argv)
+    rows = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 0, [r for r in rows.values() if r["verdict"] == "FAIL"]
+    assert rows["canary job"]["verdict"] == "PASS"
+    assert rows["stack atlas-codex-data-local"]["verdict"] == "PASS"
+    assert rows["alarms"]["verdict"] == "PASS"
+    assert rows["stack atlas-codex-compute-local"]["verdict"] == "SKIP"
+
+
 def test_ctrl_c_stops_cleanly(local: dict[str, Any]) -> None:
     proc: subprocess.Popen[str] = local["process"]
     proc.send_signal(signal.SIGINT)
