@@ -31,6 +31,12 @@ def once() -> float:
 
 
 def run() -> str:
+    import shutil
+
+    from atlas_codex_local.deploy import CACHE_DIR
+
+    shutil.rmtree(CACHE_DIR, ignore_errors=True)
+    cold = once()
     samples = [once() for _ in range(RUNS)]
     return "\n".join(
         [
@@ -39,6 +45,11 @@ def run() -> str:
             f"`atlas-codex local up --port 0 --no-demo` from the command to the first answered `/health`, "
             f"median of {RUNS} runs: **{statistics.median(samples):.2f} s** "
             f"(min {min(samples):.2f} s, max {max(samples):.2f} s). It includes starting the AWS emulator "
-            "process, creating the local stage's tables, queues and bucket, and importing the handlers.",
+            "process, deploying the local stage's data and messaging stacks into the emulator's "
+            "CloudFormation from the cached synthesized templates (about 2 s of it: moto's "
+            "CloudFormation is slow to create the tables), and importing the handlers; the "
+            "monitoring stack deploys in the background. The first run after a change of the "
+            f"stacks also synthesizes the local stage: **{cold:.1f} s** measured here with the "
+            "cache cleared.",
         ]
     )

@@ -120,6 +120,7 @@ def deploy(
     s3: Any,
     account: str,
     stage: str = "local",
+    layers: tuple[str, ...] = LAYERS,
 ) -> Deployed:
     """Create (or leave as they are) the stage's stacks; return their outputs."""
     try:
@@ -130,7 +131,7 @@ def deploy(
         raise DeployError(f"cannot write the bootstrap parameter: {exc}") from None
     outputs: dict[str, dict[str, str]] = {}
     left_out = [f"{naming.stack_name('compute', stage)}: served by local mode itself"]
-    for layer in LAYERS:
+    for layer in layers:
         name = naming.stack_name(layer, stage)
         template, notes = adapt(templates[layer])
         left_out += [f"{name}: {n}" for n in notes]

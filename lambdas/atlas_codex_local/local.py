@@ -122,16 +122,30 @@ def up(
         if not deploy.templates_cached():
             out("Synthesizing the local stage's CloudFormation templates (once per change)...")
         templates = deploy.local_templates()
-        deployed = deploy.deploy(
-            client("cloudformation"),
-            client("ssm"),
-            templates,
-            cloudwatch=client("cloudwatch"),
-            budgets=client("budgets"),
-            dynamodb=client("dynamodb"),
-            s3=client("s3"),
-            account=settings.account,
+
+        def deploy_layers(layers: tuple[str, ...]) -> deploy.Deployed:
+            return deploy.deploy(
+                client("cloudformation"),
+                client("ssm"),
+                templates,
+                cloudwatch=client("cloudwatch"),
+                budgets=client("budgets"),
+                dynamodb=client("dynamodb"),
+                s3=client("s3"),
+                account=settings.account,
+                layers=layers,
+            )
+
+        deployed = deploy_layers(("data", "messaging"))
+        # Alarms, topic and budget are not needed to serve: deployed while the API starts.
+        monitoring = threading.Thread(
+            target=_deploy_in_background,
+            args=(deploy_layers, ("monitoring",)),
+            name="deploy-monitoring",
+            daemon=True,
         )
+        monitoring.start()
+        threads.append(monitoring)
         resources = deploy.stage_resources(deployed)
         from stacks.environment import function_environment
 
@@ -194,7 +208,10 @@ def up(
             "demo_url": site.url if site else None,
         }
         if info_file:
-            Path(info_file).write_text(json.dumps(info, indent=2))
+            # Atomically: a reader polling for the file never sees it half written.
+            partial = Path(f"{info_file}.partial")
+            partial.write_text(json.dumps(info, indent=2))
+            partial.replace(info_file)
         out(_banner(info, ready_s, api.config.models_available))
         if site is not None:
             out(_demo_job(api_server.url, key, site.url))
@@ -211,14 +228,27 @@ def up(
         emulator.stop()
 
 
+def _deploy_in_background(deploy_layers: Any, layers: tuple[str, ...]) -> None:
+    try:
+        deploy_layers(layers)
+    except Exception as exc:  # local mode serves without alarms; say why they are missing
+        print(
+            f"local mode: deploying {', '.join(layers)} failed: {exc}", file=sys.stderr, flush=True
+        )
+
+
 HEALTH_EVERY_S: Final = 60.0
+HEALTH_FIRST_RUN_S: Final = 3.0
 """Local mode runs the health handler (checks, stuck-job sweep, stored report) every minute,
-and once at start-up; deployed stages every five minutes (EventBridge)."""
+starting just after start-up; deployed stages every five minutes (EventBridge)."""
 
 
 def _health_forever(handler: Any, stop: threading.Event) -> None:
     from atlas_codex_local.apigw import context
 
+    # The first run waits a little: at start-up it would only compete with getting ready.
+    if stop.wait(HEALTH_FIRST_RUN_S):
+        return
     run = 0
     while True:
         run += 1
