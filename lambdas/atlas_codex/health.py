@@ -243,8 +243,22 @@ class HealthMonitor:
             raise Outcome(
                 "failed", f"listing models failed: {type(exc).__name__}: {exc}"[:300]
             ) from None
-        wanted = set(self.config.model_policy.tier_models.values())
-        missing = sorted(wanted - set(models))
+        from atlas_codex.llm.catalog import catalog_for
+
+        policy = self.config.model_policy
+        configured = [*policy.tier_models.values(), policy.production_fallback]
+        near = catalog_for(policy).near_shutdown(configured, self.now().date())
+        if near:
+            raise Outcome(
+                "degraded",
+                "; ".join(
+                    f"{name} shuts down on {when} ({(when - self.now().date()).days} days): "
+                    "configure its tier's successor in the model policy"
+                    for name, when in near
+                ),
+                shutdowns={name: str(when) for name, when in near},
+            )
+        missing = sorted(set(policy.tier_models.values()) - set(models))
         if missing:
             raise Outcome(
                 "degraded",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from typing import Annotated, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -97,6 +98,30 @@ def _default_tier_models() -> dict[ModelTier, str]:
     return {"nano": "gpt-5-nano", "mini": "gpt-5-mini", "full": "gpt-5"}
 
 
+class ModelEntry(BaseModel):
+    """One model of the catalogue: its tier, limits, prices per 1M tokens and shutdown date.
+
+    The seeded entries live in ``llm/models.json``; a stage may add models an
+    OpenAI-compatible endpoint serves (``ModelPolicy.extra_models``) in the same shape.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tier: ModelTier
+    context_window: int = Field(gt=0)
+    max_output_tokens: int = Field(gt=0)
+    input: float = Field(ge=0)
+    cached_input: float = Field(ge=0)
+    cache_write: float = Field(default=0.0, ge=0)
+    output: float = Field(ge=0)
+    long_context_above: int | None = Field(default=None, gt=0)
+    """Input tokens above which the long-context prices apply (to the whole request)."""
+    long_context_multiplier: float = Field(default=1.0, ge=1)
+    reasoning: bool = False
+    shutdown: date | None = None
+    successor: ModelName | None = None
+
+
 class ModelPolicy(BaseModel):
     """Which model tiers a stage may use, the model behind each, and the last resort."""
 
@@ -105,6 +130,8 @@ class ModelPolicy(BaseModel):
     allowed_tiers: tuple[ModelTier, ...] = Field(default=MODEL_TIERS, min_length=1)
     tier_models: dict[ModelTier, ModelName] = Field(default_factory=_default_tier_models)
     production_fallback: ModelName = "gpt-4.1"
+    extra_models: dict[ModelName, ModelEntry] = Field(default_factory=dict)
+    """Models an OpenAI-compatible endpoint (``OPENAI_BASE_URL``) serves beyond the catalogue."""
 
     @model_validator(mode="after")
     def _every_allowed_tier_has_a_model(self) -> ModelPolicy:

@@ -13,10 +13,11 @@ read it against the stage's monthly budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from atlas_codex.jobs.schema import utcnow
 
@@ -52,11 +53,13 @@ class UsageLedger:
             return
         month = month_of(when or utcnow())
         expires = int((when or utcnow()).timestamp()) + TTL_DAYS * 86400
-        for sk in (f"month#{month}", f"owner#{owner_id}#{month}"):
+        for sk, committed in ((f"month#{month}", True), (f"owner#{owner_id}#{month}", False)):
+            # The month item's ``committed`` (spent + reserved) is what reservations check.
+            expression = "ADD usd :usd" + (", committed :usd" if committed else "")
             self.db.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": self.pk}, "sk": {"S": sk}},
-                UpdateExpression="ADD usd :usd SET #ttl = if_not_exists(#ttl, :ttl)",
+                UpdateExpression=f"{expression} SET #ttl = if_not_exists(#ttl, :ttl)",
                 ExpressionAttributeNames={"#ttl": "ttl"},
                 ExpressionAttributeValues={":usd": {"N": str(amount)}, ":ttl": {"N": str(expires)}},
             )
@@ -90,3 +93,104 @@ class UsageLedger:
                 break
             kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
         return sorted(spends, key=lambda s: s.usd, reverse=True)
+
+
+# ---------------------------------------------------------------------------- budgets
+
+
+class BudgetExceeded(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Reservation:
+    month: str
+    usd: Decimal
+
+
+class BudgetGuard:
+    """Reserve a call's worst case before it, settle the actual cost after it.
+
+    The month item carries ``usd`` (spent), ``reserved`` and ``committed`` (their sum). A
+    reservation is one conditional update, ``committed <= limit - worst_case``: concurrent
+    reservations can never together pass the limit. Settling replaces the reservation by
+    the actual cost (``commit``) or gives it back (``release``), so nothing leaks.
+    """
+
+    def __init__(
+        self,
+        ledger: UsageLedger,
+        *,
+        monthly_limit_usd: Decimal | float,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.ledger = ledger
+        self.limit = Decimal(str(monthly_limit_usd))
+        self.now = now
+
+    def _key(self, month: str) -> dict[str, Any]:
+        return {"pk": {"S": self.ledger.pk}, "sk": {"S": f"month#{month}"}}
+
+    def reserve(self, usd: Decimal) -> Reservation:
+        month = month_of(self.now())
+        if usd > self.limit:
+            raise BudgetExceeded(
+                f"a call that may cost ${usd:.4f} cannot fit the monthly budget of ${self.limit:.2f}"
+            )
+        try:
+            self.ledger.db.update_item(
+                TableName=self.ledger.table,
+                Key=self._key(month),
+                UpdateExpression="ADD reserved :est, committed :est",
+                ConditionExpression="attribute_not_exists(committed) OR committed <= :room",
+                ExpressionAttributeValues={
+                    ":est": {"N": str(usd)},
+                    ":room": {"N": str(self.limit - usd)},
+                },
+            )
+        except self.ledger.db.exceptions.ConditionalCheckFailedException:
+            spent = self.ledger.month_spend(when=self.now())
+            raise BudgetExceeded(
+                f"the monthly model budget of ${self.limit:.2f} would be exceeded "
+                f"(${spent:.2f} spent this month, this call may cost up to ${usd:.4f})"
+            ) from None
+        return Reservation(month=month, usd=usd)
+
+    def commit(
+        self, reservation: Reservation, actual: Decimal, owner_id: str | None = None
+    ) -> None:
+        """Replace the reservation by the actual cost (a failed call's usage is billed too)."""
+        self.ledger.db.update_item(
+            TableName=self.ledger.table,
+            Key=self._key(reservation.month),
+            UpdateExpression="ADD usd :actual, reserved :release, committed :delta",
+            ExpressionAttributeValues={
+                ":actual": {"N": str(actual)},
+                ":release": {"N": str(-reservation.usd)},
+                ":delta": {"N": str(actual - reservation.usd)},
+            },
+        )
+        if owner_id is not None and actual > 0:
+            self.ledger.db.update_item(
+                TableName=self.ledger.table,
+                Key={
+                    "pk": {"S": self.ledger.pk},
+                    "sk": {"S": f"owner#{owner_id}#{reservation.month}"},
+                },
+                UpdateExpression="ADD usd :actual",
+                ExpressionAttributeValues={":actual": {"N": str(actual)}},
+            )
+
+    def release(self, reservation: Reservation) -> None:
+        self.commit(reservation, Decimal(0))
+
+    def state(self) -> dict[str, Decimal]:
+        item = self.ledger.db.get_item(
+            TableName=self.ledger.table, Key=self._key(month_of(self.now())), ConsistentRead=True
+        ).get("Item", {})
+        return {
+            k: Decimal(item[k]["N"]) if k in item else Decimal(0)
+            for k in ("usd", "reserved", "committed")
+        }

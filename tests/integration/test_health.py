@@ -184,10 +184,16 @@ def test_with_a_key_the_model_and_network_checks_probe_the_endpoint(
         model_probe=models,
         network_probe=network,
     )
+    monitor.now = lambda: utcnow().replace(year=2026, month=10, day=1)
     checks = _by_name(monitor.run({"m": monitor.check_models, "n": monitor.check_network}).checks)
     assert checks["m"].status == "ok"
     assert checks["n"].status == "ok"
     assert seen == [("api.openai.com", 443)]
+
+    monitor.now = lambda: utcnow().replace(year=2026, month=11, day=29)
+    near = _by_name(monitor.run({"m": monitor.check_models}).checks)["m"]
+    assert near.status == "degraded"
+    assert "gpt-5-nano shuts down on 2026-12-11 (12 days)" in near.message
 
     def refused(timeout: float) -> list[str]:
         raise ConnectionError("connection refused")
@@ -218,3 +224,14 @@ def test_the_report_is_stored_for_the_api(
     monitor.store(report)
     stored: Any = latest_report(aws.dynamodb(moto_endpoint), config.usage_table)
     assert stored == report
+
+
+def test_a_queue_backlog_degrades_the_resources_check(
+    monitor: HealthMonitor, manager: JobManager
+) -> None:
+    _submit(manager)
+    monitor.now = lambda: utcnow() + timedelta(hours=1)  # the job has waited an hour
+    check = _by_name(monitor.run({"resources": monitor.check_resources}).checks)["resources"]
+    assert check.status == "degraded"
+    assert check.details["oldest_pending_s"] >= 3600
+    assert "the oldest pending job has waited" in check.message

@@ -37,7 +37,15 @@ from atlas_codex.engine.fetch import Fetcher, FetchError
 from atlas_codex.engine.html import metadata, to_markdown
 from atlas_codex.engine.interface import DeadlineExceeded, ExtractionError, ExtractionOutcome
 from atlas_codex.engine.netguard import NetPolicy
-from atlas_codex.jobs.schema import Attempt, CrawlOptions, JobError, JobRequest, PageOutcome, utcnow
+from atlas_codex.jobs.schema import (
+    Attempt,
+    CrawlOptions,
+    JobCost,
+    JobError,
+    JobRequest,
+    PageOutcome,
+    utcnow,
+)
 
 MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})
 
@@ -86,9 +94,13 @@ def plan(request: JobRequest, *, models_available: bool) -> Plan:
 
 
 class Engine:
-    def __init__(self, *, fetcher: Fetcher, models_available: bool) -> None:
+    def __init__(
+        self, *, fetcher: Fetcher, models_available: bool, models: Any | None = None
+    ) -> None:
         self.fetcher = fetcher
-        self.models_available = models_available
+        self.models_available = models_available and models is not None
+        self.models = models
+        """:class:`atlas_codex.llm.extraction.ModelStrategies` when a key is configured."""
 
     def extract(
         self,
@@ -113,6 +125,9 @@ class Engine:
             if time.monotonic() > deadline:
                 raise DeadlineExceeded()
             crawled = [self._fetch_one(request)]
+        from atlas_codex.llm.extraction import Spend
+
+        spend = Spend()
         attempts: list[Attempt] = []
         pages: list[PageOutcome] = []
         data: list[JsonValue] = []
@@ -133,7 +148,9 @@ class Engine:
                 )
                 continue
             try:
-                found, strategy = self._run_chain(chosen.chain, page, request, attempts)
+                found, strategy = self._run_chain(
+                    chosen.chain, page, request, attempts, deadline=deadline, spend=spend
+                )
             except ExtractionError as exc:
                 if not chosen.navigation:
                     raise
@@ -183,6 +200,8 @@ class Engine:
             pages=pages,
             strategy=f"navigation({strategy})" if chosen.navigation else strategy,
             attempts=_dedupe(attempts),
+            model=spend.models[-1] if spend.models else None,
+            cost=JobCost(estimated_usd=float(spend.estimated), actual_usd=float(spend.actual)),
         )
 
     def _fetch_one(self, request: JobRequest) -> CrawledPage:
@@ -199,12 +218,15 @@ class Engine:
         page: CrawledPage,
         request: JobRequest,
         attempts: list[Attempt],
+        *,
+        deadline: float,
+        spend: Any,
     ) -> tuple[Extraction, str]:
         last: StrategyFailed | None = None
         for strategy in chain:
             started = utcnow()
             try:
-                value = self._strategy(strategy, page, request)
+                value = self._strategy(strategy, page, request, attempts, deadline, spend)
             except StrategyFailed as exc:
                 attempts.append(
                     Attempt(
@@ -222,15 +244,21 @@ class Engine:
         # The page was fetched: running the same strategies again cannot do better.
         raise ExtractionError(last.code, last.message, retryable=False, attempts=attempts)
 
-    def _strategy(self, strategy: str, page: CrawledPage, request: JobRequest) -> Extraction:
+    def _strategy(
+        self,
+        strategy: str,
+        page: CrawledPage,
+        request: JobRequest,
+        attempts: list[Attempt],
+        deadline: float,
+        spend: Any,
+    ) -> Extraction:
         assert page.page is not None
         tree = page.tree or LexborHTMLParser(page.page.text)
         if strategy in MODEL_STRATEGIES:
-            if not self.models_available:
+            if not self.models_available or self.models is None:
                 raise StrategyFailed("model_unavailable", NO_MODEL)
-            raise StrategyFailed(
-                "model_unavailable", "the model router is not installed in this deployment"
-            )
+            return self._model_strategy(strategy, tree, page, request, attempts, deadline, spend)
         if strategy == "direct-css":
             assert request.selectors is not None
             try:
@@ -260,13 +288,61 @@ class Engine:
             return Extraction(data=content)
         raise StrategyFailed("unknown_strategy", f"no strategy {strategy!r}")
 
+    def _model_strategy(
+        self,
+        strategy: str,
+        tree: LexborHTMLParser,
+        page: CrawledPage,
+        request: JobRequest,
+        attempts: list[Attempt],
+        deadline: float,
+        spend: Any,
+    ) -> Extraction:
+        from atlas_codex.llm.router import RouterFailed
+
+        assert page.page is not None
+        assert self.models is not None
+        markdown = to_markdown(tree, page.page.url, main_content=True)
+        pages = len(request.urls) if request.crawl is None else request.crawl.max_pages
+        try:
+            if strategy == "schema-model":
+                assert request.json_schema is not None
+                value = self.models.schema(
+                    url=page.page.url,
+                    markdown=markdown,
+                    schema=dict(request.json_schema),
+                    instruction=request.instruction,
+                    deadline=deadline,
+                    spend=spend,
+                    attempts=attempts,
+                    pages=pages,
+                )
+            else:
+                assert request.instruction is not None
+                value = self.models.instruction(
+                    url=page.page.url,
+                    markdown=markdown,
+                    instruction=request.instruction,
+                    deadline=deadline,
+                    spend=spend,
+                    attempts=attempts,
+                    pages=pages,
+                )
+        except RouterFailed as exc:
+            raise StrategyFailed(exc.code, exc.message) from None
+        return _model_data(value)
+
+
+def _model_data(value: Any) -> Extraction:
+    return Extraction(data=value)
+
 
 def _dedupe(attempts: list[Attempt]) -> list[Attempt]:
     """One attempt per (strategy, outcome) for multi-page jobs: the chain, not every page."""
-    seen: set[tuple[str, str | None]] = set()
+    seen: set[tuple[str, str | None, str | None]] = set()
     out: list[Attempt] = []
     for a in attempts:
-        key = (a.strategy, a.error.code if a.error else None)
+        key = (a.strategy, a.model, a.error.code if a.error else None)
         if key not in seen:
             seen.add(key)
             out.append(a)
@@ -276,4 +352,9 @@ def _dedupe(attempts: list[Attempt]) -> list[Attempt]:
 def build_extractor(config: RuntimeConfig) -> Engine:
     """The factory :func:`atlas_codex.engine.interface.load_extractor` calls."""
     fetcher = Fetcher(policy=NetPolicy.from_host_ports(config.allowed_private_hosts))
-    return Engine(fetcher=fetcher, models_available=config.models_available)
+    models = None
+    if config.models_available:
+        from atlas_codex.llm.extraction import ModelStrategies
+
+        models = ModelStrategies(config)
+    return Engine(fetcher=fetcher, models_available=config.models_available, models=models)

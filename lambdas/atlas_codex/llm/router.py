@@ -1,0 +1,394 @@
+"""The model router: the cheapest adequate tier for a job, a fallback chain, exact costs.
+
+* :func:`analyse` maps a job to a tier from things it can measure (input tokens, schema size
+  and depth, instruction length and reasoning cues, pages) and says why.
+* :func:`chain` turns a tier into models: that tier and the ones above it that the stage
+  allows, then the production fallback; each model past its shutdown is replaced by its
+  successor (with the reason); no model twice; at most :data:`MAX_CHAIN` models.
+* :class:`Router` calls them in order. Before a call: the exact prompt tokens, an estimate,
+  and a reservation of the worst case against the budget. After it: the actual cost from the
+  response's usage (a failed or truncated call is billed too) replaces the reservation. A
+  rate-limited model is cooled down for its ``retry-after``, and a model that keeps failing
+  for a while, across invocations of the same process.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Final
+
+from atlas_codex.jobs.schema import Attempt, JobError, utcnow
+from atlas_codex.llm import tokens
+from atlas_codex.llm.catalog import Catalog, Usage, cost_usd
+from atlas_codex.policy import MODEL_TIERS, ModelPolicy, ModelTier
+from atlas_codex.usage import BudgetExceeded, BudgetGuard
+
+MAX_CHAIN: Final = 4
+CONSECUTIVE_FAILURES_TO_COOL: Final = 3
+COOL_DOWN_S: Final = 60.0
+MAX_RETRY_AFTER_S: Final = 300.0
+DEFAULT_MAX_OUTPUT_TOKENS: Final = 4096
+MIN_CALL_S: Final = 2.0
+"""Less time than this left before the deadline: no further call starts."""
+
+# Reasoning cues in an instruction: comparisons, calculations, multi-step conditions.
+REASONING_CUES: Final = re.compile(
+    r"\b(compare|comparison|calculate|compute|sum|total|average|mean|difference|ratio|"
+    r"percent(age)?|rank|cheapest|most expensive|best|worst|derive|infer|if\b.+\bthen|"
+    r"step[- ]by[- ]step|unless|except when|per (unit|item|kg|month))\b",
+    re.IGNORECASE,
+)
+NANO_MAX_INPUT: Final = 8_000
+MINI_MAX_INPUT: Final = 60_000
+NANO_MAX_FIELDS: Final = 8
+MINI_MAX_FIELDS: Final = 30
+MAX_SIMPLE_DEPTH: Final = 2
+LONG_INSTRUCTION: Final = 400
+
+
+@dataclass(frozen=True)
+class Decision:
+    tier: ModelTier
+    reasons: tuple[str, ...]
+
+
+def schema_shape(schema: dict[str, Any] | None, depth: int = 1) -> tuple[int, int]:
+    """(number of properties, nesting depth) of a JSON schema."""
+    if not isinstance(schema, dict):
+        return 0, depth - 1
+    fields, deepest = 0, depth if schema.get("properties") else depth - 1
+    for sub in (schema.get("properties") or {}).values():
+        fields += 1
+        f, d = schema_shape(sub, depth + 1)
+        fields, deepest = fields + f, max(deepest, d)
+    if isinstance(schema.get("items"), dict):
+        f, d = schema_shape(schema["items"], depth)
+        fields, deepest = fields + f, max(deepest, d)
+    return fields, deepest
+
+
+def analyse(
+    *,
+    input_tokens: int,
+    schema: dict[str, Any] | None,
+    instruction: str | None,
+    pages: int,
+    policy: ModelPolicy,
+) -> Decision:
+    """A deterministic tier for a job, with every reason that raised it."""
+    rank = 0
+    reasons: list[str] = []
+
+    def need(tier: int, why: str) -> None:
+        nonlocal rank
+        if tier > rank:
+            rank = tier
+        reasons.append(f"{why} -> {MODEL_TIERS[tier]}")
+
+    if input_tokens > MINI_MAX_INPUT:
+        need(2, f"{input_tokens} input tokens (> {MINI_MAX_INPUT})")
+    elif input_tokens > NANO_MAX_INPUT:
+        need(1, f"{input_tokens} input tokens (> {NANO_MAX_INPUT})")
+    fields, depth = schema_shape(schema)
+    if fields > MINI_MAX_FIELDS:
+        need(2, f"{fields} schema fields (> {MINI_MAX_FIELDS})")
+    elif fields > NANO_MAX_FIELDS:
+        need(1, f"{fields} schema fields (> {NANO_MAX_FIELDS})")
+    if depth > MAX_SIMPLE_DEPTH:
+        need(1, f"schema nested {depth} levels (> {MAX_SIMPLE_DEPTH})")
+    if instruction:
+        cue = REASONING_CUES.search(instruction)
+        if cue:
+            need(2, f"the instruction asks for reasoning ({cue.group(0)!r})")
+        elif len(instruction) > LONG_INSTRUCTION:
+            need(1, f"a {len(instruction)}-character instruction")
+        if schema is None:
+            need(1, "no schema: the model proposes one first")
+    if pages > 5:
+        need(1, f"{pages} pages")
+    if not reasons:
+        reasons.append(f"simple extraction ({input_tokens} tokens, {fields} fields) -> nano")
+    tier: ModelTier = MODEL_TIERS[rank]
+    if tier not in policy.allowed_tiers:
+        allowed = [t for t in MODEL_TIERS if t in policy.allowed_tiers]
+        below = [t for t in allowed if MODEL_TIERS.index(t) <= rank]
+        chosen = below[-1] if below else allowed[0]
+        reasons.append(f"the stage does not allow {tier}: {chosen}")
+        tier = chosen
+    return Decision(tier=tier, reasons=tuple(reasons))
+
+
+def chain(
+    tier: ModelTier, policy: ModelPolicy, catalog: Catalog, today: date
+) -> list[tuple[str, list[str]]]:
+    """Models to try for ``tier``, each with the reasons it stands where it does."""
+    start = MODEL_TIERS.index(tier)
+    wanted = [policy.tier_models[t] for t in MODEL_TIERS[start:] if t in policy.allowed_tiers]
+    wanted.append(policy.production_fallback)
+    out: list[tuple[str, list[str]]] = []
+    seen: set[str] = set()
+    for name in wanted:
+        live, reasons = catalog.live(name, today)
+        if live in seen:
+            continue
+        seen.add(live)
+        out.append((live, reasons))
+    return out[:MAX_CHAIN]
+
+
+class Cooldowns:
+    """Per process (shared by the invocations one Lambda environment serves)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.until: dict[str, float] = {}
+        self.failures: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def cooling(self, model: str) -> float:
+        with self.lock:
+            return max(0.0, self.until.get(model, 0.0) - self.clock())
+
+    def failed(self, model: str, retry_after_s: float | None) -> None:
+        with self.lock:
+            self.failures[model] = self.failures.get(model, 0) + 1
+            pause = 0.0
+            if retry_after_s is not None:
+                pause = min(retry_after_s, MAX_RETRY_AFTER_S)
+            if self.failures[model] >= CONSECUTIVE_FAILURES_TO_COOL:
+                pause = max(pause, COOL_DOWN_S)
+            if pause:
+                self.until[model] = max(self.until.get(model, 0.0), self.clock() + pause)
+
+    def succeeded(self, model: str) -> None:
+        with self.lock:
+            self.failures.pop(model, None)
+            self.until.pop(model, None)
+
+
+COOLDOWNS: Final = Cooldowns()
+
+
+@dataclass
+class Call:
+    """One model request the router may send to several models."""
+
+    messages: Callable[[int | None], list[dict[str, str]]]
+    """Builds the messages, the page cut to at most N tokens (None: whole)."""
+    schema: dict[str, Any] | None
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    reasoning_effort: str | None = None
+    owner_id: str | None = None
+
+
+@dataclass
+class Routed:
+    data: Any
+    model: str
+    attempts: list[Attempt]
+    estimated_usd: Decimal
+    actual_usd: Decimal
+    warnings: list[str] = field(default_factory=list)
+
+
+class RouterFailed(Exception):
+    def __init__(self, code: str, message: str, attempts: list[Attempt]) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.attempts = attempts
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        client: Any,
+        catalog: Catalog,
+        policy: ModelPolicy,
+        budget: BudgetGuard | None,
+        cooldowns: Cooldowns = COOLDOWNS,
+        today: Callable[[], date] = lambda: utcnow().date(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.catalog = catalog
+        self.policy = policy
+        self.budget = budget
+        self.cooldowns = cooldowns
+        self.today = today
+        self.clock = clock
+
+    def estimate(
+        self, model: str, input_tokens: int, schema: dict[str, Any] | None, max_out: int
+    ) -> tuple[Decimal, Decimal]:
+        """(expected, worst case) cost of a call: exact input, output expected from the
+        schema's size (capped by max_output_tokens) or all of max_output_tokens."""
+        entry = self.catalog.get(model)
+        fields, _ = schema_shape(schema)
+        expected_out = min(max_out, 40 + 24 * max(fields, 4))
+        expected = cost_usd(entry, Usage(input_tokens=input_tokens, output_tokens=expected_out))
+        worst = cost_usd(entry, Usage(input_tokens=input_tokens, output_tokens=max_out))
+        return expected, worst
+
+    def run(self, call: Call, decision: Decision, *, deadline: float) -> Routed:
+        attempts: list[Attempt] = []
+        warnings: list[str] = []
+        estimated = Decimal(0)
+        actual = Decimal(0)
+        last_code, last_message = "model_unavailable", "no model could be tried"
+        models = chain(decision.tier, self.policy, self.catalog, self.today())
+        tried: set[str] = set()
+        budget_refused: list[str] = []
+        for model, reasons in models:
+            if model in tried:
+                continue
+            tried.add(model)
+            warnings += reasons
+            started = utcnow()
+            cooling = self.cooldowns.cooling(model)
+            if cooling:
+                attempts.append(
+                    _skipped(model, started, "rate_limited", f"cooling down for {cooling:.0f} s")
+                )
+                continue
+            remaining = deadline - self.clock()
+            if remaining < MIN_CALL_S:
+                last_code, last_message = "deadline_exceeded", "no time left for another model call"
+                break
+            entry = self.catalog.get(model)
+            max_out = min(call.max_output_tokens, entry.max_output_tokens)
+            messages = call.messages(None)
+            prompt = tokens.prompt_tokens(messages, call.schema)
+            room = entry.context_window - max_out
+            if prompt > room:
+                if any(
+                    self.catalog.get(m).context_window - max_out >= prompt
+                    for m, _ in models
+                    if m not in tried
+                ):
+                    attempts.append(
+                        _skipped(
+                            model,
+                            started,
+                            "context_length",
+                            f"{prompt} input tokens exceed its window ({entry.context_window})",
+                        )
+                    )
+                    continue
+                framing = prompt - tokens.count(messages[-1]["content"])
+                messages = call.messages(max(256, room - framing - 64))
+                before, prompt = prompt, tokens.prompt_tokens(messages, call.schema)
+                warnings.append(f"content truncated for {model}: {before} -> {prompt} input tokens")
+            expected, worst = self.estimate(model, prompt, call.schema, max_out)
+            reservation = None
+            if self.budget is not None:
+                try:
+                    reservation = self.budget.reserve(worst)
+                except BudgetExceeded as exc:
+                    budget_refused.append(model)
+                    attempts.append(_skipped(model, started, "budget_exceeded", exc.message))
+                    last_code, last_message = "budget_exceeded", exc.message
+                    continue
+            estimated += expected
+            from atlas_codex.llm.client import RETRYABLE_ELSEWHERE, ModelCallFailed
+
+            try:
+                completion = self.client.complete(
+                    model=model,
+                    messages=messages,
+                    schema=call.schema,
+                    max_output_tokens=max_out,
+                    timeout_s=max(1.0, deadline - self.clock() - 0.5),
+                    reasoning_effort=call.reasoning_effort if entry.reasoning else None,
+                )
+            except ModelCallFailed as failure:
+                spent = cost_usd(entry, failure.usage) if failure.usage else Decimal(0)
+                actual += spent
+                if reservation is not None and self.budget is not None:
+                    self.budget.commit(reservation, spent, call.owner_id)
+                self.cooldowns.failed(model, failure.retry_after_s)
+                attempts.append(
+                    _attempt(
+                        model,
+                        started,
+                        prompt,
+                        failure.usage,
+                        expected,
+                        spent,
+                        failure.kind,
+                        failure.message,
+                    )
+                )
+                last_code, last_message = _code(failure.kind), failure.message
+                if failure.kind not in RETRYABLE_ELSEWHERE:
+                    break
+                continue
+            spent = cost_usd(entry, completion.usage)
+            actual += spent
+            if reservation is not None and self.budget is not None:
+                self.budget.commit(reservation, spent, call.owner_id)
+            self.cooldowns.succeeded(model)
+            attempts.append(_attempt(model, started, prompt, completion.usage, expected, spent))
+            return Routed(completion.data, model, attempts, estimated, actual, warnings)
+        if budget_refused and len(budget_refused) == len(tried):
+            last_code = "budget_exceeded"
+        raise RouterFailed(last_code, last_message, attempts)
+
+
+def _code(kind: str) -> str:
+    return {
+        "rate_limited": "model_rate_limited",
+        "server_error": "model_error",
+        "timeout": "model_timeout",
+        "connection": "model_error",
+        "refusal": "model_refusal",
+        "invalid_output": "invalid_model_output",
+        "truncated": "model_output_truncated",
+        "context_length": "context_length_exceeded",
+        "auth": "model_auth_failed",
+        "bad_request": "model_error",
+    }.get(kind, "model_error")
+
+
+def _skipped(model: str, started: Any, kind: str, message: str) -> Attempt:
+    return Attempt(
+        strategy="model",
+        model=model,
+        started_at=started,
+        ended_at=utcnow(),
+        error=JobError(
+            code=_code(kind) if kind != "budget_exceeded" else "budget_exceeded",
+            message=message[:2000],
+        ),
+    )
+
+
+def _attempt(
+    model: str,
+    started: Any,
+    prompt: int,
+    usage: Usage | None,
+    expected: Decimal,
+    spent: Decimal,
+    kind: str | None = None,
+    message: str | None = None,
+) -> Attempt:
+    return Attempt(
+        strategy="model",
+        model=model,
+        started_at=started,
+        ended_at=utcnow(),
+        input_tokens=usage.input_tokens if usage else 0,
+        cached_input_tokens=usage.cached_input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        estimated_cost_usd=float(expected),
+        cost_usd=float(spent),
+        error=JobError(code=_code(kind), message=(message or kind)[:2000]) if kind else None,
+    )

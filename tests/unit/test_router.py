@@ -1,0 +1,210 @@
+"""The router: a tier from the job, a chain from the tier, and what happens on each failure."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from atlas_codex.llm.catalog import Usage, seeded_catalog
+from atlas_codex.llm.client import Completion, ModelCallFailed
+from atlas_codex.llm.router import Call, Cooldowns, Decision, Router, RouterFailed, analyse, chain
+from atlas_codex.policy import ModelPolicy
+from atlas_codex.usage import BudgetExceeded, Reservation
+
+POLICY = ModelPolicy()
+TODAY = date(2026, 11, 29)
+SCHEMA = {"type": "object", "properties": {"title": {"type": "string"}}}
+
+
+class Scripted:
+    """A model client that answers per model from a script: a value or a ModelCallFailed."""
+
+    def __init__(self, script: dict[str, Any]) -> None:
+        self.script = script
+        self.calls: list[dict[str, Any]] = []
+
+    def complete(self, **kwargs: Any) -> Completion:
+        self.calls.append(kwargs)
+        outcome = self.script[kwargs["model"]]
+        if isinstance(outcome, ModelCallFailed):
+            raise outcome
+        return Completion(
+            kwargs["model"], outcome, Usage(input_tokens=100, output_tokens=20), "stop"
+        )
+
+
+class Budget:
+    def __init__(self, limit: Decimal) -> None:
+        self.limit = limit
+        self.committed = Decimal(0)
+        self.reserved: list[Decimal] = []
+
+    def reserve(self, usd: Decimal) -> Reservation:
+        if self.committed + usd > self.limit:
+            raise BudgetExceeded(f"${usd} does not fit")
+        self.committed += usd
+        self.reserved.append(usd)
+        return Reservation(month="2026-11", usd=usd)
+
+    def commit(
+        self, reservation: Reservation, actual: Decimal, owner_id: str | None = None
+    ) -> None:
+        self.committed += actual - reservation.usd
+
+
+def router(
+    script: dict[str, Any], budget: Any = None, cooldowns: Cooldowns | None = None
+) -> tuple[Router, Scripted]:
+    client = Scripted(script)
+    return (
+        Router(
+            client=client,
+            catalog=seeded_catalog(),
+            policy=POLICY,
+            budget=budget,
+            cooldowns=cooldowns or Cooldowns(),
+            today=lambda: TODAY,
+            clock=lambda: 0.0,
+        ),
+        client,
+    )
+
+
+def call() -> Call:
+    return Call(messages=lambda limit: [{"role": "user", "content": "page"}], schema=SCHEMA)
+
+
+NANO = Decision("nano", ("simple",))
+
+
+def test_simple_jobs_go_to_nano_and_reasoning_to_full_with_reasons() -> None:
+    simple = analyse(input_tokens=900, schema=SCHEMA, instruction=None, pages=1, policy=POLICY)
+    assert simple.tier == "nano"
+    hard = analyse(
+        input_tokens=900,
+        schema=SCHEMA,
+        instruction="compare the prices and rank the cheapest",
+        pages=1,
+        policy=POLICY,
+    )
+    assert hard.tier == "full"
+    assert any("reasoning" in r for r in hard.reasons)
+    big = analyse(input_tokens=20_000, schema=SCHEMA, instruction=None, pages=1, policy=POLICY)
+    assert big.tier == "mini"
+
+
+def test_a_tier_the_stage_does_not_allow_is_lowered_and_said_so() -> None:
+    dev = ModelPolicy(allowed_tiers=("nano", "mini"))
+    decision = analyse(input_tokens=100_000, schema=SCHEMA, instruction=None, pages=1, policy=dev)
+    assert decision.tier == "mini"
+    assert "the stage does not allow full: mini" in decision.reasons
+
+
+def test_the_chain_climbs_tiers_then_the_fallback_with_live_models_only() -> None:
+    assert [m for m, _ in chain("nano", POLICY, seeded_catalog(), TODAY)] == [
+        "gpt-5-nano",
+        "gpt-5-mini",
+        "gpt-5",
+        "gpt-4.1",
+    ]
+    after = chain("nano", POLICY, seeded_catalog(), date(2026, 12, 12))
+    # nano and mini both move to gpt-4.1-mini (tried once), full to gpt-5.1
+    assert [m for m, _ in after] == ["gpt-4.1-mini", "gpt-5.1", "gpt-4.1"]
+    assert "shut down on 2026-12-11" in after[0][1][0]
+
+
+def test_a_rate_limited_model_is_left_for_the_next_and_cooled_for_its_retry_after() -> None:
+    cooldowns = Cooldowns(clock=lambda: 0.0)
+    r, client = router(
+        {
+            "gpt-5-nano": ModelCallFailed("rate_limited", "slow down", retry_after_s=20),
+            "gpt-5-mini": {"title": "x"},
+        },
+        cooldowns=cooldowns,
+    )
+    routed = r.run(call(), NANO, deadline=100.0)
+    assert routed.model == "gpt-5-mini"
+    assert [a.model for a in routed.attempts] == ["gpt-5-nano", "gpt-5-mini"]
+    assert routed.attempts[0].error is not None
+    assert routed.attempts[0].error.code == "model_rate_limited"
+    assert cooldowns.cooling("gpt-5-nano") == 20
+    # The next request does not even try the cooling model.
+    routed = r.run(call(), NANO, deadline=100.0)
+    assert [c["model"] for c in client.calls] == ["gpt-5-nano", "gpt-5-mini", "gpt-5-mini"]
+    assert routed.attempts[0].error is not None
+    assert "cooling down" in routed.attempts[0].error.message
+
+
+def test_every_model_is_tried_at_most_once_and_the_chain_is_capped() -> None:
+    failing = {
+        m: ModelCallFailed("server_error", "500")
+        for m in ("gpt-5-nano", "gpt-5-mini", "gpt-5", "gpt-4.1")
+    }
+    r, client = router(failing)
+    with pytest.raises(RouterFailed) as exc:
+        r.run(call(), NANO, deadline=100.0)
+    assert [c["model"] for c in client.calls] == ["gpt-5-nano", "gpt-5-mini", "gpt-5", "gpt-4.1"]
+    assert exc.value.code == "model_error"
+
+
+def test_a_bad_key_stops_the_chain_at_once() -> None:
+    r, client = router({"gpt-5-nano": ModelCallFailed("auth", "invalid key")})
+    with pytest.raises(RouterFailed, match="model_auth_failed"):
+        r.run(call(), NANO, deadline=100.0)
+    assert len(client.calls) == 1
+
+
+def test_a_failed_call_is_billed_from_its_usage() -> None:
+    budget = Budget(Decimal(10))
+    truncated = ModelCallFailed(
+        "truncated", "length", usage=Usage(input_tokens=1000, output_tokens=4096)
+    )
+    r, _ = router({"gpt-5-nano": truncated, "gpt-5-mini": {"title": "ok"}}, budget=budget)
+    routed = r.run(call(), NANO, deadline=100.0)
+    nano = seeded_catalog().get("gpt-5-nano")
+    billed = (
+        Decimal(1000) * Decimal(str(nano.input)) / 10**6
+        + Decimal(4096) * Decimal(str(nano.output)) / 10**6
+    )
+    assert Decimal(str(routed.attempts[0].cost_usd)) == billed
+    assert routed.actual_usd > billed
+    assert budget.committed == routed.actual_usd  # reservations replaced by actual costs
+
+
+def test_when_the_budget_refuses_every_model_the_job_fails_with_budget_exceeded() -> None:
+    r, client = router({}, budget=Budget(Decimal("0.000001")))
+    with pytest.raises(RouterFailed) as exc:
+        r.run(call(), NANO, deadline=100.0)
+    assert exc.value.code == "budget_exceeded"
+    assert client.calls == []
+
+
+def test_a_prompt_too_large_for_a_model_skips_to_one_with_a_larger_window() -> None:
+    huge = "word " * 130_000  # ~130k tokens: over gpt-4o's 128k, within gpt-4.1's 1M
+    small = ModelPolicy(
+        tier_models={"nano": "gpt-4o-mini", "mini": "gpt-4o-mini", "full": "gpt-4o"},
+        production_fallback="gpt-4.1",
+    )
+    client = Scripted({"gpt-4.1": {"title": "x"}})
+    r = Router(
+        client=client,
+        catalog=seeded_catalog(),
+        policy=small,
+        budget=None,
+        cooldowns=Cooldowns(),
+        today=lambda: TODAY,
+        clock=lambda: 0.0,
+    )
+    routed = r.run(
+        Call(messages=lambda limit: [{"role": "user", "content": huge}], schema=SCHEMA),
+        NANO,
+        deadline=100.0,
+    )
+    assert routed.model == "gpt-4.1"
+    assert [a.error.code for a in routed.attempts if a.error] == [
+        "context_length_exceeded",
+        "context_length_exceeded",
+    ]
