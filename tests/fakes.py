@@ -34,6 +34,7 @@ class ScriptedExtractor:
         deadline: float,
         correlation_id: str,
         cancelled: Callable[[], bool],
+        owner_id: str | None = None,
     ) -> ExtractionOutcome:
         with self._lock:
             self.calls += 1

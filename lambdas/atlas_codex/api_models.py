@@ -51,6 +51,10 @@ class JobView(BaseModel):
     fallback_chain: list[str]
     model: str | None
     cost: JobCost
+    routing: list[str]
+    """The model router's tier and why (empty when no model was asked)."""
+    warnings: list[str]
+    """E.g. content truncated before a model call, with the token counts before and after."""
     created_at: Timestamp
     updated_at: Timestamp
     deadline_at: Timestamp | None

@@ -208,3 +208,37 @@ def test_a_prompt_too_large_for_a_model_skips_to_one_with_a_larger_window() -> N
         "context_length_exceeded",
         "context_length_exceeded",
     ]
+
+
+def test_content_too_large_for_every_model_is_truncated_with_the_counts_recorded() -> None:
+    from atlas_codex.llm import tokens
+
+    page = "word " * 140_000
+    only_small = ModelPolicy(
+        tier_models={"nano": "gpt-4o-mini", "mini": "gpt-4o-mini", "full": "gpt-4o"},
+        production_fallback="gpt-4o",
+    )
+    client = Scripted({"gpt-4o-mini": {"title": "x"}})
+    r = Router(
+        client=client,
+        catalog=seeded_catalog(),
+        policy=only_small,
+        budget=None,
+        cooldowns=Cooldowns(),
+        today=lambda: TODAY,
+        clock=lambda: 0.0,
+    )
+
+    def messages(limit: int | None) -> list[dict[str, str]]:
+        content = page if limit is None else tokens.truncate(page, limit)[0]
+        return [{"role": "user", "content": content}]
+
+    routed = r.run(
+        Call(messages=messages, schema=SCHEMA, max_output_tokens=1000), NANO, deadline=100.0
+    )
+    assert routed.model == "gpt-4o-mini"
+    [warning] = [w for w in routed.warnings if w.startswith("content truncated")]
+    before, after = (int(n) for n in warning.split(": ")[1].split(" input")[0].split(" -> "))
+    assert before > 128_000
+    assert after <= 128_000 - 1000
+    assert tokens.prompt_tokens(client.calls[0]["messages"], SCHEMA) == after

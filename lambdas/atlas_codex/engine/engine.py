@@ -109,6 +109,7 @@ class Engine:
         deadline: float,
         correlation_id: str,
         cancelled: Callable[[], bool],
+        owner_id: str | None = None,
     ) -> ExtractionOutcome:
         chosen = plan(request, models_available=self.models_available)
         if chosen.navigation:
@@ -127,7 +128,7 @@ class Engine:
             crawled = [self._fetch_one(request)]
         from atlas_codex.llm.extraction import Spend
 
-        spend = Spend()
+        spend = Spend(owner_id=owner_id)
         attempts: list[Attempt] = []
         pages: list[PageOutcome] = []
         data: list[JsonValue] = []
@@ -202,6 +203,8 @@ class Engine:
             attempts=_dedupe(attempts),
             model=spend.models[-1] if spend.models else None,
             cost=JobCost(estimated_usd=float(spend.estimated), actual_usd=float(spend.actual)),
+            routing=_unique(spend.decisions),
+            warnings=_unique(spend.warnings),
         )
 
     def _fetch_one(self, request: JobRequest) -> CrawledPage:
@@ -331,6 +334,10 @@ class Engine:
         except RouterFailed as exc:
             raise StrategyFailed(exc.code, exc.message) from None
         return _model_data(value)
+
+
+def _unique(notes: list[str]) -> list[str]:
+    return [n[:500] for n in dict.fromkeys(notes)][:20]
 
 
 def _model_data(value: Any) -> Extraction:

@@ -28,6 +28,8 @@ class ExtractionOutcome(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     model: str | None = None
     cost: JobCost = Field(default_factory=JobCost)
+    routing: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ExtractionError(Exception):
@@ -63,8 +65,9 @@ class Extractor(Protocol):
         deadline: float,
         correlation_id: str,
         cancelled: Callable[[], bool],
+        owner_id: str | None = None,
     ) -> ExtractionOutcome:
-        """Run the request; ``deadline`` is a ``time.monotonic()`` instant to stop by, and
+        """Run the request (model spend is counted against ``owner_id`` too); ``deadline`` is a ``time.monotonic()`` instant to stop by, and
         ``cancelled()`` says whether the client cancelled the job meanwhile."""
         ...
 
@@ -85,6 +88,7 @@ class _Unavailable:
         deadline: float,
         correlation_id: str,
         cancelled: Callable[[], bool],
+        owner_id: str | None = None,
     ) -> ExtractionOutcome:
         raise EngineUnavailable()
 

@@ -429,6 +429,8 @@ class JobManager:
         attempts: Sequence[Attempt] = (),
         model: str | None = None,
         cost: JobCost | None = None,
+        routing: Sequence[str] = (),
+        warnings: Sequence[str] = (),
     ) -> Job:
         """``processing -> completed``. A result over the inline limit goes to the bucket first."""
         body = result.model_dump_json().encode()
@@ -440,6 +442,10 @@ class JobManager:
             fields["model"] = model
         if cost is not None:
             fields["cost"] = cost.model_dump(mode="json")
+        if routing:
+            fields["routing"] = list(routing)
+        if warnings:
+            fields["warnings"] = list(warnings)
         key = None
         if len(body) > self.inline_max:
             key = artifacts.result_key(job_id)

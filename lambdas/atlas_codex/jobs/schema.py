@@ -337,6 +337,10 @@ class Attempt(_Model):
     error: JobError | None = None
 
 
+Note = Annotated[str, Field(min_length=1, max_length=500)]
+MAX_NOTES: Final = 20
+
+
 class JobCost(_Model):
     estimated_usd: NonNegativeUsd = 0.0
     actual_usd: NonNegativeUsd = 0.0
@@ -438,6 +442,11 @@ class Job(_Model):
     fallback_chain: list[str] = Field(default_factory=list)
     model: str | None = None
     cost: JobCost = Field(default_factory=JobCost)
+    routing: Annotated[list[Note], Field(max_length=MAX_NOTES)] = Field(default_factory=list)
+    """The model router's tier decision and its reasons (empty when no model was asked)."""
+    warnings: Annotated[list[Note], Field(max_length=MAX_NOTES)] = Field(default_factory=list)
+    """What the client should know about how the result was made (content truncated before a
+    model call, with the token counts; a model replaced after its shutdown)."""
     created_at: Timestamp
     updated_at: Timestamp
     deadline_at: Timestamp | None = None

@@ -235,6 +235,7 @@ class JobService:
                 deadline=deadline,
                 correlation_id=job.correlation_id,
                 cancelled=cancelled,
+                owner_id=job.owner_id,
             )
         except DeadlineExceeded:
             raise
@@ -270,6 +271,8 @@ class JobService:
                 attempts=outcome.attempts,
                 model=outcome.model,
                 cost=outcome.cost,
+                routing=outcome.routing,
+                warnings=outcome.warnings,
             )
         )
 

@@ -17,6 +17,7 @@ from atlas_codex.llm.catalog import Catalog, catalog_for
 from atlas_codex.llm.router import Call, Decision, Routed, Router, RouterFailed, analyse
 
 PROPOSAL_MAX_OUTPUT: int = 1500
+REASONING_EFFORT: str = "medium"
 
 
 @dataclass
@@ -27,12 +28,15 @@ class Spend:
     actual: Decimal = Decimal(0)
     models: list[str] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    owner_id: str | None = None
 
     def add(self, routed: Routed | RouterFailed) -> None:
         if isinstance(routed, Routed):
             self.estimated += routed.estimated_usd
             self.actual += routed.actual_usd
             self.models.append(routed.model)
+            self.warnings += routed.warnings
         else:
             for attempt in routed.attempts:
                 self.estimated += Decimal(str(attempt.estimated_cost_usd or 0))
@@ -97,10 +101,13 @@ class ModelStrategies:
         pages: int = 1,
     ) -> Any:
         decision = self.decide(markdown, schema, instruction, pages)
-        spend.decisions.append("; ".join(decision.reasons))
+        spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
         call = Call(
             messages=lambda limit: prompts.schema_messages(url, _cut(markdown, limit), instruction),
             schema=schema,
+            # Reasoning-enhanced when the job needs the full tier: a stronger model thinks more.
+            reasoning_effort=REASONING_EFFORT if decision.tier == "full" else None,
+            owner_id=spend.owner_id,
         )
         return self._run(call, decision, deadline, spend, attempts)
 
@@ -117,7 +124,7 @@ class ModelStrategies:
     ) -> Any:
         """The model proposes a schema for the instruction, then extracts with it."""
         decision = self.decide(markdown, None, instruction, pages)
-        spend.decisions.append("; ".join(decision.reasons))
+        spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
         proposal = self._run(
             Call(
                 messages=lambda limit: prompts.propose_messages(
@@ -125,6 +132,7 @@ class ModelStrategies:
                 ),
                 schema=prompts.PROPOSAL_FORMAT,
                 max_output_tokens=PROPOSAL_MAX_OUTPUT,
+                owner_id=spend.owner_id,
             ),
             decision,
             deadline,
