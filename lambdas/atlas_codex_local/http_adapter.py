@@ -17,11 +17,65 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
 
 
+class Environments:
+    """Like Lambda, one request at a time per environment: a handler module keeps per-request
+    state (Powertools' resolver), so concurrent requests each get an environment of their
+    own, made on demand by ``factory`` up to ``limit``, and wait for a free one beyond it."""
+
+    def __init__(self, first: Handler, factory: Callable[[], Handler] | None, limit: int) -> None:
+        self.free: list[Handler] = [first]
+        self.made = 1
+        self.factory = factory
+        self.limit = limit if factory is not None else 1
+        self.cond = threading.Condition()
+
+    def __call__(self, event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        handler = self._take()
+        try:
+            return handler(event, ctx)
+        finally:
+            with self.cond:
+                self.free.append(handler)
+                self.cond.notify()
+
+    def _take(self) -> Handler:
+        with self.cond:
+            while True:
+                if self.free:
+                    return self.free.pop()
+                if self.made < self.limit and self.factory is not None:
+                    self.made += 1
+                    break
+                self.cond.wait()
+        return self.factory()
+
+
+def fresh_handler(module_name: str) -> Handler:
+    """A new copy of a handler module (its own resolver and domain objects), as a new Lambda
+    environment would load it; shared libraries stay imported once."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module_name)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler: Handler = module.handler
+    return handler
+
+
 class ApiServer:
     def __init__(
-        self, handler: Handler, *, host: str = "127.0.0.1", port: int = 0, stage: str = "local"
+        self,
+        handler: Handler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        stage: str = "local",
+        environments: Callable[[], Handler] | None = None,
+        max_environments: int = 8,
     ) -> None:
-        api = handler
+        api = Environments(handler, environments, max_environments)
 
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"

@@ -28,7 +28,7 @@ from atlas_codex import aws
 from atlas_codex.policy import HostPort
 from atlas_codex_local.demo_site import DemoSite
 from atlas_codex_local.emulator import EmulatorProcess
-from atlas_codex_local.http_adapter import ApiServer
+from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
 
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -162,7 +162,11 @@ def up(
         get_config.cache_clear()
         from atlas_codex.handlers import api, webhooks, worker
 
-        api_server = ApiServer(api.handler, port=port).start()
+        api_server = ApiServer(
+            api.handler,
+            port=port,
+            environments=lambda: fresh_handler("atlas_codex.handlers.api"),
+        ).start()
         servers.append(api_server)
         for name, handler, url, timeout_s in (
             (

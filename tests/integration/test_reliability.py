@@ -1,0 +1,346 @@
+"""Reliability proofs against the moto server, each with its numbers in its output.
+
+* load: 1,000 jobs submitted concurrently over HTTP, two worker pollers, a tenth of the
+  messages delivered twice: every job ends in exactly one terminal state, none runs twice;
+* faults: the model transport fails at random for 30% of calls (429, 500, timeouts, malformed
+  output) and a worker dies mid-job: every job still reaches a terminal state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+
+from atlas_codex.config import RuntimeConfig
+from atlas_codex.jobs.schema import TERMINAL_STATUSES, utcnow
+from atlas_codex_local.http_adapter import ApiServer, fresh_handler
+from atlas_codex_local.poller import SqsPoller
+from tests.fakes import ScriptedExtractor
+
+LOAD_JOBS = int(os.environ.get("ATLAS_LOAD_JOBS", "200"))
+"""200 in the test suite (the emulator handles ~5 jobs/s end to end); `make bench` runs 1,000."""
+CLIENTS = 16
+DUPLICATE_SHARE = 0.1
+
+
+@pytest.fixture
+def service(
+    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ModuleType, ModuleType]:
+    from atlas_codex.handlers import api, worker
+
+    extractor = ScriptedExtractor()
+    monkeypatch.setattr(worker.service, "_extractor", lambda: extractor)
+    monkeypatch.setattr(api.service, "_extractor", lambda: extractor)
+    return api, worker
+
+
+def pollers(worker: ModuleType, config: RuntimeConfig, n: int) -> list[SqsPoller]:
+    return [
+        SqsPoller(
+            sqs=worker.service.queue.sqs,
+            queue_url=config.jobs_queue_url,
+            handler=worker.handler,
+            function_name=f"atlas-codex-worker-local-{i}",
+            timeout_ms=60_000,
+            retry_delay_s=0,
+            idle_sleep_s=0.02,
+        )
+        for i in range(n)
+    ]
+
+
+def unfinished(worker: ModuleType) -> int:
+    count = 0
+    for state in ("pending", "processing"):
+        cursor = None
+        while True:
+            page = worker.service.manager.list_by_status(state, cursor=cursor)
+            count += len(page.jobs)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return count
+
+
+def run_until_done(worker: ModuleType, workers: list[SqsPoller], seconds: float) -> None:
+    stop = threading.Event()
+    threads = [threading.Thread(target=p.run, args=(stop,)) for p in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + seconds
+    try:
+        while unfinished(worker):
+            assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def load_proof(api: ModuleType, worker: ModuleType, config: RuntimeConfig) -> dict[str, Any]:
+    """The load scenario (also run by `make bench`); returns its figures."""
+    key = api.keys.issue("load-owner").key
+    server = ApiServer(
+        api.handler, port=0, environments=lambda: fresh_handler("atlas_codex.handlers.api")
+    ).start()
+    latencies: list[float] = []
+    job_ids: list[str] = []
+    lock = threading.Lock()
+    try:
+        client = httpx.Client(base_url=server.url, headers={"x-api-key": key}, timeout=30)
+
+        def submit(n: int) -> None:
+            body = {"urls": [f"https://shop.example/ok/{n}"], "type": "async"}
+            started = time.perf_counter()
+            response = client.post("/jobs", json=body)
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 202, response.text
+            with lock:
+                latencies.append(elapsed)
+                job_ids.append(response.json()["job_id"])
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            list(pool.map(submit, range(LOAD_JOBS)))
+        submit_s = time.perf_counter() - started
+    finally:
+        server.close()
+    sqs = worker.service.queue.sqs
+    duplicated = random.Random(7).sample(job_ids, int(LOAD_JOBS * DUPLICATE_SHARE))
+    for job_id in duplicated:  # at-least-once: these messages arrive twice
+        job = worker.service.manager.get(job_id)
+        sqs.send_message(
+            QueueUrl=config.jobs_queue_url,
+            MessageBody=json.dumps({"job_id": job_id, "correlation_id": job.correlation_id}),
+        )
+    workers = pollers(worker, config, 2)
+    started = time.perf_counter()
+    run_until_done(worker, workers, seconds=300)
+    process_s = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "jobs": len(set(job_ids)),
+        "duplicates": len(duplicated),
+        "received": sum(p.stats.received for p in workers),
+        "submit_jobs_per_s": LOAD_JOBS / submit_s,
+        "end_to_end_jobs_per_s": LOAD_JOBS / (submit_s + process_s),
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+        "job_ids": job_ids,
+    }
+
+
+def test_concurrent_jobs_over_http_each_end_exactly_once(
+    service: tuple[ModuleType, ModuleType],
+    config: RuntimeConfig,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api, worker = service
+    figures = load_proof(api, worker, config)
+    assert figures["jobs"] == LOAD_JOBS  # no submission lost or merged
+    assert figures["received"] >= LOAD_JOBS + figures["duplicates"]
+    for job_id in figures["job_ids"]:
+        job = worker.service.manager.get(job_id)
+        assert job.status == "completed"
+        assert len([c for c in job.timeline if c.status in TERMINAL_STATUSES]) == 1
+    assert worker.service._extractor().calls == LOAD_JOBS  # no job ran twice
+    with capsys.disabled():
+        print(
+            f"\nload: {LOAD_JOBS} jobs, {figures['duplicates']} duplicate deliveries, 2 pollers: "
+            f"{figures['submit_jobs_per_s']:.0f} submissions/s, "
+            f"{figures['end_to_end_jobs_per_s']:.1f} jobs/s end to end, "
+            f"submission p50 {figures['p50_ms']:.0f} ms, p99 {figures['p99_ms']:.0f} ms"
+        )
+
+
+FAULT_JOBS = 60
+FAULT_RATE = 0.3
+
+
+class FlakyModelServer:
+    """A model endpoint that fails 30% of calls at random, in the API's real shapes."""
+
+    def __init__(self, seed: int) -> None:
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.failures = 0
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        with self.lock:
+            self.calls += 1
+            roll = self.random.random()
+            fault = (
+                self.random.choice(["429", "500", "timeout", "malformed"])
+                if roll < FAULT_RATE
+                else None
+            )
+            if fault:
+                self.failures += 1
+        if fault == "429":
+            return httpx2.Response(
+                429,
+                json={
+                    "error": {
+                        "message": "Rate limit reached",
+                        "type": "requests",
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+                headers={"retry-after": "0"},
+            )
+        if fault == "500":
+            return httpx2.Response(
+                500,
+                json={
+                    "error": {
+                        "message": "The server had an error",
+                        "type": "server_error",
+                        "code": None,
+                    }
+                },
+            )
+        if fault == "timeout":
+            raise httpx2.ReadTimeout("timed out")
+        content = (
+            '{"name": "Desk lamp", "pri'
+            if fault == "malformed"
+            else json.dumps({"name": "Desk lamp", "price": 12.5})
+        )
+        return httpx2.Response(
+            200,
+            json={
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": json.loads(request.content)["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 400, "completion_tokens": 20, "total_tokens": 420},
+            },
+        )
+
+
+def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
+    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_codex.engine.engine import Engine
+    from atlas_codex.engine.fetch import Fetcher
+    from atlas_codex.engine.netguard import NetPolicy
+    from atlas_codex.handlers import worker
+    from atlas_codex.jobs.schema import CreateJobRequest
+    from atlas_codex.jobs.sweeper import sweep
+    from atlas_codex.llm.catalog import seeded_catalog
+    from atlas_codex.llm.client import ModelClient
+    from atlas_codex.llm.extraction import ModelStrategies
+    from atlas_codex.llm.router import Cooldowns, Router
+
+    model_server = FlakyModelServer(seed=30)
+    page = "<html><body><main><h1>Desk lamp</h1><p>12.50 EUR</p></main></body></html>"
+    fetcher = Fetcher(
+        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
+        client=httpx.Client(
+            transport=httpx.MockTransport(
+                lambda r: (
+                    httpx.Response(404)
+                    if r.url.path == "/robots.txt"
+                    else httpx.Response(200, text=page, headers={"content-type": "text/html"})
+                )
+            )
+        ),
+    )
+    client = ModelClient(
+        api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model_server))
+    )
+    keyed = config.model_copy(update={"openai_api_key": "sk-test"})
+    router = Router(
+        client=client,
+        catalog=seeded_catalog(),
+        policy=keyed.model_policy,
+        budget=None,
+        cooldowns=Cooldowns(),
+    )
+    engine = Engine(
+        fetcher=fetcher, models_available=True, models=ModelStrategies(keyed, router=router)
+    )
+    monkeypatch.setattr(worker.service, "_extractor", lambda: engine)
+
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+        "required": ["name", "price"],
+    }
+    jobs = [
+        worker.service.submit(
+            owner_id="faults",
+            request=CreateJobRequest.model_validate(
+                {"urls": [f"http://127.0.0.1/lamp/{n}"], "json_schema": schema}
+            ),
+            correlation_id=f"fault-{n}",
+            idempotency_key=None,
+        ).job
+        for n in range(FAULT_JOBS)
+    ]
+    # A worker dies mid-job: it claimed the first job, then vanished without a word.
+    dead = jobs[0].job_id
+    worker.service.manager.claim(dead, deadline_at=utcnow())
+    run_until_done_except(worker, pollers(worker, config, 2), dead, seconds=240)
+    report = sweep(worker.service.manager)  # the health monitor's sweep, run now
+    assert report.timed_out == [dead]
+    assert unfinished(worker) == 0
+
+    outcomes: dict[str, int] = {}
+    for job in jobs:
+        final = worker.service.manager.get(job.job_id)
+        assert final.status in TERMINAL_STATUSES
+        if final.status != "completed":
+            assert final.error is not None
+            assert final.error.message
+        outcomes[final.status] = outcomes.get(final.status, 0) + 1
+    with capsys.disabled():
+        print(
+            f"\nfaults: {FAULT_JOBS} jobs, {model_server.calls} model calls of which "
+            f"{model_server.failures} failed ({model_server.failures / model_server.calls:.0%}); "
+            f"outcomes {outcomes}; nothing left in processing"
+        )
+    assert outcomes.get("completed", 0) >= FAULT_JOBS - 5
+
+
+def run_until_done_except(
+    worker: ModuleType, workers: list[SqsPoller], stuck: str, seconds: float
+) -> None:
+    """Run the pollers until every job but the dead worker's is terminal."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=p.run, args=(stop,)) for p in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + seconds
+    try:
+        while unfinished(worker) > 1 or worker.service.manager.get(stuck).status not in (
+            "processing",
+            *TERMINAL_STATUSES,
+        ):
+            assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
