@@ -15,7 +15,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cold_start, content_extraction, crawl, dynamodb_calls, local_startup, synth
+from bench import (
+    cold_start,
+    content_extraction,
+    crawl,
+    dynamodb_calls,
+    local_startup,
+    reliability,
+    synth,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "PERFORMANCE.md"
@@ -27,6 +35,7 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "local_startup": local_startup.run,
     "crawl": crawl.run,
     "synth": synth.run,
+    "reliability": reliability.run,
 }
 _MARK = re.compile(
     r"<!-- bench:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S

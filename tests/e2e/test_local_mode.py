@@ -103,6 +103,24 @@ def test_an_async_crawl_goes_through_queue_and_worker(local: dict[str, Any], sit
     assert len(names) == 12
 
 
+def test_an_ai_process_job_without_a_key_is_served_deterministically_and_says_why(
+    local: dict[str, Any], site: Site
+) -> None:
+    body = {
+        "type": "ai-process",
+        "urls": [f"{site.url}/catalog/1"],
+        "instruction": "the names of the products",
+    }
+    with client(local) as c:
+        created = c.post("/jobs", json=body)
+        assert created.status_code == 202
+        job = wait_for(c, created.json()["job_id"])
+    assert job["status"] == "completed"
+    assert job["fallback_chain"] == ["plain-language-model", "content"]
+    assert job["attempts"][0]["error"]["code"] == "model_unavailable"
+    assert "no OpenAI API key" in job["attempts"][0]["error"]["message"]
+
+
 def test_a_batch_closes_when_its_last_child_finishes(local: dict[str, Any], site: Site) -> None:
     urls = [f"{site.url}/product/{i}" for i in (1, 2, 3)] + [f"{site.url}/gone"]
     with client(local) as c:

@@ -333,15 +333,11 @@ class Engine:
                 )
         except RouterFailed as exc:
             raise StrategyFailed(exc.code, exc.message) from None
-        return _model_data(value)
+        return Extraction(data=value)
 
 
 def _unique(notes: list[str]) -> list[str]:
     return [n[:500] for n in dict.fromkeys(notes)][:20]
-
-
-def _model_data(value: Any) -> Extraction:
-    return Extraction(data=value)
 
 
 def _dedupe(attempts: list[Attempt]) -> list[Attempt]:

@@ -67,7 +67,8 @@ class Extractor(Protocol):
         cancelled: Callable[[], bool],
         owner_id: str | None = None,
     ) -> ExtractionOutcome:
-        """Run the request (model spend is counted against ``owner_id`` too); ``deadline`` is a ``time.monotonic()`` instant to stop by, and
+        """Run the request; model spend is also counted against ``owner_id``. ``deadline`` is a
+        ``time.monotonic()`` instant to stop by, and
         ``cancelled()`` says whether the client cancelled the job meanwhile."""
         ...
 
