@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -112,6 +113,23 @@ class ComputeStack(Stack):
         )
         for fn in self.functions.values():
             self._grant(fn)
+        self.openai_secret = secretsmanager.Secret.from_secret_name_v2(
+            self, "OpenAiKey", naming.openai_secret_name(stage)
+        )
+        for name in ("api", "worker", "health"):  # the functions that may call a model
+            fn = self.functions[name]
+            fn.function.add_environment(
+                EnvVar.OPENAI_SECRET_NAME.value, naming.openai_secret_name(stage)
+            )
+            self.openai_secret.grant_read(fn.role)
+            nag.acknowledge(
+                fn.role,
+                "AwsSolutions",
+                "IAM5",
+                "Secrets Manager appends six random characters to a secret's ARN; the grant "
+                "names the stage's one OpenAI key secret and nothing else.",
+                finding=f"Resource::{nag.rendered(self, self.openai_secret.secret_arn)}-??????",
+            )
         self.health_schedule = events.Rule(
             self,
             "HealthSchedule",

@@ -47,6 +47,11 @@ def s3(endpoint_url: str | None = None) -> S3Client:
 
 
 @functools.cache
+@functools.cache
+def secretsmanager(endpoint_url: str | None = None) -> Any:
+    return boto3.client("secretsmanager", **_kwargs(endpoint_url))
+
+
 def websocket_management(endpoint_url: str) -> Any:
     """The API Gateway Management API of one WebSocket API stage (post_to_connection)."""
     return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=_CONFIG)

@@ -52,6 +52,7 @@ class EnvVar(StrEnum):
     OPENAI_API_KEY = "OPENAI_API_KEY"
     OPENAI_BASE_URL = "OPENAI_BASE_URL"
     WEBSOCKET_ENDPOINT = "ATLAS_WEBSOCKET_ENDPOINT"
+    OPENAI_SECRET_NAME = "ATLAS_OPENAI_SECRET_NAME"  # noqa: S105 - a variable name
 
 
 class ConfigError(RuntimeError):
@@ -118,6 +119,8 @@ class RuntimeConfig(BaseModel):
     aws_endpoint_url: str | None = Field(default=None, alias=EnvVar.AWS_ENDPOINT_URL)
     openai_api_key: SecretStr | None = Field(default=None, alias=EnvVar.OPENAI_API_KEY)
     openai_base_url: str | None = Field(default=None, alias=EnvVar.OPENAI_BASE_URL)
+    openai_secret_name: str | None = Field(default=None, alias=EnvVar.OPENAI_SECRET_NAME)
+    """Deployed stages: the key is read from this secret on the first model call."""
     websocket_endpoint: str | None = Field(
         default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$", alias=EnvVar.WEBSOCKET_ENDPOINT
     )
@@ -178,8 +181,17 @@ class RuntimeConfig(BaseModel):
 
     @property
     def models_available(self) -> bool:
-        """Model strategies need a key; without one deterministic extraction serves."""
-        return self.openai_api_key is not None
+        """Model strategies need a key (or the secret holding it); without one deterministic
+        extraction serves."""
+        return self.openai_api_key is not None or self.openai_secret_name is not None
+
+    def openai_key(self) -> str:
+        """The key itself: from the environment, else from the secret (read once per process)."""
+        if self.openai_api_key is not None:
+            return self.openai_api_key.get_secret_value()
+        if self.openai_secret_name is None:
+            raise ConfigError({EnvVar.OPENAI_API_KEY.value: "no key and no secret configured"})
+        return _read_secret(self.openai_secret_name, self.aws_endpoint_url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeConfig:
@@ -218,3 +230,11 @@ def _env_of(field_or_alias: str) -> str:
 def get_config() -> RuntimeConfig:
     """The validated configuration of this process, read once (cold start)."""
     return RuntimeConfig.from_env()
+
+
+@functools.cache
+def _read_secret(name: str, endpoint_url: str | None) -> str:
+    from atlas_codex import aws
+
+    value = aws.secretsmanager(endpoint_url).get_secret_value(SecretId=name)["SecretString"]
+    return str(value).strip()

@@ -494,14 +494,14 @@ def canary_extractor() -> Extractor:
 
 def openai_model_probe(config: RuntimeConfig) -> ModelProbe | None:
     """Lists models through the openai SDK (imported only here: cold start counts)."""
-    if config.openai_api_key is None:
+    if not config.models_available:
         return None
 
     def probe(timeout: float) -> list[str]:
         from openai import OpenAI
 
         client = OpenAI(
-            api_key=config.openai_api_key.get_secret_value() if config.openai_api_key else None,
+            api_key=config.openai_key(),
             base_url=config.openai_base_url,
             timeout=timeout,
             max_retries=0,

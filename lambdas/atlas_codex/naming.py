@@ -53,6 +53,7 @@ class Kind(StrEnum):
     USAGE_PLAN = "usage-plan"
     WEB_ACL = "web-acl"
     SSM_PARAMETER = "ssm-parameter"
+    SECRET = "secret"  # noqa: S105 - a resource kind
 
 
 MAX_LENGTH: Final[dict[Kind, int]] = {
@@ -71,6 +72,7 @@ MAX_LENGTH: Final[dict[Kind, int]] = {
     Kind.USAGE_PLAN: 1024,
     Kind.WEB_ACL: 128,
     Kind.SSM_PARAMETER: 1011,
+    Kind.SECRET: 512,
 }
 BUCKET_MAX_LENGTH: Final = 63
 
@@ -237,3 +239,9 @@ def dashboard_name(stage: str) -> str:
 
 def budget_name(stage: str) -> str:
     return resource_name(Kind.BUDGET, "budget", stage)
+
+
+def openai_secret_name(stage: str) -> str:
+    """The Secrets Manager secret holding a deployed stage's OpenAI API key (made by the
+    operator, never by a stack: a secret's value does not belong in a template)."""
+    return resource_name(Kind.SECRET, "openai-api-key", stage)

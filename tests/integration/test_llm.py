@@ -366,3 +366,50 @@ def test_no_handler_imports_the_openai_sdk_until_a_model_is_called(config: Runti
         check=True,
     )
     assert out.stdout.strip() == "False"
+
+
+def test_deployed_stages_read_the_key_from_their_secret(
+    config: RuntimeConfig, moto_endpoint: str
+) -> None:
+    import boto3
+
+    from atlas_codex import naming
+
+    name = naming.openai_secret_name("local")
+    boto3.client("secretsmanager", endpoint_url=moto_endpoint).create_secret(
+        Name=name, SecretString="sk-from-the-secret\n"
+    )
+    secret_config = config.model_copy(update={"openai_secret_name": name})
+    assert secret_config.models_available
+    assert secret_config.openai_key() == "sk-from-the-secret"
+
+
+def test_a_missing_key_secret_leaves_the_deterministic_strategy_serving_with_the_reason(
+    config: RuntimeConfig,
+) -> None:
+    page = "<html><body><main><h1>Desk lamp</h1></main></body></html>"
+    fetcher = Fetcher(
+        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
+        client=httpx.Client(
+            transport=httpx.MockTransport(
+                lambda r: (
+                    httpx.Response(404)
+                    if r.url.path == "/robots.txt"
+                    else httpx.Response(200, text=page, headers={"content-type": "text/html"})
+                )
+            )
+        ),
+    )
+    missing = config.model_copy(update={"openai_secret_name": "atlas-codex-openai-api-key-nope"})
+    engine = Engine(fetcher=fetcher, models_available=True, models=ModelStrategies(missing))
+    request = JobRequest.model_validate(
+        {"urls": ["http://127.0.0.1/lamp"], "instruction": "the name"}
+    )
+    outcome = engine.extract(
+        request, deadline=time.monotonic() + 30, correlation_id="c", cancelled=lambda: False
+    )
+    assert outcome.strategy == "content"
+    failed = outcome.attempts[0]
+    assert failed.error is not None
+    assert failed.error.code == "model_unavailable"
+    assert "atlas-codex-openai-api-key-nope" in failed.error.message

@@ -128,7 +128,7 @@ def load_proof(api: ModuleType, worker: ModuleType, config: RuntimeConfig) -> di
         )
     workers = pollers(worker, config, 2)
     started = time.perf_counter()
-    run_until_done(worker, workers, seconds=300)
+    run_until_done(worker, workers, seconds=max(300.0, 1.2 * LOAD_JOBS))
     process_s = time.perf_counter() - started
     ordered = sorted(latencies)
     return {

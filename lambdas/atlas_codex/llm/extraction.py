@@ -54,7 +54,17 @@ class ModelStrategies:
     def router(self) -> Router:
         with self._lock:
             if self._router is None:
-                self._router = self._build_router()
+                try:
+                    self._router = self._build_router()
+                except Exception as exc:  # e.g. the key's secret is missing or unreadable
+                    where = self.config.openai_secret_name or "OPENAI_API_KEY"
+                    raise RouterFailed(
+                        "model_unavailable",
+                        f"the OpenAI key ({where}) could not be read: {type(exc).__name__}: {exc}"[
+                            :500
+                        ],
+                        [],
+                    ) from None
             return self._router
 
     def _build_router(self) -> Router:
@@ -62,9 +72,8 @@ class ModelStrategies:
         from atlas_codex.llm.client import ModelClient
         from atlas_codex.usage import BudgetGuard, UsageLedger
 
-        assert self.config.openai_api_key is not None
         client = ModelClient(
-            api_key=self.config.openai_api_key.get_secret_value(),
+            api_key=self.config.openai_key(),
             base_url=self.config.openai_base_url,
         )
         ledger = UsageLedger(
