@@ -64,6 +64,16 @@ class UsageLedger:
                 ExpressionAttributeValues={":usd": {"N": str(amount)}, ":ttl": {"N": str(expires)}},
             )
 
+    def owner_day_spend(self, owner_id: str, day: str) -> Decimal:
+        """One owner's model spend on one day (``YYYY-MM-DD``)."""
+        out = self.db.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": self.pk}, "sk": {"S": f"owner#{owner_id}#{day}"}},
+            ConsistentRead=True,
+        )
+        item = out.get("Item")
+        return Decimal(item["usd"]["N"]) if item else Decimal(0)
+
     def month_spend(self, *, when: datetime | None = None) -> Decimal:
         out = self.db.get_item(
             TableName=self.table,
@@ -173,15 +183,14 @@ class BudgetGuard:
             },
         )
         if owner_id is not None and actual > 0:
-            self.ledger.db.update_item(
-                TableName=self.ledger.table,
-                Key={
-                    "pk": {"S": self.ledger.pk},
-                    "sk": {"S": f"owner#{owner_id}#{reservation.month}"},
-                },
-                UpdateExpression="ADD usd :actual",
-                ExpressionAttributeValues={":actual": {"N": str(actual)}},
-            )
+            day = self.now().strftime("%Y-%m-%d")
+            for period in (reservation.month, day):  # the owner's month and the owner's day
+                self.ledger.db.update_item(
+                    TableName=self.ledger.table,
+                    Key={"pk": {"S": self.ledger.pk}, "sk": {"S": f"owner#{owner_id}#{period}"}},
+                    UpdateExpression="ADD usd :actual",
+                    ExpressionAttributeValues={":actual": {"N": str(actual)}},
+                )
 
     def release(self, reservation: Reservation) -> None:
         self.commit(reservation, Decimal(0))

@@ -328,6 +328,8 @@ def test_concurrent_reservations_never_pass_the_limit_and_settle_to_actual_costs
     assert state["committed"] == actual_total
     assert ledger.month_spend() == actual_total
     assert sum(o.usd for o in ledger.owners()) == actual_total
+    today = guard.now().strftime("%Y-%m-%d")
+    assert sum(ledger.owner_day_spend(f"owner-{k}", today) for k in (0, 1)) == actual_total
     assert len(admitted) + len(refused) == 80
     assert refused  # the limit was reached: 80 calls of up to $0.05 do not fit $1.00
     assert actual_total <= Decimal("1.00")
