@@ -74,16 +74,25 @@ def unfinished(worker: ModuleType) -> int:
     return count
 
 
+def queued(worker: ModuleType, url: str) -> int:
+    attrs = worker.service.queue.sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attrs.values())
+
+
 def run_until_done(worker: ModuleType, workers: list[SqsPoller], seconds: float) -> None:
+    """Until every job is terminal and every message (duplicates too) was consumed."""
     stop = threading.Event()
     threads = [threading.Thread(target=p.run, args=(stop,)) for p in workers]
     for t in threads:
         t.start()
     deadline = time.monotonic() + seconds
     try:
-        while unfinished(worker):
+        while unfinished(worker) or queued(worker, workers[0].url):
             assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
-            time.sleep(0.5)
+            time.sleep(2)
     finally:
         stop.set()
         for t in threads:
