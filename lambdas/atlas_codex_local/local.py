@@ -121,7 +121,10 @@ def up(
 
         if not deploy.templates_cached():
             out("Synthesizing the local stage's CloudFormation templates (once per change)...")
-        templates = deploy.local_templates()
+        try:
+            templates = deploy.local_templates()
+        except deploy.DeployError as exc:
+            raise LocalModeError(str(exc)) from None
 
         def deploy_layers(layers: tuple[str, ...]) -> deploy.Deployed:
             return deploy.deploy(
@@ -136,7 +139,12 @@ def up(
                 layers=layers,
             )
 
-        deployed = deploy_layers(("data", "messaging"))
+        try:
+            deployed = deploy_layers(("data", "messaging"))
+        except deploy.DeployError as exc:
+            raise LocalModeError(
+                f"deploying the local stage into the emulator failed: {exc}"
+            ) from None
         # Alarms, topic and budget are not needed to serve: deployed while the API starts.
         monitoring = threading.Thread(
             target=_deploy_in_background,
