@@ -415,3 +415,76 @@ def test_a_missing_key_secret_leaves_the_deterministic_strategy_serving_with_the
     assert failed.error is not None
     assert failed.error.code == "model_unavailable"
     assert "atlas-codex-openai-api-key-nope" in failed.error.message
+
+
+NAV_PAGES = {
+    "/": '<html><body><main><h1>Shop</h1><a href="/about">About us</a>'
+    '<a href="/blog">Blog</a><a href="/lamps">Desk lamps</a></main></body></html>',
+    "/about": "<html><body><main><h1>About</h1></main></body></html>",
+    "/blog": "<html><body><main><h1>Blog</h1></main></body></html>",
+    "/lamps": "<html><body><main><h1>Desk lamp</h1><p>12.50</p></main></body></html>",
+}
+
+
+def _crawl_with_ranking(config: RuntimeConfig, ranking_works: bool) -> list[str]:
+    def site(request: httpx.Request) -> httpx.Response:
+        body = NAV_PAGES.get(request.url.path)
+        if body is None:
+            return httpx.Response(404)
+        return httpx.Response(200, text=body, headers={"content-type": "text/html"})
+
+    def model(request: httpx2.Request) -> httpx2.Response:
+        sent = json.loads(request.content)
+        if "choose which links" in sent["messages"][0]["content"]:
+            if not ranking_works:
+                return error(500, "server_error", "down")
+            numbered = sent["messages"][1]["content"].splitlines()
+            lamps = next(line.split(":")[0] for line in numbered if "Desk lamps" in line)
+            return httpx2.Response(200, json=completion({"ranked": [int(lamps)]}))
+        return httpx2.Response(200, json=completion({"name": "page", "price": 1}))
+
+    fetcher = Fetcher(
+        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
+        client=httpx.Client(transport=httpx.MockTransport(site)),
+    )
+    client = ModelClient(
+        api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model))
+    )
+    router = Router(
+        client=client,
+        catalog=seeded_catalog(),
+        policy=ModelPolicy(),
+        budget=None,
+        cooldowns=Cooldowns(),
+    )
+    keyed = config.model_copy(update={"openai_api_key": "sk-test"})
+    engine = Engine(
+        fetcher=fetcher, models_available=True, models=ModelStrategies(keyed, router=router)
+    )
+    request = JobRequest.model_validate(
+        {
+            "urls": ["http://127.0.0.1/"],
+            "json_schema": SCHEMA,
+            "crawl": {"max_pages": 2, "max_depth": 1},
+        }
+    )
+    outcome = engine.extract(
+        request, deadline=time.monotonic() + 30, correlation_id="c-nav", cancelled=lambda: False
+    )
+    return [page.url for page in outcome.pages]
+
+
+def test_navigation_follows_the_links_the_model_ranks_toward_the_goal(
+    config: RuntimeConfig,
+) -> None:
+    assert _crawl_with_ranking(config, ranking_works=True) == [
+        "http://127.0.0.1/",
+        "http://127.0.0.1/lamps",
+    ]
+
+
+def test_when_link_ranking_fails_the_crawl_keeps_the_document_order(config: RuntimeConfig) -> None:
+    assert _crawl_with_ranking(config, ranking_works=False) == [
+        "http://127.0.0.1/",
+        "http://127.0.0.1/about",
+    ]

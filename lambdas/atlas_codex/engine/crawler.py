@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex.engine.fetch import Fetcher, FetchError, Page
-from atlas_codex.engine.html import links, parse
+from atlas_codex.engine.html import Link, links, parse
 from atlas_codex.jobs.schema import CrawlOptions
 
 _TRACKING: Final = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref_src)$", re.I)
@@ -92,7 +92,11 @@ class Crawler:
         deadline: float | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         cancelled: Callable[[], bool] = lambda: False,
+        rank: Callable[[list[Link]], list[Link]] | None = None,
     ) -> None:
+        """``rank`` orders a page's new links best first (a model choosing the links toward
+        the job's goal); the crawler keeps its budget, depth and filters whatever the order."""
+        self.rank = rank
         self.fetcher = fetcher
         self.options = options
         self.respect_robots = respect_robots
@@ -146,6 +150,7 @@ class Crawler:
                     running.pop(future)
                     crawled = future.result()
                     if crawled.tree is not None and crawled.page is not None:
+                        found: list[Link] = []
                         for link in links(crawled.tree, crawled.page.url):
                             n = normalize(link.url)
                             if n in seen or not self.allowed(n, sites):
@@ -158,11 +163,27 @@ class Crawler:
                             if depth > self.options.max_depth:
                                 continue
                             seen.add(n)
-                            (frontier.appendleft if is_next else frontier.append)((n, depth))
+                            if is_next:
+                                frontier.appendleft((n, depth))
+                            else:
+                                found.append(Link(url=n, text=link.text, rel=link.rel))
+                        for link in self._ranked(found):
+                            frontier.append((link.url, crawled.depth + 1))
                     yield crawled
                 if self._should_stop():
                     break
         self.state.frontier = list(frontier)
+
+    def _ranked(self, found: list[Link]) -> list[Link]:
+        if self.rank is None or len(found) < 2:
+            return found
+        try:
+            ranked = self.rank(found)
+        except Exception:  # a ranking that fails leaves the document order
+            return found
+        by_url = {link.url: link for link in found}
+        ordered = [by_url[link.url] for link in ranked if link.url in by_url]
+        return ordered + [link for link in found if link not in ordered]
 
     def _should_stop(self) -> bool:
         if self.deadline is not None and time.monotonic() > self.deadline:

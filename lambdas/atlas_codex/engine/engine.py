@@ -15,6 +15,7 @@ the chain and the deterministic strategies serve.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,7 +112,11 @@ class Engine:
         cancelled: Callable[[], bool],
         owner_id: str | None = None,
     ) -> ExtractionOutcome:
+        from atlas_codex.llm.extraction import Spend
+
         chosen = plan(request, models_available=self.models_available)
+        spend = Spend(owner_id=owner_id)
+        attempts: list[Attempt] = []
         if chosen.navigation:
             options = request.crawl or CrawlOptions(max_pages=len(request.urls), max_depth=0)
             crawler = Crawler(
@@ -120,16 +125,13 @@ class Engine:
                 respect_robots=request.respect_robots_txt,
                 deadline=deadline,
                 cancelled=cancelled,
+                rank=self._link_ranker(request, deadline, spend, attempts),
             )
             crawled = sorted(crawler.crawl(list(request.urls)), key=lambda p: p.order)
         else:
             if time.monotonic() > deadline:
                 raise DeadlineExceeded()
             crawled = [self._fetch_one(request)]
-        from atlas_codex.llm.extraction import Spend
-
-        spend = Spend(owner_id=owner_id)
-        attempts: list[Attempt] = []
         pages: list[PageOutcome] = []
         data: list[JsonValue] = []
         served: set[str] = set()
@@ -206,6 +208,27 @@ class Engine:
             routing=_unique(spend.decisions),
             warnings=_unique(spend.warnings),
         )
+
+    def _link_ranker(
+        self, request: JobRequest, deadline: float, spend: Any, attempts: list[Attempt]
+    ) -> Callable[[list[Any]], list[Any]] | None:
+        """With a model, navigation follows the links it ranks toward the job's goal."""
+        if self.models is None or not self.models_available or request.crawl is None:
+            return None
+        goal = request.instruction or (
+            json.dumps(request.json_schema)[:2000] if request.json_schema is not None else None
+        )
+        if goal is None:
+            return None
+        models = self.models
+
+        def rank(found: list[Any]) -> list[Any]:
+            ranked: list[Any] = models.rank_links(
+                goal=goal, links=found, deadline=deadline, spend=spend, attempts=attempts
+            )
+            return ranked
+
+        return rank
 
     def _fetch_one(self, request: JobRequest) -> CrawledPage:
         url = request.urls[0]

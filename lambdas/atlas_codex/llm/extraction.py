@@ -18,6 +18,8 @@ from atlas_codex.llm.router import Call, Decision, Routed, Router, RouterFailed,
 
 PROPOSAL_MAX_OUTPUT: int = 1500
 REASONING_EFFORT: str = "medium"
+MAX_RANKED_LINKS: int = 60
+RANKING_MAX_OUTPUT: int = 300
 
 
 @dataclass
@@ -163,6 +165,33 @@ class ModelStrategies:
             attempts=attempts,
             pages=pages,
         )
+
+    def rank_links(
+        self,
+        *,
+        goal: str,
+        links: list[Any],
+        deadline: float,
+        spend: Spend,
+        attempts: list[Attempt],
+    ) -> list[Any]:
+        """Links best first toward ``goal`` (the crawler keeps its own budget)."""
+        shown = links[:MAX_RANKED_LINKS]
+        numbered = [(n, link.text, link.url) for n, link in enumerate(shown)]
+        answer = self._run(
+            Call(
+                messages=lambda limit: prompts.rank_messages(goal, numbered),
+                schema=prompts.RANKING_FORMAT,
+                max_output_tokens=RANKING_MAX_OUTPUT,
+                owner_id=spend.owner_id,
+            ),
+            Decision("nano", ("link choice for navigation",)),
+            deadline,
+            spend,
+            attempts,
+        )
+        picked = [n for n in answer.get("ranked", []) if isinstance(n, int) and 0 <= n < len(shown)]
+        return [shown[n] for n in dict.fromkeys(picked)]
 
     def _run(
         self, call: Call, decision: Decision, deadline: float, spend: Spend, attempts: list[Attempt]
