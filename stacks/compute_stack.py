@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -84,7 +84,6 @@ class ComputeStack(Stack):
             bucket=self.bucket.bucket_name,
         )
         code = runtime_code()
-        log_removal = RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY
 
         self.functions: dict[FunctionResource, ServiceFunction] = {}
         for spec in FUNCTION_SPECS:
@@ -102,14 +101,12 @@ class ComputeStack(Stack):
             "WebSocket",
             settings=settings,
             handler=self.functions["websocket"].function,
-            log_removal=log_removal,
         )
         self.rest = ServiceRestApi(
             self,
             "Rest",
             settings=settings,
             handler=self.functions["api"].function,
-            log_removal=log_removal,
         )
         for fn in self.functions.values():
             self._grant(fn)

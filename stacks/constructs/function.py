@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from atlas_codex import naming
 from stacks import nag
+from stacks.constructs.log_group import stage_log_group
 from stacks.functions import FunctionSpec
 from stacks.packaging import ARCHITECTURE, RUNTIME
 from stacks.settings import StageSettings
@@ -32,15 +32,9 @@ class ServiceFunction(Construct):
         stage = settings.stage
         own = settings.functions.of(spec.name)
         self.spec = spec
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=naming.log_group_name(spec.name, stage),
-            removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+        self.log_group = stage_log_group(
+            self, "Logs", name=naming.log_group_name(spec.name, stage), settings=settings
         )
-        log_group = self.log_group.node.default_child
-        assert isinstance(log_group, logs.CfnLogGroup)
-        log_group.retention_in_days = settings.log_retention_days  # validated by the settings
         self.role = iam.Role(
             self,
             "Role",

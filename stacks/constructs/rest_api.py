@@ -14,13 +14,13 @@ from typing import Final
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex.routes import CORRELATION_HEADER, REQUEST_HEADERS, ROUTES
 from stacks import nag
+from stacks.constructs.log_group import stage_log_group
 from stacks.settings import StageSettings
 
 # (response type, status, code, message, field): API Gateway's refusals, in the one error
@@ -99,19 +99,12 @@ class ServiceRestApi(Construct):
         *,
         settings: StageSettings,
         handler: lambda_.IFunction,
-        log_removal: RemovalPolicy,
     ) -> None:
         super().__init__(scope, cid)
         stage = settings.stage
-        self.access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            log_group_name=naming.access_log_group_name(stage),
-            removal_policy=log_removal,
+        self.access_logs = stage_log_group(
+            self, "AccessLogs", name=naming.access_log_group_name(stage), settings=settings
         )
-        cfn_logs = self.access_logs.node.default_child
-        assert isinstance(cfn_logs, logs.CfnLogGroup)
-        cfn_logs.retention_in_days = settings.log_retention_days
 
         origins = list(settings.api.cors_origins)
         self.api = apigw.RestApi(

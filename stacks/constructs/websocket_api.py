@@ -7,15 +7,15 @@ and the api function post status changes to the subscribed connections.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from atlas_codex import naming
 from stacks import nag
+from stacks.constructs.log_group import stage_log_group
 from stacks.constructs.rest_api import ACCESS_LOG_FORMAT
 from stacks.settings import StageSettings
 
@@ -28,7 +28,6 @@ class ServiceWebSocketApi(Construct):
         *,
         settings: StageSettings,
         handler: lambda_.IFunction,
-        log_removal: RemovalPolicy,
     ) -> None:
         super().__init__(scope, cid)
         stage = settings.stage
@@ -59,15 +58,12 @@ class ServiceWebSocketApi(Construct):
             "The websocket function authorizes $connect itself: it refuses a connection "
             "without a valid API key, and later routes only for registered connections.",
         )
-        self.access_logs = logs.LogGroup(
+        self.access_logs = stage_log_group(
             self,
             "AccessLogs",
-            log_group_name=naming.access_log_group_name(stage, "websocket"),
-            removal_policy=log_removal,
+            name=naming.access_log_group_name(stage, "websocket"),
+            settings=settings,
         )
-        cfn_logs = self.access_logs.node.default_child
-        assert isinstance(cfn_logs, logs.CfnLogGroup)
-        cfn_logs.retention_in_days = settings.log_retention_days
         self.stage = apigwv2.WebSocketStage(
             self,
             "Stage",
