@@ -3,7 +3,8 @@
 Items (``pk``, ``sk``):
 
 - ``spend#<stage>`` / ``month#2026-11``: the stage's model spend this month (USD);
-- ``spend#<stage>`` / ``owner#<owner>#2026-11``: one owner's spend this month.
+- ``spend#<stage>`` / ``owner#<owner>#2026-11`` and ``owner#<owner>#2026-11-29``: one
+  owner's spend this month and that day.
 
 ``ADD`` is atomic in DynamoDB, so concurrent workers never lose an increment. Amounts are
 stored as decimal strings of DynamoDB numbers (exact, no float drift). The model router
@@ -51,18 +52,34 @@ class UsageLedger:
             raise ValueError("a cost is never negative")
         if amount == 0:
             return
-        month = month_of(when or utcnow())
-        expires = int((when or utcnow()).timestamp()) + TTL_DAYS * 86400
-        for sk, committed in ((f"month#{month}", True), (f"owner#{owner_id}#{month}", False)):
-            # The month item's ``committed`` (spent + reserved) is what reservations check.
-            expression = "ADD usd :usd" + (", committed :usd" if committed else "")
-            self.db.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": self.pk}, "sk": {"S": sk}},
-                UpdateExpression=f"{expression} SET #ttl = if_not_exists(#ttl, :ttl)",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":usd": {"N": str(amount)}, ":ttl": {"N": str(expires)}},
-            )
+        now = when or utcnow()
+        # The month item's ``committed`` (spent + reserved) is what reservations check.
+        self._add(self.month_key(month_of(now)), amount, now, also="committed")
+        self.add_owner(owner_id, amount, when=now, periods=(month_of(now),))
+
+    def month_key(self, month: str) -> dict[str, Any]:
+        return {"pk": {"S": self.pk}, "sk": {"S": f"month#{month}"}}
+
+    def add_owner(
+        self, owner_id: str, amount: Decimal, *, when: datetime, periods: tuple[str, ...]
+    ) -> None:
+        """Add to an owner's counters, one per period (``YYYY-MM`` or ``YYYY-MM-DD``)."""
+        for period in periods:
+            key = {"pk": {"S": self.pk}, "sk": {"S": f"owner#{owner_id}#{period}"}}
+            self._add(key, amount, when)
+
+    def _add(
+        self, key: dict[str, Any], amount: Decimal, when: datetime, also: str | None = None
+    ) -> None:
+        expires = int(when.timestamp()) + TTL_DAYS * 86400
+        expression = "ADD usd :usd" + (f", {also} :usd" if also else "")
+        self.db.update_item(
+            TableName=self.table,
+            Key=key,
+            UpdateExpression=f"{expression} SET #ttl = if_not_exists(#ttl, :ttl)",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={":usd": {"N": str(amount)}, ":ttl": {"N": str(expires)}},
+        )
 
     def owner_day_spend(self, owner_id: str, day: str) -> Decimal:
         """One owner's model spend on one day (``YYYY-MM-DD``)."""
@@ -77,7 +94,7 @@ class UsageLedger:
     def month_spend(self, *, when: datetime | None = None) -> Decimal:
         out = self.db.get_item(
             TableName=self.table,
-            Key={"pk": {"S": self.pk}, "sk": {"S": f"month#{month_of(when or utcnow())}"}},
+            Key=self.month_key(month_of(when or utcnow())),
             ConsistentRead=True,
         )
         item = out.get("Item")
@@ -140,9 +157,6 @@ class BudgetGuard:
         self.limit = Decimal(str(monthly_limit_usd))
         self.now = now
 
-    def _key(self, month: str) -> dict[str, Any]:
-        return {"pk": {"S": self.ledger.pk}, "sk": {"S": f"month#{month}"}}
-
     def reserve(self, usd: Decimal) -> Reservation:
         month = month_of(self.now())
         if usd > self.limit:
@@ -152,7 +166,7 @@ class BudgetGuard:
         try:
             self.ledger.db.update_item(
                 TableName=self.ledger.table,
-                Key=self._key(month),
+                Key=self.ledger.month_key(month),
                 UpdateExpression="ADD reserved :est, committed :est",
                 ConditionExpression="attribute_not_exists(committed) OR committed <= :room",
                 ExpressionAttributeValues={
@@ -174,7 +188,7 @@ class BudgetGuard:
         """Replace the reservation by the actual cost (a failed call's usage is billed too)."""
         self.ledger.db.update_item(
             TableName=self.ledger.table,
-            Key=self._key(reservation.month),
+            Key=self.ledger.month_key(reservation.month),
             UpdateExpression="ADD usd :actual, reserved :release, committed :delta",
             ExpressionAttributeValues={
                 ":actual": {"N": str(actual)},
@@ -183,21 +197,18 @@ class BudgetGuard:
             },
         )
         if owner_id is not None and actual > 0:
-            day = self.now().strftime("%Y-%m-%d")
-            for period in (reservation.month, day):  # the owner's month and the owner's day
-                self.ledger.db.update_item(
-                    TableName=self.ledger.table,
-                    Key={"pk": {"S": self.ledger.pk}, "sk": {"S": f"owner#{owner_id}#{period}"}},
-                    UpdateExpression="ADD usd :actual",
-                    ExpressionAttributeValues={":actual": {"N": str(actual)}},
-                )
+            now = self.now()
+            day = now.strftime("%Y-%m-%d")  # the owner's month and the owner's day
+            self.ledger.add_owner(owner_id, actual, when=now, periods=(reservation.month, day))
 
     def release(self, reservation: Reservation) -> None:
         self.commit(reservation, Decimal(0))
 
     def state(self) -> dict[str, Decimal]:
         item = self.ledger.db.get_item(
-            TableName=self.ledger.table, Key=self._key(month_of(self.now())), ConsistentRead=True
+            TableName=self.ledger.table,
+            Key=self.ledger.month_key(month_of(self.now())),
+            ConsistentRead=True,
         ).get("Item", {})
         return {
             k: Decimal(item[k]["N"]) if k in item else Decimal(0)

@@ -66,7 +66,7 @@ def templates_cached(root: Path = ROOT) -> bool:
 def local_templates(root: Path = ROOT) -> dict[str, dict[str, Any]]:
     """The local stage's templates by layer, synthesized once per change of their sources."""
     cache = CACHE_DIR / inputs_digest(root)
-    if not all((cache / f"{layer}.json").exists() for layer in (*LAYERS, "compute")):
+    if not templates_cached(root):
         with tempfile.TemporaryDirectory() as out:
             run = subprocess.run(
                 [sys.executable, str(root / "tools" / "synth_local.py"), out],

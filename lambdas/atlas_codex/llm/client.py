@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx2 as httpx
 
@@ -26,18 +26,7 @@ FailureKind = Literal[
     "auth",
     "bad_request",
 ]
-RETRYABLE_ELSEWHERE: frozenset[str] = frozenset(
-    {
-        "rate_limited",
-        "server_error",
-        "timeout",
-        "connection",
-        "refusal",
-        "invalid_output",
-        "truncated",
-        "context_length",
-    }
-)
+RETRYABLE_ELSEWHERE: frozenset[str] = frozenset(get_args(FailureKind)) - {"auth", "bad_request"}
 """Failures another model of the chain may not have; auth and bad requests stop the chain."""
 
 
