@@ -1,5 +1,6 @@
 """Test doubles. The scripted extractor stands in for the engine in lifecycle tests: it
-decides by the URL's path what happens, so every outcome of the contract can be driven."""
+decides by the URL's path what happens, so every outcome of the contract can be driven.
+The inline fetcher is the real fetcher with its pages served from memory."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import httpx
+
+from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.engine.interface import DeadlineExceeded, ExtractionError, ExtractionOutcome
+from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.jobs.schema import JobRequest, PageOutcome
 
 
@@ -68,3 +73,20 @@ class ScriptedExtractor:
             pages=[PageOutcome(url=url, status="ok", http_status=200)],
             strategy="scripted",
         )
+
+
+def inline_fetcher(pages: str | dict[str, str]) -> Fetcher:
+    """The real fetcher, serving pages from memory at ``http://127.0.0.1/<path>``: one page
+    for every path, or a page per path (others 404). robots.txt is absent (404)."""
+
+    def site(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        body = pages if isinstance(pages, str) else pages.get(path)
+        if path == "/robots.txt" or body is None:
+            return httpx.Response(404)
+        return httpx.Response(200, text=body, headers={"content-type": "text/html"})
+
+    return Fetcher(
+        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
+        client=httpx.Client(transport=httpx.MockTransport(site)),
+    )

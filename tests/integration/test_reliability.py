@@ -26,7 +26,8 @@ from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.schema import TERMINAL_STATUSES, utcnow
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
-from tests.fakes import ScriptedExtractor
+from tests.fakes import ScriptedExtractor, inline_fetcher
+from tests.integration.test_worker import unfinished
 
 LOAD_JOBS = int(os.environ.get("ATLAS_LOAD_JOBS", "200"))
 """200 in the test suite (the emulator handles ~5 jobs/s end to end); `make bench` runs 1,000."""
@@ -59,19 +60,6 @@ def pollers(worker: ModuleType, config: RuntimeConfig, n: int) -> list[SqsPoller
         )
         for i in range(n)
     ]
-
-
-def unfinished(worker: ModuleType) -> int:
-    count = 0
-    for state in ("pending", "processing"):
-        cursor = None
-        while True:
-            page = worker.service.manager.list_by_status(state, cursor=cursor)
-            count += len(page.jobs)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    return count
 
 
 def queued(worker: ModuleType, url: str) -> int:
@@ -252,8 +240,6 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
     config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from atlas_codex.engine.engine import Engine
-    from atlas_codex.engine.fetch import Fetcher
-    from atlas_codex.engine.netguard import NetPolicy
     from atlas_codex.handlers import worker
     from atlas_codex.jobs.schema import CreateJobRequest
     from atlas_codex.jobs.sweeper import sweep
@@ -264,18 +250,7 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
 
     model_server = FlakyModelServer(seed=30)
     page = "<html><body><main><h1>Desk lamp</h1><p>12.50 EUR</p></main></body></html>"
-    fetcher = Fetcher(
-        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
-        client=httpx.Client(
-            transport=httpx.MockTransport(
-                lambda r: (
-                    httpx.Response(404)
-                    if r.url.path == "/robots.txt"
-                    else httpx.Response(200, text=page, headers={"content-type": "text/html"})
-                )
-            )
-        ),
-    )
+    fetcher = inline_fetcher(page)
     client = ModelClient(
         api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model_server))
     )
