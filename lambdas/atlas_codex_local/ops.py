@@ -314,11 +314,9 @@ def _query(db: Any, **kwargs: Any) -> Any:
 def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
     from atlas_codex.jobs.sweeper import sweep
 
-    manager = target.manager()
+    report = sweep(target.manager(), dry_run=args.dry_run)
     if args.dry_run:
-        now = utcnow()
-        page = manager.list_by_status("processing", updated_before=now)
-        overdue = [j.job_id for j in page.jobs if j.deadline_at is not None and j.deadline_at < now]
+        overdue = report.timed_out
         emit(
             args,
             {"would_time_out": overdue},
@@ -328,7 +326,6 @@ def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
             ),
         )
         return 0
-    report = sweep(manager)
     emit(
         args,
         {

@@ -31,7 +31,9 @@ def sweep(
     now: datetime | None = None,
     notify: Callable[[Job], None] = lambda job: None,
     limit: int = MAX_PER_SWEEP,
+    dry_run: bool = False,
 ) -> SweepReport:
+    """Time out overdue jobs; with ``dry_run``, only list the ones it would time out."""
     now = now or utcnow()
     report = SweepReport()
     cursor = None
@@ -41,6 +43,9 @@ def sweep(
         for job in page.jobs:
             report.checked += 1
             if job.deadline_at is None or job.deadline_at >= now:
+                continue
+            if dry_run:
+                report.timed_out.append(job.job_id)
                 continue
             try:
                 timed_out = manager.time_out(
