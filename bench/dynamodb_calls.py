@@ -138,6 +138,9 @@ def run() -> str:
 
                 return ExtractionOutcome(data={"url": request.urls[0]}, strategy="bench")
 
+            def quote(self, request: Any, **_: Any) -> Any:
+                raise NotImplementedError("the benchmark runs jobs, it does not quote them")
+
         worker.service._extractor = lambda: Echo()
         job = worker.service.submit(
             owner_id="bench", request=request, correlation_id="bench", idempotency_key=None

@@ -34,6 +34,7 @@ def function_environment(
         EnvVar.MODEL_POLICY.value: settings.models.model_dump_json(),
         EnvVar.MONTHLY_BUDGET_USD.value: repr(settings.budget.monthly_usd),
         EnvVar.JOB_TTL_DAYS.value: str(settings.data.job_ttl_days),
+        EnvVar.PAGES_EXPIRY_DAYS.value: str(settings.data.artifact_expiry_days),
         EnvVar.JOBS_MAX_RECEIVES.value: str(settings.jobs_queue.max_receive_count),
         EnvVar.CORS_ORIGINS.value: ",".join(settings.api.cors_origins),
         EnvVar.ALLOWED_PRIVATE_HOSTS.value: ",".join(settings.allowed_private_hosts),

@@ -12,7 +12,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.engine.interface import DeadlineExceeded, ExtractionError, ExtractionOutcome
+from atlas_codex.engine.interface import (
+    DeadlineExceeded,
+    ExtractionError,
+    ExtractionOutcome,
+    Quote,
+    QuotedPages,
+)
 from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.jobs.schema import JobRequest, PageOutcome
 
@@ -40,6 +46,8 @@ class ScriptedExtractor:
         correlation_id: str,
         cancelled: Callable[[], bool],
         owner_id: str | None = None,
+        job_id: str | None = None,
+        stored_pages_of: str | None = None,
     ) -> ExtractionOutcome:
         with self._lock:
             self.calls += 1
@@ -72,6 +80,13 @@ class ScriptedExtractor:
             data={"url": url, "correlation_id": correlation_id},
             pages=[PageOutcome(url=url, status="ok", http_status=200)],
             strategy="scripted",
+        )
+
+    def quote(self, request: JobRequest, *, deadline: float) -> Quote:
+        return Quote(
+            strategy_chain=["scripted"],
+            models_available=False,
+            pages=QuotedPages(expected=len(request.urls), fetched=0),
         )
 
 

@@ -16,6 +16,8 @@ from atlas_codex.jobs.schema import (
     JobResult,
     JobStatus,
     JobType,
+    Quality,
+    ReextractionOf,
     StatusChange,
     Timestamp,
     WebhookState,
@@ -63,6 +65,11 @@ class JobView(BaseModel):
     children: ChildCounters | None
     version: int
     webhook: WebhookState | None
+    quality: Quality | None
+    """``partial`` when the quality gate found problems (``quality_reasons`` says which)."""
+    quality_reasons: list[str]
+    reextraction_of: ReextractionOf | None
+    """The job whose stored pages this one re-extracted."""
     result_available: bool
     status_url: str
     result_url: str | None
@@ -95,11 +102,20 @@ class JobListView(BaseModel):
     next_cursor: str | None
 
 
+def shown(result: JobResult | None, include_evidence: bool) -> JobResult | None:
+    """The result as the client asked to see it: evidence is always stored, shown on request."""
+    if result is None or include_evidence:
+        return result
+    pages = [p.model_copy(update={"evidence": {}}) for p in result.pages]
+    return result.model_copy(update={"pages": pages})
+
+
 class SyncResultView(BaseModel):
     """``POST /extract``: the job, and its result when it finished in time."""
 
     job: JobView
     result: JobResult | None
+    evidence_included: bool = False
 
 
 class ResultView(BaseModel):
@@ -108,6 +124,16 @@ class ResultView(BaseModel):
     result: JobResult | None = None
     url: str | None = None
     expires_in_s: int | None = None
+    evidence_included: bool = False
+    """Each page's ``evidence`` is shown (``include_evidence``); the stored result and a
+    ``url`` delivery always have it."""
+
+
+class ReextractionView(BaseModel):
+    """``POST /jobs/{job_id}/reextract``: the new job, and when the pages it reads expire."""
+
+    job: JobView
+    pages_expire_at: Timestamp
 
 
 class HealthView(BaseModel):

@@ -16,3 +16,8 @@ def result_key(job_id: str) -> str:
 
 def page_key(job_id: str, page_index: int, kind: str) -> str:
     return f"{PAGES_PREFIX}{job_id}/{page_index:05d}.{kind}"
+
+
+def pages_manifest_key(job_id: str) -> str:
+    """The list of a job's stored pages (and their expiry)."""
+    return f"{PAGES_PREFIX}{job_id}/manifest.json"

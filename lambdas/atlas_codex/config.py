@@ -45,6 +45,7 @@ class EnvVar(StrEnum):
     MODEL_POLICY = "ATLAS_MODEL_POLICY"
     MONTHLY_BUDGET_USD = "ATLAS_MONTHLY_BUDGET_USD"
     JOB_TTL_DAYS = "ATLAS_JOB_TTL_DAYS"
+    PAGES_EXPIRY_DAYS = "ATLAS_PAGES_EXPIRY_DAYS"
     JOBS_MAX_RECEIVES = "ATLAS_JOBS_MAX_RECEIVES"
     CORS_ORIGINS = "ATLAS_CORS_ORIGINS"
     ALLOWED_PRIVATE_HOSTS = "ATLAS_ALLOWED_PRIVATE_HOSTS"
@@ -109,6 +110,8 @@ class RuntimeConfig(BaseModel):
     )
     monthly_budget_usd: float = Field(gt=0, allow_inf_nan=False, alias=EnvVar.MONTHLY_BUDGET_USD)
     job_ttl_days: int = Field(ge=1, le=3650, alias=EnvVar.JOB_TTL_DAYS)
+    pages_expiry_days: int = Field(ge=1, le=3650, alias=EnvVar.PAGES_EXPIRY_DAYS)
+    """Fetched pages stay in the artifacts bucket this long (its lifecycle rule deletes them)."""
     jobs_max_receives: int = Field(ge=1, le=1000, alias=EnvVar.JOBS_MAX_RECEIVES)
     cors_origins: Annotated[tuple[str, ...], BeforeValidator(_split_list)] = Field(
         default=(), alias=EnvVar.CORS_ORIGINS

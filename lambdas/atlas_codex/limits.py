@@ -26,3 +26,7 @@ MAX_TIMELINE_ENTRIES: Final = 100
 MAX_REQUEST_BODY_BYTES: Final = 256 * 1024
 INLINE_RESULT_MAX_BYTES: Final = 350 * 1024
 """Results larger than this go to the artifacts bucket (DynamoDB items stop at 400 KB)."""
+MAX_JOB_COST_USD: Final = 1000.0
+"""The highest per-job ceiling (``max_cost_usd``) a client may set."""
+MAX_EVIDENCE_QUOTE_CHARS: Final = 500
+"""A model's quote longer than this is cut before it is stored."""

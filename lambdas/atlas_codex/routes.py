@@ -40,10 +40,12 @@ class Route:
 
 ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/jobs"),
+    Route("POST", "/jobs/quote"),
     Route("GET", "/jobs"),
     Route("GET", "/jobs/{job_id}"),
     Route("DELETE", "/jobs/{job_id}"),
     Route("GET", "/jobs/{job_id}/result"),
+    Route("POST", "/jobs/{job_id}/reextract"),
     Route("POST", "/extract"),
     Route("GET", "/webhook-secret"),
     Route("POST", "/webhook-secret/rotate"),

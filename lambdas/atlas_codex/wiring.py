@@ -13,6 +13,7 @@ from atlas_codex.auth import ApiKeyStore
 from atlas_codex.config import RuntimeConfig, get_config
 from atlas_codex.engine.interface import Extractor, load_extractor
 from atlas_codex.engine.netguard import NetPolicy
+from atlas_codex.engine.pages import PageStore
 from atlas_codex.health import HealthMonitor, canary_extractor, openai_model_probe
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import JobQueue
@@ -54,6 +55,7 @@ def build_service(config: RuntimeConfig) -> JobService:
         extractor=extractor,
         max_receives=config.jobs_max_receives,
         notify=build_notifier(config),
+        pages=PageStore.for_config(config),
     )
 
 

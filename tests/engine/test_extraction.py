@@ -91,7 +91,7 @@ def test_a_selector_schema_yields_typed_items_with_evidence_and_missing_fields()
     }
     assert found.data[1]["in_stock"] is False
     assert len(found.data) == 5
-    assert found.evidence["[0].price"] == ".price"
+    assert found.evidence["[0].price"].source == ".price"
     assert "[0].rating" in found.missing  # not found is not the same as null
 
 
@@ -117,7 +117,7 @@ def test_structured_data_is_mapped_onto_the_schema_by_name_and_type() -> None:
         "sku": "SKU-4",
         "color": None,
     }
-    assert found.evidence["price"] == "json-ld[0].offers.price"
+    assert found.evidence["price"].source == "json-ld[0].offers.price"
     assert found.missing == ["color"]
 
 

@@ -79,6 +79,13 @@ def completion(
     }
 
 
+def extracted(data: Any, quotes: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """An extraction answer: the data, and a quote per field (by default its value as text)."""
+    if quotes is None:
+        quotes = {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {"data": data, "evidence": [{"field": k, "quote": q} for k, q in quotes.items()]}
+
+
 def error(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> httpx2.Response:
@@ -209,7 +216,9 @@ def test_a_schema_job_is_extracted_by_a_model_with_its_cost_and_attempts_recorde
     server = Server(
         error(429, "rate_limit_exceeded", "slow down", {"retry-after": "1"}),
         completion(
-            {"name": "Desk lamp", "price": 12.5},
+            extracted(
+                {"name": "Desk lamp", "price": 12.5}, {"name": "Desk lamp", "price": "12.50 EUR"}
+            ),
             model="gpt-5-mini-2025-08-07",
             prompt=300,
             completion_tokens=20,
@@ -242,7 +251,7 @@ def test_a_schema_job_is_extracted_by_a_model_with_its_cost_and_attempts_recorde
 
 def test_an_instruction_job_proposes_a_schema_then_extracts_with_it(config: RuntimeConfig) -> None:
     proposal = {"schema": {"type": "object", "properties": {"product": {"type": "string"}}}}
-    server = Server(completion(proposal), completion({"product": "Desk lamp"}))
+    server = Server(completion(proposal), completion(extracted({"product": "Desk lamp"})))
     engine = _engine(server, config)
     request = JobRequest.model_validate(
         {"urls": ["http://127.0.0.1/lamp"], "instruction": "the product's name"}
@@ -251,7 +260,8 @@ def test_an_instruction_job_proposes_a_schema_then_extracts_with_it(config: Runt
         request, deadline=time.monotonic() + 30, correlation_id="c-2", cancelled=lambda: False
     )
     assert outcome.data == {"product": "Desk lamp"}
-    assert server.requests[1]["response_format"]["json_schema"]["schema"] == proposal["schema"]
+    sent = server.requests[1]["response_format"]["json_schema"]["schema"]
+    assert sent["properties"]["data"] == proposal["schema"]
 
 
 def test_when_every_model_fails_the_deterministic_strategy_still_serves(
@@ -414,7 +424,7 @@ def _crawl_with_ranking(config: RuntimeConfig, ranking_works: bool) -> list[str]
             numbered = sent["messages"][1]["content"].splitlines()
             lamps = next(line.split(":")[0] for line in numbered if "Desk lamps" in line)
             return httpx2.Response(200, json=completion({"ranked": [int(lamps)]}))
-        return httpx2.Response(200, json=completion({"name": "page", "price": 1}))
+        return httpx2.Response(200, json=completion(extracted({"name": "page", "price": 1})))
 
     fetcher = inline_fetcher(NAV_PAGES)
     client = ModelClient(

@@ -215,7 +215,15 @@ class FlakyModelServer:
         content = (
             '{"name": "Desk lamp", "pri'
             if fault == "malformed"
-            else json.dumps({"name": "Desk lamp", "price": 12.5})
+            else json.dumps(
+                {
+                    "data": {"name": "Desk lamp", "price": 12.5},
+                    "evidence": [
+                        {"field": "name", "quote": "Desk lamp"},
+                        {"field": "price", "quote": "12.50 EUR"},
+                    ],
+                }
+            )
         )
         return httpx2.Response(
             200,

@@ -21,6 +21,7 @@ def good_env(stage: str = "dev") -> dict[str, str]:
         EnvVar.ARTIFACTS_BUCKET: f"atlas-codex-artifacts-111111111111-eu-west-1-{stage}",
         EnvVar.MONTHLY_BUDGET_USD: "100",
         EnvVar.JOB_TTL_DAYS: "30",
+        EnvVar.PAGES_EXPIRY_DAYS: "7",
         EnvVar.JOBS_MAX_RECEIVES: "3",
     }
 

@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from atlas_codex.engine.html import Metadata
-from atlas_codex.jobs.schema import SelectorField, SelectorSchema
+from atlas_codex.jobs.schema import FieldEvidence, SelectorField, SelectorSchema
 
 _NUMBER: Final = re.compile(r"[-+]?\d[\d\s.,']*")
 _WS: Final = re.compile(r"\s+")
@@ -35,10 +35,14 @@ class SelectorError(ValueError):
 @dataclass
 class Extraction:
     data: Any
-    evidence: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, FieldEvidence] = field(default_factory=dict)
     """Field path -> where the value came from (a CSS selector or a structured-data path)."""
     missing: list[str] = field(default_factory=list)
     """Field paths that matched nothing (kept distinct from a value that is null)."""
+    unverified: list[str] = field(default_factory=list)
+    """Field paths whose quoted evidence is not in the page (model extraction)."""
+    problems: list[str] = field(default_factory=list)
+    """What the quality gate found wrong with the output (empty when nothing)."""
 
 
 # ---------------------------------------------------------------------- coercion
@@ -130,7 +134,7 @@ def _fields(
             result[name] = [] if spec.many else None
             out.missing.append(path)
             continue
-        out.evidence[path] = spec.selector
+        out.evidence[path] = FieldEvidence(kind="selector", source=spec.selector)
         if spec.fields is not None:
             items = [
                 _fields(n, spec.fields, base_url, f"{path}[{i}].", out)
@@ -277,7 +281,9 @@ def extract_structured(meta: Metadata, json_schema: Mapping[str, Any]) -> Extrac
                 value = _typed(raw, prop_schema if isinstance(prop_schema, Mapping) else {})
                 if value not in (None, [], ""):
                     found = value
-                    out.evidence[name] = f"{label}.{candidate}"
+                    out.evidence[name] = FieldEvidence(
+                        kind="structured-data", source=f"{label}.{candidate}"
+                    )
                     break
             if found is not None:
                 break

@@ -18,13 +18,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from pydantic import JsonValue
 from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex.config import RuntimeConfig
+from atlas_codex.engine import evidence, quality
+from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.crawler import CrawledPage, Crawler
 from atlas_codex.engine.direct import (
     Extraction,
@@ -36,8 +40,15 @@ from atlas_codex.engine.direct import (
 )
 from atlas_codex.engine.fetch import Fetcher, FetchError
 from atlas_codex.engine.html import metadata, to_markdown
-from atlas_codex.engine.interface import DeadlineExceeded, ExtractionError, ExtractionOutcome
+from atlas_codex.engine.interface import (
+    DeadlineExceeded,
+    ExtractionError,
+    ExtractionOutcome,
+    Quote,
+    QuotedPages,
+)
 from atlas_codex.engine.netguard import NetPolicy
+from atlas_codex.engine.pages import PageStore, PagesUnavailable
 from atlas_codex.jobs.schema import (
     Attempt,
     CrawlOptions,
@@ -49,6 +60,10 @@ from atlas_codex.jobs.schema import (
 )
 
 MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})
+MAX_ESCALATIONS: Final = 2
+"""How many stronger tiers the quality gate may try after a model extraction with problems."""
+QUOTE_MAX_FETCH: Final = 5
+"""A quote fetches at most this many of the job's pages and extrapolates to the rest."""
 
 # THE fallback chains, one place: the first strategy that succeeds serves.
 CHAINS: Final[dict[str, tuple[str, ...]]] = {
@@ -65,6 +80,13 @@ class StrategyFailed(Exception):
         self.code = code
         self.message = message
         super().__init__(message)
+
+
+class CeilingReached(ExtractionError):
+    """The job's ``max_cost_usd`` would be crossed by the next model call: the job stops."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("cost_ceiling_reached", message, retryable=False)
 
 
 @dataclass(frozen=True)
@@ -96,12 +118,19 @@ def plan(request: JobRequest, *, models_available: bool) -> Plan:
 
 class Engine:
     def __init__(
-        self, *, fetcher: Fetcher, models_available: bool, models: Any | None = None
+        self,
+        *,
+        fetcher: Fetcher,
+        models_available: bool,
+        models: Any | None = None,
+        pages: PageStore | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.models_available = models_available and models is not None
         self.models = models
         """:class:`atlas_codex.llm.extraction.ModelStrategies` when a key is configured."""
+        self.pages = pages
+        """Where fetched pages are kept for re-extraction (None: not kept)."""
 
     def extract(
         self,
@@ -111,12 +140,165 @@ class Engine:
         correlation_id: str,
         cancelled: Callable[[], bool],
         owner_id: str | None = None,
+        job_id: str | None = None,
+        stored_pages_of: str | None = None,
     ) -> ExtractionOutcome:
         from atlas_codex.llm.extraction import Spend
 
         chosen = plan(request, models_available=self.models_available)
-        spend = Spend(owner_id=owner_id)
+        ceiling = Decimal(str(request.max_cost_usd)) if request.max_cost_usd else None
+        spend = Spend(owner_id=owner_id, ceiling=ceiling)
         attempts: list[Attempt] = []
+        expires_at: datetime | None = None
+        if stored_pages_of is not None:
+            crawled, expires_at = self._stored(stored_pages_of)
+        else:
+            crawled = self._gather(request, chosen, deadline, cancelled, spend, attempts)
+            if job_id is not None and self.pages is not None and crawled:
+                expires_at = self.pages.save(job_id, crawled).expires_at
+        pages: list[PageOutcome] = []
+        data: list[JsonValue] = []
+        served: set[str] = set()
+        stopped: CeilingReached | None = None
+        for page in crawled:
+            if stopped is not None:
+                pages.append(_skipped_page(page.url, stopped))
+                continue
+            if page.error is not None:
+                pages.append(_failed_page(page.url, page.error))
+                continue
+            assert page.page is not None
+            wall = blocked(page.page.text)
+            if wall is not None:
+                if not chosen.navigation:
+                    raise ExtractionError(wall.code, wall.message, attempts=_dedupe(attempts))
+                pages.append(
+                    _failed_page(
+                        page.url, FetchError(wall.code, wall.message, status=page.page.status)
+                    )
+                )
+                continue
+            try:
+                found, strategy = self._run_chain(
+                    chosen.chain, page, request, attempts, deadline=deadline, spend=spend
+                )
+            except CeilingReached as exc:
+                stopped = exc
+                pages.append(_skipped_page(page.url, exc))
+                continue
+            except ExtractionError as exc:
+                if not chosen.navigation:
+                    exc.outcome = self._outcome(
+                        None, pages, "", attempts, spend, expires_at, chosen
+                    )
+                    raise
+                # One page the strategies could not read does not sink the crawl.
+                error = JobError(code=exc.code, message=exc.message[:2000])
+                pages.append(PageOutcome(url=page.url, status="failed", error=error))
+                continue
+            served.add(strategy)
+            pages.append(
+                PageOutcome(
+                    url=page.url,
+                    status="ok",
+                    http_status=page.page.status,
+                    strategy=strategy,
+                    evidence=found.evidence,
+                    missing=found.missing,
+                    unverified=found.unverified,
+                    quality_problems=found.problems,
+                )
+            )
+            data.append(
+                found.data if not chosen.navigation else {"url": page.url, "data": found.data}
+            )
+        strategy = "+".join(sorted(served))
+        strategy = f"navigation({strategy})" if chosen.navigation else strategy
+        result_data: JsonValue = data if chosen.navigation else (data[0] if data else None)
+        outcome = self._outcome(result_data, pages, strategy, attempts, spend, expires_at, chosen)
+        if stopped is not None:
+            stopped.outcome = outcome
+            raise stopped
+        if not data:
+            errors = [p.error for p in pages if p.error is not None]
+            if not errors:
+                raise (
+                    DeadlineExceeded()
+                    if time.monotonic() > deadline
+                    else ExtractionError("no_pages", "no page was fetched", outcome=outcome)
+                )
+            first = errors[0]
+            raise ExtractionError(
+                first.code,
+                first.message,
+                retryable=all(e.retryable for e in errors),
+                attempts=outcome.attempts,
+                outcome=outcome,
+            )
+        read = [p for p in pages if p.status == "ok"]
+        if all(quality.vacant(p.quality_problems) for p in read):
+            raise ExtractionError(
+                "empty_extraction",
+                f"nothing was extracted from {len(read)} page{'s' if len(read) > 1 else ''}: "
+                + "; ".join(dict.fromkeys(p for page in read for p in page.quality_problems)),
+                attempts=outcome.attempts,
+                outcome=outcome,
+            )
+        return outcome
+
+    def _outcome(
+        self,
+        data: JsonValue,
+        pages: list[PageOutcome],
+        strategy: str,
+        attempts: list[Attempt],
+        spend: Any,
+        expires_at: datetime | None,
+        chosen: Plan,
+    ) -> ExtractionOutcome:
+        reasons = [f"{p.url}: {'; '.join(p.quality_problems)}" for p in pages if p.quality_problems]
+        unverified = sum(len(p.unverified) for p in pages)
+        warnings = list(spend.warnings)
+        if unverified:
+            warnings.append(
+                f"{unverified} value{'s' if unverified > 1 else ''} came with a quote that is "
+                "not in the page (see each page's 'unverified')"
+            )
+        not_read = [p for p in pages if p.status != "ok"]
+        if not_read and len(not_read) < len(pages):
+            reasons.append(f"{len(not_read)} of {len(pages)} pages could not be read")
+        return ExtractionOutcome(
+            data=data,
+            pages=pages,
+            strategy=strategy or "none",
+            attempts=_dedupe(attempts),
+            model=spend.models[-1] if spend.models else None,
+            cost=JobCost(estimated_usd=float(spend.estimated), actual_usd=float(spend.actual)),
+            routing=_unique(spend.decisions),
+            warnings=_unique(warnings),
+            quality="partial" if reasons else "complete",
+            quality_reasons=_unique(reasons),
+            expires_at=expires_at,
+        )
+
+    def _stored(self, job_id: str) -> tuple[list[CrawledPage], datetime]:
+        if self.pages is None:
+            raise ExtractionError("pages_unavailable", "this deployment keeps no fetched pages")
+        try:
+            manifest, crawled = self.pages.load(job_id)
+        except PagesUnavailable as exc:
+            raise ExtractionError("pages_unavailable", str(exc)) from None
+        return crawled, manifest.expires_at
+
+    def _gather(
+        self,
+        request: JobRequest,
+        chosen: Plan,
+        deadline: float,
+        cancelled: Callable[[], bool],
+        spend: Any,
+        attempts: list[Attempt],
+    ) -> list[CrawledPage]:
         if chosen.navigation:
             options = request.crawl or CrawlOptions(max_pages=len(request.urls), max_depth=0)
             crawler = Crawler(
@@ -127,86 +309,97 @@ class Engine:
                 cancelled=cancelled,
                 rank=self._link_ranker(request, deadline, spend, attempts),
             )
-            crawled = sorted(crawler.crawl(list(request.urls)), key=lambda p: p.order)
-        else:
+            return sorted(crawler.crawl(list(request.urls)), key=lambda p: p.order)
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded()
+        return [self._fetch_one(request)]
+
+    def quote(self, request: JobRequest, *, deadline: float) -> Quote:
+        """What the job will cost, from its first pages fetched now; no model is called."""
+        chosen = plan(request, models_available=self.models_available)
+        expected_pages = request.crawl.max_pages if request.crawl else len(request.urls)
+        sample = request.urls[:QUOTE_MAX_FETCH]
+        fetched: list[tuple[str, str]] = []
+        failed: list[str] = []
+        for url in sample:
             if time.monotonic() > deadline:
-                raise DeadlineExceeded()
-            crawled = [self._fetch_one(request)]
-        pages: list[PageOutcome] = []
-        data: list[JsonValue] = []
-        served: set[str] = set()
-        for page in crawled:
-            if page.error is not None:
-                pages.append(
-                    PageOutcome(
-                        url=page.url,
-                        status="failed",
-                        http_status=page.error.status,
-                        error=JobError(
-                            code=page.error.code,
-                            message=page.error.message[:2000],
-                            retryable=page.error.retryable,
-                        ),
-                    )
-                )
-                continue
+                break
             try:
-                found, strategy = self._run_chain(
-                    chosen.chain, page, request, attempts, deadline=deadline, spend=spend
-                )
-            except ExtractionError as exc:
-                if not chosen.navigation:
-                    raise
-                # One page the strategies could not read does not sink the crawl.
-                error = JobError(code=exc.code, message=exc.message[:2000])
-                pages.append(PageOutcome(url=page.url, status="failed", error=error))
+                page = self.fetcher.fetch(url, respect_robots=request.respect_robots_txt)
+            except FetchError as exc:
+                failed.append(f"{url}: {exc.code}")
                 continue
-            served.add(strategy)
-            missing = list(found.missing)
-            if request.json_schema is not None:
-                missing += [
-                    f"{r} (required)"
-                    for r in check_required(found.data, request.json_schema)
-                    if r not in missing
-                ]
-            pages.append(
-                PageOutcome(
-                    url=page.url,
-                    status="ok",
-                    http_status=page.page.status if page.page else None,
-                    strategy=strategy,
-                    evidence=found.evidence,
-                    missing=missing,
+            wall = blocked(page.text)
+            if wall is not None:
+                failed.append(f"{url}: {wall.code}")
+                continue
+            tree = LexborHTMLParser(page.text)
+            fetched.append((page.url, to_markdown(tree, page.url, main_content=True)))
+        model_chain = [s for s in chosen.chain if s in MODEL_STRATEGIES]
+        notes = [chosen.reason]
+        quote = Quote(
+            strategy_chain=list(chosen.chain),
+            models_available=self.models_available,
+            pages=QuotedPages(expected=expected_pages, fetched=len(fetched), failed=failed),
+            max_cost_usd=request.max_cost_usd,
+            notes=notes,
+        )
+        if not model_chain or not self.models_available or self.models is None:
+            if model_chain:
+                notes.append("deterministic strategies serve at no model cost")
+            return quote
+        if not fetched:
+            notes.append("no page could be fetched: no model would be called")
+            return quote
+        from atlas_codex.llm.router import RouterFailed
+
+        low = expected = high = Decimal(0)
+        tokens_in = 0
+        tiers: list[str] = []
+        models: list[str] = []
+        try:
+            for url, markdown in fetched:
+                decision, calls = self.models.quote(
+                    url=url,
+                    markdown=markdown,
+                    schema=dict(request.json_schema) if request.json_schema is not None else None,
+                    instruction=request.instruction,
+                    pages=expected_pages,
+                    escalations=MAX_ESCALATIONS,
+                    start=request.model_tier,
                 )
+                tiers.append(decision.tier)
+                models.append(calls[-1].model)
+                for call in calls:
+                    low += call.low_usd
+                    expected += call.expected_usd
+                    high += call.high_usd
+                    tokens_in += call.input_tokens
+        except RouterFailed as exc:
+            notes.append(f"the router cannot serve this job: {exc.message}")
+            return quote
+        scale = Decimal(expected_pages) / Decimal(len(fetched))
+        if request.crawl is not None and expected_pages > 1:
+            ranking = self.models.ranking_worst_usd()
+            high += ranking * Decimal(expected_pages)
+            notes.append("link choice: one model call per crawled page at most")
+        if expected_pages != len(fetched):
+            notes.append(
+                f"{len(fetched)} of {expected_pages} pages fetched; the rest are extrapolated"
             )
-            data.append(
-                found.data if not chosen.navigation else {"url": page.url, "data": found.data}
-            )
-        if not data:
-            errors = [p.error for p in pages if p.error is not None]
-            if not errors:
-                raise (
-                    DeadlineExceeded()
-                    if time.monotonic() > deadline
-                    else ExtractionError("no_pages", "no page was fetched")
-                )
-            first = errors[0]
-            raise ExtractionError(
-                first.code,
-                first.message,
-                retryable=all(e.retryable for e in errors),
-                attempts=_dedupe(attempts),
-            )
-        strategy = "+".join(sorted(served))
-        return ExtractionOutcome(
-            data=data if chosen.navigation else data[0],
-            pages=pages,
-            strategy=f"navigation({strategy})" if chosen.navigation else strategy,
-            attempts=_dedupe(attempts),
-            model=spend.models[-1] if spend.models else None,
-            cost=JobCost(estimated_usd=float(spend.estimated), actual_usd=float(spend.actual)),
-            routing=_unique(spend.decisions),
-            warnings=_unique(spend.warnings),
+        top = high * scale
+        if request.max_cost_usd is not None and top > Decimal(str(request.max_cost_usd)):
+            top = Decimal(str(request.max_cost_usd))
+            notes.append("the job's max_cost_usd caps the worst case")
+        return quote.model_copy(
+            update={
+                "tier": tiers[0],
+                "model": models[0],
+                "input_tokens": int(tokens_in * scale),
+                "low_usd": float(low * scale),
+                "expected_usd": float(expected * scale),
+                "high_usd": float(max(top, low * scale)),
+            }
         )
 
     def _link_ranker(
@@ -248,7 +441,10 @@ class Engine:
         deadline: float,
         spend: Any,
     ) -> tuple[Extraction, str]:
+        """The first strategy whose output passes; an empty one gives the next its chance,
+        and is served only when no later strategy does better."""
         last: StrategyFailed | None = None
+        vacant: tuple[Extraction, str] | None = None
         for strategy in chain:
             started = utcnow()
             try:
@@ -262,10 +458,17 @@ class Engine:
                         error=JobError(code=exc.code, message=exc.message[:2000]),
                     )
                 )
+                if exc.code == "cost_ceiling_reached":
+                    raise CeilingReached(exc.message) from None
                 last = exc
                 continue
             attempts.append(Attempt(strategy=strategy, started_at=started, ended_at=utcnow()))
+            if quality.vacant(value.problems):
+                vacant = vacant or (value, strategy)
+                continue
             return value, strategy
+        if vacant is not None:
+            return vacant
         assert last is not None
         # The page was fetched: running the same strategies again cannot do better.
         raise ExtractionError(last.code, last.message, retryable=False, attempts=attempts)
@@ -291,7 +494,7 @@ class Engine:
                 found = extract_selectors(tree, request.selectors, page.page.url)
             except SelectorError as exc:
                 raise StrategyFailed("invalid_selector", str(exc)) from None
-            return found
+            return _judged(found, request.json_schema)
         if strategy == "structured-data":
             assert request.json_schema is not None
             found = extract_structured(metadata(tree, page.page.url), request.json_schema)
@@ -300,7 +503,7 @@ class Engine:
                     "no_structured_data",
                     "no JSON-LD, microdata or OpenGraph value matched the schema",
                 )
-            return found
+            return _judged(found, request.json_schema)
         if strategy == "content":
             meta = metadata(tree, page.page.url)
             content: dict[str, Any] = {
@@ -311,7 +514,10 @@ class Engine:
                 "canonical_url": meta.canonical_url,
                 "tables": extract_tables(tree),
             }
-            return Extraction(data=content)
+            found = Extraction(data=content)
+            if not content["markdown"].strip() and not content["tables"]:
+                found.problems.append(quality.EMPTY)
+            return found
         raise StrategyFailed("unknown_strategy", f"no strategy {strategy!r}")
 
     def _model_strategy(
@@ -324,39 +530,110 @@ class Engine:
         deadline: float,
         spend: Any,
     ) -> Extraction:
+        """A model extraction through the quality gate: output with problems is tried again
+        on stronger tiers (within the budget and the ceiling); the best answer serves."""
+        from atlas_codex.llm.extraction import NoStrongerTier
         from atlas_codex.llm.router import RouterFailed
 
         assert page.page is not None
         assert self.models is not None
-        markdown = to_markdown(tree, page.page.url, main_content=True)
+        url = page.page.url
+        markdown = to_markdown(tree, url, main_content=True)
+        texts = [markdown, page.page.text]
         pages = len(request.urls) if request.crawl is None else request.crawl.max_pages
+        common = {"url": url, "markdown": markdown, "deadline": deadline, "spend": spend}
         try:
             if strategy == "schema-model":
                 assert request.json_schema is not None
-                value = self.models.schema(
-                    url=page.page.url,
-                    markdown=markdown,
+                answer = self.models.schema(
+                    **common,
                     schema=dict(request.json_schema),
                     instruction=request.instruction,
-                    deadline=deadline,
-                    spend=spend,
                     attempts=attempts,
                     pages=pages,
+                    start=request.model_tier,
                 )
             else:
                 assert request.instruction is not None
-                value = self.models.instruction(
-                    url=page.page.url,
-                    markdown=markdown,
+                answer = self.models.instruction(
+                    **common,
                     instruction=request.instruction,
-                    deadline=deadline,
-                    spend=spend,
                     attempts=attempts,
                     pages=pages,
+                    start=request.model_tier,
                 )
         except RouterFailed as exc:
             raise StrategyFailed(exc.code, exc.message) from None
-        return Extraction(data=value)
+        found = _judged_answer(answer, texts)
+        for _ in range(MAX_ESCALATIONS):
+            if not found.problems:
+                break
+            try:
+                better = self.models.schema(
+                    **common,
+                    schema=answer.schema,
+                    instruction=request.instruction,
+                    attempts=attempts,
+                    pages=pages,
+                    above=answer.tier,
+                )
+            except NoStrongerTier:
+                break
+            except RouterFailed as exc:
+                spend.decisions.append(f"quality gate: no escalation ({exc.code})")
+                break
+            candidate = _judged_answer(better, texts)
+            spend.decisions.append(
+                f"quality gate: {'; '.join(found.problems)} -> {better.tier} "
+                + ("fixed it" if not candidate.problems else "; ".join(candidate.problems))
+            )
+            if _score(candidate.problems) <= _score(found.problems):
+                answer, found = better, candidate
+            else:
+                answer = replace(answer, tier=better.tier)
+        return found
+
+
+def _score(problems: list[str]) -> int:
+    """Lower is better: an empty answer is worse than any number of lesser problems."""
+    return (100 if quality.vacant(problems) else 0) + len(problems)
+
+
+def _judged(found: Extraction, schema: Any) -> Extraction:
+    missing = check_required(found.data, schema) if schema is not None else []
+    found.missing += [f"{r} (required)" for r in missing if r not in found.missing]
+    found.problems = quality.problems(found.data, schema, missing_required=missing)
+    return found
+
+
+def _judged_answer(answer: Any, texts: list[str]) -> Extraction:
+    checked = evidence.check(answer.data, answer.quotes, texts)
+    found = Extraction(
+        data=answer.data,
+        evidence=checked.evidence,
+        missing=checked.missing,
+        unverified=checked.unverified,
+    )
+    missing = check_required(answer.data, answer.schema)
+    found.problems = quality.problems(
+        answer.data, answer.schema, missing_required=missing, truncated=answer.truncated
+    )
+    return found
+
+
+def _failed_page(url: str, error: FetchError) -> PageOutcome:
+    return PageOutcome(
+        url=url,
+        status="failed",
+        http_status=error.status,
+        error=JobError(code=error.code, message=error.message[:2000], retryable=error.retryable),
+    )
+
+
+def _skipped_page(url: str, stop: ExtractionError) -> PageOutcome:
+    return PageOutcome(
+        url=url, status="skipped", error=JobError(code=stop.code, message=stop.message[:2000])
+    )
 
 
 def _unique(notes: list[str]) -> list[str]:
@@ -383,4 +660,9 @@ def build_extractor(config: RuntimeConfig) -> Engine:
         from atlas_codex.llm.extraction import ModelStrategies
 
         models = ModelStrategies(config)
-    return Engine(fetcher=fetcher, models_available=config.models_available, models=models)
+    return Engine(
+        fetcher=fetcher,
+        models_available=config.models_available,
+        models=models,
+        pages=PageStore.for_config(config),
+    )

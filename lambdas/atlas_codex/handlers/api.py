@@ -31,19 +31,30 @@ from atlas_codex.api_models import (
     HealthView,
     JobListView,
     JobView,
+    ReextractionView,
     ResultView,
     SyncResultView,
     WebhookSecretsView,
+    shown,
 )
 from atlas_codex.config import get_config
+from atlas_codex.engine.interface import EngineUnavailable, Quote
+from atlas_codex.engine.pages import PagesUnavailable
 from atlas_codex.health import latest_report
 from atlas_codex.jobs.errors import (
     IdempotencyConflict,
     InvalidCursor,
     JobNotFound,
+    NotReextractable,
     TransitionRefused,
 )
-from atlas_codex.jobs.schema import CreateJobRequest, IdempotencyKey, JobStatus, JobType
+from atlas_codex.jobs.schema import (
+    CreateJobRequest,
+    IdempotencyKey,
+    JobStatus,
+    JobType,
+    ReextractRequest,
+)
 from atlas_codex.routes import (
     API_KEY_HEADER,
     CORRELATION_HEADER,
@@ -159,6 +170,23 @@ def _conflict(exc: IdempotencyConflict) -> Response[str]:
     return error_response(409, exc.code, str(exc), IDEMPOTENCY_HEADER)
 
 
+@app.exception_handler(NotReextractable)
+def _not_reextractable(exc: NotReextractable) -> Response[str]:
+    return error_response(409, exc.code, str(exc), "job_id")
+
+
+@app.exception_handler(PagesUnavailable)
+def _pages_gone(exc: PagesUnavailable) -> Response[str]:
+    if exc.expired_at is not None:
+        return error_response(410, "pages_expired", str(exc), "job_id")
+    return error_response(409, "pages_unavailable", str(exc), "job_id")
+
+
+@app.exception_handler(EngineUnavailable)
+def _no_engine(exc: EngineUnavailable) -> Response[str]:
+    return error_response(503, exc.code, exc.message)
+
+
 @app.exception_handler(InvalidCursor)
 def _bad_cursor(exc: InvalidCursor) -> Response[str]:
     return error_response(400, exc.code, str(exc), "cursor")
@@ -270,6 +298,10 @@ _ERRORS: dict[int, Any] = {
     },
     404: {"description": "Not found", "content": {"application/json": {"model": ErrorBody}}},
     409: {"description": "Conflict", "content": {"application/json": {"model": ErrorBody}}},
+    410: {
+        "description": "The stored pages expired",
+        "content": {"application/json": {"model": ErrorBody}},
+    },
     413: {"description": "Body too large", "content": {"application/json": {"model": ErrorBody}}},
     415: {"description": "Not JSON", "content": {"application/json": {"model": ErrorBody}}},
     422: {"description": "Invalid request", "content": {"application/json": {"model": ErrorBody}}},
@@ -299,6 +331,36 @@ def create_job(body: Annotated[CreateJobRequest, Body()]) -> Response[str]:
 
 
 @app.post(
+    "/jobs/quote",
+    responses=_responses(200, Quote, "What the job would cost; nothing billable ran"),
+    summary="Quote a job",
+)
+def quote_job(body: Annotated[CreateJobRequest, Body()]) -> Response[str]:
+    return json_response(200, service.quote(request=body, deadline=_sync_deadline()))
+
+
+@app.post(
+    "/jobs/<job_id>/reextract",
+    responses=_responses(
+        202, ReextractionView, "A new job over the stored pages was accepted", 404, 409, 410
+    ),
+    summary="Re-extract a job's stored pages",
+)
+def reextract_job(job_id: str, body: Annotated[ReextractRequest, Body()]) -> Response[str]:
+    source = service.get(owner_id=_owner(), job_id=job_id)
+    outcome, manifest = service.reextract(
+        owner_id=_owner(),
+        job_id=job_id,
+        request=body.job_request(source.request),
+        diff=body.diff,
+        correlation_id=_correlation_id(),
+        idempotency_key=_idempotency_key(),
+    )
+    view = ReextractionView(job=JobView.of(outcome.job), pages_expire_at=manifest.expires_at)
+    return json_response(202 if outcome.created else 200, view)
+
+
+@app.post(
     "/extract",
     responses=_responses(
         200, SyncResultView, "Finished in time, or (202) continuing asynchronously", 409
@@ -314,22 +376,30 @@ def extract(body: Annotated[CreateJobRequest, Body()]) -> Response[str]:
             "type",
         )
     request = body.model_copy(update={"type": "sync"})
-    remaining_ms = (
-        app.lambda_context.get_remaining_time_in_millis()
-        if app.lambda_context
-        else SYNC_MAX_S * 1000
-    )
-    budget_s = min(SYNC_MAX_S, max(remaining_ms - SYNC_SAFETY_MS, 0) / 1000)
     outcome = service.extract_now(
         owner_id=_owner(),
         request=request,
         correlation_id=_correlation_id(),
         idempotency_key=_idempotency_key(),
-        deadline=time.monotonic() + budget_s,
+        deadline=_sync_deadline(),
     )
-    result = service.manager.result_of(outcome.job) if outcome.job.status == "completed" else None
-    view = SyncResultView(job=JobView.of(outcome.job), result=result)
+    job = outcome.job
+    result = service.manager.result_of(job) if job.status in ("completed", "failed") else None
+    include = job.request.include_evidence
+    view = SyncResultView(
+        job=JobView.of(job), result=shown(result, include), evidence_included=include
+    )
     return json_response(200 if outcome.finished else 202, view)
+
+
+def _sync_deadline() -> float:
+    """The monotonic instant a request answered inline must finish by."""
+    remaining_ms = (
+        app.lambda_context.get_remaining_time_in_millis()
+        if app.lambda_context
+        else SYNC_MAX_S * 1000
+    )
+    return time.monotonic() + min(SYNC_MAX_S, max(remaining_ms - SYNC_SAFETY_MS, 0) / 1000)
 
 
 @app.get(
@@ -368,18 +438,31 @@ def cancel_job(job_id: str) -> Response[str]:
     responses=_responses(200, ResultView, "The result", 404, 409),
     summary="A job's result",
 )
-def get_result(job_id: str) -> Response[str]:
+def get_result(
+    job_id: str, include_evidence: Annotated[bool | None, Query()] = None
+) -> Response[str]:
     job = service.get(owner_id=_owner(), job_id=job_id)
-    if job.status != "completed":
+    if job.result is None and job.result_location is None:
         return error_response(
-            409, "result_not_ready", f"the job is {job.status}; results exist for completed jobs"
+            409,
+            "result_not_ready",
+            f"the job is {job.status} and has no result"
+            + ("" if job.status in ("failed", "cancelled", "timeout") else " yet"),
         )
     url = service.manager.result_url(job)
     if url is not None:
-        return json_response(
-            200, ResultView(job_id=job.job_id, delivery="url", url=url, expires_in_s=900)
+        view = ResultView(
+            job_id=job.job_id, delivery="url", url=url, expires_in_s=900, evidence_included=True
         )
-    return json_response(200, ResultView(job_id=job.job_id, delivery="inline", result=job.result))
+        return json_response(200, view)
+    include = job.request.include_evidence if include_evidence is None else include_evidence
+    view = ResultView(
+        job_id=job.job_id,
+        delivery="inline",
+        result=shown(job.result, include),
+        evidence_included=include,
+    )
+    return json_response(200, view)
 
 
 @app.get(

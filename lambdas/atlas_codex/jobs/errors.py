@@ -45,3 +45,13 @@ class InvalidCursor(JobDomainError):
 
     def __init__(self) -> None:
         super().__init__("the cursor is not one this service returned for this listing")
+
+
+class NotReextractable(JobDomainError):
+    """The job cannot be re-extracted (still running, or a batch parent)."""
+
+    code = "not_reextractable"
+
+    def __init__(self, job: Job, why: str) -> None:
+        self.job = job
+        super().__init__(why)

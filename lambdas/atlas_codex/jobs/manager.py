@@ -29,6 +29,7 @@ from atlas_codex.jobs.errors import (
     TransitionRefused,
 )
 from atlas_codex.jobs.schema import (
+    PARTIAL_RESULT_ERRORS,
     TERMINAL_STATUSES,
     Attempt,
     ChildCounters,
@@ -40,6 +41,8 @@ from atlas_codex.jobs.schema import (
     JobStatus,
     JobType,
     PageOutcome,
+    Quality,
+    ReextractionOf,
     StatusChange,
     WebhookAttempt,
     WebhookDeliveryState,
@@ -71,9 +74,12 @@ def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _DESER.deserialize(v) for k, v in item.items()}
 
 
-def request_hash(request: CreateJobRequest) -> str:
+def request_hash(request: CreateJobRequest, reextraction_of: ReextractionOf | None = None) -> str:
     """A stable digest of what the client asked for, to tell a retry from a new request."""
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    asked = request.model_dump(mode="json")
+    if reextraction_of is not None:
+        asked["reextraction_of"] = reextraction_of.model_dump(mode="json")
+    canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -139,10 +145,11 @@ class JobManager:
         request: CreateJobRequest,
         correlation_id: str,
         idempotency_key: str | None = None,
+        reextraction_of: ReextractionOf | None = None,
     ) -> CreateOutcome:
         """One conditional put. With an idempotency key the id is derived from (owner, key),
         so a retry meets the first job: same request -> that job, other request -> conflict."""
-        digest = request_hash(request)
+        digest = request_hash(request, reextraction_of)
         job_id = idempotent_job_id(owner_id, idempotency_key) if idempotency_key else None
         job = self._new_job(
             job_id=job_id,
@@ -153,6 +160,8 @@ class JobManager:
             idempotency_key=idempotency_key,
             digest=digest,
         )
+        if reextraction_of is not None:
+            job = job.model_copy(update={"reextraction_of": reextraction_of})
         for _ in range(3):
             existing = self._put_new(job)
             if existing is None:
@@ -431,21 +440,46 @@ class JobManager:
         cost: JobCost | None = None,
         routing: Sequence[str] = (),
         warnings: Sequence[str] = (),
+        quality: Quality = "complete",
+        quality_reasons: Sequence[str] = (),
     ) -> Job:
         """``processing -> completed``. A result over the inline limit goes to the bucket first."""
+        fields = _outcome_fields(attempts, model, cost, routing, warnings)
+        fields["quality"] = quality
+        if quality_reasons:
+            fields["quality_reasons"] = list(quality_reasons)
+        return self._finish_with_result(job_id, "completed", result, fields, reason=None)
+
+    def fail(
+        self,
+        job_id: str,
+        error: JobError,
+        *,
+        attempts: Sequence[Attempt] = (),
+        model: str | None = None,
+        cost: JobCost | None = None,
+        routing: Sequence[str] = (),
+        warnings: Sequence[str] = (),
+        partial: JobResult | None = None,
+    ) -> Job:
+        """``-> failed``, with the spend so far; ``partial`` keeps what was extracted before
+        a failure that allows it (a cost ceiling reached, an empty extraction)."""
+        fields = _outcome_fields(attempts, model, cost, routing, warnings)
+        fields["error"] = error.model_dump(mode="json")
+        if partial is not None and error.code in PARTIAL_RESULT_ERRORS:
+            return self._finish_with_result(job_id, "failed", partial, fields, reason=error.code)
+        return self.transition(job_id, "failed", reason=error.code, fields=fields)
+
+    def _finish_with_result(
+        self,
+        job_id: str,
+        to: JobStatus,
+        result: JobResult,
+        fields: dict[str, Any],
+        *,
+        reason: str | None,
+    ) -> Job:
         body = result.model_dump_json().encode()
-        fields: dict[str, Any] = {
-            "attempts": [a.model_dump(mode="json") for a in attempts],
-            "fallback_chain": [a.strategy for a in attempts],
-        }
-        if model is not None:
-            fields["model"] = model
-        if cost is not None:
-            fields["cost"] = cost.model_dump(mode="json")
-        if routing:
-            fields["routing"] = list(routing)
-        if warnings:
-            fields["warnings"] = list(warnings)
         key = None
         if len(body) > self.inline_max:
             key = artifacts.result_key(job_id)
@@ -457,19 +491,12 @@ class JobManager:
             fields["result"] = result.model_dump(mode="json")
         try:
             return self.transition(
-                job_id, "completed", fields=fields, expected=frozenset({"processing"})
+                job_id, to, reason=reason, fields=fields, expected=frozenset({"processing"})
             )
         except TransitionRefused:
             if key is not None:  # a late result: refused, and not left behind
                 self.s3.delete_object(Bucket=self.bucket, Key=key)
             raise
-
-    def fail(self, job_id: str, error: JobError, *, attempts: Sequence[Attempt] = ()) -> Job:
-        fields: dict[str, Any] = {"error": error.model_dump(mode="json")}
-        if attempts:
-            fields["attempts"] = [a.model_dump(mode="json") for a in attempts]
-            fields["fallback_chain"] = [a.strategy for a in attempts]
-        return self.transition(job_id, "failed", reason=error.code, fields=fields)
 
     def cancel(self, job_id: str, *, owner_id: str) -> Job:
         return self.transition(
@@ -645,6 +672,29 @@ class JobManager:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _outcome_fields(
+    attempts: Sequence[Attempt],
+    model: str | None,
+    cost: JobCost | None,
+    routing: Sequence[str],
+    warnings: Sequence[str],
+) -> dict[str, Any]:
+    """How an extraction went, as record fields (set on completion and on failure alike)."""
+    fields: dict[str, Any] = {}
+    if attempts:
+        fields["attempts"] = [a.model_dump(mode="json") for a in attempts]
+        fields["fallback_chain"] = [a.strategy for a in attempts]
+    if model is not None:
+        fields["model"] = model
+    if cost is not None:
+        fields["cost"] = cost.model_dump(mode="json")
+    if routing:
+        fields["routing"] = list(routing)
+    if warnings:
+        fields["warnings"] = list(warnings)
+    return fields
 
 
 def _code(exc: ClientError) -> str:

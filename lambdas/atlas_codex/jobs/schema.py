@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from atlas_codex import limits
+from atlas_codex.policy import ModelTier
 
 SCHEMA_VERSION: Final = 1
 
@@ -292,6 +293,14 @@ class JobRequest(_Model):
     crawl: CrawlOptions | None = None
     webhook_url: HttpUrlStr | None = None
     respect_robots_txt: bool = True
+    max_cost_usd: (
+        Annotated[float, Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False)] | None
+    ) = None
+    """A hard ceiling on the job's model spend: no call starts that could cross it."""
+    model_tier: ModelTier | None = None
+    """Start the model router at this tier instead of the one it would choose."""
+    include_evidence: bool = False
+    """Put each field's evidence in the response (it is always stored)."""
 
 
 class CreateJobRequest(JobRequest):
@@ -311,6 +320,43 @@ class CreateJobRequest(JobRequest):
 
     def job_request(self) -> JobRequest:
         return JobRequest.model_validate(self.model_dump(exclude={"type"}), strict=True)
+
+
+class ReextractRequest(_Model):
+    """The body of ``POST /jobs/{job_id}/reextract``: a new extraction over stored pages."""
+
+    json_schema: JsonSchemaDoc | None = None
+    selectors: SelectorSchema | None = None
+    instruction: (
+        Annotated[str, Field(min_length=1, max_length=limits.MAX_INSTRUCTION_CHARS)] | None
+    ) = None
+    model_tier: ModelTier | None = None
+    max_cost_usd: (
+        Annotated[float, Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False)] | None
+    ) = None
+    include_evidence: bool = False
+    webhook_url: HttpUrlStr | None = None
+    diff: bool = True
+    """Compare the new result with the earlier one, field by field."""
+
+    @model_validator(mode="after")
+    def _asks_something(self) -> Self:
+        if self.json_schema is None and self.selectors is None and self.instruction is None:
+            raise ValueError("give 'json_schema', 'selectors' or 'instruction' to extract anew")
+        return self
+
+    def job_request(self, earlier: JobRequest) -> CreateJobRequest:
+        """The new job: the earlier job's pages (URLs, crawl), this extraction."""
+        asked = self.model_dump(exclude={"diff"}, exclude_none=True)
+        return CreateJobRequest.model_validate(
+            {
+                "urls": list(earlier.urls),
+                "crawl": earlier.crawl.model_dump() if earlier.crawl else None,
+                "respect_robots_txt": earlier.respect_robots_txt,
+                **asked,
+                "type": "webhook" if self.webhook_url is not None else "async",
+            }
+        )
 
 
 # --------------------------------------------------------------------------- record parts
@@ -371,6 +417,35 @@ class ChildCounters(_Model):
         return self
 
 
+EvidenceKind = Literal["selector", "structured-data", "quote"]
+
+
+class FieldEvidence(_Model):
+    """Where one extracted value came from."""
+
+    kind: EvidenceKind
+    source: Annotated[str, Field(max_length=limits.MAX_EVIDENCE_QUOTE_CHARS)]
+    """The CSS selector, the structured-data path, or the model's quoted span of the page."""
+    verified: bool = True
+    """For a quote: whether it occurs in the page's content (False: the value is flagged)."""
+
+
+def _legacy_evidence(value: Any) -> Any:
+    """Records written before evidence had a kind kept a bare selector or path."""
+    if isinstance(value, dict) and isinstance(value.get("evidence"), dict):
+        upgraded = {}
+        for path, source in value["evidence"].items():
+            if isinstance(source, str):
+                kind = "structured-data" if source.startswith(STRUCTURED_SOURCES) else "selector"
+                source = {"kind": kind, "source": source}
+            upgraded[path] = source
+        value = {**value, "evidence": upgraded}
+    return value
+
+
+STRUCTURED_SOURCES: Final = ("json-ld", "microdata", "opengraph", "meta.")
+
+
 class PageOutcome(_Model):
     url: str
     status: Literal["ok", "failed", "skipped"]
@@ -378,15 +453,36 @@ class PageOutcome(_Model):
     error: JobError | None = None
     data: JsonValue = None
     strategy: str | None = None
-    evidence: dict[str, str] = Field(default_factory=dict)
-    """Field path -> where its value came from (a CSS selector, a structured-data path)."""
+    evidence: dict[str, FieldEvidence] = Field(default_factory=dict)
+    """Field path -> the evidence for its value (always stored; in responses on request)."""
     missing: list[str] = Field(default_factory=list)
-    """Field paths nothing matched: distinct from a value found to be null."""
+    """Field paths the page does not give ("not found"): distinct from a value found to be
+    null."""
+    unverified: list[str] = Field(default_factory=list)
+    """Field paths whose quoted evidence does not occur in the page: flagged, not trusted."""
+    quality_problems: list[str] = Field(default_factory=list)
+    """Why this page's extraction is not a full success (empty, all-null, invalid, truncated)."""
+
+    _upgrade = model_validator(mode="before")(_legacy_evidence)
+
+
+class FieldChange(_Model):
+    """One difference between a re-extraction and the result it re-extracted."""
+
+    path: str
+    change: Literal["added", "removed", "changed"]
+    before: JsonValue = None
+    after: JsonValue = None
 
 
 class JobResult(_Model):
     data: JsonValue = None
     pages: list[PageOutcome] = Field(default_factory=list)
+    expires_at: Timestamp | None = None
+    """When the fetched pages this result was made from leave the bucket (no re-extraction
+    after that)."""
+    diff: list[FieldChange] | None = None
+    """A re-extraction asked for a diff: field by field against the earlier result."""
 
 
 WebhookDeliveryState = Literal["pending", "delivered", "dead"]
@@ -411,6 +507,18 @@ class WebhookState(_Model):
 
 
 LegacyFormat = Literal["v0-sync", "v0-ai", "v0-navigation"]
+
+
+Quality = Literal["complete", "partial"]
+PARTIAL_RESULT_ERRORS: Final = frozenset({"cost_ceiling_reached", "empty_extraction"})
+"""The failures that keep what was extracted before them (a partial result)."""
+
+
+class ReextractionOf(_Model):
+    """A job that re-runs the extraction over another job's stored pages."""
+
+    job_id: JobId
+    diff: bool = True
 
 
 class MigratedFrom(_Model):
@@ -459,6 +567,13 @@ class Job(_Model):
     ttl: Annotated[int, Field(ge=0)] | None = None
     migrated_from: MigratedFrom | None = None
     webhook: WebhookState | None = None
+    quality: Quality | None = None
+    """Set when the job completes: ``partial`` when the quality gate found problems (see
+    ``quality_reasons``); a plain success is ``complete``."""
+    quality_reasons: Annotated[list[Note], Field(max_length=MAX_NOTES)] = Field(
+        default_factory=list
+    )
+    reextraction_of: ReextractionOf | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -476,6 +591,12 @@ class Job(_Model):
             raise ValueError(f"a {self.status} job cannot have a result yet")
         if self.children is not None and self.type != "batch":
             raise ValueError("only a batch job has child counters")
+        if self.quality is not None and self.status != "completed":
+            raise ValueError("only a completed job has a quality verdict")
+        if self.status == "failed" and (self.result or self.result_location):
+            assert self.error is not None
+            if self.error.code not in PARTIAL_RESULT_ERRORS:
+                raise ValueError(f"a job failed with {self.error.code} keeps no result")
         return self
 
     # ---- DynamoDB item form -------------------------------------------------------

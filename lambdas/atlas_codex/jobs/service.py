@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -19,19 +19,24 @@ from atlas_codex.engine.interface import (
     ExtractionError,
     ExtractionOutcome,
     Extractor,
+    Quote,
 )
-from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
+from atlas_codex.engine.pages import PageManifest, PageStore, PagesUnavailable
+from atlas_codex.jobs.diff import field_diff
+from atlas_codex.jobs.errors import JobNotFound, NotReextractable, TransitionRefused
 from atlas_codex.jobs.manager import CreateOutcome, JobManager, JobPage
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import (
     TERMINAL_STATUSES,
+    Attempt,
     CreateJobRequest,
     Job,
     JobError,
     JobResult,
     JobStatus,
     JobType,
+    ReextractionOf,
     utcnow,
 )
 
@@ -71,7 +76,9 @@ class JobService:
         max_receives: int,
         notify: Notifier = _no_notify,
         clock: Callable[[], datetime] = utcnow,
+        pages: PageStore | None = None,
     ) -> None:
+        self.pages = pages
         self.manager = manager
         self.queue = queue
         self._extractor = extractor
@@ -143,6 +150,45 @@ class JobService:
         except RetryLater:
             return SyncOutcome(job=self.manager.get(job.job_id), finished=False)
         return SyncOutcome(job=outcome_job, finished=outcome_job.status in TERMINAL_STATUSES)
+
+    def quote(self, *, request: CreateJobRequest, deadline: float) -> Quote:
+        """What the job would cost: its pages fetched now, no model called, nothing stored."""
+        return self._extractor().quote(request.job_request(), deadline=deadline)
+
+    def reextract(
+        self,
+        *,
+        owner_id: str,
+        job_id: str,
+        request: CreateJobRequest,
+        diff: bool,
+        correlation_id: str,
+        idempotency_key: str | None,
+    ) -> tuple[CreateOutcome, PageManifest]:
+        """A new job that runs ``request``'s extraction over ``job_id``'s stored pages (no
+        fetch), linked to it, with a field-by-field diff against its result when asked."""
+        source = self.manager.get(job_id, owner_id=owner_id)
+        if source.type == "batch":
+            raise NotReextractable(
+                source, "a batch keeps its pages under its child jobs: re-extract those"
+            )
+        if source.status not in ("completed", "failed"):
+            raise NotReextractable(
+                source, f"the job is {source.status}; only a finished job's pages can be reused"
+            )
+        if self.pages is None:
+            raise PagesUnavailable(source.job_id)
+        manifest = self.pages.manifest(source.job_id)
+        outcome = self.manager.create(
+            owner_id=owner_id,
+            request=request,
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+            reextraction_of=ReextractionOf(job_id=source.job_id, diff=diff),
+        )
+        if outcome.created or outcome.job.status == "pending":
+            self.queue.send(outcome.job)
+        return outcome, manifest
 
     def get(self, *, owner_id: str, job_id: str) -> Job:
         return self.manager.get(job_id, owner_id=owner_id)
@@ -229,6 +275,7 @@ class JobService:
             last_check[0] = now
             return self.manager.get(job.job_id).status != "processing"
 
+        source = job.reextraction_of
         try:
             outcome: ExtractionOutcome = self._extractor().extract(
                 job.request,
@@ -236,12 +283,15 @@ class JobService:
                 correlation_id=job.correlation_id,
                 cancelled=cancelled,
                 owner_id=job.owner_id,
+                job_id=job.job_id,
+                stored_pages_of=source.job_id if source is not None else None,
             )
         except DeadlineExceeded:
             raise
         except ExtractionError as exc:
             error = JobError(code=exc.code, message=exc.message[:2000], retryable=exc.retryable)
-            attempts = exc.attempts
+            attempts = exc.attempts or (exc.outcome.attempts if exc.outcome else [])
+            done = exc.outcome
             if exc.retryable and receive_count < self.max_receives:
                 self._release(job, f"{exc.code}: {exc.message}")
                 raise RetryLater(exc.message) from exc
@@ -252,7 +302,7 @@ class JobService:
                         :2000
                     ],
                 )
-            return self._terminal(lambda: self.manager.fail(job.job_id, error, attempts=attempts))
+            return self._terminal(lambda: self._fail(job, error, attempts, done))
         except Exception as exc:
             logger.exception("extraction crashed")
             if receive_count < self.max_receives:
@@ -264,16 +314,54 @@ class JobService:
             return self._terminal(lambda: self.manager.fail(job.job_id, error))
         if time.monotonic() > deadline:
             raise DeadlineExceeded()
+        result = self._result(job, outcome)
         return self._terminal(
             lambda: self.manager.complete(
                 job.job_id,
-                JobResult(data=outcome.data, pages=outcome.pages),
+                result,
                 attempts=outcome.attempts,
                 model=outcome.model,
                 cost=outcome.cost,
                 routing=outcome.routing,
                 warnings=outcome.warnings,
+                quality=outcome.quality,
+                quality_reasons=outcome.quality_reasons,
             )
+        )
+
+    def _result(self, job: Job, outcome: ExtractionOutcome) -> JobResult:
+        diff = None
+        source = job.reextraction_of
+        if source is not None and source.diff:
+            try:
+                earlier = self.manager.result_of(self.manager.get(source.job_id))
+            except JobNotFound:
+                earlier = None
+            diff = field_diff(earlier.data if earlier else None, outcome.data)
+        return JobResult(
+            data=outcome.data, pages=outcome.pages, expires_at=outcome.expires_at, diff=diff
+        )
+
+    def _fail(
+        self,
+        job: Job,
+        error: JobError,
+        attempts: Sequence[Attempt],
+        outcome: ExtractionOutcome | None,
+    ) -> Job:
+        """Fail the job with its spend so far, and the partial result where one is kept."""
+        if outcome is None:
+            return self.manager.fail(job.job_id, error, attempts=attempts)
+        partial = self._result(job, outcome) if outcome.data is not None else None
+        return self.manager.fail(
+            job.job_id,
+            error,
+            attempts=attempts,
+            model=outcome.model,
+            cost=outcome.cost,
+            routing=outcome.routing,
+            warnings=[*outcome.warnings, *outcome.quality_reasons][:20],
+            partial=partial,
         )
 
     def _release(self, job: Job, reason: str) -> None:

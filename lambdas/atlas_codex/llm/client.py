@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 import httpx2 as httpx
 
 from atlas_codex.llm.catalog import Usage
+from atlas_codex.schema_check import violation
 
 FailureKind = Literal[
     "rate_limited",
@@ -150,41 +151,6 @@ class ModelClient:
             service_tier=getattr(response, "service_tier", None),
             raw_text=text,
         )
-
-
-def violation(schema: dict[str, Any], data: Any, path: str = "$") -> str | None:
-    """A minimal structural check of ``data`` against ``schema`` (type, required,
-    properties, items): what a schema-violating answer is refused for."""
-    expected = schema.get("type")
-    types = expected if isinstance(expected, list) else [expected] if expected else []
-    checks = {
-        "object": lambda v: isinstance(v, dict),
-        "array": lambda v: isinstance(v, list),
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "null": lambda v: v is None,
-    }
-    if types and not any(checks.get(t, lambda v: True)(data) for t in types):
-        if data is None:
-            return None  # "not found" is null, which the prompt asks for
-        return f"{path}: expected {'/'.join(types)}, got {type(data).__name__}"
-    if isinstance(data, dict):
-        for key in schema.get("required", []):
-            if key not in data:
-                return f"{path}: the required property {key!r} is missing"
-        for key, sub in schema.get("properties", {}).items():
-            if key in data and isinstance(sub, dict):
-                problem = violation(sub, data[key], f"{path}.{key}")
-                if problem:
-                    return problem
-    if isinstance(data, list) and isinstance(schema.get("items"), dict):
-        for n, item in enumerate(data):
-            problem = violation(schema["items"], item, f"{path}[{n}]")
-            if problem:
-                return problem
-    return None
 
 
 def _usage(raw: Any) -> Usage:

@@ -1,6 +1,9 @@
-"""The engine's model strategies: schema extraction and plain-language extraction.
+"""The engine's model strategies: schema extraction, plain-language extraction, link choice,
+and the quote of what they will cost.
 
-Built only when a key is configured; the ``openai`` SDK is imported on the first call.
+Built only when a key is configured; the ``openai`` SDK is imported on the first call. Every
+extraction asks the model for the data *and* a verbatim quote per field (the evidence the
+engine checks against the page).
 """
 
 from __future__ import annotations
@@ -14,12 +17,22 @@ from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.schema import Attempt
 from atlas_codex.llm import prompts, tokens
 from atlas_codex.llm.catalog import Catalog, catalog_for
-from atlas_codex.llm.router import Call, Decision, Routed, Router, RouterFailed, analyse
+from atlas_codex.llm.router import (
+    Call,
+    CallQuote,
+    Decision,
+    Routed,
+    Router,
+    RouterFailed,
+    analyse,
+)
+from atlas_codex.policy import MODEL_TIERS, ModelTier
 
 PROPOSAL_MAX_OUTPUT: int = 1500
 REASONING_EFFORT: str = "medium"
 MAX_RANKED_LINKS: int = 60
 RANKING_MAX_OUTPUT: int = 300
+RANKING_DECISION = Decision("nano", ("link choice for navigation",))
 
 
 @dataclass
@@ -32,6 +45,11 @@ class Spend:
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     owner_id: str | None = None
+    ceiling: Decimal | None = None
+    """The job's ``max_cost_usd``."""
+
+    def remaining(self) -> Decimal | None:
+        return None if self.ceiling is None else self.ceiling - self.actual
 
     def add(self, routed: Routed | RouterFailed) -> None:
         if isinstance(routed, Routed):
@@ -43,6 +61,24 @@ class Spend:
             for attempt in routed.attempts:
                 self.estimated += Decimal(str(attempt.estimated_cost_usd or 0))
                 self.actual += Decimal(str(attempt.cost_usd or 0))
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    """An extraction's data, the model's quote per field, and how it was made."""
+
+    data: Any
+    quotes: list[dict[str, Any]]
+    schema: dict[str, Any]
+    """The schema the data follows (for an instruction: the one the model proposed)."""
+    tier: ModelTier
+    model: str
+    truncated: bool
+
+
+class NoStrongerTier(RouterFailed):
+    def __init__(self, tier: ModelTier) -> None:
+        super().__init__("no_stronger_tier", f"the stage allows no tier above {tier}", [])
 
 
 class ModelStrategies:
@@ -89,14 +125,61 @@ class ModelStrategies:
         )
 
     def decide(
-        self, markdown: str, schema: dict[str, Any] | None, instruction: str | None, pages: int
+        self,
+        markdown: str,
+        schema: dict[str, Any] | None,
+        instruction: str | None,
+        pages: int,
+        *,
+        start: ModelTier | None = None,
+        above: ModelTier | None = None,
     ) -> Decision:
-        return analyse(
+        """The router's tier for the job; ``start`` is the client's choice, ``above`` asks for
+        the next tier the stage allows above one that did not do (the quality gate)."""
+        decision = analyse(
             input_tokens=tokens.count(markdown),
             schema=schema,
             instruction=instruction,
             pages=pages,
             policy=self.config.model_policy,
+        )
+        allowed = [t for t in MODEL_TIERS if t in self.config.model_policy.allowed_tiers]
+        if start is not None and start in allowed:
+            decision = Decision(start, (*decision.reasons, f"the job asks for {start}"))
+        if above is not None:
+            higher = [t for t in allowed if MODEL_TIERS.index(t) > MODEL_TIERS.index(above)]
+            if not higher:
+                raise NoStrongerTier(above)
+            decision = Decision(higher[0], (f"quality gate: {above} did not do -> {higher[0]}",))
+        return decision
+
+    def _schema_call(
+        self,
+        url: str,
+        markdown: str,
+        schema: dict[str, Any],
+        instruction: str | None,
+        decision: Decision,
+        spend: Spend | None,
+    ) -> Call:
+        return Call(
+            messages=lambda limit: prompts.schema_messages(url, _cut(markdown, limit), instruction),
+            schema=prompts.evidence_format(schema),
+            # Reasoning-enhanced when the job needs the full tier: a stronger model thinks more.
+            reasoning_effort=REASONING_EFFORT if decision.tier == "full" else None,
+            owner_id=spend.owner_id if spend else None,
+        )
+
+    def _proposal_call(
+        self, url: str, markdown: str, instruction: str, spend: Spend | None
+    ) -> Call:
+        return Call(
+            messages=lambda limit: prompts.propose_messages(
+                url, _cut(markdown, limit), instruction
+            ),
+            schema=prompts.PROPOSAL_FORMAT,
+            max_output_tokens=PROPOSAL_MAX_OUTPUT,
+            owner_id=spend.owner_id if spend else None,
         )
 
     def schema(
@@ -110,17 +193,23 @@ class ModelStrategies:
         spend: Spend,
         attempts: list[Attempt],
         pages: int = 1,
-    ) -> Any:
-        decision = self.decide(markdown, schema, instruction, pages)
+        start: ModelTier | None = None,
+        above: ModelTier | None = None,
+    ) -> ModelAnswer:
+        decision = self.decide(markdown, schema, instruction, pages, start=start, above=above)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
-        call = Call(
-            messages=lambda limit: prompts.schema_messages(url, _cut(markdown, limit), instruction),
+        call = self._schema_call(url, markdown, schema, instruction, decision, spend)
+        routed = self._run(call, decision, deadline, spend, attempts)
+        answer = routed.data if isinstance(routed.data, dict) else {}
+        quotes = answer.get("evidence")
+        return ModelAnswer(
+            data=answer.get("data"),
+            quotes=[q for q in quotes if isinstance(q, dict)] if isinstance(quotes, list) else [],
             schema=schema,
-            # Reasoning-enhanced when the job needs the full tier: a stronger model thinks more.
-            reasoning_effort=REASONING_EFFORT if decision.tier == "full" else None,
-            owner_id=spend.owner_id,
+            tier=decision.tier,
+            model=routed.model,
+            truncated=routed.truncated,
         )
-        return self._run(call, decision, deadline, spend, attempts)
 
     def instruction(
         self,
@@ -132,24 +221,18 @@ class ModelStrategies:
         spend: Spend,
         attempts: list[Attempt],
         pages: int = 1,
-    ) -> Any:
+        start: ModelTier | None = None,
+    ) -> ModelAnswer:
         """The model proposes a schema for the instruction, then extracts with it."""
-        decision = self.decide(markdown, None, instruction, pages)
+        decision = self.decide(markdown, None, instruction, pages, start=start)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
         proposal = self._run(
-            Call(
-                messages=lambda limit: prompts.propose_messages(
-                    url, _cut(markdown, limit), instruction
-                ),
-                schema=prompts.PROPOSAL_FORMAT,
-                max_output_tokens=PROPOSAL_MAX_OUTPUT,
-                owner_id=spend.owner_id,
-            ),
+            self._proposal_call(url, markdown, instruction, spend),
             decision,
             deadline,
             spend,
             attempts,
-        )
+        ).data
         proposed = proposal.get("schema") if isinstance(proposal, dict) else None
         if not isinstance(proposed, dict) or proposed.get("type") != "object":
             raise RouterFailed(
@@ -164,7 +247,56 @@ class ModelStrategies:
             spend=spend,
             attempts=attempts,
             pages=pages,
+            start=decision.tier,
         )
+
+    def quote(
+        self,
+        *,
+        url: str,
+        markdown: str,
+        schema: dict[str, Any] | None,
+        instruction: str | None,
+        pages: int,
+        escalations: int,
+        start: ModelTier | None = None,
+    ) -> tuple[Decision, list[CallQuote]]:
+        """What extracting this page will cost: its calls, each with a range whose top covers
+        every model of the chain and ``escalations`` stronger tiers after it."""
+        decision = self.decide(markdown, schema, instruction, pages, start=start)
+        calls: list[tuple[Call, int]] = []
+        if schema is None:
+            assert instruction is not None
+            calls.append((self._proposal_call(url, markdown, instruction, None), 0))
+            # The proposed schema is not known yet: it is at most the proposal's output.
+            placeholder: dict[str, Any] = {"type": "object"}
+            extract = self._schema_call(url, markdown, placeholder, instruction, decision, None)
+            calls.append((extract, PROPOSAL_MAX_OUTPUT))
+        else:
+            calls.append((self._schema_call(url, markdown, schema, instruction, decision, None), 0))
+        quotes: list[CallQuote] = []
+        for n, (call, extra) in enumerate(calls):
+            quoted = self.router.quote(call, decision, extra_input_tokens=extra)
+            high = quoted.high_usd
+            if n == len(calls) - 1:  # the quality gate escalates the extraction call only
+                tier = decision.tier
+                for _ in range(escalations):
+                    try:
+                        stronger = self.decide(markdown, schema, instruction, pages, above=tier)
+                    except NoStrongerTier:
+                        break
+                    tier = stronger.tier
+                    high += self.router.quote(call, stronger, extra_input_tokens=extra).high_usd
+            quotes.append(
+                CallQuote(
+                    quoted.model,
+                    quoted.input_tokens,
+                    quoted.low_usd,
+                    quoted.expected_usd,
+                    high,
+                )
+            )
+        return decision, quotes
 
     def rank_links(
         self,
@@ -185,17 +317,28 @@ class ModelStrategies:
                 max_output_tokens=RANKING_MAX_OUTPUT,
                 owner_id=spend.owner_id,
             ),
-            Decision("nano", ("link choice for navigation",)),
+            RANKING_DECISION,
             deadline,
             spend,
             attempts,
-        )
+        ).data
         picked = [n for n in answer.get("ranked", []) if isinstance(n, int) and 0 <= n < len(shown)]
         return [shown[n] for n in dict.fromkeys(picked)]
 
+    def ranking_worst_usd(self) -> Decimal:
+        """The most one link-choice call can cost (every model of its chain failing)."""
+        numbered = [(n, "x" * 40, "https://example.com/" + "p" * 40) for n in range(60)]
+        call = Call(
+            messages=lambda limit: prompts.rank_messages("g" * 200, numbered),
+            schema=prompts.RANKING_FORMAT,
+            max_output_tokens=RANKING_MAX_OUTPUT,
+        )
+        return self.router.quote(call, RANKING_DECISION).high_usd
+
     def _run(
         self, call: Call, decision: Decision, deadline: float, spend: Spend, attempts: list[Attempt]
-    ) -> Any:
+    ) -> Routed:
+        call.ceiling_usd = spend.remaining()
         try:
             routed = self.router.run(call, decision, deadline=deadline)
         except RouterFailed as exc:
@@ -204,7 +347,7 @@ class ModelStrategies:
             raise
         spend.add(routed)
         attempts.extend(routed.attempts)
-        return routed.data
+        return routed
 
 
 def _cut(markdown: str, limit: int | None) -> str:

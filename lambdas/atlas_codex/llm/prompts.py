@@ -33,8 +33,38 @@ def page_block(url: str, markdown: str) -> str:
     return f"URL: {url}\n{PAGE_OPEN}\n{cleaned}\n{PAGE_CLOSE}"
 
 
+EVIDENCE: Final = (
+    "Answer with an object of two properties: 'data', the extracted data, and 'evidence', a "
+    "list with one entry per field of 'data' you filled: its path (such as 'price' or "
+    "'items[0].name') and a short verbatim quote of the page that states the value, copied "
+    "exactly; for a field the page does not give, set the value to null and the quote to null."
+)
+
+
+def evidence_format(schema: dict[str, Any]) -> dict[str, Any]:
+    """The response format of an extraction: the client's schema as ``data``, with quotes."""
+    return {
+        "type": "object",
+        "properties": {
+            "data": schema,
+            "evidence": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "field": {"type": "string"},
+                        "quote": {"type": ["string", "null"]},
+                    },
+                    "required": ["field", "quote"],
+                },
+            },
+        },
+        "required": ["data", "evidence"],
+    }
+
+
 def schema_messages(url: str, markdown: str, instruction: str | None) -> list[dict[str, str]]:
-    task = "Extract the data described by the response format from the page."
+    task = "Extract the data described by the response format from the page. " + EVIDENCE
     if instruction:
         task += f"\nThe client's instruction: {instruction}"
     return [

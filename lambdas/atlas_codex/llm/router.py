@@ -34,6 +34,9 @@ CONSECUTIVE_FAILURES_TO_COOL: Final = 3
 COOL_DOWN_S: Final = 60.0
 MAX_RETRY_AFTER_S: Final = 300.0
 DEFAULT_MAX_OUTPUT_TOKENS: Final = 4096
+INPUT_MARGIN_TOKENS: Final = 64
+"""Added to the counted prompt for the worst case: what a server's own framing may add, so
+a ceiling checked against the worst case holds."""
 MIN_CALL_S: Final = 2.0
 """Less time than this left before the deadline: no further call starts."""
 
@@ -185,6 +188,9 @@ class Call:
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     reasoning_effort: str | None = None
     owner_id: str | None = None
+    ceiling_usd: Decimal | None = None
+    """What the job may still spend (its ``max_cost_usd`` less its spend so far): no call
+    starts whose worst case would cross it."""
 
 
 @dataclass
@@ -195,6 +201,22 @@ class Routed:
     estimated_usd: Decimal
     actual_usd: Decimal
     warnings: list[str] = field(default_factory=list)
+    truncated: bool = False
+    """The page was cut to fit the model's window."""
+
+
+@dataclass(frozen=True)
+class CallQuote:
+    """What one call is expected to cost before it is sent."""
+
+    model: str
+    input_tokens: int
+    low_usd: Decimal
+    """The input alone, at the first model's price: no answer can cost less."""
+    expected_usd: Decimal
+    """The router's own pre-call estimate for the first model."""
+    high_usd: Decimal
+    """Every model of the chain tried, each answering up to its output cap."""
 
 
 class RouterFailed(Exception):
@@ -234,8 +256,34 @@ class Router:
         fields, _ = schema_shape(schema)
         expected_out = min(max_out, 40 + 24 * max(fields, 4))
         expected = cost_usd(entry, Usage(input_tokens=input_tokens, output_tokens=expected_out))
-        worst = cost_usd(entry, Usage(input_tokens=input_tokens, output_tokens=max_out))
+        worst = cost_usd(
+            entry,
+            Usage(input_tokens=input_tokens + INPUT_MARGIN_TOKENS, output_tokens=max_out),
+        )
         return expected, worst
+
+    def quote(self, call: Call, decision: Decision, *, extra_input_tokens: int = 0) -> CallQuote:
+        """The range of what :meth:`run` may spend on ``call``, without sending it.
+        ``extra_input_tokens``: input not known yet (a schema the model will propose)."""
+        models = chain(decision.tier, self.policy, self.catalog, self.today())
+        first: tuple[str, int, Decimal, Decimal] | None = None
+        high = Decimal(0)
+        for model, _ in models:
+            entry = self.catalog.get(model)
+            max_out = min(call.max_output_tokens, entry.max_output_tokens)
+            prompt = tokens.prompt_tokens(call.messages(None), call.schema) + extra_input_tokens
+            room = entry.context_window - max_out
+            if prompt > room:
+                prompt = room
+            expected, worst = self.estimate(model, prompt, call.schema, max_out)
+            high += worst
+            if first is None:
+                low = cost_usd(entry, Usage(input_tokens=prompt, output_tokens=0))
+                first = (model, prompt, low, expected)
+        if first is None:
+            raise RouterFailed("model_unavailable", "no model serves this tier", [])
+        model, prompt, low, expected = first
+        return CallQuote(model, prompt, low, expected, high)
 
     def run(self, call: Call, decision: Decision, *, deadline: float) -> Routed:
         attempts: list[Attempt] = []
@@ -245,7 +293,10 @@ class Router:
         last_code, last_message = "model_unavailable", "no model could be tried"
         models = chain(decision.tier, self.policy, self.catalog, self.today())
         tried: set[str] = set()
+        truncated = False
         budget_refused: list[str] = []
+        ceiling_refused: list[str] = []
+        ceiling_message = ""
         for model, reasons in models:
             if model in tried:
                 continue
@@ -286,7 +337,17 @@ class Router:
                 messages = call.messages(max(256, room - framing - 64))
                 before, prompt = prompt, tokens.prompt_tokens(messages, call.schema)
                 warnings.append(f"content truncated for {model}: {before} -> {prompt} input tokens")
+                truncated = True
             expected, worst = self.estimate(model, prompt, call.schema, max_out)
+            if call.ceiling_usd is not None and actual + worst > call.ceiling_usd:
+                ceiling_refused.append(model)
+                message = (
+                    f"the job's cost ceiling leaves ${max(call.ceiling_usd - actual, Decimal(0)):.6f};"
+                    f" a call to {model} may cost up to ${worst:.6f}"
+                )
+                attempts.append(_skipped(model, started, "cost_ceiling_reached", message))
+                ceiling_message = message
+                continue
             reservation = None
             if self.budget is not None:
                 try:
@@ -336,9 +397,12 @@ class Router:
                 self.budget.commit(reservation, spent, call.owner_id)
             self.cooldowns.succeeded(model)
             attempts.append(_attempt(model, started, prompt, completion.usage, expected, spent))
-            return Routed(completion.data, model, attempts, estimated, actual, warnings)
+            return Routed(completion.data, model, attempts, estimated, actual, warnings, truncated)
         if budget_refused and len(budget_refused) == len(tried):
             last_code = "budget_exceeded"
+        if ceiling_refused:
+            # Every model the ceiling did not refuse failed: the job stops at its ceiling.
+            last_code, last_message = "cost_ceiling_reached", ceiling_message
         raise RouterFailed(last_code, last_message, attempts)
 
 
@@ -364,7 +428,7 @@ def _skipped(model: str, started: Any, kind: str, message: str) -> Attempt:
         started_at=started,
         ended_at=utcnow(),
         error=JobError(
-            code=_code(kind) if kind != "budget_exceeded" else "budget_exceeded",
+            code=kind if kind in ("budget_exceeded", "cost_ceiling_reached") else _code(kind),
             message=message[:2000],
         ),
     )

@@ -1,0 +1,200 @@
+"""Fetched pages kept in the artifacts bucket, so a new schema can run over them again.
+
+Under ``pages/{job_id}/``: each page's raw HTML (``NNNNN.html``) and its main-content markdown
+(``NNNNN.md``), and a manifest (``manifest.json``) listing every page the job tried, fetched or
+failed, in order. The bucket's lifecycle rule deletes them after the stage's expiry; the
+manifest states that instant, and every result made from the pages repeats it as
+``expires_at``. A re-extraction reads the pages back and makes no request to the site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from atlas_codex import artifacts, aws
+from atlas_codex.config import RuntimeConfig
+from atlas_codex.jobs.schema import Timestamp, utcnow
+
+if TYPE_CHECKING:  # the engine's modules load on the extraction path only (cold start)
+    from atlas_codex.engine.crawler import CrawledPage
+
+
+class StoredPage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: Annotated[int, Field(ge=0)]
+    url: str
+    depth: Annotated[int, Field(ge=0)] = 0
+    status: int | None = None
+    content_type: str = "text/html"
+    encoding: str = "utf-8"
+    error_code: str | None = None
+    error_message: str | None = None
+    error_retryable: bool = False
+
+
+class PageManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_id: str
+    stored_at: Timestamp
+    expires_at: Timestamp
+    pages: list[StoredPage]
+
+
+class PagesUnavailable(Exception):
+    """The job's pages were never stored, or have expired."""
+
+    def __init__(self, job_id: str, *, expired_at: datetime | None = None) -> None:
+        self.job_id = job_id
+        self.expired_at = expired_at
+        why = (
+            f"expired at {expired_at.isoformat()}"
+            if expired_at is not None
+            else "were not stored (the job fetched nothing, or they were deleted)"
+        )
+        super().__init__(f"the pages of {job_id} {why}")
+
+
+class PageStore:
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        bucket: str,
+        expiry_days: int,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.expiry = timedelta(days=expiry_days)
+        self.clock = clock
+
+    @classmethod
+    def for_config(cls, config: RuntimeConfig) -> PageStore:
+        return cls(
+            s3=aws.s3(config.aws_endpoint_url),
+            bucket=config.artifacts_bucket,
+            expiry_days=config.pages_expiry_days,
+        )
+
+    def save(self, job_id: str, crawled: Sequence[CrawledPage]) -> PageManifest:
+        """Store every page (the manifest last: a manifest names only stored objects)."""
+        from selectolax.lexbor import LexborHTMLParser
+
+        from atlas_codex.engine.html import to_markdown
+
+        entries: list[StoredPage] = []
+        for index, page in enumerate(crawled):
+            if page.page is None:
+                error = page.error
+                entries.append(
+                    StoredPage(
+                        index=index,
+                        url=page.url,
+                        depth=page.depth,
+                        status=error.status if error else None,
+                        error_code=error.code if error else "not_fetched",
+                        error_message=(error.message if error else "not fetched")[:2000],
+                        error_retryable=error.retryable if error else False,
+                    )
+                )
+                continue
+            fetched = page.page
+            tree = page.tree or LexborHTMLParser(fetched.text)
+            self._put(artifacts.page_key(job_id, index, "html"), fetched.text, "text/html")
+            markdown = to_markdown(tree, fetched.url, main_content=True)
+            self._put(artifacts.page_key(job_id, index, "md"), markdown, "text/markdown")
+            entries.append(
+                StoredPage(
+                    index=index,
+                    url=fetched.url,
+                    depth=page.depth,
+                    status=fetched.status,
+                    content_type=fetched.content_type,
+                    encoding=fetched.encoding,
+                )
+            )
+        now = self.clock()
+        manifest = PageManifest(
+            job_id=job_id, stored_at=now, expires_at=now + self.expiry, pages=entries
+        )
+        self._put(manifest_key(job_id), manifest.model_dump_json(), "application/json")
+        return manifest
+
+    def manifest(self, job_id: str) -> PageManifest:
+        """The job's manifest; :class:`PagesUnavailable` when absent or past its expiry."""
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=manifest_key(job_id))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise PagesUnavailable(job_id) from None
+            raise
+        manifest = PageManifest.model_validate_json(body)
+        if manifest.expires_at <= self.clock():
+            raise PagesUnavailable(job_id, expired_at=manifest.expires_at)
+        return manifest
+
+    def load(self, job_id: str) -> tuple[PageManifest, list[CrawledPage]]:
+        """The stored pages, as the crawler would have handed them over."""
+        from selectolax.lexbor import LexborHTMLParser
+
+        from atlas_codex.engine.crawler import CrawledPage
+        from atlas_codex.engine.fetch import FetchError, Page
+
+        manifest = self.manifest(job_id)
+        pages: list[CrawledPage] = []
+        for entry in manifest.pages:
+            if entry.error_code is not None:
+                error = FetchError(
+                    entry.error_code,
+                    entry.error_message or entry.error_code,
+                    retryable=entry.error_retryable,
+                    status=entry.status,
+                )
+                pages.append(
+                    CrawledPage(url=entry.url, depth=entry.depth, order=entry.index, error=error)
+                )
+                continue
+            key = artifacts.page_key(job_id, entry.index, "html")
+            try:
+                html = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    raise PagesUnavailable(job_id, expired_at=manifest.expires_at) from None
+                raise
+            text = html.decode("utf-8")
+            page = Page(
+                url=entry.url,
+                status=entry.status or 200,
+                content_type=entry.content_type,
+                text=text,
+                encoding=entry.encoding,
+            )
+            pages.append(
+                CrawledPage(
+                    url=entry.url,
+                    depth=entry.depth,
+                    order=entry.index,
+                    page=page,
+                    tree=LexborHTMLParser(text),
+                )
+            )
+        return manifest, pages
+
+    def _put(self, key: str, text: str, content_type: str) -> None:
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=text.encode("utf-8"),
+            ContentType=f"{content_type}; charset=utf-8",
+        )
+
+
+def manifest_key(job_id: str) -> str:
+    return artifacts.pages_manifest_key(job_id)

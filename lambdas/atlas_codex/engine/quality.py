@@ -1,0 +1,69 @@
+"""The quality gate: what keeps an empty or broken extraction from being called a success.
+
+A page's extraction has problems when its output is empty, holds nothing but nulls, does not
+match the job's JSON schema (a required field not found, a value of the wrong type), or was
+made from content cut to fit a model's window. The engine escalates a model extraction with
+problems to a stronger tier; what still has problems makes the job ``partial``, and a job whose
+every page came out empty fails with ``empty_extraction``.
+
+Also here: the leaves of a JSON value by path (``a.b``, ``items[0].name``), which the evidence
+and the re-extraction diff walk too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from atlas_codex.schema_check import violation
+
+EMPTY: Final = "empty output"
+ALL_NULL: Final = "every field is null"
+TRUNCATED: Final = "made from content truncated to fit the model's window"
+VACANT_PROBLEMS: Final = frozenset({EMPTY, ALL_NULL})
+"""Problems that leave nothing worth returning."""
+
+
+def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar of a JSON value with its path; an empty object or list is a leaf too."""
+    if isinstance(value, Mapping) and value:
+        for key, sub in value.items():
+            yield from leaves(sub, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list) and value:
+        for n, sub in enumerate(value):
+            yield from leaves(sub, f"{path}[{n}]")
+    else:
+        yield path, value
+
+
+def _vacant(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def problems(
+    data: Any,
+    schema: Mapping[str, Any] | None,
+    *,
+    missing_required: list[str] | None = None,
+    truncated: bool = False,
+) -> list[str]:
+    """Why ``data`` is not a full success (empty when it is)."""
+    found: list[str] = []
+    if _vacant(data):
+        found.append(EMPTY)
+    elif all(_vacant(v) for _, v in leaves(data)):
+        found.append(ALL_NULL)
+    elif schema is not None:
+        wrong = violation(dict(schema), data)
+        if wrong:
+            found.append(f"does not match the schema: {wrong}")
+        for name in missing_required or []:
+            found.append(f"required field not found: {name}")
+    if truncated:
+        found.append(TRUNCATED)
+    return found
+
+
+def vacant(page_problems: list[str]) -> bool:
+    """The page gave nothing worth returning."""
+    return any(p in VACANT_PROBLEMS for p in page_problems)
