@@ -327,7 +327,7 @@ class Engine:
             try:
                 page = self.fetcher.fetch(url, respect_robots=request.respect_robots_txt)
             except FetchError as exc:
-                failed.append(f"{url}: {exc.code}")
+                failed.append(f"{url}: {exc.code}" + (f" ({exc.status})" if exc.status else ""))
                 continue
             wall = blocked(page.text)
             if wall is not None:

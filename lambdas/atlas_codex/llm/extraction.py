@@ -147,7 +147,13 @@ class ModelStrategies:
         if start is not None and start in allowed:
             decision = Decision(start, (*decision.reasons, f"the job asks for {start}"))
         if above is not None:
-            higher = [t for t in allowed if MODEL_TIERS.index(t) > MODEL_TIERS.index(above)]
+            models = self.config.model_policy.tier_models
+            higher = [
+                t
+                for t in allowed
+                if MODEL_TIERS.index(t) > MODEL_TIERS.index(above)
+                and models.get(t) != models.get(above)
+            ]
             if not higher:
                 raise NoStrongerTier(above)
             decision = Decision(higher[0], (f"quality gate: {above} did not do -> {higher[0]}",))

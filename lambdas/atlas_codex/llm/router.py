@@ -37,6 +37,7 @@ DEFAULT_MAX_OUTPUT_TOKENS: Final = 4096
 INPUT_MARGIN_TOKENS: Final = 64
 """Added to the counted prompt for the worst case: what a server's own framing may add, so
 a ceiling checked against the worst case holds."""
+FIT_PASSES: Final = 4
 MIN_CALL_S: Final = 2.0
 """Less time than this left before the deadline: no further call starts."""
 
@@ -333,9 +334,8 @@ class Router:
                         )
                     )
                     continue
-                framing = prompt - tokens.count(messages[-1]["content"])
-                messages = call.messages(max(256, room - framing - 64))
-                before, prompt = prompt, tokens.prompt_tokens(messages, call.schema)
+                before = prompt
+                messages, prompt = self._fit(call, prompt, room)
                 warnings.append(f"content truncated for {model}: {before} -> {prompt} input tokens")
                 truncated = True
             expected, worst = self.estimate(model, prompt, call.schema, max_out)
@@ -404,6 +404,22 @@ class Router:
             # Every model the ceiling did not refuse failed: the job stops at its ceiling.
             last_code, last_message = "cost_ceiling_reached", ceiling_message
         raise RouterFailed(last_code, last_message, attempts)
+
+    @staticmethod
+    def _fit(call: Call, prompt: int, room: int) -> tuple[list[dict[str, str]], int]:
+        """The messages with the page cut until the whole prompt fits ``room`` tokens. The
+        page is only part of the last message (the task and the URL are the rest), so each
+        pass cuts by what the previous one still overflowed."""
+        messages = call.messages(None)
+        framing = prompt - tokens.count(messages[-1]["content"])
+        limit = max(256, room - framing - 64)
+        for _ in range(FIT_PASSES):
+            messages = call.messages(limit)
+            prompt = tokens.prompt_tokens(messages, call.schema)
+            if prompt <= room or limit == 256:
+                break
+            limit = max(256, limit - (prompt - room) - 16)
+        return messages, prompt
 
 
 def _code(kind: str) -> str:

@@ -1,0 +1,597 @@
+"""Beyond the peers, through the API on the moto server with the real openai SDK behind an
+injected transport: quotes, cost ceilings, the quality gate, evidence, stored pages and
+re-extraction, and input that stays untrusted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from types import ModuleType
+from typing import Any
+
+import boto3
+import httpx
+import httpx2
+import pytest
+
+from atlas_codex.config import RuntimeConfig
+from atlas_codex.engine.engine import Engine
+from atlas_codex.engine.fetch import Fetcher
+from atlas_codex.engine.netguard import NetPolicy
+from atlas_codex.engine.pages import PageStore
+from atlas_codex.jobs.schema import utcnow
+from atlas_codex.llm import tokens
+from atlas_codex.llm.catalog import Usage, catalog_for, cost_usd
+from atlas_codex.llm.client import ModelClient
+from atlas_codex.llm.extraction import ModelStrategies
+from atlas_codex.llm.router import Cooldowns, Router, chain
+from atlas_codex.policy import ModelPolicy
+from atlas_codex_local.poller import SqsPoller
+from tests.integration.test_api import assert_error, call
+from tests.integration.test_worker import drain
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+    "required": ["name", "price"],
+}
+LAMP = (
+    "<html><head><title>Desk lamp</title></head><body><nav><a href='/'>Home</a></nav>"
+    "<main><h1>Desk lamp</h1><p class='price'>12.50 EUR</p>"
+    "<p>A brass desk lamp with a linen shade, for reading and work.</p></main></body></html>"
+)
+Answer = Callable[[str, dict[str, Any]], Any]
+"""(model, request body) -> the data an extraction answers with, or a full answer dict."""
+
+
+class ModelServer:
+    """OpenAI's chat completions over the real SDK: usage counts the prompt exactly as sent."""
+
+    def __init__(self, answer: Answer, completion_tokens: int = 40) -> None:
+        self.answer = answer
+        self.completion_tokens = completion_tokens
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        sent = json.loads(request.content)
+        self.requests.append(sent)
+        content = self.answer(sent["model"], sent)
+        schema = sent.get("response_format", {}).get("json_schema", {}).get("schema")
+        prompt = tokens.prompt_tokens(sent["messages"], schema)
+        return httpx2.Response(
+            200,
+            json={
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1764374400,
+                "model": sent["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": json.dumps(content),
+                            "refusal": None,
+                        },
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": self.completion_tokens,
+                    "total_tokens": prompt + self.completion_tokens,
+                },
+            },
+        )
+
+    def models(self) -> list[str]:
+        return [r["model"] for r in self.requests]
+
+
+def lamp_answer(model: str, sent: dict[str, Any]) -> Any:
+    return {
+        "data": {"name": "Desk lamp", "price": 12.5},
+        "evidence": [
+            {"field": "name", "quote": "Desk lamp"},
+            {"field": "price", "quote": "12.50 EUR"},
+        ],
+    }
+
+
+class Site:
+    """Pages served from memory at http://127.0.0.1/<path>, counting every request."""
+
+    def __init__(self, pages: dict[str, str]) -> None:
+        self.pages = pages
+        self.fetches: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.fetches.append(request.url.path)
+        body = self.pages.get(request.url.path)
+        if body is None:
+            return httpx.Response(404)
+        return httpx.Response(200, text=body, headers={"content-type": "text/html"})
+
+    def fetcher(self) -> Fetcher:
+        return Fetcher(
+            policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
+            client=httpx.Client(transport=httpx.MockTransport(self)),
+        )
+
+
+class World:
+    def __init__(
+        self, api: ModuleType, worker: ModuleType, site: Site, model: ModelServer, key: str
+    ) -> None:
+        self.api, self.worker, self.site, self.model, self.key = api, worker, site, model, key
+
+    def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        status, data, _ = call(self.api, method, path, key=self.key, **kwargs)
+        return status, data
+
+    def run_queue(self, config: RuntimeConfig, job_id: str) -> dict[str, Any]:
+        poller = SqsPoller(
+            sqs=self.worker.service.queue.sqs,
+            queue_url=config.jobs_queue_url,
+            handler=self.worker.handler,
+            function_name="atlas-codex-worker-local",
+            timeout_ms=60_000,
+            retry_delay_s=0,
+            idle_sleep_s=0.05,
+        )
+        drain(poller, lambda: self.call("GET", f"/jobs/{job_id}")[1]["status"] != "pending")
+        drain(poller, lambda: self.call("GET", f"/jobs/{job_id}")[1]["status"] != "processing")
+        return self.call("GET", f"/jobs/{job_id}")[1]
+
+
+def build_engine(
+    config: RuntimeConfig, site: Site, model: ModelServer, policy: ModelPolicy | None = None
+) -> Engine:
+    policy = policy or config.model_policy
+    keyed = config.model_copy(update={"openai_api_key": "sk-test", "model_policy": policy})
+    router = Router(
+        client=ModelClient(
+            api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model))
+        ),
+        catalog=catalog_for(policy),
+        policy=policy,
+        budget=None,
+        cooldowns=Cooldowns(),
+    )
+    return Engine(
+        fetcher=site.fetcher(),
+        models_available=True,
+        models=ModelStrategies(keyed, router=router),
+        pages=PageStore.for_config(config),
+    )
+
+
+@pytest.fixture
+def world_for(config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch) -> Callable[..., World]:
+    from atlas_codex.handlers import api, worker
+
+    def make(pages: dict[str, str], answer: Answer = lamp_answer, **options: Any) -> World:
+        site = Site(pages)
+        policy = options.pop("policy", None)
+        model = ModelServer(answer, **options)
+        engine = build_engine(config, site, model, policy)
+        for module in (api, worker):
+            monkeypatch.setattr(module.service, "_extractor", lambda: engine)
+        return World(api, worker, site, model, api.keys.issue("owner-q").key)
+
+    return make
+
+
+def first_model(config: RuntimeConfig, tier: str = "nano") -> str:
+    policy = config.model_policy
+    return chain(tier, policy, catalog_for(policy), utcnow().date())[0][0]  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ quote and ceiling
+
+
+def test_a_quote_fetches_calls_no_model_and_brackets_the_job_s_actual_cost(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    status, quote = world.call("POST", "/jobs/quote", body=body)
+    assert status == 200, quote
+    assert world.model.requests == []  # nothing billable ran
+    assert world.site.fetches.count("/lamp") == 1
+    assert quote["model"] == first_model(config)
+    assert quote["tier"] == "nano"
+    assert quote["pages"] == {"expected": 1, "fetched": 1, "failed": []}
+    assert 0 < quote["low_usd"] <= quote["expected_usd"] <= quote["high_usd"]
+
+    status, done = world.call("POST", "/extract", body=body)
+    assert status == 200, done
+    job = done["job"]
+    assert job["status"] == "completed"
+    assert job["quality"] == "complete"
+    [attempt] = [a for a in job["attempts"] if a["strategy"] == "model"]
+    assert attempt["input_tokens"] == quote["input_tokens"]  # the exact prompt, counted offline
+    assert quote["low_usd"] <= job["cost"]["actual_usd"] <= quote["high_usd"]
+    assert job["cost"]["estimated_usd"] == pytest.approx(quote["expected_usd"])
+
+
+def test_a_quote_without_a_model_strategy_costs_nothing(
+    world_for: Callable[..., World],
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    body = {
+        "urls": ["http://127.0.0.1/lamp", "http://127.0.0.1/gone"],
+        "selectors": {"fields": {"title": {"selector": "h1"}}},
+    }
+    status, quote = world.call("POST", "/jobs/quote", body=body)
+    assert status == 200
+    assert (quote["low_usd"], quote["expected_usd"], quote["high_usd"]) == (0, 0, 0)
+    assert quote["model"] is None
+    assert quote["pages"]["failed"] == ["http://127.0.0.1/gone: http_error (404)"]
+
+
+def test_a_job_stops_at_its_ceiling_with_its_partial_result_and_spend(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    pages = {f"/lamp/{n}": LAMP for n in range(3)}
+    world = world_for(pages, completion_tokens=4000)
+    entry = catalog_for(config.model_policy).get(first_model(config))
+    # One call fits (its worst case is below the ceiling); a second after it cannot.
+    one_call = cost_usd(entry, Usage(input_tokens=1000, output_tokens=4096))
+    ceiling = float(one_call * Decimal("1.5"))
+    body = {
+        "urls": [f"http://127.0.0.1/lamp/{n}" for n in range(3)],
+        "json_schema": SCHEMA,
+        "max_cost_usd": ceiling,
+    }
+    status, done = world.call("POST", "/extract", body=body)
+    assert status == 200, done
+    job = done["job"]
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "cost_ceiling_reached"
+    assert len(world.model.requests) == 1
+    assert 0 < job["cost"]["actual_usd"] <= ceiling
+    assert job["cost"]["estimated_usd"] > 0
+    status, result = world.call("GET", f"/jobs/{job['job_id']}/result")
+    assert status == 200
+    data = result["result"]["data"]
+    assert data == [
+        {"url": "http://127.0.0.1/lamp/0", "data": {"name": "Desk lamp", "price": 12.5}}
+    ]
+    assert [p["status"] for p in result["result"]["pages"]] == ["ok", "skipped", "skipped"]
+    assert result["result"]["pages"][1]["error"]["code"] == "cost_ceiling_reached"
+
+
+def test_a_ceiling_too_low_for_any_call_stops_before_spending(
+    world_for: Callable[..., World],
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, "max_cost_usd": 1e-7}
+    _, done = world.call("POST", "/extract", body=body)
+    assert done["job"]["status"] == "failed"
+    assert done["job"]["error"]["code"] == "cost_ceiling_reached"
+    assert world.model.requests == []
+    assert done["job"]["cost"]["actual_usd"] == 0
+
+
+# ------------------------------------------------------------------ quality gate
+
+
+def test_an_all_null_answer_is_escalated_and_then_reported_partial(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    nano = first_model(config)
+
+    def answer(model: str, sent: dict[str, Any]) -> Any:
+        if model == nano:
+            return {"data": {"name": None, "price": None}, "evidence": []}
+        return {
+            "data": {"name": "Desk lamp", "price": None},
+            "evidence": [{"field": "name", "quote": "Desk lamp"}],
+        }
+
+    world = world_for({"/lamp": LAMP}, answer)
+    _, done = world.call(
+        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    )
+    job = done["job"]
+    assert job["status"] == "completed"
+    assert job["quality"] == "partial"
+    assert any("required field not found: price" in r for r in job["quality_reasons"])
+    assert world.model.models()[0] == nano
+    assert len(set(world.model.models())) == len(world.model.models()) >= 2  # stronger tiers
+    assert any("quality gate" in r for r in job["routing"])
+    page = done["result"]["pages"][0]
+    assert page["missing"] == ["price"]  # "not found", distinct from a value found null
+    assert done["result"]["data"] == {"name": "Desk lamp", "price": None}
+    spent = sum(a["cost_usd"] or 0 for a in job["attempts"] if a["strategy"] == "model")
+    assert job["cost"]["actual_usd"] == pytest.approx(spent)  # every tier's call is billed
+
+
+def test_an_answer_empty_at_every_tier_fails_as_an_empty_extraction(
+    world_for: Callable[..., World],
+) -> None:
+    # No title either: the structured-data fallback finds nothing to serve instead.
+    untitled = LAMP.replace("<title>Desk lamp</title>", "")
+    world = world_for(
+        {"/lamp": untitled},
+        lambda model, sent: {"data": {"name": None, "price": None}, "evidence": []},
+    )
+    _, done = world.call(
+        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    )
+    job = done["job"]
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "empty_extraction"
+    assert job["quality"] is None
+    assert job["cost"]["actual_usd"] > 0  # what the empty answers cost is on the record
+
+
+def test_content_cut_to_fit_the_window_is_a_warning_and_a_partial_result(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    small = {
+        "tier": "nano",
+        "context_window": 6000,
+        "max_output_tokens": 4096,
+        "input": 0.1,
+        "cached_input": 0.01,
+        "output": 0.4,
+    }
+    policy = ModelPolicy(
+        tier_models={"nano": "small-1", "mini": "small-1", "full": "small-1"},
+        production_fallback="small-1",
+        extra_models={"small-1": small},
+    )
+    long_page = LAMP.replace(
+        "</main>",
+        "".join(f"<p>Review {n}: a fine lamp indeed.</p>" for n in range(600)) + "</main>",
+    )
+    world = world_for({"/lamp": long_page}, policy=policy)
+    _, done = world.call(
+        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    )
+    job = done["job"]
+    assert job["status"] == "completed"
+    assert job["quality"] == "partial"
+    assert any("truncated" in r for r in job["quality_reasons"])
+    [warning] = [w for w in job["warnings"] if w.startswith("content truncated")]
+    before, after = (int(n) for n in warning.split(": ")[1].split(" input")[0].split(" -> "))
+    assert before > 6000 - 4096 > after
+
+
+def test_a_challenge_page_or_a_login_wall_fails_without_a_model_call(
+    world_for: Callable[..., World],
+) -> None:
+    challenge = (
+        "<html><head><title>Just a moment...</title></head><body>"
+        "<div id='cf-chl-widget'>Checking your browser</div></body></html>"
+    )
+    wall = (
+        "<html><head><title>Sign in</title></head><body><form><input name='user'>"
+        "<input type='password' name='pw'></form></body></html>"
+    )
+    world = world_for({"/challenge": challenge, "/wall": wall, "/lamp": LAMP})
+    for path, code in (("/challenge", "challenge_page"), ("/wall", "login_wall")):
+        _, done = world.call(
+            "POST", "/extract", body={"urls": [f"http://127.0.0.1{path}"], "json_schema": SCHEMA}
+        )
+        assert done["job"]["status"] == "failed"
+        assert done["job"]["error"]["code"] == code
+    assert world.model.requests == []
+    # In a multi-page job the wall is one failed page among the others.
+    _, done = world.call(
+        "POST",
+        "/extract",
+        body={"urls": ["http://127.0.0.1/lamp", "http://127.0.0.1/wall"], "json_schema": SCHEMA},
+    )
+    assert done["job"]["status"] == "completed"
+    assert done["job"]["quality"] == "partial"
+    assert [p["status"] for p in done["result"]["pages"]] == ["ok", "failed"]
+    assert len(world.model.requests) == 1
+
+
+# ------------------------------------------------------------------ evidence
+
+
+def test_a_quote_that_is_not_in_the_page_is_flagged(world_for: Callable[..., World]) -> None:
+    def answer(model: str, sent: dict[str, Any]) -> Any:
+        return {
+            "data": {"name": "Desk lamp", "price": 9.99},
+            "evidence": [
+                {"field": "name", "quote": "Desk  LAMP"},  # case and spacing do not matter
+                {"field": "price", "quote": "9.99 EUR"},  # not on the page
+            ],
+        }
+
+    world = world_for({"/lamp": LAMP}, answer)
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    _, done = world.call("POST", "/extract", body=body)
+    job = done["job"]
+    page = done["result"]["pages"][0]
+    assert page["unverified"] == ["price"]
+    assert page["evidence"] == {}  # not asked for in the response...
+    assert done["evidence_included"] is False
+    assert any("not in the page" in w for w in job["warnings"])
+    _, result = world.call("GET", f"/jobs/{job['job_id']}/result", query="include_evidence=true")
+    evidence = result["result"]["pages"][0]["evidence"]  # ...but always stored
+    assert evidence["name"] == {"kind": "quote", "source": "Desk  LAMP", "verified": True}
+    assert evidence["price"] == {"kind": "quote", "source": "9.99 EUR", "verified": False}
+    assert result["result"]["pages"][0]["url"] == "http://127.0.0.1/lamp"
+
+
+def test_direct_extraction_evidence_is_the_selector_when_asked_for(
+    world_for: Callable[..., World],
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    body = {
+        "urls": ["http://127.0.0.1/lamp"],
+        "selectors": {"fields": {"title": {"selector": "h1"}, "sku": {"selector": ".sku"}}},
+        "include_evidence": True,
+    }
+    _, done = world.call("POST", "/extract", body=body)
+    page = done["result"]["pages"][0]
+    assert page["evidence"] == {"title": {"kind": "selector", "source": "h1", "verified": True}}
+    assert page["missing"] == ["sku"]
+    assert done["job"]["quality"] == "complete"
+
+
+def test_selectors_that_match_nothing_are_an_empty_extraction_not_a_success(
+    world_for: Callable[..., World],
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    body = {
+        "urls": ["http://127.0.0.1/lamp"],
+        "selectors": {"fields": {"sku": {"selector": ".sku"}}},
+    }
+    _, done = world.call("POST", "/extract", body=body)
+    assert done["job"]["status"] == "failed"
+    assert done["job"]["error"]["code"] == "empty_extraction"
+
+
+# ------------------------------------------------------------------ stored pages
+
+
+def test_a_reextraction_reads_the_stored_pages_makes_no_fetch_and_diffs(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    first_body = {
+        "urls": ["http://127.0.0.1/lamp"],
+        "selectors": {"fields": {"title": {"selector": "h1"}, "price": {"selector": "nav a"}}},
+    }
+    _, first = world.call("POST", "/extract", body=first_body)
+    first_id = first["job"]["job_id"]
+    expires = first["result"]["expires_at"]
+    assert expires is not None
+    keys = {
+        o["Key"]
+        for o in boto3.client("s3").list_objects_v2(
+            Bucket=config.artifacts_bucket, Prefix=f"pages/{first_id}/"
+        )["Contents"]
+    }
+    assert keys == {f"pages/{first_id}/{n}" for n in ("00000.html", "00000.md", "manifest.json")}
+
+    world.site.fetches.clear()
+    status, created = world.call(
+        "POST",
+        f"/jobs/{first_id}/reextract",
+        body={
+            "selectors": {
+                "fields": {
+                    "title": {"selector": "h1"},
+                    "price": {"selector": ".price", "type": "number"},
+                    "note": {"selector": "main p:last-child"},
+                }
+            }
+        },
+    )
+    assert status == 202, created
+    assert created["job"]["reextraction_of"] == {"job_id": first_id, "diff": True}
+    assert created["pages_expire_at"] == expires
+    done = world.run_queue(config, created["job"]["job_id"])
+    assert done["status"] == "completed"
+    assert world.site.fetches == []  # no request reached the site
+    _, result = world.call("GET", f"/jobs/{done['job_id']}/result")
+    assert result["result"]["data"]["price"] == 12.5
+    assert result["result"]["expires_at"] == expires
+    diff = {c["path"]: c for c in result["result"]["diff"]}
+    assert diff["price"] == {"path": "price", "change": "changed", "before": "Home", "after": 12.5}
+    assert diff["note"]["change"] == "added"
+    assert "title" not in diff  # unchanged fields are not listed
+
+
+def test_a_reextraction_can_use_a_model_over_stored_pages(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    _, first = world.call(
+        "POST",
+        "/extract",
+        body={
+            "urls": ["http://127.0.0.1/lamp"],
+            "selectors": {"fields": {"t": {"selector": "h1"}}},
+        },
+    )
+    world.site.fetches.clear()
+    status, created = world.call(
+        "POST",
+        f"/jobs/{first['job']['job_id']}/reextract",
+        body={"json_schema": SCHEMA, "model_tier": "mini", "diff": False},
+    )
+    assert status == 202
+    done = world.run_queue(config, created["job"]["job_id"])
+    assert done["status"] == "completed"
+    assert world.site.fetches == []
+    assert world.model.models() == [first_model(config, "mini")]
+    _, result = world.call("GET", f"/jobs/{done['job_id']}/result")
+    assert result["result"]["data"] == {"name": "Desk lamp", "price": 12.5}
+    assert result["result"]["diff"] is None
+
+
+def test_reextraction_refusals_name_the_reason(
+    world_for: Callable[..., World], config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    status, data = world.call("POST", "/jobs/job_nope/reextract", body={"json_schema": SCHEMA})
+    assert_error(status, data, "job_not_found", "job_id")
+    _, pending = world.call(
+        "POST", "/jobs", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    )
+    status, data = world.call(
+        "POST", f"/jobs/{pending['job_id']}/reextract", body={"json_schema": SCHEMA}
+    )
+    assert status == 409
+    assert_error(status, data, "not_reextractable", "job_id")
+    status, data = world.call("POST", f"/jobs/{pending['job_id']}/reextract", body={"diff": True})
+    assert status == 422
+    _, first = world.call(
+        "POST",
+        "/extract",
+        body={
+            "urls": ["http://127.0.0.1/lamp"],
+            "selectors": {"fields": {"t": {"selector": "h1"}}},
+        },
+    )
+    later = utcnow() + timedelta(days=config.pages_expiry_days, seconds=1)
+    expired = PageStore.for_config(config)
+    expired.clock = lambda: later
+    monkeypatch.setattr(world.api.service, "pages", expired)
+    status, data = world.call(
+        "POST", f"/jobs/{first['job']['job_id']}/reextract", body={"json_schema": SCHEMA}
+    )
+    assert_error(status, data, "pages_expired", "job_id")
+    assert status == 410
+
+
+# ------------------------------------------------------------------ untrusted input
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"openai_base_url": "http://169.254.169.254/"}, "openai_base_url"),
+        ({"api_key": "sk-mine"}, "api_key"),
+        ({"proxy": "http://10.0.0.1:3128"}, "proxy"),
+        ({"model": "gpt-5"}, "model"),
+        ({"webhook_url": "file:///etc/passwd"}, "webhook_url"),
+        ({"webhook_url": "gopher://127.0.0.1:6379/_INFO"}, "webhook_url"),
+        ({"urls": ["ftp://127.0.0.1/"]}, "urls.0"),
+        (
+            {"selectors": {"fields": {"t": {"selector": "h1", "expression": "__import__('os')"}}}},
+            "selectors.fields.t.expression",
+        ),
+    ],
+)
+def test_a_client_cannot_pass_endpoints_keys_proxies_code_or_other_schemes(
+    world_for: Callable[..., World], extra: dict[str, Any], field: str
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, **extra}
+    for path in ("/jobs", "/extract", "/jobs/quote"):
+        status, data = world.call("POST", path, body=body)
+        assert_error(status, data, "validation_error", field)
+    assert world.site.fetches == []
+    assert world.model.requests == []
