@@ -59,7 +59,7 @@ def _markdown(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from atlas_codex_local.client import ClientError, build_request, endpoint_and_key, run
+    from atlas_codex_local.client import ClientError, build_request, endpoint_and_key, quote, run
 
     try:
         endpoint, key = endpoint_and_key(args.endpoint, args.api_key, args.info_file)
@@ -70,7 +70,11 @@ def _extract(args: argparse.Namespace) -> int:
             instruction=args.instruction,
             crawl_pages=args.crawl_pages,
             crawl_depth=args.crawl_depth,
+            max_cost_usd=args.max_cost,
+            include_evidence=args.evidence,
         )
+        if args.quote:
+            return quote(body, endpoint=endpoint, api_key=key)
         return run(body, endpoint=endpoint, api_key=key, wait=args.wait)
     except ClientError as exc:
         print(f"atlas-codex extract: {exc}", file=sys.stderr)
@@ -121,6 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     extract.add_argument(
         "--wait", action="store_true", help="queue the job and follow it to the end"
+    )
+    extract.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="stop the job before its model spend could pass USD (it fails with its partial result)",
+    )
+    extract.add_argument(
+        "--evidence", action="store_true", help="show each field's evidence in the result"
+    )
+    extract.add_argument(
+        "--quote",
+        action="store_true",
+        help="only print what the job would cost (pages are fetched, no model is called)",
     )
     extract.add_argument("--endpoint", help="the API URL (default: $ATLAS_API_URL or --info-file)")
     extract.add_argument("--api-key", help="the API key (default: $ATLAS_API_KEY or --info-file)")

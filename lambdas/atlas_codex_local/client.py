@@ -57,6 +57,8 @@ def build_request(
     instruction: str | None,
     crawl_pages: int | None,
     crawl_depth: int | None,
+    max_cost_usd: float | None = None,
+    include_evidence: bool = False,
 ) -> dict[str, Any]:
     if sum(x is not None for x in (schema, selectors, instruction)) > 1:
         raise ClientError("give at most one of --schema, --selectors, --instruction")
@@ -67,6 +69,10 @@ def build_request(
         body["selectors"] = _load_json(selectors, "--selectors")
     if instruction is not None:
         body["instruction"] = instruction
+    if max_cost_usd is not None:
+        body["max_cost_usd"] = max_cost_usd
+    if include_evidence:
+        body["include_evidence"] = True
     if crawl_pages is not None or crawl_depth is not None:
         body["crawl"] = {
             **({"max_pages": crawl_pages} if crawl_pages is not None else {}),
@@ -86,6 +92,19 @@ def _error(response: httpx.Response) -> ClientError:
         return ClientError(f"HTTP {response.status_code}: {response.text[:200]}")
 
 
+def quote(
+    body: dict[str, Any], *, endpoint: str, api_key: str, out: TextIO | None = None
+) -> int:
+    """Print what the job would cost (POST /jobs/quote); nothing billable runs."""
+    out = out or sys.stdout
+    with httpx.Client(base_url=endpoint, headers={"x-api-key": api_key}, timeout=60) as client:
+        response = client.post("/jobs/quote", json=body)
+        if response.status_code != 200:
+            raise _error(response)
+        out.write(json.dumps(response.json(), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def run(
     body: dict[str, Any],
     *,
@@ -93,9 +112,12 @@ def run(
     api_key: str,
     wait: bool,
     timeout_s: float = 600,
-    out: TextIO = sys.stdout,
-    progress: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    progress: TextIO | None = None,
 ) -> int:
+    # Resolved per call (not at import), so a redirected stdout is the one written to.
+    out = out or sys.stdout
+    progress = progress or sys.stderr
     with httpx.Client(base_url=endpoint, headers={"x-api-key": api_key}, timeout=60) as client:
         if not wait:
             response = client.post("/extract", json=body)

@@ -249,6 +249,50 @@ def test_validate_passes_against_local_mode_with_a_canary_job(
     assert rows["stack atlas-codex-compute-local"]["verdict"] == "SKIP"
 
 
+def test_a_quote_then_a_reextraction_over_the_stored_pages_with_a_diff(
+    local: dict[str, Any], site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_codex_local.cli import main
+
+    url = f"{site.url}/product/7"
+    argv = [
+        "extract",
+        url,
+        "--quote",
+        "--endpoint",
+        local["api_url"],
+        "--api-key",
+        local["api_key"],
+    ]
+    assert main(argv) == 0
+    quote = json.loads(capsys.readouterr().out)
+    assert quote["high_usd"] == 0  # no key in local mode: deterministic strategies, no model
+    assert quote["pages"]["fetched"] == 1
+    with client(local) as c:
+        first = c.post(
+            "/extract", json={"urls": [url], "selectors": {"fields": {"name": {"selector": "h1"}}}}
+        ).json()
+        assert first["job"]["status"] == "completed", first
+        assert first["result"]["expires_at"]
+        hits = len(site.hits)
+        again = c.post(
+            f"/jobs/{first['job']['job_id']}/reextract",
+            json={
+                "selectors": {
+                    "fields": {"name": {"selector": "h1"}, "title": {"selector": "title"}}
+                }
+            },
+        )
+        assert again.status_code == 202, again.text
+        done = wait_for(c, again.json()["job"]["job_id"])
+        assert done["status"] == "completed", done
+        assert done["reextraction_of"]["job_id"] == first["job"]["job_id"]
+        result = c.get(f"/jobs/{done['job_id']}/result").json()["result"]
+    assert len(site.hits) == hits  # the site saw no request
+    assert [(d["path"], d["change"]) for d in result["diff"]] == [("title", "added")]
+    assert result["data"]["name"] == first["result"]["data"]["name"]
+
+
 def test_ctrl_c_stops_cleanly(local: dict[str, Any]) -> None:
     proc: subprocess.Popen[str] = local["process"]
     proc.send_signal(signal.SIGINT)

@@ -195,6 +195,9 @@ def test_a_batch_fans_out_and_the_last_child_closes_it(
     result = worker.service.manager.result_of(final)
     assert result is not None
     assert [page.status for page in result.pages] == ["ok"] * 4 + ["failed"]
+    # A failed child makes the batch partial, never a plain success.
+    assert final.quality == "partial"
+    assert final.quality_reasons == ["https://shop.example/permanent: failed"]
 
 
 def test_every_job_ends_once_when_workers_race_over_duplicated_messages(

@@ -29,6 +29,7 @@ from atlas_codex.jobs.errors import (
     TransitionRefused,
 )
 from atlas_codex.jobs.schema import (
+    MAX_NOTES,
     PARTIAL_RESULT_ERRORS,
     TERMINAL_STATUSES,
     Attempt,
@@ -637,6 +638,10 @@ class JobManager:
                     "data": result.data if result else None,
                 }
             )
+        spent = JobCost(
+            estimated_usd=sum(c.cost.estimated_usd for c in children),
+            actual_usd=sum(c.cost.actual_usd for c in children),
+        )
         assert parent.children is not None
         if parent.children.completed == 0:
             error = JobError(
@@ -647,13 +652,28 @@ class JobManager:
                     parent.job_id,
                     "failed",
                     reason=error.code,
-                    fields={"error": error.model_dump(mode="json")},
+                    fields={
+                        "error": error.model_dump(mode="json"),
+                        "cost": spent.model_dump(mode="json"),
+                    },
                     expected=frozenset({"processing"}),
                 )
             except TransitionRefused as exc:
                 return exc.current
+        reasons = [
+            f"{child.request.urls[0]}: "
+            + ("; ".join(child.quality_reasons) or "partial" if child.quality else child.status)
+            for child in children
+            if child.status != "completed" or child.quality == "partial"
+        ]
         try:
-            return self.complete(parent.job_id, JobResult(data=data, pages=pages))
+            return self.complete(
+                parent.job_id,
+                JobResult(data=data, pages=pages),
+                cost=spent,
+                quality="partial" if reasons else "complete",
+                quality_reasons=[r[:500] for r in reasons][:MAX_NOTES],
+            )
         except TransitionRefused as exc:  # cancelled or timed out meanwhile: it stays so
             return exc.current
 
