@@ -92,9 +92,7 @@ def _error(response: httpx.Response) -> ClientError:
         return ClientError(f"HTTP {response.status_code}: {response.text[:200]}")
 
 
-def quote(
-    body: dict[str, Any], *, endpoint: str, api_key: str, out: TextIO | None = None
-) -> int:
+def quote(body: dict[str, Any], *, endpoint: str, api_key: str, out: TextIO | None = None) -> int:
     """Print what the job would cost (POST /jobs/quote); nothing billable runs."""
     out = out or sys.stdout
     with httpx.Client(base_url=endpoint, headers={"x-api-key": api_key}, timeout=60) as client:
