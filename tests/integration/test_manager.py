@@ -17,7 +17,7 @@ from atlas_codex.jobs.errors import (
     TransitionRefused,
 )
 from atlas_codex.jobs.manager import CreateOutcome, JobManager
-from atlas_codex.jobs.schema import CreateJobRequest, Job, JobError, JobResult, utcnow
+from atlas_codex.jobs.schema import CreateJobRequest, Job, JobCost, JobError, JobResult, utcnow
 
 REQUEST = CreateJobRequest(urls=["https://shop.example/item/1"])
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
@@ -269,6 +269,35 @@ def test_a_repeated_fan_out_finds_its_children(manager: JobManager) -> None:
     assert [c.job_id for c in again] == [c.job_id for c in children]
     assert all(c.parent_id == parent.job_id for c in children)
     assert manager.list_for_owner("owner-a").jobs == [manager.get(parent.job_id)]
+
+
+def test_a_batch_s_cost_ceiling_is_shared_by_its_children_and_their_spend_summed(
+    manager: JobManager,
+) -> None:
+    request = CreateJobRequest(
+        type="batch",
+        urls=[f"https://shop.example/item/{i}" for i in range(4)],
+        max_cost_usd=0.02,
+    )
+    parent = manager.create(owner_id="owner-a", request=request, correlation_id="corr-b").job
+    manager.claim(parent.job_id, deadline_at=soon())
+    children = manager.create_children(parent)
+    assert [c.request.max_cost_usd for c in children] == [0.005] * 4
+    for n, child in enumerate(children):
+        manager.claim(child.job_id, deadline_at=soon())
+        done = manager.complete(
+            child.job_id,
+            JobResult(data={"n": n}),
+            cost=JobCost(estimated_usd=0.002, actual_usd=0.001),
+            quality="partial" if n == 3 else "complete",
+            quality_reasons=["every field is null"] if n == 3 else [],
+        )
+        recorded = manager.record_child(done)
+    assert recorded.closed
+    closed = manager.get(parent.job_id)
+    assert closed.cost == JobCost(estimated_usd=0.008, actual_usd=0.004)
+    assert closed.quality == "partial"
+    assert closed.quality_reasons == ["https://shop.example/item/3: every field is null"]
 
 
 def test_the_last_child_closes_the_parent_exactly_once(manager: JobManager) -> None:

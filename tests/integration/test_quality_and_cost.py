@@ -417,8 +417,19 @@ def test_a_quote_that_is_not_in_the_page_is_flagged(world_for: Callable[..., Wor
     assert any("not in the page" in w for w in job["warnings"])
     _, result = world.call("GET", f"/jobs/{job['job_id']}/result", query="include_evidence=true")
     evidence = result["result"]["pages"][0]["evidence"]  # ...but always stored
-    assert evidence["name"] == {"kind": "quote", "source": "Desk  LAMP", "verified": True}
-    assert evidence["price"] == {"kind": "quote", "source": "9.99 EUR", "verified": False}
+    url = "http://127.0.0.1/lamp"
+    assert evidence["name"] == {
+        "kind": "quote",
+        "url": url,
+        "source": "Desk  LAMP",
+        "verified": True,
+    }
+    assert evidence["price"] == {
+        "kind": "quote",
+        "url": url,
+        "source": "9.99 EUR",
+        "verified": False,
+    }
     assert result["result"]["pages"][0]["url"] == "http://127.0.0.1/lamp"
 
 
@@ -433,7 +444,14 @@ def test_direct_extraction_evidence_is_the_selector_when_asked_for(
     }
     _, done = world.call("POST", "/extract", body=body)
     page = done["result"]["pages"][0]
-    assert page["evidence"] == {"title": {"kind": "selector", "source": "h1", "verified": True}}
+    assert page["evidence"] == {
+        "title": {
+            "kind": "selector",
+            "url": "http://127.0.0.1/lamp",
+            "source": "h1",
+            "verified": True,
+        }
+    }
     assert page["missing"] == ["sku"]
     assert done["job"]["quality"] == "complete"
 
@@ -489,7 +507,7 @@ def test_a_reextraction_reads_the_stored_pages_makes_no_fetch_and_diffs(
         },
     )
     assert status == 202, created
-    assert created["job"]["reextraction_of"] == {"job_id": first_id, "diff": True}
+    assert created["job"]["reextraction_of"] == {"job_id": first_id, "diff": True, "pages_of": None}
     assert created["pages_expire_at"] == expires
     done = world.run_queue(config, created["job"]["job_id"])
     assert done["status"] == "completed"
@@ -529,6 +547,17 @@ def test_a_reextraction_can_use_a_model_over_stored_pages(
     _, result = world.call("GET", f"/jobs/{done['job_id']}/result")
     assert result["result"]["data"] == {"name": "Desk lamp", "price": 12.5}
     assert result["result"]["diff"] is None
+
+    # Only a stronger model: the earlier job's schema runs again on that tier.
+    status, again = world.call(
+        "POST", f"/jobs/{done['job_id']}/reextract", body={"model_tier": "full"}
+    )
+    assert status == 202, again
+    assert again["job"]["request"]["json_schema"] == SCHEMA
+    assert again["job"]["reextraction_of"]["pages_of"] == first["job"]["job_id"]
+    assert world.run_queue(config, again["job"]["job_id"])["status"] == "completed"
+    assert world.model.models()[-1] == first_model(config, "full")
+    assert world.site.fetches == []
 
 
 def test_reextraction_refusals_name_the_reason(

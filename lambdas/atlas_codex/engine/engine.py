@@ -203,7 +203,10 @@ class Engine:
                     status="ok",
                     http_status=page.page.status,
                     strategy=strategy,
-                    evidence=found.evidence,
+                    evidence={
+                        path: e.model_copy(update={"url": page.page.url})
+                        for path, e in found.evidence.items()
+                    },
                     missing=found.missing,
                     unverified=found.unverified,
                     quality_problems=found.problems,

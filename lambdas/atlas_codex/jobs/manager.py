@@ -555,9 +555,19 @@ class JobManager:
         """One child per URL, with ids derived from the parent's, so a repeated fan-out
         finds its children instead of making new ones."""
         children = []
+        share = parent.request.max_cost_usd
+        if share is not None:
+            # The batch's ceiling holds for the batch: each child may spend an equal share.
+            share = share / len(parent.request.urls)
         for index, url in enumerate(parent.request.urls):
             request = CreateJobRequest.model_validate(
-                {**parent.request.model_dump(), "urls": [url], "webhook_url": None, "type": "async"}
+                {
+                    **parent.request.model_dump(),
+                    "urls": [url],
+                    "webhook_url": None,
+                    "type": "async",
+                    "max_cost_usd": share,
+                }
             )
             child = self._new_job(
                 job_id=child_job_id(parent.job_id, index),

@@ -341,18 +341,28 @@ class ReextractRequest(_Model):
 
     @model_validator(mode="after")
     def _asks_something(self) -> Self:
-        if self.json_schema is None and self.selectors is None and self.instruction is None:
-            raise ValueError("give 'json_schema', 'selectors' or 'instruction' to extract anew")
+        if not self.changes_what and self.model_tier is None:
+            raise ValueError(
+                "give 'json_schema', 'selectors', 'instruction' or 'model_tier' to extract anew"
+            )
         return self
 
+    @property
+    def changes_what(self) -> bool:
+        return any(v is not None for v in (self.json_schema, self.selectors, self.instruction))
+
     def job_request(self, earlier: JobRequest) -> CreateJobRequest:
-        """The new job: the earlier job's pages (URLs, crawl), this extraction."""
+        """The new job: the earlier job's pages (URLs, crawl), this extraction. Given only a
+        tier, the earlier schema, selectors and instruction run again on that tier."""
+        what = ("json_schema", "selectors", "instruction")
+        kept = {} if self.changes_what else earlier.model_dump(include=set(what))
         asked = self.model_dump(exclude={"diff"}, exclude_none=True)
         return CreateJobRequest.model_validate(
             {
                 "urls": list(earlier.urls),
                 "crawl": earlier.crawl.model_dump() if earlier.crawl else None,
                 "respect_robots_txt": earlier.respect_robots_txt,
+                **kept,
                 **asked,
                 "type": "webhook" if self.webhook_url is not None else "async",
             }
@@ -424,6 +434,8 @@ class FieldEvidence(_Model):
     """Where one extracted value came from."""
 
     kind: EvidenceKind
+    url: str | None = None
+    """The page the value came from."""
     source: Annotated[str, Field(max_length=limits.MAX_EVIDENCE_QUOTE_CHARS)]
     """The CSS selector, the structured-data path, or the model's quoted span of the page."""
     verified: bool = True
@@ -518,7 +530,15 @@ class ReextractionOf(_Model):
     """A job that re-runs the extraction over another job's stored pages."""
 
     job_id: JobId
+    """The job re-extracted: the diff compares with its result."""
     diff: bool = True
+    pages_of: JobId | None = None
+    """The job that stored the pages, when not ``job_id`` itself (a re-extraction of a
+    re-extraction reads the pages the first job fetched)."""
+
+    @property
+    def pages_job_id(self) -> str:
+        return self.pages_of or self.job_id
 
 
 class MigratedFrom(_Model):

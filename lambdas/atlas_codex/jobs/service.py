@@ -176,15 +176,16 @@ class JobService:
             raise NotReextractable(
                 source, f"the job is {source.status}; only a finished job's pages can be reused"
             )
+        pages_of = source.reextraction_of.pages_job_id if source.reextraction_of else None
         if self.pages is None:
-            raise PagesUnavailable(source.job_id)
-        manifest = self.pages.manifest(source.job_id)
+            raise PagesUnavailable(pages_of or source.job_id)
+        manifest = self.pages.manifest(pages_of or source.job_id)
         outcome = self.manager.create(
             owner_id=owner_id,
             request=request,
             correlation_id=correlation_id,
             idempotency_key=idempotency_key,
-            reextraction_of=ReextractionOf(job_id=source.job_id, diff=diff),
+            reextraction_of=ReextractionOf(job_id=source.job_id, diff=diff, pages_of=pages_of),
         )
         if outcome.created or outcome.job.status == "pending":
             self.queue.send(outcome.job)
@@ -284,7 +285,7 @@ class JobService:
                 cancelled=cancelled,
                 owner_id=job.owner_id,
                 job_id=job.job_id,
-                stored_pages_of=source.job_id if source is not None else None,
+                stored_pages_of=source.pages_job_id if source is not None else None,
             )
         except DeadlineExceeded:
             raise
