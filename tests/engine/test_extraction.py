@@ -54,6 +54,37 @@ def test_main_content_mode_drops_navigation_cookie_banners_and_footers() -> None
     assert len(main) < len(full)
 
 
+PROSE = "The council met on Tuesday, and after a long debate, it voted to keep the library open. "
+
+
+def test_main_content_keeps_a_page_wrapped_in_a_form_and_text_written_straight_into_divs() -> None:
+    # ASP.NET wraps the whole page in one <form>; many CMSs write paragraphs as bare text.
+    html = (
+        "<html><body><form class='search'><input name='q'><p>Search the site</p></form>"
+        "<form id='mainform'><nav><a href='/'>Home</a></nav>"
+        "<div class='teaser'><p>Short teaser, one line, read more.</p></div>"
+        f"<div class='story'>{PROSE * 6}<br><br>{PROSE * 6}</div>"
+        "</form></body></html>"
+    )
+    main = to_markdown(html, "https://news.example/a", main_content=True)
+    assert "voted to keep the library open" in main
+    assert "Search the site" not in main
+    assert "Home" not in main
+
+
+def test_an_element_the_page_marks_as_its_article_body_wins_over_a_wordier_box() -> None:
+    bio = (
+        "<p>" + "Our editor, born in 1983, writes about politics, culture, and sport. " * 4 + "</p>"
+    )
+    body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(5))
+    html = (
+        f"<html><body><div class='author content'>{bio}{bio}</div>"
+        f"<div itemprop='articleBody'>{body}</div></body></html>"
+    )
+    main = to_markdown(html, "https://news.example/a", main_content=True)
+    assert "Paragraph 4" in main
+
+
 def test_metadata_includes_json_ld_opengraph_and_language() -> None:
     meta = metadata(parse(product(3)), "https://shop.example/product/3")
     assert meta.title == "Lamp 3"
