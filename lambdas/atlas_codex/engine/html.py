@@ -523,7 +523,9 @@ def _content_roots(tree: LexborHTMLParser) -> list[LexborNode]:
         text = _WS.sub(" ", para.text(deep=True) or "").strip()
         if len(text) < 25:
             continue
-        points = 1 + text.count(",") + text.count("\uff0c") + min(len(text) // 100, LENGTH_POINTS_CAP)
+        points = (
+            1 + text.count(",") + text.count("\uff0c") + min(len(text) // 100, LENGTH_POINTS_CAP)
+        )
         ancestor = para.parent
         for divisor in VOTE_DIVISORS:
             if ancestor is None or ancestor.tag in ("html", None):
