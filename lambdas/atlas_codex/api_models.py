@@ -70,6 +70,10 @@ class JobView(BaseModel):
     quality_reasons: list[str]
     reextraction_of: ReextractionOf | None
     """The job whose stored pages this one re-extracted."""
+    continued_in: str | None
+    """A crawl whose time ran out: the batch job reading the pages it had still to read."""
+    continues: str | None
+    """That batch job: the crawl it continues."""
     result_available: bool
     status_url: str
     result_url: str | None

@@ -237,3 +237,64 @@ def test_every_job_ends_once_when_workers_race_over_duplicated_messages(
     flaky = sum(1 for j in jobs if "/flaky-1/" in j.request.urls[0])
     assert extractor.calls == 200 + flaky  # each job ran once, the flaky ones once more
     assert sum(p.stats.received for p in pollers) >= 400
+
+
+def test_a_crawl_out_of_time_hands_its_frontier_on_as_a_batch(
+    worker: ModuleType, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page links to the next ten: far more than the time allows. The crawl reads what
+    it fetched, completes partial, and the pages it had still to read (within its budget)
+    go on as a batch through the queue; no page is read twice, the budget holds."""
+    import httpx
+
+    from atlas_codex.engine.engine import Engine
+    from atlas_codex.engine.fetch import Fetcher
+    from atlas_codex.engine.netguard import NetPolicy
+    from atlas_codex.jobs.messages import JobMessage
+
+    def site(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return httpx.Response(404)
+        n = int(request.url.path.strip("/") or 0)
+        time.sleep(0.6)  # a slow site
+        links = "".join(f"<a href='/{n * 10 + k}'>page {n * 10 + k}</a>" for k in range(1, 11))
+        body = f"<html><body><main><h1>Page {n}</h1><p>{links}</p></main></body></html>"
+        return httpx.Response(200, text=body, headers={"content-type": "text/html"})
+
+    fetcher = Fetcher(
+        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
+        client=httpx.Client(transport=httpx.MockTransport(site)),
+    )
+    engine = Engine(fetcher=fetcher, models_available=False)
+    monkeypatch.setattr(worker.service, "_extractor", lambda: engine)
+    request = CreateJobRequest.model_validate(
+        {
+            "urls": ["http://127.0.0.1/"],
+            "selectors": {"fields": {"title": {"selector": "h1"}}},
+            "crawl": {"max_pages": 30, "max_depth": 3},
+        }
+    )
+    crawl = worker.service.submit(
+        owner_id="owner-a", request=request, correlation_id="corr-crawl", idempotency_key=None
+    ).job
+    message = JobMessage(job_id=crawl.job_id, correlation_id="corr-crawl")
+    done = worker.service.process(message, receive_count=1, deadline=time.monotonic() + 6)
+    assert done is not None
+    assert done.status == "completed"
+    assert done.quality == "partial"
+    assert any("handed on" in r for r in done.quality_reasons)
+    assert done.continued_in is not None
+    batch = worker.service.manager.get(done.continued_in)
+    assert batch.type == "batch"
+    assert batch.continues == crawl.job_id
+    p = poller(worker, config)
+    drain(p, lambda: status(worker, batch.job_id) in TERMINAL_STATUSES, seconds=120)
+    result = worker.service.manager.result_of(done)
+    assert result is not None
+    crawled = [page.url for page in result.pages]
+    handed = list(worker.service.manager.get(batch.job_id).request.urls)
+    assert crawled
+    assert handed
+    assert not set(crawled) & set(handed)  # nothing read twice
+    assert len(crawled) + len(handed) <= 30  # the crawl's page budget holds
+    assert worker.service.manager.get(batch.job_id).status == "completed"

@@ -172,7 +172,11 @@ class Crawler:
                     yield crawled
                 if self._should_stop():
                     break
-        self.state.frontier = list(frontier)
+            # Fetches still running when the crawl stopped are not read here: hand them on too.
+            for future in running:
+                future.cancel()
+            self.state.frontier = [*running.values(), *frontier]
+            self.state.fetched -= len(running)
 
     def _ranked(self, found: list[Link]) -> list[Link]:
         if self.rank is None or len(found) < 2:

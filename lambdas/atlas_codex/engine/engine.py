@@ -26,6 +26,7 @@ from typing import Any, Final
 from pydantic import JsonValue
 from selectolax.lexbor import LexborHTMLParser
 
+from atlas_codex import limits
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine import evidence, quality
 from atlas_codex.engine.blocked import blocked
@@ -56,12 +57,16 @@ from atlas_codex.jobs.schema import (
     JobError,
     JobRequest,
     PageOutcome,
+    check_http_url,
     utcnow,
 )
 
 MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})
 MAX_ESCALATIONS: Final = 2
 """How many stronger tiers the quality gate may try after a model extraction with problems."""
+CRAWL_SHARE: Final = 0.6
+"""Of the time a job has left, the share a crawl may spend fetching; the rest is for reading
+the pages it got. What the crawl could not reach is handed on."""
 QUOTE_MAX_FETCH: Final = 5
 """A quote fetches at most this many of the job's pages and extrapolates to the rest."""
 
@@ -150,10 +155,11 @@ class Engine:
         spend = Spend(owner_id=owner_id, ceiling=ceiling)
         attempts: list[Attempt] = []
         expires_at: datetime | None = None
+        frontier: list[str] = []
         if stored_pages_of is not None:
             crawled, expires_at = self._stored(stored_pages_of)
         else:
-            crawled = self._gather(request, chosen, deadline, cancelled, spend, attempts)
+            crawled, frontier = self._gather(request, chosen, deadline, cancelled, spend, attempts)
             if job_id is not None and self.pages is not None and crawled:
                 expires_at = self.pages.save(job_id, crawled).expires_at
         pages: list[PageOutcome] = []
@@ -219,6 +225,20 @@ class Engine:
         strategy = f"navigation({strategy})" if chosen.navigation else strategy
         result_data: JsonValue = data if chosen.navigation else (data[0] if data else None)
         outcome = self._outcome(result_data, pages, strategy, attempts, spend, expires_at, chosen)
+        if frontier and stopped is None:
+            outcome = outcome.model_copy(
+                update={
+                    "frontier": frontier,
+                    "quality": "partial",
+                    "quality_reasons": _unique(
+                        [
+                            *outcome.quality_reasons,
+                            f"the crawl's time ran out with {len(frontier)} page"
+                            f"{'s' if len(frontier) > 1 else ''} still to read: handed on",
+                        ]
+                    ),
+                }
+            )
         if stopped is not None:
             stopped.outcome = outcome
             raise stopped
@@ -301,21 +321,30 @@ class Engine:
         cancelled: Callable[[], bool],
         spend: Any,
         attempts: list[Attempt],
-    ) -> list[CrawledPage]:
+    ) -> tuple[list[CrawledPage], list[str]]:
+        """The pages to read, and what a crawl stopped by its deadline left unread (within
+        its page budget) to hand on."""
         if chosen.navigation:
             options = request.crawl or CrawlOptions(max_pages=len(request.urls), max_depth=0)
+            now = time.monotonic()
             crawler = Crawler(
                 self.fetcher,
                 options,
                 respect_robots=request.respect_robots_txt,
-                deadline=deadline,
+                deadline=now + max(deadline - now, 0) * CRAWL_SHARE,
                 cancelled=cancelled,
                 rank=self._link_ranker(request, deadline, spend, attempts),
             )
-            return sorted(crawler.crawl(list(request.urls)), key=lambda p: p.order)
+            crawled = sorted(crawler.crawl(list(request.urls)), key=lambda p: p.order)
+            left: list[str] = []
+            if crawler.state.stopped_by == "deadline":
+                budget = options.max_pages - crawler.state.fetched
+                left = [url for url, _ in crawler.state.frontier if _acceptable(url)]
+                left = left[: max(budget, 0)]
+            return crawled, left[: limits.MAX_URLS_PER_JOB]
         if time.monotonic() > deadline:
             raise DeadlineExceeded()
-        return [self._fetch_one(request)]
+        return [self._fetch_one(request)], []
 
     def quote(self, request: JobRequest, *, deadline: float) -> Quote:
         """What the job will cost, from its first pages fetched now; no model is called."""
@@ -595,6 +624,15 @@ class Engine:
             else:
                 answer = replace(answer, tier=better.tier)
         return found
+
+
+def _acceptable(url: str) -> bool:
+    """A URL a job may be given (a link can be longer than a request allows)."""
+    try:
+        check_http_url(url)
+    except ValueError:
+        return False
+    return True
 
 
 def _score(problems: list[str]) -> int:

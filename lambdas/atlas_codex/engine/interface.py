@@ -35,6 +35,9 @@ class ExtractionOutcome(BaseModel):
     quality_reasons: list[str] = Field(default_factory=list)
     expires_at: datetime | None = None
     """When the stored pages behind this result expire (None: no pages were stored)."""
+    frontier: list[str] = Field(default_factory=list)
+    """Pages a crawl stopped at its deadline had still to read (within its page budget):
+    the job service hands them on as a batch."""
 
 
 class QuotedPages(BaseModel):

@@ -147,6 +147,7 @@ class JobManager:
         correlation_id: str,
         idempotency_key: str | None = None,
         reextraction_of: ReextractionOf | None = None,
+        continues: str | None = None,
     ) -> CreateOutcome:
         """One conditional put. With an idempotency key the id is derived from (owner, key),
         so a retry meets the first job: same request -> that job, other request -> conflict."""
@@ -161,8 +162,10 @@ class JobManager:
             idempotency_key=idempotency_key,
             digest=digest,
         )
-        if reextraction_of is not None:
-            job = job.model_copy(update={"reextraction_of": reextraction_of})
+        if reextraction_of is not None or continues is not None:
+            job = job.model_copy(
+                update={"reextraction_of": reextraction_of, "continues": continues}
+            )
         for _ in range(3):
             existing = self._put_new(job)
             if existing is None:
@@ -443,10 +446,13 @@ class JobManager:
         warnings: Sequence[str] = (),
         quality: Quality = "complete",
         quality_reasons: Sequence[str] = (),
+        continued_in: str | None = None,
     ) -> Job:
         """``processing -> completed``. A result over the inline limit goes to the bucket first."""
         fields = _outcome_fields(attempts, model, cost, routing, warnings)
         fields["quality"] = quality
+        if continued_in is not None:
+            fields["continued_in"] = continued_in
         if quality_reasons:
             fields["quality_reasons"] = list(quality_reasons)
         return self._finish_with_result(job_id, "completed", result, fields, reason=None)

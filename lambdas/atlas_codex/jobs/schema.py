@@ -99,7 +99,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _check_http_url(value: str) -> str:
+def check_http_url(value: str) -> str:
     if len(value) > limits.MAX_URL_LENGTH:
         raise ValueError(f"URL is longer than {limits.MAX_URL_LENGTH} characters")
     if any(c.isspace() for c in value) or any(ord(c) < 0x20 for c in value):
@@ -118,7 +118,7 @@ def _check_http_url(value: str) -> str:
     return value
 
 
-HttpUrlStr = Annotated[str, AfterValidator(_check_http_url)]
+HttpUrlStr = Annotated[str, AfterValidator(check_http_url)]
 
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
@@ -594,6 +594,10 @@ class Job(_Model):
         default_factory=list
     )
     reextraction_of: ReextractionOf | None = None
+    continued_in: JobId | None = None
+    """A crawl whose time ran out: the batch job reading the pages it had still to read."""
+    continues: JobId | None = None
+    """That batch job: the crawl it continues."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -316,7 +316,8 @@ class JobService:
         if time.monotonic() > deadline:
             raise DeadlineExceeded()
         result = self._result(job, outcome)
-        return self._terminal(
+        continuation = self._hand_on(job, outcome) if outcome.frontier else None
+        ended = self._terminal(
             lambda: self.manager.complete(
                 job.job_id,
                 result,
@@ -327,8 +328,41 @@ class JobService:
                 warnings=outcome.warnings,
                 quality=outcome.quality,
                 quality_reasons=outcome.quality_reasons,
+                continued_in=continuation.job_id if continuation else None,
             )
         )
+        if continuation is not None and ended.continued_in != continuation.job_id:
+            # The crawl was cancelled or timed out meanwhile: its continuation goes too.
+            with contextlib.suppress(TransitionRefused):
+                self.cancel(owner_id=job.owner_id, job_id=continuation.job_id)
+        return ended
+
+    def _hand_on(self, job: Job, outcome: ExtractionOutcome) -> Job:
+        """The pages a crawl had no time for, as a batch job (one child per page, through
+        the queue), linked both ways. Its id derives from the crawl's, so a retried
+        completion meets the same batch instead of making a second one."""
+        asked = job.request
+        ceiling = asked.max_cost_usd
+        if ceiling is not None:
+            ceiling = max(ceiling - outcome.cost.actual_usd, 1e-9)
+        request = CreateJobRequest.model_validate(
+            {
+                **asked.model_dump(exclude={"crawl", "urls", "max_cost_usd"}),
+                "urls": outcome.frontier,
+                "max_cost_usd": ceiling,
+                "type": "batch",
+            }
+        )
+        created = self.manager.create(
+            owner_id=job.owner_id,
+            request=request,
+            correlation_id=job.correlation_id,
+            idempotency_key=f"continuation:{job.job_id}",
+            continues=job.job_id,
+        )
+        if created.created or created.job.status == "pending":
+            self.queue.send(created.job)
+        return created.job
 
     def _result(self, job: Job, outcome: ExtractionOutcome) -> JobResult:
         diff = None
