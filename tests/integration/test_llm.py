@@ -15,6 +15,7 @@ import pytest
 from atlas_codex import aws
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
+from atlas_codex.engine.interface import ExtractionError
 from atlas_codex.jobs.schema import JobRequest
 from atlas_codex.llm.catalog import Usage, seeded_catalog
 from atlas_codex.llm.client import ModelCallFailed, ModelClient
@@ -468,3 +469,68 @@ def test_when_link_ranking_fails_the_crawl_keeps_the_document_order(config: Runt
         "http://127.0.0.1/",
         "http://127.0.0.1/about",
     ]
+
+
+def _budgeted_engine(
+    config: RuntimeConfig, moto_endpoint: str, server: Server, limit: str
+) -> Engine:
+    ledger = UsageLedger(
+        dynamodb=aws.dynamodb(moto_endpoint), table_name=config.usage_table, stage="local"
+    )
+    router = Router(
+        client=server.client(),
+        catalog=seeded_catalog(),
+        policy=ModelPolicy(),
+        budget=BudgetGuard(ledger, monthly_limit_usd=Decimal(limit)),
+        cooldowns=Cooldowns(),
+    )
+    keyed = config.model_copy(update={"openai_api_key": "sk-test", "model_policy": ModelPolicy()})
+    page = "<html><body><main><h1>Desk lamp</h1><p>12.50 EUR</p></main></body></html>"
+    return Engine(
+        fetcher=inline_fetcher(page),
+        models_available=True,
+        models=ModelStrategies(keyed, router=router),
+    )
+
+
+def test_a_budget_too_small_for_the_tier_downgrades_a_job_that_allows_it(
+    config: RuntimeConfig, moto_endpoint: str
+) -> None:
+    # $0.02 a month: the full tier's worst case (4096 output tokens) does not fit, mini's does.
+    server = Server(completion(extracted({"name": "Desk lamp", "price": 12.5})))
+    engine = _budgeted_engine(config, moto_endpoint, server, "0.02")
+    request = JobRequest.model_validate(
+        {
+            "urls": ["http://127.0.0.1/lamp"],
+            "json_schema": SCHEMA,
+            "instruction": "compare the price with the list price",  # a reasoning cue: full
+        }
+    )
+    outcome = engine.extract(
+        request, deadline=time.monotonic() + 30, correlation_id="c-b", cancelled=lambda: False
+    )
+    assert outcome.data == {"name": "Desk lamp", "price": 12.5}
+    policy = ModelPolicy()
+    assert [r["model"] for r in server.requests] == [policy.tier_models["mini"]]
+    assert any("downgraded to mini" in r for r in outcome.routing)
+    refused = [a.error.code for a in outcome.attempts if a.error is not None]
+    assert refused[:2] == ["budget_exceeded", "budget_exceeded"]  # full, then the fallback
+
+
+def test_a_tier_the_client_chose_is_not_downgraded_by_the_budget(
+    config: RuntimeConfig, moto_endpoint: str
+) -> None:
+    server = Server()
+    engine = _budgeted_engine(config, moto_endpoint, server, "0.02")
+    request = JobRequest.model_validate(
+        {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, "model_tier": "full"}
+    )
+    with pytest.raises(ExtractionError) as failed:
+        engine.extract(
+            request, deadline=time.monotonic() + 30, correlation_id="c-p", cancelled=lambda: False
+        )
+    assert server.requests == []
+    # The page has no structured data either; what the client must act on is the budget.
+    assert failed.value.code == "budget_exceeded"
+    assert "monthly budget of $0.02" in failed.value.message
+    assert "no_structured_data" in failed.value.message

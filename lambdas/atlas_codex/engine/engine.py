@@ -476,6 +476,7 @@ class Engine:
         """The first strategy whose output passes; an empty one gives the next its chance,
         and is served only when no later strategy does better."""
         last: StrategyFailed | None = None
+        refused: StrategyFailed | None = None
         vacant: tuple[Extraction, str] | None = None
         for strategy in chain:
             started = utcnow()
@@ -492,6 +493,8 @@ class Engine:
                 )
                 if exc.code == "cost_ceiling_reached":
                     raise CeilingReached(exc.message) from None
+                if exc.code == "budget_exceeded":
+                    refused = exc
                 last = exc
                 continue
             attempts.append(Attempt(strategy=strategy, started_at=started, ended_at=utcnow()))
@@ -502,6 +505,10 @@ class Engine:
         if vacant is not None:
             return vacant
         assert last is not None
+        if refused is not None and refused is not last:
+            # What the client must act on is the budget, not the fallback's shortfall.
+            message = f"{refused.message} (then {last.code}: {last.message})"
+            last = StrategyFailed(refused.code, message)
         # The page was fetched: running the same strategies again cannot do better.
         raise ExtractionError(last.code, last.message, retryable=False, attempts=attempts)
 
@@ -584,6 +591,7 @@ class Engine:
                     attempts=attempts,
                     pages=pages,
                     start=request.model_tier,
+                    may_downgrade=request.model_tier is None,
                 )
             else:
                 assert request.instruction is not None
@@ -593,6 +601,7 @@ class Engine:
                     attempts=attempts,
                     pages=pages,
                     start=request.model_tier,
+                    may_downgrade=request.model_tier is None,
                 )
         except RouterFailed as exc:
             raise StrategyFailed(exc.code, exc.message) from None

@@ -201,11 +201,16 @@ class ModelStrategies:
         pages: int = 1,
         start: ModelTier | None = None,
         above: ModelTier | None = None,
+        may_downgrade: bool = True,
     ) -> ModelAnswer:
+        """``may_downgrade``: when the budget refuses the tier, try cheaper ones (not for a
+        tier the client chose, nor for a quality-gate escalation)."""
         decision = self.decide(markdown, schema, instruction, pages, start=start, above=above)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
         call = self._schema_call(url, markdown, schema, instruction, decision, spend)
-        routed = self._run(call, decision, deadline, spend, attempts)
+        routed, decision = self._run(
+            call, decision, deadline, spend, attempts, may_downgrade=may_downgrade and not above
+        )
         answer = routed.data if isinstance(routed.data, dict) else {}
         quotes = answer.get("evidence")
         return ModelAnswer(
@@ -228,17 +233,20 @@ class ModelStrategies:
         attempts: list[Attempt],
         pages: int = 1,
         start: ModelTier | None = None,
+        may_downgrade: bool = True,
     ) -> ModelAnswer:
         """The model proposes a schema for the instruction, then extracts with it."""
         decision = self.decide(markdown, None, instruction, pages, start=start)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
-        proposal = self._run(
+        routed, decision = self._run(
             self._proposal_call(url, markdown, instruction, spend),
             decision,
             deadline,
             spend,
             attempts,
-        ).data
+            may_downgrade=may_downgrade,
+        )
+        proposal = routed.data
         proposed = proposal.get("schema") if isinstance(proposal, dict) else None
         if not isinstance(proposed, dict) or proposed.get("type") != "object":
             raise RouterFailed(
@@ -254,6 +262,7 @@ class ModelStrategies:
             attempts=attempts,
             pages=pages,
             start=decision.tier,
+            may_downgrade=may_downgrade,
         )
 
     def quote(
@@ -327,7 +336,7 @@ class ModelStrategies:
             deadline,
             spend,
             attempts,
-        ).data
+        )[0].data
         picked = [n for n in answer.get("ranked", []) if isinstance(n, int) and 0 <= n < len(shown)]
         return [shown[n] for n in dict.fromkeys(picked)]
 
@@ -342,18 +351,45 @@ class ModelStrategies:
         return self.router.quote(call, RANKING_DECISION).high_usd
 
     def _run(
-        self, call: Call, decision: Decision, deadline: float, spend: Spend, attempts: list[Attempt]
-    ) -> Routed:
-        call.ceiling_usd = spend.remaining()
-        try:
-            routed = self.router.run(call, decision, deadline=deadline)
-        except RouterFailed as exc:
-            spend.add(exc)
-            attempts.extend(exc.attempts)
-            raise
-        spend.add(routed)
-        attempts.extend(routed.attempts)
-        return routed
+        self,
+        call: Call,
+        decision: Decision,
+        deadline: float,
+        spend: Spend,
+        attempts: list[Attempt],
+        *,
+        may_downgrade: bool = False,
+    ) -> tuple[Routed, Decision]:
+        """The routed answer and the decision that served it: a budget that refuses every
+        model of the tier moves a job that allows it down to the next cheaper tier."""
+        while True:
+            call.ceiling_usd = spend.remaining()
+            try:
+                routed = self.router.run(call, decision, deadline=deadline)
+            except RouterFailed as exc:
+                spend.add(exc)
+                attempts.extend(exc.attempts)
+                cheaper = self._cheaper(decision.tier)
+                if exc.code != "budget_exceeded" or not may_downgrade or cheaper is None:
+                    raise
+                why = f"the budget refused {decision.tier}: downgraded to {cheaper}"
+                spend.decisions.append(f"{cheaper}: {why}")
+                decision = Decision(cheaper, (*decision.reasons, why))
+                continue
+            spend.add(routed)
+            attempts.extend(routed.attempts)
+            return routed, decision
+
+    def _cheaper(self, tier: ModelTier) -> ModelTier | None:
+        """The next tier below ``tier`` the stage allows, served by another model."""
+        policy = self.config.model_policy
+        lower = [
+            t
+            for t in MODEL_TIERS[: MODEL_TIERS.index(tier)]
+            if t in policy.allowed_tiers
+            and policy.tier_models.get(t) != policy.tier_models.get(tier)
+        ]
+        return lower[-1] if lower else None
 
 
 def _cut(markdown: str, limit: int | None) -> str:
