@@ -85,6 +85,24 @@ def test_an_element_the_page_marks_as_its_article_body_wins_over_a_wordier_box()
     assert "Paragraph 4" in main
 
 
+def test_main_content_is_lean_prose_links_lose_their_urls_listed_links_keep_them() -> None:
+    html = (
+        "<html><body><main><h1>Report</h1>"
+        f"<p>{PROSE} The <a href='/budget'>budget</a> was <b>approved</b> on <i>Monday</i>.</p>"
+        "<p><a href='/minutes'>Read the minutes</a></p>"
+        "<figure><img src='/a.jpg' alt='x'><figcaption>Photo: City archive</figcaption></figure>"
+        f"<p>{PROSE}</p><h2>Related</h2></main></body></html>"
+    )
+    main = to_markdown(html, "https://news.example/a", main_content=True)
+    assert "The budget was approved on Monday." in main  # no URL, no emphasis in prose
+    assert "[Read the minutes](https://news.example/minutes)" in main  # a link on its own
+    assert "City archive" not in main  # captions and credits
+    assert "Related" not in main  # a heading with nothing under it
+    full = to_markdown(html, "https://news.example/a")
+    assert "[budget](https://news.example/budget)" in full
+    assert "**approved**" in full
+
+
 def test_metadata_includes_json_ld_opengraph_and_language() -> None:
     meta = metadata(parse(product(3)), "https://shop.example/product/3")
     assert meta.title == "Lamp 3"

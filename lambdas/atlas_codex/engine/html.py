@@ -52,6 +52,9 @@ BLOCKS: Final = frozenset(
     }
 )
 MAX_DEPTH: Final = 300
+MEDIA: Final = "img, picture, video, audio, source, figcaption"
+"""Left out of main content: media cost tokens and carry little a model can read, and their
+captions and credits measured as noise more often than content."""
 BOILERPLATE_MAX_CHARS: Final = 600
 
 
@@ -81,8 +84,10 @@ def parse(html: str) -> LexborHTMLParser:
 
 
 class _Writer:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, lean: bool = False) -> None:
         self.base = base_url
+        self.lean = lean
+        """Main-content mode: no emphasis, and a link inside running prose is its text."""
         self.out: list[str] = []
 
     def block(self, text: str) -> None:
@@ -118,8 +123,16 @@ def _abs(base: str, href: str | None) -> str | None:
     return urljoin(base, href)
 
 
-def _inline(node: LexborNode, base: str, depth: int = 0) -> str:
-    """The inline markdown of ``node``'s children (text, links, emphasis, code, images)."""
+PROSE_LINK_SHARE: Final = 0.6
+"""In main-content mode, a link whose text is less than this share of its paragraph's is
+part of the prose: its text is kept, its URL (tokens a model rarely needs) is not."""
+
+
+def _inline(
+    node: LexborNode, base: str, depth: int = 0, *, lean: bool = False, prose: int = 0
+) -> str:
+    """The inline markdown of ``node``'s children (text, links, emphasis, code, images).
+    ``lean``: no emphasis markers; ``prose``: the length of the paragraph being written."""
     parts: list[str] = []
     for child in node.iter(include_text=True):
         tag = child.tag
@@ -131,24 +144,28 @@ def _inline(node: LexborNode, base: str, depth: int = 0) -> str:
         if tag == "br":
             parts.append("  \n")
         elif tag in ("strong", "b"):
-            inner = _inline(child, base, depth + 1).strip()
-            parts.append(f"**{inner}**" if inner else "")
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose)
+            parts.append(inner if lean else f"**{inner.strip()}**" if inner.strip() else "")
         elif tag in ("em", "i"):
-            inner = _inline(child, base, depth + 1).strip()
-            parts.append(f"*{inner}*" if inner else "")
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose)
+            parts.append(inner if lean else f"*{inner.strip()}*" if inner.strip() else "")
         elif tag == "code":
             inner = (child.text(deep=True) or "").strip()
             parts.append(f"`{inner}`" if inner else "")
         elif tag == "a":
-            inner = _inline(child, base, depth + 1).strip()
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose)
             href = _abs(base, child.attributes.get("href"))
-            parts.append(f"[{inner}]({href})" if href and inner else inner)
+            in_prose = lean and prose and len(inner.strip()) < prose * PROSE_LINK_SHARE
+            if in_prose or not href or not inner.strip():
+                parts.append(inner)
+            else:
+                parts.append(f"[{inner.strip()}]({href})")
         elif tag == "img":
             alt = (child.attributes.get("alt") or "").strip()
             src = _abs(base, child.attributes.get("src"))
             parts.append(f"![{alt}]({src})" if src else alt)
         else:
-            parts.append(_inline(child, base, depth + 1))
+            parts.append(_inline(child, base, depth + 1, lean=lean, prose=prose))
     return "".join(parts)
 
 
@@ -223,7 +240,8 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
                 w.block("#" * int(tag[1]) + " " + text)
         elif tag == "p":
             flush()
-            w.block(_WS.sub(" ", _inline(child, w.base)).strip())
+            prose = len((child.text(deep=True) or "").strip()) if w.lean else 0
+            w.block(_WS.sub(" ", _inline(child, w.base, lean=w.lean, prose=prose)).strip())
         elif tag in ("ul", "ol"):
             flush()
             w.block(_list(child, w, 0, depth + 1))
@@ -233,7 +251,7 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
             w.block("```\n" + code.strip("\n") + "\n```")
         elif tag == "blockquote":
             flush()
-            inner = _Writer(w.base)
+            inner = _Writer(w.base, lean=w.lean)
             _walk(child, inner, depth + 1)
             w.block(
                 "\n".join(
@@ -250,15 +268,17 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
             flush()
             _walk(child, w, depth + 1)
         else:
-            wrapper_text = _inline_single(child, w.base)
+            wrapper_text = _inline_single(child, w.base, lean=w.lean)
             buffer.append(wrapper_text)
     flush()
 
 
-def _inline_single(node: LexborNode, base: str) -> str:
+def _inline_single(node: LexborNode, base: str, *, lean: bool = False) -> str:
     """Inline markdown of one element (itself included, not only its children)."""
     tag = node.tag
-    inner = _inline(node, base)
+    inner = _inline(node, base, lean=lean)
+    if tag in ("strong", "b", "em", "i") and lean:
+        return inner
     if tag in ("strong", "b") and inner.strip():
         return f"**{inner.strip()}**"
     if tag in ("em", "i") and inner.strip():
@@ -317,11 +337,11 @@ def to_markdown(
     for node in tree.css(DROP_ALWAYS):
         if node.tag != "head" or node.parent is not None:
             node.decompose()
-    writer = _Writer(base_url)
+    writer = _Writer(base_url, lean=main_content)
     if main_content:
         _strip_boilerplate(tree)
         # Images cost tokens and carry little a model can read; their captions stay.
-        for node in tree.css("img, picture, video, audio, source"):
+        for node in tree.css(MEDIA):
             node.decompose()
         roots = _content_roots(tree)
         title = tree.css_first("h1")
@@ -547,12 +567,32 @@ def _content_roots(tree: LexborHTMLParser) -> list[LexborNode]:
     marked = _semantic_root(tree)
     if marked is not None and not _contains(marked, best) and marked.mem_id in scores:
         best, best_key = marked, marked.mem_id
-    # Content split over several blocks: widen to an ancestor that scores nearly as well.
+    # Content split over several blocks: widen to an ancestor that scores nearly as well,
+    # or that holds much more prose than the block chosen (and is not link-heavy).
     for _ in range(3):
         up = best.parent
-        if up is None or up.mem_id not in scores or scores[up.mem_id] < scores[best_key] * 0.5:
+        if up is None or up.tag in ("body", "html"):
             break
+        scored = up.mem_id in scores and scores[up.mem_id] >= scores[best_key] * 0.5
+        if not scored and not (
+            _prose(up) >= _prose(best) * WIDEN_PROSE and _link_density(up) < WIDEN_MAX_LINKS
+        ):
+            break
+        if up.mem_id not in scores:
+            nodes[up.mem_id] = up
+            scores[up.mem_id] = scores[best_key]
         best, best_key = up, up.mem_id
+    # Little text chosen (a short article, an image story): the article or main element
+    # around it says where the content is better than a few sentences' votes do.
+    if len((best.text(deep=True) or "").strip()) < SHORT_CONTENT:
+        up = best.parent
+        while up is not None and up.tag not in ("article", "main", "body"):
+            up = up.parent
+        if up is not None and up.tag != "body":
+            if up.mem_id not in scores:
+                nodes[up.mem_id] = up
+                scores[up.mem_id] = scores[best_key]
+            best, best_key = up, up.mem_id
     threshold = max(10.0, scores[best_key] * 0.15)
     parent = best.parent
     if parent is None:
@@ -582,6 +622,24 @@ def _semantic_root(tree: LexborHTMLParser) -> LexborNode | None:
     return best if best_len >= 400 else None
 
 
+WIDEN_PROSE: Final = 2.0
+"""The chosen block widens to an ancestor with this many times its prose..."""
+WIDEN_MAX_LINKS: Final = 0.35
+"""...unless the ancestor is this link-heavy (a page shell with menus)."""
+SHORT_CONTENT: Final = 600
+"""Chosen content shorter than this widens to the article or main element around it."""
+
+
+def _prose(node: LexborNode) -> int:
+    """Characters of paragraph text under ``node`` (paragraphs that are not link lists)."""
+    total = 0
+    for para in node.css("p, pre, blockquote"):
+        text = len((para.text(deep=True) or "").strip())
+        if text >= 25 and _link_density(para) < 0.5:
+            total += text
+    return total
+
+
 def _contains(root: LexborNode, node: LexborNode) -> bool:
     current: LexborNode | None = node
     while current is not None:
@@ -597,3 +655,29 @@ def _prune(root: LexborNode) -> None:
         text = (node.text(deep=True) or "").strip()
         if text and _link_density(node) > 0.5 and len(text) < 1000:
             node.decompose()
+    # A paragraph that is only a row of links (pagination, "share on", tag lists).
+    for node in root.css("p"):
+        if len(node.css("a")) >= 3 and _link_density(node) > 0.7:
+            node.decompose()
+    # A heading left with nothing under it introduced what was just pruned ("Related").
+    for heading in root.css("h2, h3, h4, h5, h6"):
+        following = _next_content(heading, root)
+        if following is None or following.tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            heading.decompose()
+
+
+def _next_content(node: LexborNode, root: LexborNode) -> LexborNode | None:
+    """What the reader meets after ``node`` within ``root`` (white space skipped)."""
+    current: LexborNode | None = node
+    while current is not None and current.mem_id != root.mem_id:
+        sibling = current.next
+        while sibling is not None and (
+            sibling.tag == "-comment"
+            or (sibling.tag == "-text" and not (sibling.text_content or "").strip())
+            or (sibling.tag not in ("-text",) and not (sibling.text(deep=True) or "").strip())
+        ):
+            sibling = sibling.next
+        if sibling is not None:
+            return sibling
+        current = current.parent
+    return None
