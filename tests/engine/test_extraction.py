@@ -103,6 +103,19 @@ def test_main_content_is_lean_prose_links_lose_their_urls_listed_links_keep_them
     assert "**approved**" in full
 
 
+def test_on_a_page_of_several_articles_the_one_under_the_title_is_the_content() -> None:
+    first = "".join(f"<p>First story, part {n}: {PROSE}</p>" for n in range(3))
+    second = "".join(f"<p>Second story, part {n}: {PROSE}{PROSE}</p>" for n in range(5))
+    html = (
+        "<html><head><title>Council keeps the library open | Daily</title></head><body>"
+        f"<article><h1>Council keeps the library open</h1>{first}</article>"
+        f"<article><h2>Another story</h2>{second}</article></body></html>"
+    )
+    main = to_markdown(html, "https://news.example/a", main_content=True)
+    assert "First story, part 2" in main
+    assert "Second story" not in main
+
+
 def test_metadata_includes_json_ld_opengraph_and_language() -> None:
     meta = metadata(parse(product(3)), "https://shop.example/product/3")
     assert meta.title == "Lamp 3"

@@ -123,9 +123,16 @@ def _abs(base: str, href: str | None) -> str | None:
     return urljoin(base, href)
 
 
+PROSE_MIN_CHARS: Final = 120
+"""Shorter blocks are cards and list entries: their links keep their URLs."""
 PROSE_LINK_SHARE: Final = 0.6
 """In main-content mode, a link whose text is less than this share of its paragraph's is
 part of the prose: its text is kept, its URL (tokens a model rarely needs) is not."""
+
+
+def _in_prose(link_text: str, lean: bool, prose: int) -> bool:
+    """A link that is a few words of a longer paragraph (not a card's or a list's link)."""
+    return lean and prose >= PROSE_MIN_CHARS and len(link_text.strip()) < prose * PROSE_LINK_SHARE
 
 
 def _inline(
@@ -155,7 +162,7 @@ def _inline(
         elif tag == "a":
             inner = _inline(child, base, depth + 1, lean=lean, prose=prose)
             href = _abs(base, child.attributes.get("href"))
-            in_prose = lean and prose and len(inner.strip()) < prose * PROSE_LINK_SHARE
+            in_prose = _in_prose(inner, lean, prose)
             if in_prose or not href or not inner.strip():
                 parts.append(inner)
             else:
@@ -180,15 +187,17 @@ def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
         marker = f"{n}." if ordered else "-"
         text_parts: list[str] = []
         nested: list[str] = []
+        prose = len((item.text(deep=True) or "").strip()) if w.lean else 0
         for child in item.iter(include_text=True):
             if child.tag in ("ul", "ol"):
                 nested.append(_list(child, w, indent + 2, depth + 1))
             elif child.tag == "-text":
                 text_parts.append(_WS.sub(" ", child.text_content or ""))
             elif child.tag in BLOCKS or child.tag == "p":
-                text_parts.append(" " + _inline(child, w.base, depth + 1) + " ")
+                inline = _inline(child, w.base, depth + 1, lean=w.lean, prose=prose)
+                text_parts.append(" " + inline + " ")
             else:
-                text_parts.append(_inline_single(child, w.base))
+                text_parts.append(_inline_single(child, w.base, lean=w.lean, prose=prose))
         line = _WS.sub(" ", "".join(text_parts)).strip()
         lines.append(" " * indent + f"{marker} {line}".rstrip())
         lines.extend(x for x in nested if x)
@@ -273,11 +282,13 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
     flush()
 
 
-def _inline_single(node: LexborNode, base: str, *, lean: bool = False) -> str:
+def _inline_single(node: LexborNode, base: str, *, lean: bool = False, prose: int = 0) -> str:
     """Inline markdown of one element (itself included, not only its children)."""
     tag = node.tag
-    inner = _inline(node, base, lean=lean)
+    inner = _inline(node, base, lean=lean, prose=prose)
     if tag in ("strong", "b", "em", "i") and lean:
+        return inner
+    if tag == "a" and _in_prose(inner, lean, prose):
         return inner
     if tag in ("strong", "b") and inner.strip():
         return f"**{inner.strip()}**"
@@ -334,6 +345,8 @@ def to_markdown(
     html: str | LexborHTMLParser, base_url: str = "", *, main_content: bool = False
 ) -> str:
     tree = parse(html) if isinstance(html, str) else html.clone()
+    title_node = tree.css_first("title") if main_content else None
+    doc_title = (title_node.text() or "") if title_node is not None else ""
     for node in tree.css(DROP_ALWAYS):
         if node.tag != "head" or node.parent is not None:
             node.decompose()
@@ -343,7 +356,7 @@ def to_markdown(
         # Images cost tokens and carry little a model can read; their captions stay.
         for node in tree.css(MEDIA):
             node.decompose()
-        roots = _content_roots(tree)
+        roots = _content_roots(tree, doc_title)
         title = tree.css_first("h1")
         if title is not None and not any(_contains(r, title) for r in roots):
             text = _WS.sub(" ", _inline(title, base_url)).strip()
@@ -534,7 +547,7 @@ def _paragraphs(tree: LexborHTMLParser) -> list[LexborNode]:
     return found
 
 
-def _content_roots(tree: LexborHTMLParser) -> list[LexborNode]:
+def _content_roots(tree: LexborHTMLParser, doc_title: str = "") -> list[LexborNode]:
     """Readability-style: paragraphs vote for their parent (and half for the grandparent),
     weighted by length, commas and class hints; the best container and its strong siblings win."""
     scores: dict[int, float] = {}
@@ -562,14 +575,30 @@ def _content_roots(tree: LexborHTMLParser) -> list[LexborNode]:
         scores[key] *= 1 - _link_density(node)
     best_key = max(scores, key=lambda k: scores[k])
     best = nodes[best_key]
+    # The content the page is about holds (or follows) its title: on a page of several
+    # articles (infinite scroll, teasers), prefer the block around the title heading.
+    heading = _title_heading(tree, doc_title)
+    if heading is not None and not _contains(best, heading):
+        ancestor = heading.parent
+        for _ in range(TITLE_LEVELS):
+            if ancestor is None or ancestor.tag in ("body", "html"):
+                break
+            key = ancestor.mem_id
+            if key in scores and scores[key] >= scores[best_key] * TITLE_SCORE_SHARE:
+                best, best_key = ancestor, key
+                break
+            ancestor = ancestor.parent
     # A page that marks its article's body (itemprop, common CMS classes) is taken at its word
     # when the scoring chose a block outside it (an author box, a teaser).
     marked = _semantic_root(tree)
-    if marked is not None and not _contains(marked, best) and marked.mem_id in scores:
+    if marked is not None and not _contains(marked, best):
+        if marked.mem_id not in scores:
+            nodes[marked.mem_id] = marked
+            scores[marked.mem_id] = scores[best_key]
         best, best_key = marked, marked.mem_id
     # Content split over several blocks: widen to an ancestor that scores nearly as well,
     # or that holds much more prose than the block chosen (and is not link-heavy).
-    for _ in range(3):
+    for _ in range(WIDEN_LEVELS):
         up = best.parent
         if up is None or up.tag in ("body", "html"):
             break
@@ -600,6 +629,8 @@ def _content_roots(tree: LexborHTMLParser) -> list[LexborNode]:
     roots = []
     for sibling in parent.iter(include_text=False):
         key = sibling.mem_id
+        if key != best_key and best.tag == "article" and sibling.tag == "article":
+            continue  # another story on the same page, not more of this one
         if key == best_key or scores.get(key, -1.0) >= threshold:
             roots.append(sibling)
         elif sibling.tag == "p":
@@ -607,6 +638,25 @@ def _content_roots(tree: LexborHTMLParser) -> list[LexborNode]:
             if len(text) > 80 and _link_density(sibling) < 0.25:
                 roots.append(sibling)
     return roots or [best]
+
+
+TITLE_LEVELS: Final = 4
+"""How far above the title heading a block may hold the page's content..."""
+TITLE_SCORE_SHARE: Final = 0.3
+"""...and the share of the best block's score it needs to win over it."""
+
+
+def _title_heading(tree: LexborHTMLParser, doc_title: str) -> LexborNode | None:
+    """The h1 (or else h2) whose text the document's <title> contains."""
+    title = _WS.sub(" ", doc_title).strip().casefold()
+    if not title:
+        return None
+    for selector in ("h1", "h2"):
+        for heading in tree.css(selector):
+            text = _WS.sub(" ", heading.text(deep=True) or "").strip().casefold()
+            if len(text) >= 10 and text in title:
+                return heading
+    return None
 
 
 def _semantic_root(tree: LexborHTMLParser) -> LexborNode | None:
@@ -627,6 +677,7 @@ WIDEN_PROSE: Final = 2.0
 WIDEN_MAX_LINKS: Final = 0.35
 """...unless the ancestor is this link-heavy (a page shell with menus)."""
 SHORT_CONTENT: Final = 600
+WIDEN_LEVELS: Final = 3
 """Chosen content shorter than this widens to the article or main element around it."""
 
 
