@@ -21,7 +21,8 @@ DROP_BOILERPLATE: Final = "nav, header, footer, aside, dialog, button, select, i
 _BOILERPLATE_RE: Final = re.compile(
     r"(^|[-_\s])(cookie|consent|gdpr|banner|share|sharing|social|comments?|related|sidebar|menu|navbar|"
     r"breadcrumbs?|newsletter|subscribe|advert|ads?|promo|popup|modal|footer|masthead|skip-link|pagination|"
-    r"tags?|author-bio|signup|login)($|[-_\s])",
+    r"tags?|author-bio|signup|login|teasers?|recommend(ed|ations?)?|rating|toolbar|byline|"
+    r"more-articles|read-more|outbrain|taboola|disqus|comment-list)($|[-_\s])",
     re.I,
 )
 _WS: Final = re.compile(r"\s+")
@@ -345,18 +346,24 @@ def to_markdown(
     html: str | LexborHTMLParser, base_url: str = "", *, main_content: bool = False
 ) -> str:
     tree = parse(html) if isinstance(html, str) else html.clone()
-    title_node = tree.css_first("title") if main_content else None
-    doc_title = (title_node.text() or "") if title_node is not None else ""
+    anchor = None
+    if main_content:
+        _inline_templates(tree)
+        title_node = tree.css_first("title")
+        heading = _title_heading(tree, title_node.text() if title_node is not None else "")
+        # Where the title sits, found before boilerplate goes (it is often in a <header>).
+        anchor = heading
+        while anchor is not None and anchor.tag in ("h1", "h2", "header", "hgroup", "a"):
+            anchor = anchor.parent
     for node in tree.css(DROP_ALWAYS):
         if node.tag != "head" or node.parent is not None:
             node.decompose()
     writer = _Writer(base_url, lean=main_content)
     if main_content:
         _strip_boilerplate(tree)
-        # Images cost tokens and carry little a model can read; their captions stay.
         for node in tree.css(MEDIA):
             node.decompose()
-        roots = _content_roots(tree, doc_title)
+        roots = _content_roots(tree, anchor)
         title = tree.css_first("h1")
         if title is not None and not any(_contains(r, title) for r in roots):
             text = _WS.sub(" ", _inline(title, base_url)).strip()
@@ -547,7 +554,18 @@ def _paragraphs(tree: LexborHTMLParser) -> list[LexborNode]:
     return found
 
 
-def _content_roots(tree: LexborHTMLParser, doc_title: str = "") -> list[LexborNode]:
+def _inline_templates(tree: LexborHTMLParser) -> None:
+    """Blogger and some CMSs ship the article inside ``<script type="text/template">``:
+    parse it into the page, so it is read like the markup it is."""
+    for script in tree.css('script[type="text/template"]'):
+        markup = script.text(deep=True) or ""
+        if "<p" in markup or len(markup) > 200:
+            holder = LexborHTMLParser(f"<div>{markup}</div>").css_first("div")
+            if holder is not None:
+                script.replace_with(holder)
+
+
+def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> list[LexborNode]:
     """Readability-style: paragraphs vote for their parent (and half for the grandparent),
     weighted by length, commas and class hints; the best container and its strong siblings win."""
     scores: dict[int, float] = {}
@@ -577,17 +595,16 @@ def _content_roots(tree: LexborHTMLParser, doc_title: str = "") -> list[LexborNo
     best = nodes[best_key]
     # The content the page is about holds (or follows) its title: on a page of several
     # articles (infinite scroll, teasers), prefer the block around the title heading.
-    heading = _title_heading(tree, doc_title)
-    if heading is not None and not _contains(best, heading):
-        ancestor = heading.parent
+    if anchor is not None and not _contains(best, anchor):
+        around: LexborNode | None = anchor
         for _ in range(TITLE_LEVELS):
-            if ancestor is None or ancestor.tag in ("body", "html"):
+            if around is None or around.tag in ("body", "html"):
                 break
-            key = ancestor.mem_id
+            key = around.mem_id
             if key in scores and scores[key] >= scores[best_key] * TITLE_SCORE_SHARE:
-                best, best_key = ancestor, key
+                best, best_key = around, key
                 break
-            ancestor = ancestor.parent
+            around = around.parent
     # A page that marks its article's body (itemprop, common CMS classes) is taken at its word
     # when the scoring chose a block outside it (an author box, a teaser).
     marked = _semantic_root(tree)
@@ -642,7 +659,7 @@ def _content_roots(tree: LexborHTMLParser, doc_title: str = "") -> list[LexborNo
 
 TITLE_LEVELS: Final = 4
 """How far above the title heading a block may hold the page's content..."""
-TITLE_SCORE_SHARE: Final = 0.3
+TITLE_SCORE_SHARE: Final = 0.2
 """...and the share of the best block's score it needs to win over it."""
 
 
