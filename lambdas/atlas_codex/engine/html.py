@@ -615,19 +615,23 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
         best, best_key = marked, marked.mem_id
     # Content split over several blocks: widen to an ancestor that scores nearly as well,
     # or that holds much more prose than the block chosen (and is not link-heavy).
+    # A wrapper that adds no prose (a styling <div>) is looked through, not counted.
+    up = best.parent
+    own = _prose(best)
     for _ in range(WIDEN_LEVELS):
-        up = best.parent
         if up is None or up.tag in ("body", "html"):
             break
         scored = up.mem_id in scores and scores[up.mem_id] >= scores[best_key] * 0.5
-        if not scored and not (
-            _prose(up) >= _prose(best) * WIDEN_PROSE and _link_density(up) < WIDEN_MAX_LINKS
-        ):
+        prose = _prose(up)
+        richer = prose >= own * WIDEN_PROSE and _link_density(up) < WIDEN_MAX_LINKS
+        if scored or richer:
+            if up.mem_id not in scores:
+                nodes[up.mem_id] = up
+                scores[up.mem_id] = scores[best_key]
+            best, best_key, own = up, up.mem_id, prose
+        elif prose > own:
             break
-        if up.mem_id not in scores:
-            nodes[up.mem_id] = up
-            scores[up.mem_id] = scores[best_key]
-        best, best_key = up, up.mem_id
+        up = up.parent
     # Little text chosen (a short article, an image story): the article or main element
     # around it says where the content is better than a few sentences' votes do.
     if len((best.text(deep=True) or "").strip()) < SHORT_CONTENT:
