@@ -725,7 +725,11 @@ def _prune(root: LexborNode) -> None:
     """Inside the chosen content: drop link-heavy lists and blocks (menus, tag clouds)."""
     for node in root.css("ul, ol, div, section, table"):
         text = (node.text(deep=True) or "").strip()
-        if text and _link_density(node) > 0.5 and len(text) < 1000:
+        if text and _link_density(node) > 0.4 and len(text) < 1000:
+            node.decompose()
+    for node in root.css("p, span, small, div"):
+        text = (node.text(deep=True) or "").strip()
+        if len(text) < 120 and CREDIT_RE.match(text):
             node.decompose()
     # A paragraph that is only a row of links (pagination, "share on", tag lists).
     for node in root.css("p"):
@@ -736,6 +740,24 @@ def _prune(root: LexborNode) -> None:
         following = _next_content(heading, root)
         if following is None or following.tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
             heading.decompose()
+        elif (
+            following.tag != "-text"
+            and len(following.css("a")) >= TEASER_LINKS
+            and _link_density(following) > TEASER_LINK_DENSITY
+        ):
+            # "More on this" and its teaser cards: links with a line of text each.
+            following.decompose()
+            heading.decompose()
+
+
+TEASER_LINKS: Final = 3
+TEASER_LINK_DENSITY: Final = 0.3
+"""A heading followed by a block with this many links, this link-heavy: "more on this"."""
+CREDIT_RE: Final = re.compile(
+    r"^\s*(©|\(c\)|(fotos?|photos?|bild(er)?|images?|credits?|quelle|source|grafik)\s*[:|/])",
+    re.I,
+)
+"""A short line that credits a picture or a source."""
 
 
 def _next_content(node: LexborNode, root: LexborNode) -> LexborNode | None:
