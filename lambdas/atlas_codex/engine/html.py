@@ -25,6 +25,10 @@ _BOILERPLATE_RE: Final = re.compile(
     r"more-articles|read-more|outbrain|taboola|disqus|comment-list)($|[-_\s])",
     re.I,
 )
+_STRONG_BOILERPLATE_RE: Final = re.compile(
+    r"(^|[-_\s])(comments?|comment-list|disqus)($|[-_\s])",
+    re.I,
+)
 _WS: Final = re.compile(r"\s+")
 BLOCKS: Final = frozenset(
     {
@@ -319,27 +323,19 @@ def _strip_boilerplate(tree: LexborHTMLParser) -> None:
     for node in tree.css("form"):
         if len((node.text(deep=True) or "").strip()) < body * 0.5:
             node.decompose()
-    # A form is boilerplate (search, sign-up, comment box) unless it wraps the page, as
-    # ASP.NET and some shop systems make it do.
-    body = len((tree.body.text(deep=True) or "").strip()) if tree.body is not None else 0
-    for node in tree.css("form"):
-        if len((node.text(deep=True) or "").strip()) < body * 0.5:
-            node.decompose()
     for node in tree.css("[class], [id]"):
         tokens = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
         if node.tag in ("body", "html", "main", "article") or not _BOILERPLATE_RE.search(tokens):
             continue
-        # A class name alone is weak evidence: keep large, text-heavy blocks it would drop.
+        # A class name alone is weak evidence: keep large, text-heavy blocks it would drop,
+        # unless it names the readers' comments (the page's content is what it publishes).
         text = (node.text(deep=True) or "").strip()
-        if len(text) < BOILERPLATE_MAX_CHARS or _link_density(node) > 0.3:
+        if (
+            len(text) < BOILERPLATE_MAX_CHARS
+            or _link_density(node) > 0.3
+            or _STRONG_BOILERPLATE_RE.search(tokens)
+        ):
             node.decompose()
-
-
-def _main_node(tree: LexborHTMLParser) -> LexborNode | None:
-    candidates = tree.css("main, article, [role=main]")
-    if not candidates:
-        return tree.body
-    return max(candidates, key=lambda n: len((n.text(deep=True) or "").strip()))
 
 
 def to_markdown(
