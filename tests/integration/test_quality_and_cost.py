@@ -184,6 +184,14 @@ def world_for(config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch) -> Callabl
     return make
 
 
+def extract_lamp(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST /extract of the lamp page with the schema: (the job, the whole answer)."""
+    _, done = world.call(
+        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    )
+    return done["job"], done
+
+
 def first_model(config: RuntimeConfig, tier: str = "nano") -> str:
     policy = config.model_policy
     return chain(tier, policy, catalog_for(policy), utcnow().date())[0][0]  # type: ignore[arg-type]
@@ -293,10 +301,7 @@ def test_an_all_null_answer_is_escalated_and_then_reported_partial(
         }
 
     world = world_for({"/lamp": LAMP}, answer)
-    _, done = world.call(
-        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
-    )
-    job = done["job"]
+    job, _ = extract_lamp(world)
     assert job["status"] == "completed"
     assert job["quality"] == "partial"
     assert any("required field not found: price" in r for r in job["quality_reasons"])
@@ -319,10 +324,7 @@ def test_an_answer_empty_at_every_tier_fails_as_an_empty_extraction(
         {"/lamp": untitled},
         lambda model, sent: {"data": {"name": None, "price": None}, "evidence": []},
     )
-    _, done = world.call(
-        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
-    )
-    job = done["job"]
+    job, _ = extract_lamp(world)
     assert job["status"] == "failed"
     assert job["error"]["code"] == "empty_extraction"
     assert job["quality"] is None
@@ -350,10 +352,7 @@ def test_content_cut_to_fit_the_window_is_a_warning_and_a_partial_result(
         "".join(f"<p>Review {n}: a fine lamp indeed.</p>" for n in range(600)) + "</main>",
     )
     world = world_for({"/lamp": long_page}, policy=policy)
-    _, done = world.call(
-        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
-    )
-    job = done["job"]
+    job, _ = extract_lamp(world)
     assert job["status"] == "completed"
     assert job["quality"] == "partial"
     assert any("truncated" in r for r in job["quality_reasons"])

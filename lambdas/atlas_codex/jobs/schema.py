@@ -281,21 +281,21 @@ class CrawlOptions(_Model):
     follow_pagination: bool = True
 
 
+Instruction = Annotated[str, Field(min_length=1, max_length=limits.MAX_INSTRUCTION_CHARS)]
+MaxCostUsd = Annotated[float, Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False)]
+
+
 class JobRequest(_Model):
     """What to extract, from where: the part of a job the client chose."""
 
     urls: Annotated[list[HttpUrlStr], Field(min_length=1, max_length=limits.MAX_URLS_PER_JOB)]
     json_schema: JsonSchemaDoc | None = None
     selectors: SelectorSchema | None = None
-    instruction: (
-        Annotated[str, Field(min_length=1, max_length=limits.MAX_INSTRUCTION_CHARS)] | None
-    ) = None
+    instruction: Instruction | None = None
     crawl: CrawlOptions | None = None
     webhook_url: HttpUrlStr | None = None
     respect_robots_txt: bool = True
-    max_cost_usd: (
-        Annotated[float, Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False)] | None
-    ) = None
+    max_cost_usd: MaxCostUsd | None = None
     """A hard ceiling on the job's model spend: no call starts that could cross it."""
     model_tier: ModelTier | None = None
     """Start the model router at this tier instead of the one it would choose."""
@@ -327,13 +327,9 @@ class ReextractRequest(_Model):
 
     json_schema: JsonSchemaDoc | None = None
     selectors: SelectorSchema | None = None
-    instruction: (
-        Annotated[str, Field(min_length=1, max_length=limits.MAX_INSTRUCTION_CHARS)] | None
-    ) = None
+    instruction: Instruction | None = None
     model_tier: ModelTier | None = None
-    max_cost_usd: (
-        Annotated[float, Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False)] | None
-    ) = None
+    max_cost_usd: MaxCostUsd | None = None
     include_evidence: bool = False
     webhook_url: HttpUrlStr | None = None
     diff: bool = True
