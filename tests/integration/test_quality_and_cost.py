@@ -301,7 +301,7 @@ def test_an_all_null_answer_is_escalated_and_then_reported_partial(
         }
 
     world = world_for({"/lamp": LAMP}, answer)
-    job, _ = extract_lamp(world)
+    job, done = extract_lamp(world)
     assert job["status"] == "completed"
     assert job["quality"] == "partial"
     assert any("required field not found: price" in r for r in job["quality_reasons"])
