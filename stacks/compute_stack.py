@@ -200,6 +200,17 @@ class ComputeStack(Stack):
             )
         if spec.bucket is not None:
             actions = ["s3:GetObject"] + (["s3:PutObject"] if spec.bucket == "write" else [])
+            # Listing its own prefixes makes S3 answer a missing key with 404 (not 403), so
+            # "these pages were never stored or have expired" is told from a refusal.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[self.bucket.bucket_arn],
+                    conditions={
+                        "StringLike": {"s3:prefix": [f"{RESULTS_PREFIX}*", f"{PAGES_PREFIX}*"]}
+                    },
+                )
+            )
             for prefix in (RESULTS_PREFIX, PAGES_PREFIX):
                 objects = self.bucket.arn_for_objects(f"{prefix}*")
                 role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[objects]))

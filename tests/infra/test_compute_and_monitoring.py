@@ -123,24 +123,38 @@ def test_the_webhook_sender_cannot_touch_the_bucket_or_the_connections(
     template_json: dict[str, Any],
 ) -> None:
     compute = template_json["dev"]["compute"]["Resources"]
-    role_id = next(
-        r["Properties"]["Role"]["Fn::GetAtt"][0]
-        for r in compute.values()
-        if r["Type"] == "AWS::Lambda::Function"
-        and r["Properties"]["FunctionName"] == "atlas-codex-webhooks-dev"
-    )
-    text = json.dumps(
-        [
-            r
-            for r in compute.values()
-            if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
-        ]
-    )
+    text = json.dumps(_policies_of(compute, "atlas-codex-webhooks-dev"))
     assert "s3:" not in text
     assert "atlas-codex-connections-dev" not in text
     assert "execute-api:ManageConnections" not in text
     assert "atlas-codex-webhooks-dlq-dev" in text
     assert "sqs:SendMessage" in text
+
+
+def _policies_of(compute: dict[str, Any], function_name: str) -> list[dict[str, Any]]:
+    role_id = next(
+        r["Properties"]["Role"]["Fn::GetAtt"][0]
+        for r in compute.values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["FunctionName"] == function_name
+    )
+    return [
+        statement
+        for r in compute.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+        for statement in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+@pytest.mark.parametrize("function", ["api", "worker"])
+def test_bucket_readers_may_list_only_their_prefixes_so_a_missing_page_is_a_404(
+    template_json: dict[str, Any], function: str
+) -> None:
+    statements = _policies_of(
+        template_json["dev"]["compute"]["Resources"], f"atlas-codex-{function}-dev"
+    )
+    [listing] = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["results/*", "pages/*"]}}
+    assert "/" not in json.dumps(listing["Resource"]).split(":::")[-1]  # the bucket, no objects
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)
