@@ -531,8 +531,10 @@ LENGTH_POINTS_CAP: Final = 10
 VOTE_DIVISORS: Final = (1, 2)
 """A paragraph's vote for its parent and (halved) its grandparent."""
 _SEMANTIC_ROOTS: Final = (
-    "[itemprop=articleBody], .articleBody, .article-body, .article__body, .entry-content, "
-    ".post-content, .story-body, .post-body, .article-content"
+    "[itemprop=articleBody], .articleBody, .articlebody, .article-body, .article__body, "
+    ".article-content, .article__content, .article-text, .articletext, .entry-content, "
+    ".post-content, .post_content, .postcontent, .post-body, .post-text, .post-entry, "
+    ".story-body, .story-content, .storycontent, .blog-content"
 )
 _TEXT_HOLDERS: Final = "div, section, span, font"
 _LEAF_BLOCKS: Final = frozenset(
@@ -604,7 +606,7 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
     # A page that marks its article's body (itemprop, common CMS classes) is taken at its word
     # when the scoring chose a block outside it (an author box, a teaser).
     marked = _semantic_root(tree)
-    if marked is not None and not _contains(marked, best):
+    if marked is not None and marked.mem_id != best_key:
         if marked.mem_id not in scores:
             nodes[marked.mem_id] = marked
             scores[marked.mem_id] = scores[best_key]
@@ -639,7 +641,7 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
                 nodes[up.mem_id] = up
                 scores[up.mem_id] = scores[best_key]
             best, best_key = up, up.mem_id
-    threshold = max(10.0, scores[best_key] * 0.15)
+    threshold = max(5.0, scores[best_key] * 0.15)
     parent = best.parent
     if parent is None:
         return [best]
