@@ -225,6 +225,26 @@ def test_a_quote_fetches_calls_no_model_and_brackets_the_job_s_actual_cost(
     assert job["cost"]["estimated_usd"] == pytest.approx(quote["expected_usd"])
 
 
+def test_a_crawl_s_quote_extrapolates_from_the_pages_it_fetched_and_respects_the_ceiling(
+    world_for: Callable[..., World],
+) -> None:
+    world = world_for({"/lamp": LAMP})
+    body = {
+        "urls": ["http://127.0.0.1/lamp"],
+        "json_schema": SCHEMA,
+        "crawl": {"max_pages": 10, "max_depth": 1},
+        "max_cost_usd": 0.01,
+    }
+    status, quote = world.call("POST", "/jobs/quote", body=body)
+    assert status == 200, quote
+    assert quote["pages"] == {"expected": 10, "fetched": 1, "failed": []}
+    assert quote["high_usd"] == 0.01  # the ceiling stops the job before any worse case
+    assert any("1 of 10 pages fetched" in n for n in quote["notes"])
+    assert any("link choice" in n for n in quote["notes"])
+    assert any("max_cost_usd caps" in n for n in quote["notes"])
+    assert world.model.requests == []
+
+
 def test_a_quote_without_a_model_strategy_costs_nothing(
     world_for: Callable[..., World],
 ) -> None:

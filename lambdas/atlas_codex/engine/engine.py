@@ -194,9 +194,7 @@ class Engine:
                 continue
             except ExtractionError as exc:
                 if not chosen.navigation:
-                    exc.outcome = self._outcome(
-                        None, pages, "", attempts, spend, expires_at, chosen
-                    )
+                    exc.outcome = self._outcome(None, pages, "", attempts, spend, expires_at)
                     raise
                 # One page the strategies could not read does not sink the crawl.
                 error = JobError(code=exc.code, message=exc.message[:2000])
@@ -224,7 +222,7 @@ class Engine:
         strategy = "+".join(sorted(served))
         strategy = f"navigation({strategy})" if chosen.navigation else strategy
         result_data: JsonValue = data if chosen.navigation else (data[0] if data else None)
-        outcome = self._outcome(result_data, pages, strategy, attempts, spend, expires_at, chosen)
+        outcome = self._outcome(result_data, pages, strategy, attempts, spend, expires_at)
         if frontier and stopped is None:
             outcome = outcome.model_copy(
                 update={
@@ -277,7 +275,6 @@ class Engine:
         attempts: list[Attempt],
         spend: Any,
         expires_at: datetime | None,
-        chosen: Plan,
     ) -> ExtractionOutcome:
         reasons = [f"{p.url}: {'; '.join(p.quality_problems)}" for p in pages if p.quality_problems]
         unverified = sum(len(p.unverified) for p in pages)
@@ -379,10 +376,10 @@ class Engine:
         if not model_chain or not self.models_available or self.models is None:
             if model_chain:
                 notes.append("deterministic strategies serve at no model cost")
-            return quote
+            return quote.model_copy(update={"notes": notes})
         if not fetched:
             notes.append("no page could be fetched: no model would be called")
-            return quote
+            return quote.model_copy(update={"notes": notes})
         from atlas_codex.llm.router import RouterFailed
 
         low = expected = high = Decimal(0)
@@ -409,7 +406,7 @@ class Engine:
                     tokens_in += call.input_tokens
         except RouterFailed as exc:
             notes.append(f"the router cannot serve this job: {exc.message}")
-            return quote
+            return quote.model_copy(update={"notes": notes})
         scale = Decimal(expected_pages) / Decimal(len(fetched))
         if request.crawl is not None and expected_pages > 1:
             ranking = self.models.ranking_worst_usd()
@@ -431,6 +428,7 @@ class Engine:
                 "low_usd": float(low * scale),
                 "expected_usd": float(expected * scale),
                 "high_usd": float(max(top, low * scale)),
+                "notes": notes,
             }
         )
 
