@@ -51,6 +51,11 @@ def _dashboard(
     fn_names = [naming.function_name(fn, stage) for fn in functions]
     queues = [naming.queue_name(q, stage) for q in naming.QUEUES]
 
+    def outcome_metric(name: str, job_outcome: str) -> Metric:
+        return metric(
+            metrics.NAMESPACE, name, metrics.outcome_dimensions(stage, job_outcome), "Sum"
+        )
+
     def line(m: Metric, label: str | None = None) -> list[Any]:
         dims = [part for kv in m["dimensions"].items() for part in kv]
         return [m["namespace"], m["name"], *dims, {"stat": m["stat"], "label": label or m["name"]}]
@@ -116,6 +121,16 @@ def _dashboard(
             ],
             8,
             right=[line(alarms.app_metric(metrics.BUDGET_SPENT_PERCENT))],
+        ),
+        graph(
+            "Jobs finished, by outcome",
+            [line(outcome_metric(metrics.JOBS_FINISHED, o), o) for o in metrics.OUTCOMES],
+            12,
+        ),
+        graph(
+            "Model spend of finished jobs (USD), by outcome",
+            [line(outcome_metric(metrics.JOB_MODEL_SPEND_USD, o), o) for o in metrics.OUTCOMES],
+            12,
         ),
         graph("Invocations", per_function("Invocations"), 6),
         graph("Errors", per_function("Errors"), 6),

@@ -7,10 +7,13 @@ The functions publish them with Powertools Metrics (EMF, namespace
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from atlas_codex import naming
 from atlas_codex.naming import FunctionResource
+
+if TYPE_CHECKING:
+    from atlas_codex.jobs.schema import Job
 
 NAMESPACE: Final = naming.METRICS_NAMESPACE
 STAGE_DIMENSION: Final = "stage"
@@ -24,6 +27,36 @@ HEALTH_CHECK_LATENCY: Final = "HealthCheckLatency"
 """Per check (dimension ``check``), in milliseconds."""
 BUDGET_SPENT_PERCENT: Final = "BudgetSpentPercent"
 """Model spend this month as a percentage of the stage's monthly budget."""
+
+
+JOBS_FINISHED: Final = "JobsFinished"
+"""One per job that ends (dimensions ``stage`` and ``outcome``), whichever function ended it."""
+JOB_MODEL_SPEND_USD: Final = "JobModelSpendUsd"
+"""A finished job's actual model spend in USD (dimensions ``stage`` and ``outcome``)."""
+OUTCOME_DIMENSION: Final = "outcome"
+WATCHED_FAILURES: Final = ("empty_extraction", "cost_ceiling_reached", "budget_exceeded")
+"""Failures counted on their own: each asks something different of the client or of us."""
+OUTCOMES: Final = (
+    "complete",
+    "partial",
+    *WATCHED_FAILURES,
+    "failed",
+    "timeout",
+    "cancelled",
+)
+
+
+def outcome(job: Job) -> str:
+    """The ``outcome`` of a finished job: its quality when it completed, else how it ended."""
+    if job.status == "completed":
+        return job.quality or "complete"
+    if job.status == "failed" and job.error is not None and job.error.code in WATCHED_FAILURES:
+        return job.error.code
+    return job.status
+
+
+def outcome_dimensions(stage: str, job_outcome: str) -> dict[str, str]:
+    return {STAGE_DIMENSION: stage, OUTCOME_DIMENSION: job_outcome}
 
 
 def dimensions(function: FunctionResource, stage: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import Job
 from atlas_codex.jobs.service import JobService, Notifier
 from atlas_codex.live import ConnectionStore, LivePush
+from atlas_codex.outcomes import outcome_metrics
 from atlas_codex.usage import UsageLedger
 from atlas_codex.webhooks.delivery import WebhookQueue, WebhookSender
 from atlas_codex.webhooks.secrets_store import WebhookSecretStore
@@ -76,7 +77,7 @@ def build_live_push(config: RuntimeConfig) -> LivePush | None:
 
 
 def build_notifier(config: RuntimeConfig) -> Notifier:
-    hooks: list[Notifier] = [build_webhook_queue(config).notifier()]
+    hooks: list[Notifier] = [build_webhook_queue(config).notifier(), outcome_metrics(config.stage)]
     live = build_live_push(config)
     if live is not None:
         hooks.append(live)

@@ -344,3 +344,25 @@ def test_each_stage_has_a_dashboard(templates: dict[str, Any], stage: str) -> No
     templates[stage]["monitoring"].has_resource_properties(
         "AWS::CloudWatch::Dashboard", {"DashboardName": naming.dashboard_name(stage)}
     )
+
+
+def test_the_dashboard_graphs_every_job_outcome_across_functions(
+    template_json: dict[str, Any],
+) -> None:
+    from atlas_codex import metrics
+
+    [dashboard] = [
+        r
+        for r in template_json["dev"]["monitoring"]["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    body = json.loads(dashboard["Properties"]["DashboardBody"])
+    [widget] = [
+        w for w in body["widgets"] if w["properties"].get("title") == "Jobs finished, by outcome"
+    ]
+    lines = widget["properties"]["metrics"]
+    assert [line[-1]["label"] for line in lines] == list(metrics.OUTCOMES)
+    for line in lines:  # exactly the dimensions the jobs publish: no per-function series
+        assert line[:3] == [metrics.NAMESPACE, metrics.JOBS_FINISHED, "stage"]
+        assert line[4] == "outcome"
+        assert len(line) == 7

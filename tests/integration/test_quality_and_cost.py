@@ -336,7 +336,7 @@ def test_an_all_null_answer_is_escalated_and_then_reported_partial(
 
 
 def test_an_answer_empty_at_every_tier_fails_as_an_empty_extraction(
-    world_for: Callable[..., World],
+    world_for: Callable[..., World], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # No title either: the structured-data fallback finds nothing to serve instead.
     untitled = LAMP.replace("<title>Desk lamp</title>", "")
@@ -349,6 +349,14 @@ def test_an_answer_empty_at_every_tier_fails_as_an_empty_extraction(
     assert job["error"]["code"] == "empty_extraction"
     assert job["quality"] is None
     assert job["cost"]["actual_usd"] > 0  # what the empty answers cost is on the record
+    # On-call sees it on the dashboard: counted as an empty extraction, with its spend.
+    [metric] = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"_aws"') and "JobsFinished" in line
+    ]
+    assert metric["outcome"] == "empty_extraction"
+    assert metric["JobModelSpendUsd"] == pytest.approx(job["cost"]["actual_usd"])
 
 
 def test_content_cut_to_fit_the_window_is_a_warning_and_a_partial_result(

@@ -71,6 +71,32 @@ def status(worker: ModuleType, job_id: str) -> str:
     return str(worker.service.manager.get(job_id).status)
 
 
+def test_every_finished_job_is_published_as_a_metric_by_its_outcome(
+    worker: ModuleType, config: RuntimeConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_codex import metrics
+
+    done = submit(worker, "https://shop.example/ok/1")
+    failed = submit(worker, "https://shop.example/permanent")
+    p = poller(worker, config)
+    drain(p, lambda: unfinished(worker) == 0)
+    emitted = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if metrics.JOBS_FINISHED in line and line.startswith("{")
+    ]
+    by_outcome = {e["outcome"]: e for e in emitted}
+    assert set(by_outcome) == {"complete", "failed"}
+    for record in emitted:
+        [spec] = record["_aws"]["CloudWatchMetrics"]
+        assert spec["Namespace"] == metrics.NAMESPACE
+        assert spec["Dimensions"] == [["stage", "outcome"]]
+        assert record["stage"] == config.stage
+        assert record[metrics.JOBS_FINISHED] == 1
+        assert record[metrics.JOB_MODEL_SPEND_USD] == 0
+    assert len(emitted) == 2, (done.job_id, failed.job_id)
+
+
 def test_a_job_goes_from_the_queue_to_completed_with_its_correlation_id(
     worker: ModuleType, config: RuntimeConfig
 ) -> None:

@@ -1,0 +1,49 @@
+"""Finished jobs as CloudWatch metrics: how many ended each way, and what their model calls
+cost. A notifier: whichever function ends a job (api, worker, the health monitor's sweep)
+publishes it, as one Embedded Metric Format line on stdout with exactly the dimensions
+``stage`` and ``outcome``, so the dashboard sums it across functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TextIO
+
+from atlas_codex import metrics
+from atlas_codex.jobs.schema import TERMINAL_STATUSES, Job
+from atlas_codex.jobs.service import Notifier
+
+
+def emf_line(stage: str, job: Job, now_ms: int) -> str:
+    dims = metrics.outcome_dimensions(stage, metrics.outcome(job))
+    return json.dumps(
+        {
+            "_aws": {
+                "Timestamp": now_ms,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": metrics.NAMESPACE,
+                        "Dimensions": [list(dims)],
+                        "Metrics": [
+                            {"Name": metrics.JOBS_FINISHED, "Unit": "Count"},
+                            {"Name": metrics.JOB_MODEL_SPEND_USD, "Unit": "None"},
+                        ],
+                    }
+                ],
+            },
+            **dims,
+            metrics.JOBS_FINISHED: 1,
+            metrics.JOB_MODEL_SPEND_USD: job.cost.actual_usd,
+        },
+        separators=(",", ":"),
+    )
+
+
+def outcome_metrics(stage: str, out: TextIO | None = None) -> Notifier:
+    def publish(job: Job) -> None:
+        if job.status not in TERMINAL_STATUSES or job.type == "batch":
+            return  # a batch is counted through its children
+        print(emf_line(stage, job, time.time_ns() // 1_000_000), file=out or sys.stdout)
+
+    return publish
