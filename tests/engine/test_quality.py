@@ -8,6 +8,7 @@ import pytest
 
 from atlas_codex.engine import evidence, quality
 from atlas_codex.engine.blocked import blocked
+from atlas_codex.engine.html import parse
 from atlas_codex.jobs.diff import field_diff
 from atlas_codex.jobs.schema import PageOutcome
 
@@ -77,7 +78,7 @@ def test_quotes_are_checked_against_the_page_without_case_markup_or_spacing() ->
             {"field": "colour", "quote": None},
             {"field": "sku", "quote": "SKU X1"},
         ],
-        [PAGE],
+        evidence.haystack([PAGE]),
     )
     assert {k: v.verified for k, v in checked.evidence.items()} == {
         "name": True,
@@ -93,7 +94,7 @@ def test_a_value_without_any_quote_is_flagged_and_list_items_take_their_parent_s
     checked = evidence.check(
         {"items": [{"name": "Desk lamp"}], "price": 12.5},
         [{"field": "items[0]", "quote": "Desk lamp"}],
-        [PAGE],
+        evidence.haystack([PAGE]),
     )
     assert checked.evidence["items[0].name"].verified
     assert checked.unverified == ["price"]
@@ -153,5 +154,5 @@ ARTICLE = "<p>" + "Solving a captcha is a chore, say our readers. " * 60 + "</p>
     ],
 )
 def test_walls_are_told_from_pages_with_content(html: str, code: str | None) -> None:
-    found = blocked(html)
+    found = blocked(parse(html), html)
     assert (found.code if found else None) == code

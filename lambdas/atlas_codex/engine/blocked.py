@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 CHALLENGE_TITLES: Final = re.compile(
     r"just a moment|attention required|access denied|are you a (robot|human)|"
@@ -41,22 +41,40 @@ class Blocked:
     message: str
 
 
-def _visible_text(tree: LexborHTMLParser) -> str:
+HIDDEN: Final = frozenset({"script", "style", "noscript", "template"})
+
+
+def _visible_chars(tree: LexborHTMLParser) -> int:
+    """Characters of the body's visible text, white space folded (the tree is not changed:
+    it is the page's own, shared with the strategies)."""
     body = tree.body
     if body is None:
-        return ""
-    for node in body.css("script, style, noscript, template"):
-        node.decompose()
-    return " ".join((body.text(separator=" ") or "").split())
+        return 0
+    words = 0
+    chars = 0
+    for node in body.traverse(include_text=True):
+        if node.tag != "-text" or _hidden(node):
+            continue
+        for word in (node.text_content or "").split():
+            words += 1
+            chars += len(word)
+    return chars + max(words - 1, 0)
 
 
-def blocked(html: str) -> Blocked | None:
-    """Why the page is a wall rather than content, or None."""
-    tree = LexborHTMLParser(html)
+def _hidden(node: LexborNode) -> bool:
+    current = node.parent
+    while current is not None and current.tag != "body":
+        if current.tag in HIDDEN:
+            return True
+        current = current.parent
+    return False
+
+
+def blocked(tree: LexborHTMLParser, html: str) -> Blocked | None:
+    """Why the page (``html`` and its parsed ``tree``) is a wall rather than content, or None."""
     title_node = tree.css_first("title")
     title = (title_node.text() if title_node is not None else "").strip()
-    text = _visible_text(tree)
-    if len(text) >= THIN_TEXT_CHARS:
+    if _visible_chars(tree) >= THIN_TEXT_CHARS:
         return None
     lowered = html.lower()
     marker = next((m for m in CHALLENGE_MARKERS if m in lowered), None)

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex.engine.fetch import Fetcher, FetchError, Page
-from atlas_codex.engine.html import Link, links, parse
+from atlas_codex.engine.html import Link, links, parse, to_markdown
 from atlas_codex.jobs.schema import CrawlOptions
 
 _TRACKING: Final = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref_src)$", re.I)
@@ -71,6 +71,22 @@ class CrawledPage:
     page: Page | None = None
     tree: LexborHTMLParser | None = None
     error: FetchError | None = None
+    _markdown: str | None = field(default=None, repr=False)
+
+    def parsed(self) -> LexborHTMLParser:
+        """The page's tree, parsed once (a page served as another type is parsed on demand)."""
+        assert self.page is not None, "a page that failed has no tree"
+        if self.tree is None:
+            self.tree = parse(self.page.text)
+        return self.tree
+
+    def main_markdown(self) -> str:
+        """The page's main content as markdown, converted once for every reader (the
+        strategies, the model prompt, the stored copy)."""
+        if self._markdown is None:
+            assert self.page is not None
+            self._markdown = to_markdown(self.parsed(), self.page.url, main_content=True)
+        return self._markdown
 
 
 @dataclass

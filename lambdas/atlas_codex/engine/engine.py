@@ -174,7 +174,7 @@ class Engine:
                 pages.append(_failed_page(page.url, page.error))
                 continue
             assert page.page is not None
-            wall = blocked(page.page.text)
+            wall = blocked(page.parsed(), page.page.text)
             if wall is not None:
                 if not chosen.navigation:
                     raise ExtractionError(wall.code, wall.message, attempts=_dedupe(attempts))
@@ -358,11 +358,11 @@ class Engine:
             except FetchError as exc:
                 failed.append(f"{url}: {exc.code}" + (f" ({exc.status})" if exc.status else ""))
                 continue
-            wall = blocked(page.text)
+            tree = LexborHTMLParser(page.text)
+            wall = blocked(tree, page.text)
             if wall is not None:
                 failed.append(f"{url}: {wall.code}")
                 continue
-            tree = LexborHTMLParser(page.text)
             fetched.append((page.url, to_markdown(tree, page.url, main_content=True)))
         model_chain = [s for s in chosen.chain if s in MODEL_STRATEGIES]
         notes = [chosen.reason]
@@ -520,11 +520,11 @@ class Engine:
         spend: Any,
     ) -> Extraction:
         assert page.page is not None
-        tree = page.tree or LexborHTMLParser(page.page.text)
+        tree = page.parsed()
         if strategy in MODEL_STRATEGIES:
             if not self.models_available or self.models is None:
                 raise StrategyFailed("model_unavailable", NO_MODEL)
-            return self._model_strategy(strategy, tree, page, request, attempts, deadline, spend)
+            return self._model_strategy(strategy, page, request, attempts, deadline, spend)
         if strategy == "direct-css":
             assert request.selectors is not None
             try:
@@ -544,7 +544,7 @@ class Engine:
         if strategy == "content":
             meta = metadata(tree, page.page.url)
             content: dict[str, Any] = {
-                "markdown": to_markdown(tree, page.page.url, main_content=True),
+                "markdown": page.main_markdown(),
                 "title": meta.title,
                 "description": meta.description,
                 "language": meta.language,
@@ -560,7 +560,6 @@ class Engine:
     def _model_strategy(
         self,
         strategy: str,
-        tree: LexborHTMLParser,
         page: CrawledPage,
         request: JobRequest,
         attempts: list[Attempt],
@@ -575,8 +574,9 @@ class Engine:
         assert page.page is not None
         assert self.models is not None
         url = page.page.url
-        markdown = to_markdown(tree, url, main_content=True)
-        texts = [markdown, page.page.text]
+        markdown = page.main_markdown()
+        # What the quotes are checked against, normalised once for every answer.
+        texts = evidence.haystack([markdown, page.page.text])
         pages = len(request.urls) if request.crawl is None else request.crawl.max_pages
         common = {"url": url, "markdown": markdown, "deadline": deadline, "spend": spend}
         try:
@@ -654,7 +654,7 @@ def _judged(found: Extraction, schema: Any) -> Extraction:
     return found
 
 
-def _judged_answer(answer: Any, texts: list[str]) -> Extraction:
+def _judged_answer(answer: Any, texts: str) -> Extraction:
     checked = evidence.check(answer.data, answer.quotes, texts)
     found = Extraction(
         data=answer.data,

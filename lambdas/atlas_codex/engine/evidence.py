@@ -42,9 +42,14 @@ class Checked:
     unverified: list[str] = field(default_factory=list)
 
 
-def check(data: Any, quotes: Iterable[Mapping[str, Any]], page_texts: Iterable[str]) -> Checked:
-    """Evidence for every leaf of ``data`` from the model's ``[{"field", "quote"}]``."""
-    haystack = " \n ".join(normalise(t) for t in page_texts)
+def haystack(page_texts: Iterable[str]) -> str:
+    """The page's texts as quotes are matched against them (normalised once per page)."""
+    return " \n ".join(normalise(t) for t in page_texts)
+
+
+def check(data: Any, quotes: Iterable[Mapping[str, Any]], page: str) -> Checked:
+    """Evidence for every leaf of ``data`` from the model's ``[{"field", "quote"}]``; ``page``
+    is the page's :func:`haystack`."""
     by_path: dict[str, str | None] = {}
     for entry in quotes:
         name, quote = entry.get("field"), entry.get("quote")
@@ -61,7 +66,7 @@ def check(data: Any, quotes: Iterable[Mapping[str, Any]], page_texts: Iterable[s
             out.evidence[label] = FieldEvidence(kind="quote", source=NO_QUOTE, verified=False)
             out.unverified.append(label)
             continue
-        verified = bool(normalise(quote)) and normalise(quote) in haystack
+        verified = bool(normalise(quote)) and normalise(quote) in page
         out.evidence[label] = FieldEvidence(
             kind="quote", source=quote[: limits.MAX_EVIDENCE_QUOTE_CHARS], verified=verified
         )

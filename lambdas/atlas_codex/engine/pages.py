@@ -85,10 +85,6 @@ class PageStore:
 
     def save(self, job_id: str, crawled: Sequence[CrawledPage]) -> PageManifest:
         """Store every page (the manifest last: a manifest names only stored objects)."""
-        from selectolax.lexbor import LexborHTMLParser
-
-        from atlas_codex.engine.html import to_markdown
-
         entries: list[StoredPage] = []
         for index, page in enumerate(crawled):
             if page.page is None:
@@ -106,10 +102,10 @@ class PageStore:
                 )
                 continue
             fetched = page.page
-            tree = page.tree or LexborHTMLParser(fetched.text)
             self._put(artifacts.page_key(job_id, index, "html"), fetched.text, "text/html")
-            markdown = to_markdown(tree, fetched.url, main_content=True)
-            self._put(artifacts.page_key(job_id, index, "md"), markdown, "text/markdown")
+            self._put(
+                artifacts.page_key(job_id, index, "md"), page.main_markdown(), "text/markdown"
+            )
             entries.append(
                 StoredPage(
                     index=index,
@@ -141,9 +137,8 @@ class PageStore:
         return manifest
 
     def load(self, job_id: str) -> tuple[PageManifest, list[CrawledPage]]:
-        """The stored pages, as the crawler would have handed them over."""
-        from selectolax.lexbor import LexborHTMLParser
-
+        """The stored pages, as the crawler would have handed them over (each parsed when a
+        strategy first reads it)."""
         from atlas_codex.engine.crawler import CrawledPage
         from atlas_codex.engine.fetch import FetchError, Page
 
@@ -177,13 +172,7 @@ class PageStore:
                 encoding=entry.encoding,
             )
             pages.append(
-                CrawledPage(
-                    url=entry.url,
-                    depth=entry.depth,
-                    order=entry.index,
-                    page=page,
-                    tree=LexborHTMLParser(text),
-                )
+                CrawledPage(url=entry.url, depth=entry.depth, order=entry.index, page=page)
             )
         return manifest, pages
 
