@@ -347,12 +347,10 @@ def quote_job(body: Annotated[CreateJobRequest, Body()]) -> Response[str]:
     summary="Re-extract a job's stored pages",
 )
 def reextract_job(job_id: str, body: Annotated[ReextractRequest, Body()]) -> Response[str]:
-    source = service.get(owner_id=_owner(), job_id=job_id)
     outcome, manifest = service.reextract(
         owner_id=_owner(),
         job_id=job_id,
-        request=body.job_request(source.request),
-        diff=body.diff,
+        asked=body,
         correlation_id=_correlation_id(),
         idempotency_key=_idempotency_key(),
     )

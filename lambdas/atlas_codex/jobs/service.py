@@ -37,6 +37,7 @@ from atlas_codex.jobs.schema import (
     JobStatus,
     JobType,
     ReextractionOf,
+    ReextractRequest,
     utcnow,
 )
 
@@ -160,12 +161,11 @@ class JobService:
         *,
         owner_id: str,
         job_id: str,
-        request: CreateJobRequest,
-        diff: bool,
+        asked: ReextractRequest,
         correlation_id: str,
         idempotency_key: str | None,
     ) -> tuple[CreateOutcome, PageManifest]:
-        """A new job that runs ``request``'s extraction over ``job_id``'s stored pages (no
+        """A new job that runs the ``asked`` extraction over ``job_id``'s stored pages (no
         fetch), linked to it, with a field-by-field diff against its result when asked."""
         source = self.manager.get(job_id, owner_id=owner_id)
         if source.type == "batch":
@@ -182,10 +182,12 @@ class JobService:
         manifest = self.pages.manifest(pages_of or source.job_id)
         outcome = self.manager.create(
             owner_id=owner_id,
-            request=request,
+            request=asked.job_request(source.request),
             correlation_id=correlation_id,
             idempotency_key=idempotency_key,
-            reextraction_of=ReextractionOf(job_id=source.job_id, diff=diff, pages_of=pages_of),
+            reextraction_of=ReextractionOf(
+                job_id=source.job_id, diff=asked.diff, pages_of=pages_of
+            ),
         )
         if outcome.created or outcome.job.status == "pending":
             self.queue.send(outcome.job)
