@@ -27,7 +27,7 @@ from atlas_codex.jobs.schema import TERMINAL_STATUSES, utcnow
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor, inline_fetcher
-from tests.integration.test_worker import unfinished
+from tests.integration.test_worker import run_pollers, unfinished
 
 LOAD_JOBS = int(os.environ.get("ATLAS_LOAD_JOBS", "200"))
 """200 in the test suite (the emulator handles ~5 jobs/s end to end); `make bench` runs 1,000."""
@@ -72,19 +72,13 @@ def queued(worker: ModuleType, url: str) -> int:
 
 def run_until_done(worker: ModuleType, workers: list[SqsPoller], seconds: float) -> None:
     """Until every job is terminal and every message (duplicates too) was consumed."""
-    stop = threading.Event()
-    threads = [threading.Thread(target=p.run, args=(stop,)) for p in workers]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + seconds
-    try:
-        while unfinished(worker) or queued(worker, workers[0].url):
-            assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
-            time.sleep(2)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+    run_pollers(
+        workers,
+        lambda: not unfinished(worker) and not queued(worker, workers[0].url),
+        seconds,
+        check_every_s=2,
+        worker=worker,
+    )
 
 
 def load_proof(api: ModuleType, worker: ModuleType, config: RuntimeConfig) -> dict[str, Any]:
@@ -320,19 +314,13 @@ def run_until_done_except(
     worker: ModuleType, workers: list[SqsPoller], stuck: str, seconds: float
 ) -> None:
     """Run the pollers until every job but the dead worker's is terminal."""
-    stop = threading.Event()
-    threads = [threading.Thread(target=p.run, args=(stop,)) for p in workers]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + seconds
-    try:
-        while unfinished(worker) > 1 or worker.service.manager.get(stuck).status not in (
-            "processing",
-            *TERMINAL_STATUSES,
-        ):
-            assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
-            time.sleep(0.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+    run_pollers(
+        workers,
+        lambda: (
+            unfinished(worker) <= 1
+            and worker.service.manager.get(stuck).status in ("processing", *TERMINAL_STATUSES)
+        ),
+        seconds,
+        check_every_s=0.5,
+        worker=worker,
+    )

@@ -67,6 +67,29 @@ def unfinished(worker: ModuleType) -> int:
     return count
 
 
+def run_pollers(
+    workers: list[SqsPoller],
+    until: Callable[[], bool],
+    seconds: float,
+    check_every_s: float,
+    worker: ModuleType,
+) -> None:
+    """Run the pollers side by side, each in its own thread, until ``until()`` holds."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=p.run, args=(stop,)) for p in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + seconds
+    try:
+        while not until():
+            assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
+            time.sleep(check_every_s)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
 def status(worker: ModuleType, job_id: str) -> str:
     return str(worker.service.manager.get(job_id).status)
 
@@ -240,19 +263,7 @@ def test_every_job_ends_once_when_workers_race_over_duplicated_messages(
             MessageBody=json.dumps({"job_id": job.job_id, "correlation_id": job.correlation_id}),
         )
     pollers = [poller(worker, config) for _ in range(3)]
-    stop = threading.Event()
-    threads = [threading.Thread(target=p.run, args=(stop,)) for p in pollers]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 120
-    try:
-        while unfinished(worker):
-            assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
-            time.sleep(1)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+    run_pollers(pollers, lambda: unfinished(worker) == 0, 120, check_every_s=1, worker=worker)
     finals = [worker.service.manager.get(j.job_id) for j in jobs]
     for job in finals:
         terminal_entries = [c for c in job.timeline if c.status in TERMINAL_STATUSES]
