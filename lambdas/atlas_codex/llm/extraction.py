@@ -136,6 +136,11 @@ class ModelStrategies:
     ) -> Decision:
         """The router's tier for the job; ``start`` is the client's choice, ``above`` asks for
         the next tier the stage allows above one that did not do (the quality gate)."""
+        if above is not None:
+            stronger = self._neighbour(above, step=1)
+            if stronger is None:
+                raise NoStrongerTier(above)
+            return Decision(stronger, (f"quality gate: {above} did not do -> {stronger}",))
         decision = analyse(
             input_tokens=tokens.count(markdown),
             schema=schema,
@@ -143,20 +148,8 @@ class ModelStrategies:
             pages=pages,
             policy=self.config.model_policy,
         )
-        allowed = [t for t in MODEL_TIERS if t in self.config.model_policy.allowed_tiers]
-        if start is not None and start in allowed:
+        if start is not None and start in self.config.model_policy.allowed_tiers:
             decision = Decision(start, (*decision.reasons, f"the job asks for {start}"))
-        if above is not None:
-            models = self.config.model_policy.tier_models
-            higher = [
-                t
-                for t in allowed
-                if MODEL_TIERS.index(t) > MODEL_TIERS.index(above)
-                and models.get(t) != models.get(above)
-            ]
-            if not higher:
-                raise NoStrongerTier(above)
-            decision = Decision(higher[0], (f"quality gate: {above} did not do -> {higher[0]}",))
         return decision
 
     def _schema_call(
@@ -369,7 +362,7 @@ class ModelStrategies:
             except RouterFailed as exc:
                 spend.add(exc)
                 attempts.extend(exc.attempts)
-                cheaper = self._cheaper(decision.tier)
+                cheaper = self._neighbour(decision.tier, step=-1)
                 if exc.code != "budget_exceeded" or not may_downgrade or cheaper is None:
                     raise
                 why = f"the budget refused {decision.tier}: downgraded to {cheaper}"
@@ -380,16 +373,18 @@ class ModelStrategies:
             attempts.extend(routed.attempts)
             return routed, decision
 
-    def _cheaper(self, tier: ModelTier) -> ModelTier | None:
-        """The next tier below ``tier`` the stage allows, served by another model."""
+    def _neighbour(self, tier: ModelTier, *, step: int) -> ModelTier | None:
+        """The nearest tier above (``step=1``) or below (``step=-1``) ``tier`` that the stage
+        allows and another model serves."""
         policy = self.config.model_policy
-        lower = [
-            t
-            for t in MODEL_TIERS[: MODEL_TIERS.index(tier)]
-            if t in policy.allowed_tiers
-            and policy.tier_models.get(t) != policy.tier_models.get(tier)
-        ]
-        return lower[-1] if lower else None
+        ranks = range(MODEL_TIERS.index(tier) + step, len(MODEL_TIERS) if step > 0 else -1, step)
+        for rank in ranks:
+            other = MODEL_TIERS[rank]
+            if other in policy.allowed_tiers and (
+                policy.tier_models.get(other) != policy.tier_models.get(tier)
+            ):
+                return other
+        return None
 
 
 def _cut(markdown: str, limit: int | None) -> str:
