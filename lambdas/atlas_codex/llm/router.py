@@ -269,10 +269,11 @@ class Router:
         models = chain(decision.tier, self.policy, self.catalog, self.today())
         first: tuple[str, int, Decimal, Decimal] | None = None
         high = Decimal(0)
+        whole_prompt = tokens.prompt_tokens(call.messages(None), call.schema) + extra_input_tokens
         for model, _ in models:
             entry = self.catalog.get(model)
             max_out = min(call.max_output_tokens, entry.max_output_tokens)
-            prompt = tokens.prompt_tokens(call.messages(None), call.schema) + extra_input_tokens
+            prompt = whole_prompt
             room = entry.context_window - max_out
             if prompt > room:
                 prompt = room
@@ -296,8 +297,10 @@ class Router:
         tried: set[str] = set()
         truncated = False
         budget_refused: list[str] = []
-        ceiling_refused: list[str] = []
-        ceiling_message = ""
+        ceiling_message = ""  # why the job's cost ceiling refused a model; empty: none
+        # The whole prompt is the same for every model: built and counted once.
+        whole = call.messages(None)
+        whole_prompt = tokens.prompt_tokens(whole, call.schema)
         for model, reasons in models:
             if model in tried:
                 continue
@@ -316,8 +319,7 @@ class Router:
                 break
             entry = self.catalog.get(model)
             max_out = min(call.max_output_tokens, entry.max_output_tokens)
-            messages = call.messages(None)
-            prompt = tokens.prompt_tokens(messages, call.schema)
+            messages, prompt = whole, whole_prompt
             room = entry.context_window - max_out
             if prompt > room:
                 if any(
@@ -335,12 +337,11 @@ class Router:
                     )
                     continue
                 before = prompt
-                messages, prompt = self._fit(call, prompt, room)
+                messages, prompt = self._fit(call, whole, prompt, room)
                 warnings.append(f"content truncated for {model}: {before} -> {prompt} input tokens")
                 truncated = True
             expected, worst = self.estimate(model, prompt, call.schema, max_out)
             if call.ceiling_usd is not None and actual + worst > call.ceiling_usd:
-                ceiling_refused.append(model)
                 message = (
                     f"the job's cost ceiling leaves ${max(call.ceiling_usd - actual, Decimal(0)):.6f};"
                     f" a call to {model} may cost up to ${worst:.6f}"
@@ -400,18 +401,20 @@ class Router:
             return Routed(completion.data, model, attempts, estimated, actual, warnings, truncated)
         if budget_refused and len(budget_refused) == len(tried):
             last_code = "budget_exceeded"
-        if ceiling_refused:
+        if ceiling_message:
             # Every model the ceiling did not refuse failed: the job stops at its ceiling.
             last_code, last_message = "cost_ceiling_reached", ceiling_message
         raise RouterFailed(last_code, last_message, attempts)
 
     @staticmethod
-    def _fit(call: Call, prompt: int, room: int) -> tuple[list[dict[str, str]], int]:
-        """The messages with the page cut until the whole prompt fits ``room`` tokens. The
-        page is only part of the last message (the task and the URL are the rest), so each
-        pass cuts by what the previous one still overflowed."""
-        messages = call.messages(None)
-        framing = prompt - tokens.count(messages[-1]["content"])
+    def _fit(
+        call: Call, whole: list[dict[str, str]], prompt: int, room: int
+    ) -> tuple[list[dict[str, str]], int]:
+        """The messages with the page cut until the whole prompt (``whole``, of ``prompt``
+        tokens) fits ``room`` tokens. The page is only part of the last message (the task and
+        the URL are the rest), so each pass cuts by what the previous one still overflowed."""
+        messages = whole
+        framing = prompt - tokens.count(whole[-1]["content"])
         limit = max(256, room - framing - 64)
         for _ in range(FIT_PASSES):
             messages = call.messages(limit)
