@@ -161,11 +161,9 @@ class JobManager:
             request=request,
             idempotency_key=idempotency_key,
             digest=digest,
+            reextraction_of=reextraction_of,
+            continues=continues,
         )
-        if reextraction_of is not None or continues is not None:
-            job = job.model_copy(
-                update={"reextraction_of": reextraction_of, "continues": continues}
-            )
         for _ in range(3):
             existing = self._put_new(job)
             if existing is None:
@@ -189,6 +187,8 @@ class JobManager:
         idempotency_key: str | None = None,
         digest: str | None = None,
         parent_id: str | None = None,
+        reextraction_of: ReextractionOf | None = None,
+        continues: str | None = None,
     ) -> Job:
         now = self.clock()
         job_id = job_id or new_job_id(now)
@@ -213,6 +213,8 @@ class JobManager:
             children=ChildCounters(total=len(request.urls)) if job_type == "batch" else None,
             ttl=int((now + self.ttl).timestamp()),
             webhook=webhook,
+            reextraction_of=reextraction_of,
+            continues=continues,
         )
 
     def _put_new(self, job: Job) -> Job | None:

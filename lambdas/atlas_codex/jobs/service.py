@@ -100,6 +100,8 @@ class JobService:
         request: CreateJobRequest,
         correlation_id: str,
         idempotency_key: str | None,
+        reextraction_of: ReextractionOf | None = None,
+        continues: str | None = None,
     ) -> CreateOutcome:
         """Create the job and queue it. A retry of a job still pending queues it again:
         if the first enqueue was lost the job still runs, and a duplicate loses the claim."""
@@ -108,6 +110,8 @@ class JobService:
             request=request,
             correlation_id=correlation_id,
             idempotency_key=idempotency_key,
+            reextraction_of=reextraction_of,
+            continues=continues,
         )
         if outcome.created or outcome.job.status == "pending":
             self.queue.send(outcome.job)
@@ -180,7 +184,7 @@ class JobService:
         if self.pages is None:
             raise PagesUnavailable(pages_of or source.job_id)
         manifest = self.pages.manifest(pages_of or source.job_id)
-        outcome = self.manager.create(
+        outcome = self.submit(
             owner_id=owner_id,
             request=asked.job_request(source.request),
             correlation_id=correlation_id,
@@ -189,8 +193,6 @@ class JobService:
                 job_id=source.job_id, diff=asked.diff, pages_of=pages_of
             ),
         )
-        if outcome.created or outcome.job.status == "pending":
-            self.queue.send(outcome.job)
         return outcome, manifest
 
     def get(self, *, owner_id: str, job_id: str) -> Job:
@@ -355,16 +357,13 @@ class JobService:
                 "type": "batch",
             }
         )
-        created = self.manager.create(
+        return self.submit(
             owner_id=job.owner_id,
             request=request,
             correlation_id=job.correlation_id,
             idempotency_key=f"continuation:{job.job_id}",
             continues=job.job_id,
-        )
-        if created.created or created.job.status == "pending":
-            self.queue.send(created.job)
-        return created.job
+        ).job
 
     def _result(self, job: Job, outcome: ExtractionOutcome) -> JobResult:
         diff = None
