@@ -120,15 +120,18 @@ class PageStore:
         manifest = PageManifest(
             job_id=job_id, stored_at=now, expires_at=now + self.expiry, pages=entries
         )
-        self._put(manifest_key(job_id), manifest.model_dump_json(), "application/json")
+        self._put(
+            artifacts.pages_manifest_key(job_id), manifest.model_dump_json(), "application/json"
+        )
         return manifest
 
     def manifest(self, job_id: str) -> PageManifest:
         """The job's manifest; :class:`PagesUnavailable` when absent or past its expiry."""
+        key = artifacts.pages_manifest_key(job_id)
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=manifest_key(job_id))["Body"].read()
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if _missing(exc):
                 raise PagesUnavailable(job_id) from None
             raise
         manifest = PageManifest.model_validate_json(body)
@@ -160,7 +163,7 @@ class PageStore:
             try:
                 html = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                if _missing(exc):
                     raise PagesUnavailable(job_id, expired_at=manifest.expires_at) from None
                 raise
             text = html.decode("utf-8")
@@ -185,5 +188,6 @@ class PageStore:
         )
 
 
-def manifest_key(job_id: str) -> str:
-    return artifacts.pages_manifest_key(job_id)
+def _missing(exc: ClientError) -> bool:
+    """S3 said the object is not there (it was never stored, or the lifecycle deleted it)."""
+    return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
