@@ -10,6 +10,8 @@ other, on the same pages.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import re
 import time
@@ -85,6 +87,27 @@ def tools() -> dict[str, Callable[[str, str], str]]:
     }
 
 
+TIMED_PASSES = 3
+"""Each tool converts the set this many times after the scored pass; its fastest pass counts,
+so a busy moment of the machine does not decide a ratio."""
+
+
+def _fastest_pass(
+    tool: Callable[[str, str], str], cases: list[tuple[str, str, list[str], list[str]]]
+) -> float:
+    best = float("inf")
+    for _ in range(TIMED_PASSES):
+        gc.collect()
+        seconds = 0.0
+        for url, html, _, _ in cases:
+            started = time.perf_counter()
+            with contextlib.suppress(Exception):  # counted as a crash in the scored pass
+                tool(html, url)
+            seconds += time.perf_counter() - started
+        best = min(best, seconds)
+    return best
+
+
 def run() -> str:
     if not (DATA / "evaldata-dev.json").exists():
         return "## Content extraction\n\nSkipped: ../shared/benchdata/content-extraction is not on this machine."
@@ -97,13 +120,11 @@ def run() -> str:
         score = Score(name)
         outputs = []
         for url, html, with_, without in cases:
-            started = time.perf_counter()
             try:
                 text = tool(html, url)
             except Exception:  # a tool that crashes on a page scores nothing for it
                 text = ""
                 score.failures += 1
-            score.seconds += time.perf_counter() - started
             outputs.append(text)
             flat = _norm(text)
             for segment in with_:
@@ -113,13 +134,15 @@ def run() -> str:
                     score.fn += 1
             score.fp += sum(1 for segment in without if _norm(segment) in flat)
         score.tokens = sum(toktok.batch_count(outputs, "o200k_base"))
+        score.seconds = _fastest_pass(tool, cases)
         scores.append(score)
     mb = total_bytes / 1e6
     lines = [
         "## Content extraction and markdown",
         "",
         f"{len(cases)} pages of `../shared/benchdata/content-extraction` ({mb:.1f} MB of HTML), scored as its README "
-        "describes. MB/s is conversion alone; tokens are o200k_base (toktok, offline).",
+        "describes. MB/s is conversion alone, the fastest of "
+        f"{TIMED_PASSES} passes; tokens are o200k_base (toktok, offline).",
         "",
         "| tool | F1 | precision | recall | MB/s | output tokens | crashed pages |",
         "|---|---:|---:|---:|---:|---:|---:|",

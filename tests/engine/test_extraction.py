@@ -116,6 +116,85 @@ def test_on_a_page_of_several_articles_the_one_under_the_title_is_the_content() 
     assert "Second story" not in main
 
 
+def test_the_lead_paragraph_is_kept_though_it_sits_in_the_header_or_beside_the_body() -> None:
+    body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(5))
+    in_header = (
+        "<html><body><article><header><h1>Library stays open</h1><span>12 May, by Ann</span>"
+        "<p class='article-lead'>The council voted late on Tuesday to keep the branch in the old town open.</p>"
+        f"</header><div class='text'>{body}</div></article></body></html>"
+    )
+    main = to_markdown(in_header, "https://news.example/a", main_content=True)
+    assert "voted late on Tuesday" in main
+    assert "by Ann" not in main  # the rest of the header still goes
+    beside = (
+        "<html><body><div class='page'><div class='col'>"
+        "<p class='intro'>The council voted late on Tuesday to keep the branch in the old town open.</p>"
+        f"<div itemprop='articleBody'>{body}</div></div></div></body></html>"
+    )
+    main = to_markdown(beside, "https://news.example/a", main_content=True)
+    assert main.index("voted late on Tuesday") < main.index("Paragraph 0")
+
+
+def test_related_links_comments_teaser_cards_and_date_pickers_are_not_content() -> None:
+    body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(6))
+    cards = "".join(
+        f"<h3>Other story {n}</h3><p><a href='/s/{n}'>Read the article</a></p>" for n in range(3)
+    )
+    days = "".join(
+        "<tr>" + "".join(f"<td>{d:02d}</td>" for d in range(w * 7 + 1, w * 7 + 8)) + "</tr>"
+        for w in range(4)
+    )
+    html = (
+        "<html><body><div id='main'><h1>Library stays open</h1>"
+        f"<div class='text'>{body}{cards}<table><tr><th>Mo</th><th>Di</th></tr>{days}</table>"
+        "<h2>Das könnte Sie auch interessieren!</h2>"
+        "<p>Sommerfest im Park: die Stadt lädt am Samstag alle Familien ein.</p></div>"
+        "<div class='thread'><h2>27 commentaires</h2>"
+        + "".join(f"<p>Reader {n} writes: {PROSE}{PROSE}</p>" for n in range(12))
+        + "</div></div></body></html>"
+    )
+    main = to_markdown(html, "https://news.example/a", main_content=True)
+    assert "Paragraph 5" in main
+    assert "Sommerfest" not in main
+    assert "interessieren" not in main
+    assert "Other story" not in main
+    assert "Read the article" not in main
+    assert "| 01 |" not in main
+    assert "Reader 3" not in main
+    assert "commentaires" not in main
+
+
+def test_a_long_heading_is_a_subtitle_and_stays_though_nothing_follows_it() -> None:
+    body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(4))
+    subtitle = (
+        "The port operator will send 125 workers home while the talks go on, the ministry says"
+    )
+    html = (
+        f"<html><body><article><div class='top'><h1>Port dispute</h1><h2>{subtitle}</h2></div>"
+        f"<div class='body'>{body}<h2>Share</h2></div></article></body></html>"
+    )
+    main = to_markdown(html, "https://news.example/a", main_content=True)
+    assert subtitle in main
+    assert "Share" not in main
+
+
+def test_links_in_bare_text_and_headings_are_lean_and_layout_tables_are_read_once() -> None:
+    html = (
+        "<html><body><main><h2><a href='/a'>Council keeps the library open</a></h2>"
+        f"<div>{PROSE}{PROSE} See the <a href='/vote'>vote</a> for details.</div>"
+        "<table><tr><td><table><tr><td>Opening hours</td><td>9 to 5</td></tr></table></td>"
+        "<td><p>A layout cell with its own paragraph of text in it.</p></td></tr></table>"
+        "</main></body></html>"
+    )
+    main = to_markdown(html, "https://news.example/a", main_content=True)
+    assert "## Council keeps the library open" in main  # the headline's permalink
+    assert "See the vote for details." in main
+    full = to_markdown(html, "https://news.example/a")
+    assert "[vote](https://news.example/vote)" in full
+    assert full.count("Opening hours") == 1
+    assert "| Opening hours | 9 to 5 |" in full
+
+
 def test_metadata_includes_json_ld_opengraph_and_language() -> None:
     meta = metadata(parse(product(3)), "https://shop.example/product/3")
     assert meta.title == "Lamp 3"

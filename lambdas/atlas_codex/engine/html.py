@@ -30,6 +30,14 @@ _STRONG_BOILERPLATE_RE: Final = re.compile(
     re.I,
 )
 _WS: Final = re.compile(r"\s+")
+_LEAD_RE: Final = re.compile(
+    r"(^|[-_\s])(lead|intro|summary|standfirst|abstract|dek|deck|teaser-text|lede)($|\s)", re.I
+)
+"""Class names of an article's lead paragraph (standfirst), as the last word of a class."""
+LEAD_MIN_CHARS: Final = 60
+LEAD_LEVELS: Final = 2
+"""How far above the chosen content a lead paragraph is looked for."""
+_HEADINGS: Final = ("h1", "h2", "h3", "h4", "h5", "h6")
 BLOCKS: Final = frozenset(
     {
         "p",
@@ -141,10 +149,17 @@ def _in_prose(link_text: str, lean: bool, prose: int) -> bool:
 
 
 def _inline(
-    node: LexborNode, base: str, depth: int = 0, *, lean: bool = False, prose: int = 0
+    node: LexborNode,
+    base: str,
+    depth: int = 0,
+    *,
+    lean: bool = False,
+    prose: int = 0,
+    self_links: bool = False,
 ) -> str:
     """The inline markdown of ``node``'s children (text, links, emphasis, code, images).
-    ``lean``: no emphasis markers; ``prose``: the length of the paragraph being written."""
+    ``lean``: no emphasis markers; ``prose``: the length of the paragraph being written;
+    ``self_links``: a link to the page itself is its text (a headline's permalink)."""
     parts: list[str] = []
     for child in node.iter(include_text=True):
         tag = child.tag
@@ -156,18 +171,18 @@ def _inline(
         if tag == "br":
             parts.append("  \n")
         elif tag in ("strong", "b"):
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose)
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
             parts.append(inner if lean else f"**{inner.strip()}**" if inner.strip() else "")
         elif tag in ("em", "i"):
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose)
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
             parts.append(inner if lean else f"*{inner.strip()}*" if inner.strip() else "")
         elif tag == "code":
             inner = (child.text(deep=True) or "").strip()
             parts.append(f"`{inner}`" if inner else "")
         elif tag == "a":
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose)
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
             href = _abs(base, child.attributes.get("href"))
-            in_prose = _in_prose(inner, lean, prose)
+            in_prose = _in_prose(inner, lean, prose) or (self_links and href == base)
             if in_prose or not href or not inner.strip():
                 parts.append(inner)
             else:
@@ -177,7 +192,9 @@ def _inline(
             src = _abs(base, child.attributes.get("src"))
             parts.append(f"![{alt}]({src})" if src else alt)
         else:
-            parts.append(_inline(child, base, depth + 1, lean=lean, prose=prose))
+            parts.append(
+                _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
+            )
     return "".join(parts)
 
 
@@ -228,11 +245,35 @@ def _table(node: LexborNode, base: str) -> str:
     return "\n".join(lines)
 
 
+CALENDAR_CELLS: Final = 28
+"""A table of at least this many cells, nearly all of them days of a month, is a date picker."""
+
+
+def _calendar(table: LexborNode) -> bool:
+    cells = [text for cell in table.css("td, th") if (text := (cell.text(deep=True) or "").strip())]
+    days = sum(1 for text in cells if text.isdigit() and 1 <= int(text) <= 31)
+    return len(cells) >= CALENDAR_CELLS and days >= len(cells) * 0.8
+
+
 def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
-    buffer: list[str] = []
+    # Bare text and inline elements between blocks, written as one paragraph at the next block.
+    buffer: list[str | LexborNode] = []
 
     def flush() -> None:
-        text = _WS.sub(" ", "".join(buffer)).strip() if buffer else ""
+        if not buffer:
+            return
+        prose = (
+            sum(len(p if isinstance(p, str) else p.text(deep=True) or "") for p in buffer)
+            if w.lean
+            else 0
+        )
+        text = _WS.sub(
+            " ",
+            "".join(
+                p if isinstance(p, str) else _inline_single(p, w.base, lean=w.lean, prose=prose)
+                for p in buffer
+            ),
+        ).strip()
         if text:
             w.block(text)
         buffer.clear()
@@ -247,9 +288,9 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
         if depth > MAX_DEPTH:
             buffer.append(child.text(deep=True) or "")
             continue
-        if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+        if tag in _HEADINGS:
             flush()
-            text = _WS.sub(" ", _inline(child, w.base)).strip()
+            text = _WS.sub(" ", _inline(child, w.base, lean=w.lean, self_links=w.lean)).strip()
             if text:
                 w.block("#" * int(tag[1]) + " " + text)
         elif tag == "p":
@@ -274,16 +315,21 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
             )
         elif tag == "table":
             flush()
-            w.block(_table(child, w.base))
+            if w.lean and _calendar(child):
+                continue
+            if len(child.css("table")) > 1:  # the table itself and one inside it
+                # A layout table (tables inside): its cells are blocks of the page, not data.
+                _walk(child, w, depth + 1)
+            else:
+                w.block(_table(child, w.base))
         elif tag == "hr":
             flush()
             w.block("---")
-        elif tag in BLOCKS or tag in ("li", "tbody", "thead", "tr"):
+        elif tag in BLOCKS or tag in ("li", "tbody", "thead", "tfoot", "tr", "td", "th"):
             flush()
             _walk(child, w, depth + 1)
         else:
-            wrapper_text = _inline_single(child, w.base, lean=w.lean)
-            buffer.append(wrapper_text)
+            buffer.append(child)
     flush()
 
 
@@ -316,6 +362,10 @@ def _inline_single(node: LexborNode, base: str, *, lean: bool = False, prose: in
 
 def _strip_boilerplate(tree: LexborHTMLParser) -> None:
     for node in tree.css(DROP_BOILERPLATE):
+        # An article's header often holds its lead paragraph beside the byline and dates.
+        if node.tag == "header":
+            for lead in _leads(node)[:1]:
+                node.insert_before(lead)
         node.decompose()
     # A form is boilerplate (search, sign-up, comment box) unless it wraps the page, as
     # ASP.NET and some shop systems make it do.
@@ -323,6 +373,15 @@ def _strip_boilerplate(tree: LexborHTMLParser) -> None:
     for node in tree.css("form"):
         if len((node.text(deep=True) or "").strip()) < body * 0.5:
             node.decompose()
+    # Readers' comments announced by their heading ("27 commentaires", "Leave a reply").
+    for heading in tree.css("h2, h3, h4"):
+        if heading.parent is not None and _COMMENTS_HEADING_RE.match(
+            _WS.sub(" ", heading.text(deep=True) or "").strip()
+        ):
+            if _first_content(heading.parent) == heading.mem_id:
+                heading.parent.decompose()
+            else:
+                _drop_section(heading)
     for node in tree.css("[class], [id]"):
         tokens = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
         if node.tag in ("body", "html", "main", "article") or not _BOILERPLATE_RE.search(tokens):
@@ -336,6 +395,30 @@ def _strip_boilerplate(tree: LexborHTMLParser) -> None:
             or _STRONG_BOILERPLATE_RE.search(tokens)
         ):
             node.decompose()
+
+
+_COMMENTS_HEADING_RE: Final = re.compile(
+    r"^(\d+|one|no|ein|un|une|uno) (comments?|responses?|replies|kommentare?|antworten|commentaires?|réponses?|comentarios?|respuestas?|komentarz[ey]?|commenti)"
+    r"( (to|on|zu|sur|a|en) .{1,120})?[\s:.]*$"
+    r"|^(comments?|kommentare|commentaires|comentarios|komentarze|commenti|leave a (reply|comment)|"
+    r"schreibe einen kommentar|kommentar (schreiben|verfassen)|laisser un commentaire|deja un comentario|"
+    r"dodaj komentarz|lascia un commento)[\s:.!]*$",
+    re.I,
+)
+"""A heading that opens the readers' comments."""
+
+
+def _first_content(node: LexborNode) -> int | None:
+    """The mem_id of the first element under ``node`` that has text."""
+    for child in node.iter(include_text=True):
+        if child.tag == "-text":
+            if (child.text_content or "").strip():
+                return None
+            continue
+        if child.tag == "-comment" or not (child.text(deep=True) or "").strip():
+            continue
+        return child.mem_id
+    return None
 
 
 def to_markdown(
@@ -656,7 +739,18 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
             text = (sibling.text(deep=True) or "").strip()
             if len(text) > 80 and _link_density(sibling) < 0.25:
                 roots.append(sibling)
-    return roots or [best]
+    roots = roots or [best]
+    # The article's lead paragraph is often kept apart from its body (beside the headline).
+    leads: list[LexborNode] = []
+    around = parent
+    for _ in range(LEAD_LEVELS):
+        if around is None or around.tag in ("body", "html"):
+            break
+        for lead in _leads(around):
+            if not any(_contains(r, lead) or _contains(lead, r) for r in roots + leads):
+                leads.append(lead)
+        around = around.parent
+    return leads[:1] + roots
 
 
 TITLE_LEVELS: Final = 4
@@ -710,6 +804,16 @@ def _prose(node: LexborNode) -> int:
     return total
 
 
+def _leads(node: LexborNode) -> list[LexborNode]:
+    """Paragraphs under ``node`` that a class marks as an article's lead (standfirst)."""
+    return [
+        lead
+        for lead in node.css("p[class], div[class]")
+        if _LEAD_RE.search(lead.attributes.get("class") or "")
+        and len((lead.text(deep=True) or "").strip()) >= LEAD_MIN_CHARS
+    ]
+
+
 def _contains(root: LexborNode, node: LexborNode) -> bool:
     current: LexborNode | None = node
     while current is not None:
@@ -733,11 +837,37 @@ def _prune(root: LexborNode) -> None:
     for node in root.css("p"):
         if len(node.css("a")) >= 3 and _link_density(node) > 0.7:
             node.decompose()
+    # "Related articles", "Das könnte Sie auch interessieren": the heading and its section.
+    for heading in root.css("h2, h3, h4, h5, h6"):
+        if _RELATED_RE.match(_WS.sub(" ", heading.text(deep=True) or "").strip()):
+            _drop_section(heading)
+    for listing in root.css("ul, ol"):
+        first = listing.css_first("li")
+        if first is not None and _RELATED_RE.match(
+            _WS.sub(" ", first.text(deep=True) or "").strip()
+        ):
+            listing.decompose()
+    # A run of teaser cards: headings each followed by nothing but a link ("Link zum Artikel").
+    cards = []
+    for heading in root.css("h2, h3, h4, h5, h6"):
+        following = _next_content(heading, root)
+        if (
+            following is not None
+            and following.tag not in ("-text", *_HEADINGS)
+            and following.css_first("a") is not None
+            and _link_density(following) > CARD_LINK_DENSITY
+        ):
+            cards.append((heading, following))
+    if len(cards) >= CARD_RUN:
+        for heading, following in cards:
+            following.decompose()
+            heading.decompose()
     # A heading left with nothing under it introduced what was just pruned ("Related").
     for heading in root.css("h2, h3, h4, h5, h6"):
         following = _next_content(heading, root)
-        if following is None or following.tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            heading.decompose()
+        if following is None or following.tag in _HEADINGS:
+            if len((heading.text(deep=True) or "").strip()) < HEADLINE_MAX_CHARS:
+                heading.decompose()
         elif (
             following.tag != "-text"
             and len(following.css("a")) >= TEASER_LINKS
@@ -748,6 +878,26 @@ def _prune(root: LexborNode) -> None:
             heading.decompose()
 
 
+HEADLINE_MAX_CHARS: Final = 100
+"""A heading this long is a sentence (a subtitle, a standfirst), not a section's label."""
+_RELATED_RE: Final = re.compile(
+    r"^(related|similar|recommended|more|other|popular|trending|latest|recent)"
+    r"( \w+)?( (articles?|posts?|stories|content|topics|links|news|reads?|videos?|products))"
+    r"|^(you (may|might) also (like|enjoy)|also on \w+|read (more|also|next)|see also|more on this( topic| story)?"
+    r"|recommended for you|most (read|popular|viewed|shared)|more from .{1,40}"
+    r"|das könnte (sie|dich) auch interessieren|(das ist )?auch interessant|ähnliche (themen|artikel|beiträge|produkte)"
+    r"|verwandte (artikel|beiträge|themen)|mehr zum thema( .{1,40})?|weitere (artikel|beiträge|nachrichten|themen|news|meldungen)"
+    r"|lesen sie (auch|mehr)|meistgelesen(e)?( artikel)?|empfehlungen( der redaktion)?|unsere empfehlungen?"
+    r"|(articles?|vidéos|audios( et vidéos)?) (similaires|liés|sur le (même )?sujet)|à lire aussi|lire aussi|sur le même sujet"
+    r"|vous aimerez aussi|(artículos|noticias) relacionad[oa]s|(también )?te puede interesar|lo más leído|más noticias"
+    r"|(podobne|powiązane) (artykuły|wpisy)|zobacz (też|także)|czytaj (też|także)|articoli correlati|potrebbe interessarti"
+    r"|leggi anche|gerelateerde artikelen|lees ook)[\s!:.?…]*$",
+    re.I,
+)
+"""Headings that introduce links to other pages, in the languages the service meets most."""
+CARD_RUN: Final = 3
+CARD_LINK_DENSITY: Final = 0.8
+"""This many headings each followed only by a link (this share of its text) are teaser cards."""
 TEASER_LINKS: Final = 3
 TEASER_LINK_DENSITY: Final = 0.3
 """A heading followed by a block with this many links, this link-heavy: "more on this"."""
@@ -756,6 +906,19 @@ CREDIT_RE: Final = re.compile(
     re.I,
 )
 """A short line that credits a picture or a source."""
+
+
+def _drop_section(heading: LexborNode) -> None:
+    """``heading`` and what follows it up to the next heading of its rank or higher."""
+    rank = _HEADINGS.index(heading.tag or "h6")
+    sibling = heading.next
+    while sibling is not None:
+        if sibling.tag in _HEADINGS and _HEADINGS.index(sibling.tag) <= rank:
+            break
+        following = sibling.next
+        sibling.decompose()
+        sibling = following
+    heading.decompose()
 
 
 def _next_content(node: LexborNode, root: LexborNode) -> LexborNode | None:
