@@ -73,7 +73,7 @@ def tools() -> dict[str, Callable[[str, str], str]]:
     import markdownify
     import trafilatura
 
-    from atlas_codex.engine.html import to_markdown
+    from atlas_codex.engine.markdown import to_markdown
 
     return {
         "atlas-codex main content (markdown)": lambda html, url: to_markdown(

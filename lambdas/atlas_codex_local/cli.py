@@ -31,7 +31,7 @@ def _local_up(args: argparse.Namespace) -> int:
 
 
 def _markdown(args: argparse.Namespace) -> int:
-    from atlas_codex.engine.html import to_markdown
+    from atlas_codex.engine.markdown import to_markdown
 
     status = 0
     for name in args.files:

@@ -16,8 +16,9 @@ from atlas_codex.engine.direct import (
 )
 from atlas_codex.engine.engine import NO_MODEL, Engine, plan
 from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.engine.html import metadata, parse, to_markdown
+from atlas_codex.engine.html import metadata, parse
 from atlas_codex.engine.interface import ExtractionError
+from atlas_codex.engine.markdown import to_markdown
 from atlas_codex.jobs.schema import CrawlOptions, JobRequest, SelectorSchema
 from tests.site import Site, catalog, product
 

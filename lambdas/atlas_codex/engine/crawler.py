@@ -22,7 +22,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex.engine.fetch import Fetcher, FetchError, Page
-from atlas_codex.engine.html import Link, links, parse, to_markdown
+from atlas_codex.engine.html import Link, links, parse
+from atlas_codex.engine.markdown import to_markdown
 from atlas_codex.jobs.schema import CrawlOptions
 
 _TRACKING: Final = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref_src)$", re.I)

@@ -40,7 +40,7 @@ from atlas_codex.engine.direct import (
     extract_tables,
 )
 from atlas_codex.engine.fetch import Fetcher, FetchError
-from atlas_codex.engine.html import metadata, to_markdown
+from atlas_codex.engine.html import metadata
 from atlas_codex.engine.interface import (
     DeadlineExceeded,
     ExtractionError,
@@ -48,6 +48,7 @@ from atlas_codex.engine.interface import (
     Quote,
     QuotedPages,
 )
+from atlas_codex.engine.markdown import to_markdown
 from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.engine.pages import PageStore, PagesUnavailable
 from atlas_codex.jobs.schema import (

@@ -1,9 +1,5 @@
-"""HTML to markdown in one tree walk on lexbor (selectolax), plus page metadata and links.
-
-``main_content=True`` first removes what is not the page's content — navigation, headers,
-footers, asides, cookie banners, share bars, comments, forms — and keeps the ``<main>`` or
-the ``<article>`` with the most text when there is one: fewer tokens for a model to read.
-"""
+"""Parsing HTML (lexbor, through selectolax), absolute URLs, page metadata and links:
+what the converter, the main-content selection, direct extraction and the crawler share."""
 
 from __future__ import annotations
 
@@ -17,27 +13,8 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 DROP_ALWAYS: Final = "script, style, noscript, template, svg, canvas, iframe, object, embed, head"
-DROP_BOILERPLATE: Final = "nav, header, footer, aside, dialog, button, select, input, textarea, [role=navigation], [role=banner], [role=contentinfo], [role=complementary], [aria-hidden=true], [hidden]"
-_BOILERPLATE_RE: Final = re.compile(
-    r"(^|[-_\s])(cookie|consent|gdpr|banner|share|sharing|social|comments?|related|sidebar|menu|navbar|"
-    r"breadcrumbs?|newsletter|subscribe|advert|ads?|promo|popup|modal|footer|masthead|skip-link|pagination|"
-    r"tags?|author-bio|signup|login|teasers?|recommend(ed|ations?)?|rating|toolbar|byline|"
-    r"more-articles|read-more|outbrain|taboola|disqus|comment-list)($|[-_\s])",
-    re.I,
-)
-_STRONG_BOILERPLATE_RE: Final = re.compile(
-    r"(^|[-_\s])(comments?|comment-list|disqus)($|[-_\s])",
-    re.I,
-)
-_WS: Final = re.compile(r"\s+")
-_LEAD_RE: Final = re.compile(
-    r"(^|[-_\s])(lead|intro|summary|standfirst|abstract|dek|deck|teaser-text|lede)($|\s)", re.I
-)
-"""Class names of an article's lead paragraph (standfirst), as the last word of a class."""
-LEAD_MIN_CHARS: Final = 60
-LEAD_LEVELS: Final = 2
-"""How far above the chosen content a lead paragraph is looked for."""
-_HEADINGS: Final = ("h1", "h2", "h3", "h4", "h5", "h6")
+WS: Final = re.compile(r"\s+")
+HEADINGS: Final = ("h1", "h2", "h3", "h4", "h5", "h6")
 BLOCKS: Final = frozenset(
     {
         "p",
@@ -65,10 +42,6 @@ BLOCKS: Final = frozenset(
     }
 )
 MAX_DEPTH: Final = 300
-MEDIA: Final = "img, picture, video, audio, source, figcaption"
-"""Left out of main content: media cost tokens and carry little a model can read, and their
-captions and credits measured as noise more often than content."""
-BOILERPLATE_MAX_CHARS: Final = 600
 
 
 @dataclass(frozen=True)
@@ -93,23 +66,11 @@ def parse(html: str) -> LexborHTMLParser:
     return LexborHTMLParser(html)
 
 
-# ---------------------------------------------------------------------- markdown
-
-
-class _Writer:
-    def __init__(self, base_url: str, *, lean: bool = False) -> None:
-        self.base = base_url
-        self.lean = lean
-        """Main-content mode: no emphasis, and a link inside running prose is its text."""
-        self.out: list[str] = []
-
-    def block(self, text: str) -> None:
-        text = text.strip("\n")
-        if text.strip():
-            self.out.append(text)
-
-    def result(self) -> str:
-        return "\n\n".join(self.out).strip() + ("\n" if self.out else "")
+def drop_unreadable(tree: LexborHTMLParser) -> None:
+    """Scripts, styles, embedded media frames and the head: nothing a reader sees as text."""
+    for node in tree.css(DROP_ALWAYS):
+        if node.tag != "head" or node.parent is not None:
+            node.decompose()
 
 
 @functools.lru_cache(maxsize=64)
@@ -119,7 +80,7 @@ def _origin(base: str) -> tuple[str, str]:
     return parts.scheme, f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
 
 
-def _abs(base: str, href: str | None) -> str | None:
+def absolute_url(base: str, href: str | None) -> str | None:
     """``href`` made absolute against ``base``; the common forms without urljoin's cost."""
     if not href:
         return None
@@ -134,333 +95,6 @@ def _abs(base: str, href: str | None) -> str | None:
     if href.startswith("/") and origin and "/.." not in href and "/./" not in href:
         return origin + href
     return urljoin(base, href)
-
-
-PROSE_MIN_CHARS: Final = 120
-"""Shorter blocks are cards and list entries: their links keep their URLs."""
-PROSE_LINK_SHARE: Final = 0.6
-"""In main-content mode, a link whose text is less than this share of its paragraph's is
-part of the prose: its text is kept, its URL (tokens a model rarely needs) is not."""
-
-
-def _in_prose(link_text: str, lean: bool, prose: int) -> bool:
-    """A link that is a few words of a longer paragraph (not a card's or a list's link)."""
-    return lean and prose >= PROSE_MIN_CHARS and len(link_text.strip()) < prose * PROSE_LINK_SHARE
-
-
-def _inline(
-    node: LexborNode,
-    base: str,
-    depth: int = 0,
-    *,
-    lean: bool = False,
-    prose: int = 0,
-    self_links: bool = False,
-) -> str:
-    """The inline markdown of ``node``'s children (text, links, emphasis, code, images).
-    ``lean``: no emphasis markers; ``prose``: the length of the paragraph being written;
-    ``self_links``: a link to the page itself is its text (a headline's permalink)."""
-    parts: list[str] = []
-    for child in node.iter(include_text=True):
-        tag = child.tag
-        if tag == "-text":
-            parts.append(_WS.sub(" ", child.text_content or ""))
-            continue
-        if tag in ("-comment", None) or depth > MAX_DEPTH:
-            continue
-        if tag == "br":
-            parts.append("  \n")
-        elif tag in ("strong", "b"):
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
-            parts.append(inner if lean else f"**{inner.strip()}**" if inner.strip() else "")
-        elif tag in ("em", "i"):
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
-            parts.append(inner if lean else f"*{inner.strip()}*" if inner.strip() else "")
-        elif tag == "code":
-            inner = (child.text(deep=True) or "").strip()
-            parts.append(f"`{inner}`" if inner else "")
-        elif tag == "a":
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
-            href = _abs(base, child.attributes.get("href"))
-            in_prose = _in_prose(inner, lean, prose) or (self_links and href == base)
-            if in_prose or not href or not inner.strip():
-                parts.append(inner)
-            else:
-                parts.append(f"[{inner.strip()}]({href})")
-        elif tag == "img":
-            alt = (child.attributes.get("alt") or "").strip()
-            src = _abs(base, child.attributes.get("src"))
-            parts.append(f"![{alt}]({src})" if src else alt)
-        else:
-            parts.append(
-                _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
-            )
-    return "".join(parts)
-
-
-def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
-    ordered = node.tag == "ol"
-    lines: list[str] = []
-    n = 0
-    for item in node.iter(include_text=False):
-        if item.tag != "li":
-            continue
-        n += 1
-        marker = f"{n}." if ordered else "-"
-        text_parts: list[str] = []
-        nested: list[str] = []
-        prose = len((item.text(deep=True) or "").strip()) if w.lean else 0
-        for child in item.iter(include_text=True):
-            if child.tag in ("ul", "ol"):
-                nested.append(_list(child, w, indent + 2, depth + 1))
-            elif child.tag == "-text":
-                text_parts.append(_WS.sub(" ", child.text_content or ""))
-            elif child.tag in BLOCKS or child.tag == "p":
-                inline = _inline(child, w.base, depth + 1, lean=w.lean, prose=prose)
-                text_parts.append(" " + inline + " ")
-            else:
-                text_parts.append(_inline_single(child, w.base, lean=w.lean, prose=prose))
-        line = _WS.sub(" ", "".join(text_parts)).strip()
-        lines.append(" " * indent + f"{marker} {line}".rstrip())
-        lines.extend(x for x in nested if x)
-    return "\n".join(lines)
-
-
-def _cell(node: LexborNode, base: str) -> str:
-    return _WS.sub(" ", _inline(node, base)).strip().replace("|", "\\|")
-
-
-def _table(node: LexborNode, base: str) -> str:
-    rows: list[list[str]] = []
-    for tr in node.css("tr"):
-        cells = [_cell(c, base) for c in tr.iter(include_text=False) if c.tag in ("th", "td")]
-        if cells:
-            rows.append(cells)
-    if not rows:
-        return ""
-    width = max(len(r) for r in rows)
-    rows = [r + [""] * (width - len(r)) for r in rows]
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * width]
-    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    return "\n".join(lines)
-
-
-CALENDAR_CELLS: Final = 28
-"""A table of at least this many cells, nearly all of them days of a month, is a date picker."""
-
-
-def _calendar(table: LexborNode) -> bool:
-    cells = [text for cell in table.css("td, th") if (text := (cell.text(deep=True) or "").strip())]
-    days = sum(1 for text in cells if text.isdigit() and 1 <= int(text) <= 31)
-    return len(cells) >= CALENDAR_CELLS and days >= len(cells) * 0.8
-
-
-def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
-    # Bare text and inline elements between blocks, written as one paragraph at the next block.
-    buffer: list[str | LexborNode] = []
-
-    def flush() -> None:
-        if not buffer:
-            return
-        prose = (
-            sum(len(p if isinstance(p, str) else p.text(deep=True) or "") for p in buffer)
-            if w.lean
-            else 0
-        )
-        text = _WS.sub(
-            " ",
-            "".join(
-                p if isinstance(p, str) else _inline_single(p, w.base, lean=w.lean, prose=prose)
-                for p in buffer
-            ),
-        ).strip()
-        if text:
-            w.block(text)
-        buffer.clear()
-
-    for child in node.iter(include_text=True):
-        tag = child.tag
-        if tag == "-text":
-            buffer.append(child.text_content or "")
-            continue
-        if tag in ("-comment", None):
-            continue
-        if depth > MAX_DEPTH:
-            buffer.append(child.text(deep=True) or "")
-            continue
-        if tag in _HEADINGS:
-            flush()
-            text = _WS.sub(" ", _inline(child, w.base, lean=w.lean, self_links=w.lean)).strip()
-            if text:
-                w.block("#" * int(tag[1]) + " " + text)
-        elif tag == "p":
-            flush()
-            prose = len((child.text(deep=True) or "").strip()) if w.lean else 0
-            w.block(_WS.sub(" ", _inline(child, w.base, lean=w.lean, prose=prose)).strip())
-        elif tag in ("ul", "ol"):
-            flush()
-            w.block(_list(child, w, 0, depth + 1))
-        elif tag == "pre":
-            flush()
-            code = child.text(deep=True) or ""
-            w.block("```\n" + code.strip("\n") + "\n```")
-        elif tag == "blockquote":
-            flush()
-            inner = _Writer(w.base, lean=w.lean)
-            _walk(child, inner, depth + 1)
-            w.block(
-                "\n".join(
-                    "> " + line if line else ">" for line in inner.result().strip().splitlines()
-                )
-            )
-        elif tag == "table":
-            flush()
-            if w.lean and _calendar(child):
-                continue
-            if len(child.css("table")) > 1:  # the table itself and one inside it
-                # A layout table (tables inside): its cells are blocks of the page, not data.
-                _walk(child, w, depth + 1)
-            else:
-                w.block(_table(child, w.base))
-        elif tag == "hr":
-            flush()
-            w.block("---")
-        elif tag in BLOCKS or tag in ("li", "tbody", "thead", "tfoot", "tr", "td", "th"):
-            flush()
-            _walk(child, w, depth + 1)
-        else:
-            buffer.append(child)
-    flush()
-
-
-def _inline_single(node: LexborNode, base: str, *, lean: bool = False, prose: int = 0) -> str:
-    """Inline markdown of one element (itself included, not only its children)."""
-    tag = node.tag
-    inner = _inline(node, base, lean=lean, prose=prose)
-    if tag in ("strong", "b", "em", "i") and lean:
-        return inner
-    if tag == "a" and _in_prose(inner, lean, prose):
-        return inner
-    if tag in ("strong", "b") and inner.strip():
-        return f"**{inner.strip()}**"
-    if tag in ("em", "i") and inner.strip():
-        return f"*{inner.strip()}*"
-    if tag == "code":
-        text = (node.text(deep=True) or "").strip()
-        return f"`{text}`" if text else ""
-    if tag == "a":
-        href = _abs(base, node.attributes.get("href"))
-        return f"[{inner.strip()}]({href})" if href and inner.strip() else inner
-    if tag == "img":
-        alt = (node.attributes.get("alt") or "").strip()
-        src = _abs(base, node.attributes.get("src"))
-        return f"![{alt}]({src})" if src else alt
-    if tag == "br":
-        return "  \n"
-    return inner
-
-
-def _strip_boilerplate(tree: LexborHTMLParser) -> None:
-    for node in tree.css(DROP_BOILERPLATE):
-        # An article's header often holds its lead paragraph beside the byline and dates.
-        if node.tag == "header":
-            for lead in _leads(node)[:1]:
-                node.insert_before(lead)
-        node.decompose()
-    # A form is boilerplate (search, sign-up, comment box) unless it wraps the page, as
-    # ASP.NET and some shop systems make it do.
-    body = len((tree.body.text(deep=True) or "").strip()) if tree.body is not None else 0
-    for node in tree.css("form"):
-        if len((node.text(deep=True) or "").strip()) < body * 0.5:
-            node.decompose()
-    # Readers' comments announced by their heading ("27 commentaires", "Leave a reply").
-    for heading in tree.css("h2, h3, h4"):
-        if heading.parent is not None and _COMMENTS_HEADING_RE.match(
-            _WS.sub(" ", heading.text(deep=True) or "").strip()
-        ):
-            if _first_content(heading.parent) == heading.mem_id:
-                heading.parent.decompose()
-            else:
-                _drop_section(heading)
-    for node in tree.css("[class], [id]"):
-        tokens = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
-        if node.tag in ("body", "html", "main", "article") or not _BOILERPLATE_RE.search(tokens):
-            continue
-        # A class name alone is weak evidence: keep large, text-heavy blocks it would drop,
-        # unless it names the readers' comments (the page's content is what it publishes).
-        text = (node.text(deep=True) or "").strip()
-        if (
-            len(text) < BOILERPLATE_MAX_CHARS
-            or _link_density(node) > 0.3
-            or _STRONG_BOILERPLATE_RE.search(tokens)
-        ):
-            node.decompose()
-
-
-_COMMENTS_HEADING_RE: Final = re.compile(
-    r"^(\d+|one|no|ein|un|une|uno) (comments?|responses?|replies|kommentare?|antworten|commentaires?|réponses?|comentarios?|respuestas?|komentarz[ey]?|commenti)"
-    r"( (to|on|zu|sur|a|en) .{1,120})?[\s:.]*$"
-    r"|^(comments?|kommentare|commentaires|comentarios|komentarze|commenti|leave a (reply|comment)|"
-    r"schreibe einen kommentar|kommentar (schreiben|verfassen)|laisser un commentaire|deja un comentario|"
-    r"dodaj komentarz|lascia un commento)[\s:.!]*$",
-    re.I,
-)
-"""A heading that opens the readers' comments."""
-
-
-def _first_content(node: LexborNode) -> int | None:
-    """The mem_id of the first element under ``node`` that has text."""
-    for child in node.iter(include_text=True):
-        if child.tag == "-text":
-            if (child.text_content or "").strip():
-                return None
-            continue
-        if child.tag == "-comment" or not (child.text(deep=True) or "").strip():
-            continue
-        return child.mem_id
-    return None
-
-
-def to_markdown(
-    html: str | LexborHTMLParser, base_url: str = "", *, main_content: bool = False
-) -> str:
-    tree = parse(html) if isinstance(html, str) else html.clone()
-    anchor = None
-    if main_content:
-        _inline_templates(tree)
-        title_node = tree.css_first("title")
-        heading = _title_heading(tree, title_node.text() if title_node is not None else "")
-        # Where the title sits, found before boilerplate goes (it is often in a <header>).
-        anchor = heading
-        while anchor is not None and anchor.tag in ("h1", "h2", "header", "hgroup", "a"):
-            anchor = anchor.parent
-    for node in tree.css(DROP_ALWAYS):
-        if node.tag != "head" or node.parent is not None:
-            node.decompose()
-    writer = _Writer(base_url, lean=main_content)
-    if main_content:
-        _strip_boilerplate(tree)
-        for node in tree.css(MEDIA):
-            node.decompose()
-        roots = _content_roots(tree, anchor)
-        title = tree.css_first("h1")
-        if title is not None and not any(_contains(r, title) for r in roots):
-            text = _WS.sub(" ", _inline(title, base_url)).strip()
-            if text:
-                writer.block("# " + text)
-        for root in roots:
-            _prune(root)
-            if root.tag in ("p", "pre", "blockquote", "table", "ul", "ol", "h1", "h2", "h3"):
-                holder = LexborHTMLParser(f"<body>{root.html}</body>").body
-                if holder is not None:
-                    _walk(holder, writer)
-            else:
-                _walk(root, writer)
-        return writer.result()
-    if tree.body is None:
-        return ""
-    _walk(tree.body, writer)
-    return writer.result()
 
 
 # ---------------------------------------------------------------------- metadata and links
@@ -503,14 +137,14 @@ def _microdata_item(node: LexborNode, base: str, depth: int = 0) -> dict[str, An
         elif prop.tag == "meta":
             value = prop.attributes.get("content")
         elif prop.tag in ("a", "link"):
-            value = _abs(base, prop.attributes.get("href"))
+            value = absolute_url(base, prop.attributes.get("href"))
         elif prop.tag in ("img", "source", "video", "audio"):
-            value = _abs(base, prop.attributes.get("src"))
+            value = absolute_url(base, prop.attributes.get("src"))
         elif prop.tag == "time":
             value = prop.attributes.get("datetime") or (prop.text(deep=True) or "").strip()
         else:
             value = (
-                prop.attributes.get("content") or _WS.sub(" ", prop.text(deep=True) or "").strip()
+                prop.attributes.get("content") or WS.sub(" ", prop.text(deep=True) or "").strip()
             )
         for key in name.split():
             if key in item:
@@ -524,7 +158,7 @@ def _microdata_item(node: LexborNode, base: str, depth: int = 0) -> dict[str, An
 def metadata(tree: LexborHTMLParser, base_url: str = "") -> Metadata:
     meta = Metadata()
     title = tree.css_first("title")
-    meta.title = _WS.sub(" ", title.text(deep=True) or "").strip() or None if title else None
+    meta.title = WS.sub(" ", title.text(deep=True) or "").strip() or None if title else None
     html_node = tree.css_first("html")
     if html_node is not None:
         meta.language = (html_node.attributes.get("lang") or "").strip() or None
@@ -540,7 +174,7 @@ def metadata(tree: LexborHTMLParser, base_url: str = "") -> Metadata:
             meta.description = content
     canonical = tree.css_first('link[rel="canonical"]')
     if canonical is not None:
-        meta.canonical_url = _abs(base_url, canonical.attributes.get("href"))
+        meta.canonical_url = absolute_url(base_url, canonical.attributes.get("href"))
     meta.json_ld = _jsonld_blocks(tree)
     for node in tree.css("[itemscope]"):
         if "itemprop" in node.attributes:
@@ -556,7 +190,7 @@ def links(tree: LexborHTMLParser, base_url: str) -> list[Link]:
     seen: set[str] = set()
     out: list[Link] = []
     for node in tree.css("a[href], link[rel~=next][href]"):
-        href = _abs(base_url, node.attributes.get("href"))
+        href = absolute_url(base_url, node.attributes.get("href"))
         if not href or urlsplit(href).scheme not in ("http", "https"):
             continue
         href = href.split("#", 1)[0]
@@ -566,373 +200,8 @@ def links(tree: LexborHTMLParser, base_url: str) -> list[Link]:
         out.append(
             Link(
                 url=href,
-                text=_WS.sub(" ", node.text(deep=True) or "").strip(),
+                text=WS.sub(" ", node.text(deep=True) or "").strip(),
                 rel=node.attributes.get("rel") or "",
             )
         )
     return out
-
-
-# ---------------------------------------------------------------------- content scoring
-
-_POSITIVE: Final = re.compile(
-    r"article|body|content|entry|main|page|post|text|blog|story|hentry|prose", re.I
-)
-_NEGATIVE: Final = re.compile(
-    r"comment|meta|footer|footnote|foot|sidebar|widget|sponsor|shopping|share|social|related|nav|menu|promo|"
-    r"banner|cookie|consent|breadcrumb|pager|pagination|tag|teaser|more|masthead|header",
-    re.I,
-)
-_PARAGRAPHS: Final = "p, pre, blockquote, td, h2, h3, h4, li"
-
-
-def _class_weight(node: LexborNode) -> float:
-    hints = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}"
-    weight = 0.0
-    if _NEGATIVE.search(hints):
-        weight -= CLASS_WEIGHT
-    if _POSITIVE.search(hints):
-        weight += CLASS_WEIGHT
-    if node.tag in ("article", "main"):
-        weight += CLASS_WEIGHT + 5
-    return weight
-
-
-def _link_density(node: LexborNode) -> float:
-    text = len((node.text(deep=True) or "").strip())
-    if not text:
-        return 0.0
-    links_text = sum(len((a.text(deep=True) or "").strip()) for a in node.css("a"))
-    return links_text / text
-
-
-CLASS_WEIGHT: Final = 10
-"""What a content-like (or boilerplate-like) class or id adds to (or takes from) a block's
-score; measured on the dev set, 25 (readability's) let one hint outweigh several paragraphs."""
-LENGTH_POINTS_CAP: Final = 10
-"""A paragraph earns a point per 100 characters, up to this many."""
-VOTE_DIVISORS: Final = (1, 2)
-"""A paragraph's vote for its parent and (halved) its grandparent."""
-_SEMANTIC_ROOTS: Final = (
-    "[itemprop=articleBody], .articleBody, .articlebody, .article-body, .article__body, "
-    ".article-content, .article__content, .article-text, .articletext, .entry-content, "
-    ".post-content, .post_content, .postcontent, .post-body, .post-text, .post-entry, "
-    ".story-body, .story-content, .storycontent, .blog-content"
-)
-_TEXT_HOLDERS: Final = "div, section, span, font"
-_LEAF_BLOCKS: Final = frozenset(
-    {"p", "pre", "blockquote", "td", "table", "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6"}
-)
-
-
-def _paragraphs(tree: LexborHTMLParser) -> list[LexborNode]:
-    """Paragraph elements, and containers that hold their text directly (no block inside):
-    many sites write paragraphs as bare text in a ``<div>``, split by ``<br>``."""
-    found = list(tree.css(_PARAGRAPHS))
-    for node in tree.css(_TEXT_HOLDERS):
-        if not any(c.tag in BLOCKS or c.tag in _LEAF_BLOCKS for c in node.iter()):
-            found.append(node)
-    return found
-
-
-def _inline_templates(tree: LexborHTMLParser) -> None:
-    """Blogger and some CMSs ship the article inside ``<script type="text/template">``:
-    parse it into the page, so it is read like the markup it is."""
-    for script in tree.css('script[type="text/template"]'):
-        markup = script.text(deep=True) or ""
-        if "<p" in markup or len(markup) > 200:
-            holder = LexborHTMLParser(f"<div>{markup}</div>").css_first("div")
-            if holder is not None:
-                script.replace_with(holder)
-
-
-def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> list[LexborNode]:
-    """Readability-style: paragraphs vote for their parent (and half for the grandparent),
-    weighted by length, commas and class hints; the best container and its strong siblings win."""
-    scores: dict[int, float] = {}
-    nodes: dict[int, LexborNode] = {}
-    for para in _paragraphs(tree):
-        text = _WS.sub(" ", para.text(deep=True) or "").strip()
-        if len(text) < 25:
-            continue
-        points = (
-            1 + text.count(",") + text.count("\uff0c") + min(len(text) // 100, LENGTH_POINTS_CAP)
-        )
-        ancestor = para.parent
-        for divisor in VOTE_DIVISORS:
-            if ancestor is None or ancestor.tag in ("html", None):
-                break
-            key = ancestor.mem_id
-            if key not in scores:
-                nodes[key] = ancestor
-                scores[key] = _class_weight(ancestor)
-            scores[key] += points / divisor
-            ancestor = ancestor.parent
-    if not scores:
-        return [tree.body] if tree.body is not None else []
-    for key, node in nodes.items():
-        scores[key] *= 1 - _link_density(node)
-    best_key = max(scores, key=lambda k: scores[k])
-    best = nodes[best_key]
-    # The content the page is about holds (or follows) its title: on a page of several
-    # articles (infinite scroll, teasers), prefer the block around the title heading.
-    if anchor is not None and not _contains(best, anchor):
-        around: LexborNode | None = anchor
-        for _ in range(TITLE_LEVELS):
-            if around is None or around.tag in ("body", "html"):
-                break
-            key = around.mem_id
-            if key in scores and scores[key] >= scores[best_key] * TITLE_SCORE_SHARE:
-                best, best_key = around, key
-                break
-            around = around.parent
-    # A page that marks its article's body (itemprop, common CMS classes) is taken at its word
-    # when the scoring chose a block outside it (an author box, a teaser).
-    marked = _semantic_root(tree)
-    if marked is not None and marked.mem_id != best_key:
-        if marked.mem_id not in scores:
-            nodes[marked.mem_id] = marked
-            scores[marked.mem_id] = scores[best_key]
-        best, best_key = marked, marked.mem_id
-    # Content split over several blocks: widen to an ancestor that scores nearly as well,
-    # or that holds much more prose than the block chosen (and is not link-heavy).
-    # A wrapper that adds no prose (a styling <div>) is looked through, not counted.
-    up = best.parent
-    own = _prose(best)
-    for _ in range(WIDEN_LEVELS):
-        if up is None or up.tag in ("body", "html"):
-            break
-        scored = up.mem_id in scores and scores[up.mem_id] >= scores[best_key] * 0.5
-        prose = _prose(up)
-        richer = prose >= own * WIDEN_PROSE and _link_density(up) < WIDEN_MAX_LINKS
-        if scored or richer:
-            if up.mem_id not in scores:
-                nodes[up.mem_id] = up
-                scores[up.mem_id] = scores[best_key]
-            best, best_key, own = up, up.mem_id, prose
-        elif prose > own:
-            break
-        up = up.parent
-    # Little text chosen (a short article, an image story): the article or main element
-    # around it says where the content is better than a few sentences' votes do.
-    if len((best.text(deep=True) or "").strip()) < SHORT_CONTENT:
-        up = best.parent
-        while up is not None and up.tag not in ("article", "main", "body"):
-            up = up.parent
-        if up is not None and up.tag != "body":
-            if up.mem_id not in scores:
-                nodes[up.mem_id] = up
-                scores[up.mem_id] = scores[best_key]
-            best, best_key = up, up.mem_id
-    threshold = max(5.0, scores[best_key] * 0.15)
-    parent = best.parent
-    if parent is None:
-        return [best]
-    roots = []
-    for sibling in parent.iter(include_text=False):
-        key = sibling.mem_id
-        if key != best_key and best.tag == "article" and sibling.tag == "article":
-            continue  # another story on the same page, not more of this one
-        if key == best_key or scores.get(key, -1.0) >= threshold:
-            roots.append(sibling)
-        elif sibling.tag == "p":
-            text = (sibling.text(deep=True) or "").strip()
-            if len(text) > 80 and _link_density(sibling) < 0.25:
-                roots.append(sibling)
-    roots = roots or [best]
-    # The article's lead paragraph is often kept apart from its body (beside the headline).
-    leads: list[LexborNode] = []
-    around = parent
-    for _ in range(LEAD_LEVELS):
-        if around is None or around.tag in ("body", "html"):
-            break
-        for lead in _leads(around):
-            if not any(_contains(r, lead) or _contains(lead, r) for r in roots + leads):
-                leads.append(lead)
-        around = around.parent
-    return leads[:1] + roots
-
-
-TITLE_LEVELS: Final = 4
-"""How far above the title heading a block may hold the page's content..."""
-TITLE_SCORE_SHARE: Final = 0.2
-"""...and the share of the best block's score it needs to win over it."""
-
-
-def _title_heading(tree: LexborHTMLParser, doc_title: str) -> LexborNode | None:
-    """The h1 (or else h2) whose text the document's <title> contains."""
-    title = _WS.sub(" ", doc_title).strip().casefold()
-    if not title:
-        return None
-    for selector in ("h1", "h2"):
-        for heading in tree.css(selector):
-            text = _WS.sub(" ", heading.text(deep=True) or "").strip().casefold()
-            if len(text) >= 10 and text in title:
-                return heading
-    return None
-
-
-def _semantic_root(tree: LexborHTMLParser) -> LexborNode | None:
-    """The element the page marks as its article's body, when it holds real prose."""
-    best: LexborNode | None = None
-    best_len = 0
-    for node in tree.css(_SEMANTIC_ROOTS):
-        text = sum(
-            len((p.text(deep=True) or "").strip()) for p in node.css("p, li, blockquote, pre")
-        ) or len((node.text(deep=True) or "").strip())
-        if text > best_len and _link_density(node) < 0.4:
-            best, best_len = node, text
-    return best if best_len >= 400 else None
-
-
-WIDEN_PROSE: Final = 2.0
-"""The chosen block widens to an ancestor with this many times its prose..."""
-WIDEN_MAX_LINKS: Final = 0.35
-"""...unless the ancestor is this link-heavy (a page shell with menus)."""
-SHORT_CONTENT: Final = 600
-WIDEN_LEVELS: Final = 3
-"""Chosen content shorter than this widens to the article or main element around it."""
-
-
-def _prose(node: LexborNode) -> int:
-    """Characters of paragraph text under ``node`` (paragraphs that are not link lists)."""
-    total = 0
-    for para in node.css("p, pre, blockquote"):
-        text = len((para.text(deep=True) or "").strip())
-        if text >= 25 and _link_density(para) < 0.5:
-            total += text
-    return total
-
-
-def _leads(node: LexborNode) -> list[LexborNode]:
-    """Paragraphs under ``node`` that a class marks as an article's lead (standfirst)."""
-    return [
-        lead
-        for lead in node.css("p[class], div[class]")
-        if _LEAD_RE.search(lead.attributes.get("class") or "")
-        and len((lead.text(deep=True) or "").strip()) >= LEAD_MIN_CHARS
-    ]
-
-
-def _contains(root: LexborNode, node: LexborNode) -> bool:
-    current: LexborNode | None = node
-    while current is not None:
-        if current.mem_id == root.mem_id:
-            return True
-        current = current.parent
-    return False
-
-
-def _prune(root: LexborNode) -> None:
-    """Inside the chosen content: drop link-heavy lists and blocks (menus, tag clouds)."""
-    for node in root.css("ul, ol, div, section, table"):
-        text = (node.text(deep=True) or "").strip()
-        if text and _link_density(node) > 0.4 and len(text) < 1000:
-            node.decompose()
-    for node in root.css("p, span, small, div"):
-        text = (node.text(deep=True) or "").strip()
-        if len(text) < 120 and CREDIT_RE.match(text):
-            node.decompose()
-    # A paragraph that is only a row of links (pagination, "share on", tag lists).
-    for node in root.css("p"):
-        if len(node.css("a")) >= 3 and _link_density(node) > 0.7:
-            node.decompose()
-    # "Related articles", "Das könnte Sie auch interessieren": the heading and its section.
-    for heading in root.css("h2, h3, h4, h5, h6"):
-        if _RELATED_RE.match(_WS.sub(" ", heading.text(deep=True) or "").strip()):
-            _drop_section(heading)
-    for listing in root.css("ul, ol"):
-        first = listing.css_first("li")
-        if first is not None and _RELATED_RE.match(
-            _WS.sub(" ", first.text(deep=True) or "").strip()
-        ):
-            listing.decompose()
-    # A run of teaser cards: headings each followed by nothing but a link ("Link zum Artikel").
-    cards = []
-    for heading in root.css("h2, h3, h4, h5, h6"):
-        following = _next_content(heading, root)
-        if (
-            following is not None
-            and following.tag not in ("-text", *_HEADINGS)
-            and following.css_first("a") is not None
-            and _link_density(following) > CARD_LINK_DENSITY
-        ):
-            cards.append((heading, following))
-    if len(cards) >= CARD_RUN:
-        for heading, following in cards:
-            following.decompose()
-            heading.decompose()
-    # A heading left with nothing under it introduced what was just pruned ("Related").
-    for heading in root.css("h2, h3, h4, h5, h6"):
-        following = _next_content(heading, root)
-        if following is None or following.tag in _HEADINGS:
-            if len((heading.text(deep=True) or "").strip()) < HEADLINE_MAX_CHARS:
-                heading.decompose()
-        elif (
-            following.tag != "-text"
-            and len(following.css("a")) >= TEASER_LINKS
-            and _link_density(following) > TEASER_LINK_DENSITY
-        ):
-            # "More on this" and its teaser cards: links with a line of text each.
-            following.decompose()
-            heading.decompose()
-
-
-HEADLINE_MAX_CHARS: Final = 100
-"""A heading this long is a sentence (a subtitle, a standfirst), not a section's label."""
-_RELATED_RE: Final = re.compile(
-    r"^(related|similar|recommended|more|other|popular|trending|latest|recent)"
-    r"( \w+)?( (articles?|posts?|stories|content|topics|links|news|reads?|videos?|products))"
-    r"|^(you (may|might) also (like|enjoy)|also on \w+|read (more|also|next)|see also|more on this( topic| story)?"
-    r"|recommended for you|most (read|popular|viewed|shared)|more from .{1,40}"
-    r"|das könnte (sie|dich) auch interessieren|(das ist )?auch interessant|ähnliche (themen|artikel|beiträge|produkte)"
-    r"|verwandte (artikel|beiträge|themen)|mehr zum thema( .{1,40})?|weitere (artikel|beiträge|nachrichten|themen|news|meldungen)"
-    r"|lesen sie (auch|mehr)|meistgelesen(e)?( artikel)?|empfehlungen( der redaktion)?|unsere empfehlungen?"
-    r"|(articles?|vidéos|audios( et vidéos)?) (similaires|liés|sur le (même )?sujet)|à lire aussi|lire aussi|sur le même sujet"
-    r"|vous aimerez aussi|(artículos|noticias) relacionad[oa]s|(también )?te puede interesar|lo más leído|más noticias"
-    r"|(podobne|powiązane) (artykuły|wpisy)|zobacz (też|także)|czytaj (też|także)|articoli correlati|potrebbe interessarti"
-    r"|leggi anche|gerelateerde artikelen|lees ook)[\s!:.?…]*$",
-    re.I,
-)
-"""Headings that introduce links to other pages, in the languages the service meets most."""
-CARD_RUN: Final = 3
-CARD_LINK_DENSITY: Final = 0.8
-"""This many headings each followed only by a link (this share of its text) are teaser cards."""
-TEASER_LINKS: Final = 3
-TEASER_LINK_DENSITY: Final = 0.3
-"""A heading followed by a block with this many links, this link-heavy: "more on this"."""
-CREDIT_RE: Final = re.compile(
-    r"^\s*(©|\(c\)|(fotos?|photos?|bild(er)?|images?|credits?|quelle|source|grafik)\s*[:|/])",
-    re.I,
-)
-"""A short line that credits a picture or a source."""
-
-
-def _drop_section(heading: LexborNode) -> None:
-    """``heading`` and what follows it up to the next heading of its rank or higher."""
-    rank = _HEADINGS.index(heading.tag or "h6")
-    sibling = heading.next
-    while sibling is not None:
-        if sibling.tag in _HEADINGS and _HEADINGS.index(sibling.tag) <= rank:
-            break
-        following = sibling.next
-        sibling.decompose()
-        sibling = following
-    heading.decompose()
-
-
-def _next_content(node: LexborNode, root: LexborNode) -> LexborNode | None:
-    """What the reader meets after ``node`` within ``root`` (white space skipped)."""
-    current: LexborNode | None = node
-    while current is not None and current.mem_id != root.mem_id:
-        sibling = current.next
-        while sibling is not None and (
-            sibling.tag == "-comment"
-            or (sibling.tag == "-text" and not (sibling.text_content or "").strip())
-            or (sibling.tag not in ("-text",) and not (sibling.text(deep=True) or "").strip())
-        ):
-            sibling = sibling.next
-        if sibling is not None:
-            return sibling
-        current = current.parent
-    return None

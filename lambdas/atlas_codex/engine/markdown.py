@@ -1,0 +1,290 @@
+"""HTML to markdown in one tree walk on lexbor (selectolax).
+
+``main_content=True`` writes only what ``main_content.select`` keeps of the page (its
+content, without navigation, headers, footers, cookie banners, comments and other
+boilerplate), and writes it lean: fewer tokens for a model to read.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from atlas_codex.engine import main_content as content
+from atlas_codex.engine.html import (
+    BLOCKS,
+    HEADINGS,
+    MAX_DEPTH,
+    WS,
+    absolute_url,
+    drop_unreadable,
+    parse,
+)
+
+
+class _Writer:
+    def __init__(self, base_url: str, *, lean: bool = False) -> None:
+        self.base = base_url
+        self.lean = lean
+        """Main-content mode: no emphasis, and a link inside running prose is its text."""
+        self.out: list[str] = []
+
+    def block(self, text: str) -> None:
+        text = text.strip("\n")
+        if text.strip():
+            self.out.append(text)
+
+    def result(self) -> str:
+        return "\n\n".join(self.out).strip() + ("\n" if self.out else "")
+
+
+PROSE_MIN_CHARS: Final = 120
+"""Shorter blocks are cards and list entries: their links keep their URLs."""
+PROSE_LINK_SHARE: Final = 0.6
+"""In main-content mode, a link whose text is less than this share of its paragraph's is
+part of the prose: its text is kept, its URL (tokens a model rarely needs) is not."""
+
+
+def _in_prose(link_text: str, lean: bool, prose: int) -> bool:
+    """A link that is a few words of a longer paragraph (not a card's or a list's link)."""
+    return lean and prose >= PROSE_MIN_CHARS and len(link_text.strip()) < prose * PROSE_LINK_SHARE
+
+
+def _inline(
+    node: LexborNode,
+    base: str,
+    depth: int = 0,
+    *,
+    lean: bool = False,
+    prose: int = 0,
+    self_links: bool = False,
+) -> str:
+    """The inline markdown of ``node``'s children (text, links, emphasis, code, images).
+    ``lean``: no emphasis markers; ``prose``: the length of the paragraph being written;
+    ``self_links``: a link to the page itself is its text (a headline's permalink)."""
+    parts: list[str] = []
+    for child in node.iter(include_text=True):
+        tag = child.tag
+        if tag == "-text":
+            parts.append(WS.sub(" ", child.text_content or ""))
+            continue
+        if tag in ("-comment", None) or depth > MAX_DEPTH:
+            continue
+        if tag == "br":
+            parts.append("  \n")
+        elif tag in ("strong", "b"):
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
+            parts.append(inner if lean else f"**{inner.strip()}**" if inner.strip() else "")
+        elif tag in ("em", "i"):
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
+            parts.append(inner if lean else f"*{inner.strip()}*" if inner.strip() else "")
+        elif tag == "code":
+            inner = (child.text(deep=True) or "").strip()
+            parts.append(f"`{inner}`" if inner else "")
+        elif tag == "a":
+            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
+            href = absolute_url(base, child.attributes.get("href"))
+            in_prose = _in_prose(inner, lean, prose) or (self_links and href == base)
+            if in_prose or not href or not inner.strip():
+                parts.append(inner)
+            else:
+                parts.append(f"[{inner.strip()}]({href})")
+        elif tag == "img":
+            alt = (child.attributes.get("alt") or "").strip()
+            src = absolute_url(base, child.attributes.get("src"))
+            parts.append(f"![{alt}]({src})" if src else alt)
+        else:
+            parts.append(
+                _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
+            )
+    return "".join(parts)
+
+
+def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
+    ordered = node.tag == "ol"
+    lines: list[str] = []
+    n = 0
+    for item in node.iter(include_text=False):
+        if item.tag != "li":
+            continue
+        n += 1
+        marker = f"{n}." if ordered else "-"
+        text_parts: list[str] = []
+        nested: list[str] = []
+        prose = len((item.text(deep=True) or "").strip()) if w.lean else 0
+        for child in item.iter(include_text=True):
+            if child.tag in ("ul", "ol"):
+                nested.append(_list(child, w, indent + 2, depth + 1))
+            elif child.tag == "-text":
+                text_parts.append(WS.sub(" ", child.text_content or ""))
+            elif child.tag in BLOCKS or child.tag == "p":
+                inline = _inline(child, w.base, depth + 1, lean=w.lean, prose=prose)
+                text_parts.append(" " + inline + " ")
+            else:
+                text_parts.append(_inline_single(child, w.base, lean=w.lean, prose=prose))
+        line = WS.sub(" ", "".join(text_parts)).strip()
+        lines.append(" " * indent + f"{marker} {line}".rstrip())
+        lines.extend(x for x in nested if x)
+    return "\n".join(lines)
+
+
+def _cell(node: LexborNode, base: str) -> str:
+    return WS.sub(" ", _inline(node, base)).strip().replace("|", "\\|")
+
+
+def _table(node: LexborNode, base: str) -> str:
+    rows: list[list[str]] = []
+    for tr in node.css("tr"):
+        cells = [_cell(c, base) for c in tr.iter(include_text=False) if c.tag in ("th", "td")]
+        if cells:
+            rows.append(cells)
+    if not rows:
+        return ""
+    width = max(len(r) for r in rows)
+    rows = [r + [""] * (width - len(r)) for r in rows]
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * width]
+    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+CALENDAR_CELLS: Final = 28
+"""A table of at least this many cells, nearly all of them days of a month, is a date picker."""
+
+
+def _calendar(table: LexborNode) -> bool:
+    cells = [text for cell in table.css("td, th") if (text := (cell.text(deep=True) or "").strip())]
+    days = sum(1 for text in cells if text.isdigit() and 1 <= int(text) <= 31)
+    return len(cells) >= CALENDAR_CELLS and days >= len(cells) * 0.8
+
+
+def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
+    # Bare text and inline elements between blocks, written as one paragraph at the next block.
+    buffer: list[str | LexborNode] = []
+
+    def flush() -> None:
+        if not buffer:
+            return
+        prose = (
+            sum(len(p if isinstance(p, str) else p.text(deep=True) or "") for p in buffer)
+            if w.lean
+            else 0
+        )
+        text = WS.sub(
+            " ",
+            "".join(
+                p if isinstance(p, str) else _inline_single(p, w.base, lean=w.lean, prose=prose)
+                for p in buffer
+            ),
+        ).strip()
+        if text:
+            w.block(text)
+        buffer.clear()
+
+    for child in node.iter(include_text=True):
+        tag = child.tag
+        if tag == "-text":
+            buffer.append(child.text_content or "")
+            continue
+        if tag in ("-comment", None):
+            continue
+        if depth > MAX_DEPTH:
+            buffer.append(child.text(deep=True) or "")
+            continue
+        if tag in HEADINGS:
+            flush()
+            text = WS.sub(" ", _inline(child, w.base, lean=w.lean, self_links=w.lean)).strip()
+            if text:
+                w.block("#" * int(tag[1]) + " " + text)
+        elif tag == "p":
+            flush()
+            prose = len((child.text(deep=True) or "").strip()) if w.lean else 0
+            w.block(WS.sub(" ", _inline(child, w.base, lean=w.lean, prose=prose)).strip())
+        elif tag in ("ul", "ol"):
+            flush()
+            w.block(_list(child, w, 0, depth + 1))
+        elif tag == "pre":
+            flush()
+            code = child.text(deep=True) or ""
+            w.block("```\n" + code.strip("\n") + "\n```")
+        elif tag == "blockquote":
+            flush()
+            inner = _Writer(w.base, lean=w.lean)
+            _walk(child, inner, depth + 1)
+            w.block(
+                "\n".join(
+                    "> " + line if line else ">" for line in inner.result().strip().splitlines()
+                )
+            )
+        elif tag == "table":
+            flush()
+            if w.lean and _calendar(child):
+                continue
+            if len(child.css("table")) > 1:  # the table itself and one inside it
+                # A layout table (tables inside): its cells are blocks of the page, not data.
+                _walk(child, w, depth + 1)
+            else:
+                w.block(_table(child, w.base))
+        elif tag == "hr":
+            flush()
+            w.block("---")
+        elif tag in BLOCKS or tag in ("li", "tbody", "thead", "tfoot", "tr", "td", "th"):
+            flush()
+            _walk(child, w, depth + 1)
+        else:
+            buffer.append(child)
+    flush()
+
+
+def _inline_single(node: LexborNode, base: str, *, lean: bool = False, prose: int = 0) -> str:
+    """Inline markdown of one element (itself included, not only its children)."""
+    tag = node.tag
+    inner = _inline(node, base, lean=lean, prose=prose)
+    if tag in ("strong", "b", "em", "i") and lean:
+        return inner
+    if tag == "a" and _in_prose(inner, lean, prose):
+        return inner
+    if tag in ("strong", "b") and inner.strip():
+        return f"**{inner.strip()}**"
+    if tag in ("em", "i") and inner.strip():
+        return f"*{inner.strip()}*"
+    if tag == "code":
+        text = (node.text(deep=True) or "").strip()
+        return f"`{text}`" if text else ""
+    if tag == "a":
+        href = absolute_url(base, node.attributes.get("href"))
+        return f"[{inner.strip()}]({href})" if href and inner.strip() else inner
+    if tag == "img":
+        alt = (node.attributes.get("alt") or "").strip()
+        src = absolute_url(base, node.attributes.get("src"))
+        return f"![{alt}]({src})" if src else alt
+    if tag == "br":
+        return "  \n"
+    return inner
+
+
+def to_markdown(
+    html: str | LexborHTMLParser, base_url: str = "", *, main_content: bool = False
+) -> str:
+    tree = parse(html) if isinstance(html, str) else html.clone()
+    writer = _Writer(base_url, lean=main_content)
+    if main_content:
+        chosen = content.select(tree)
+        if chosen.title is not None:
+            text = WS.sub(" ", _inline(chosen.title, base_url)).strip()
+            if text:
+                writer.block("# " + text)
+        for root in chosen.roots:
+            if root.tag in ("p", "pre", "blockquote", "table", "ul", "ol", "h1", "h2", "h3"):
+                # A leaf chosen on its own is written as a block: wrap it in a body.
+                holder = LexborHTMLParser(f"<body>{root.html}</body>").body
+                if holder is not None:
+                    _walk(holder, writer)
+            else:
+                _walk(root, writer)
+        return writer.result()
+    drop_unreadable(tree)
+    if tree.body is None:
+        return ""
+    _walk(tree.body, writer)
+    return writer.result()
