@@ -196,6 +196,17 @@ def test_links_in_bare_text_and_headings_are_lean_and_layout_tables_are_read_onc
     assert "| Opening hours | 9 to 5 |" in full
 
 
+def test_markup_keeps_the_white_space_between_words_outside_its_markers() -> None:
+    html = (
+        "<html><body><p>A<b> bold </b>word, an<i> </i>empty one and a"
+        "<a href='/x'> link </a>here.</p><div>Text <b>in</b> a div, <a href='/y'>linked</a>.</div>"
+        "</body></html>"
+    )
+    full = to_markdown(html, "https://news.example/a")
+    assert "A **bold** word, an empty one and a [link](https://news.example/x) here." in full
+    assert "Text **in** a div, [linked](https://news.example/y)." in full
+
+
 def test_metadata_includes_json_ld_opengraph_and_language() -> None:
     meta = metadata(parse(product(3)), "https://shop.example/product/3")
     assert meta.title == "Lamp 3"

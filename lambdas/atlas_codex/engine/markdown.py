@@ -7,6 +7,7 @@ boilerplate), and writes it lean: fewer tokens for a model to read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -46,59 +47,73 @@ PROSE_LINK_SHARE: Final = 0.6
 part of the prose: its text is kept, its URL (tokens a model rarely needs) is not."""
 
 
-def _in_prose(link_text: str, lean: bool, prose: int) -> bool:
-    """A link that is a few words of a longer paragraph (not a card's or a list's link)."""
-    return lean and prose >= PROSE_MIN_CHARS and len(link_text.strip()) < prose * PROSE_LINK_SHARE
+@dataclass(frozen=True)
+class _Style:
+    """How inline content is written: against ``base``; ``lean`` (main content): no emphasis
+    markers; ``prose``: the length of the block being written (its links in running prose
+    lose their URLs); ``self_links``: a link to the page itself is its text (a headline's
+    permalink)."""
+
+    base: str
+    lean: bool = False
+    prose: int = 0
+    self_links: bool = False
+
+    def in_prose(self, link_text: str) -> bool:
+        """A link that is a few words of a longer paragraph (not a card's or a list's link)."""
+        return (
+            self.lean
+            and self.prose >= PROSE_MIN_CHARS
+            and len(link_text.strip()) < self.prose * PROSE_LINK_SHARE
+        )
 
 
-def _inline(
-    node: LexborNode,
-    base: str,
-    depth: int = 0,
-    *,
-    lean: bool = False,
-    prose: int = 0,
-    self_links: bool = False,
-) -> str:
-    """The inline markdown of ``node``'s children (text, links, emphasis, code, images).
-    ``lean``: no emphasis markers; ``prose``: the length of the paragraph being written;
-    ``self_links``: a link to the page itself is its text (a headline's permalink)."""
+def _inline(node: LexborNode, style: _Style, depth: int = 0) -> str:
+    """The inline markdown of ``node``'s children (text, links, emphasis, code, images)."""
     parts: list[str] = []
     for child in node.iter(include_text=True):
         tag = child.tag
         if tag == "-text":
             parts.append(WS.sub(" ", child.text_content or ""))
-            continue
-        if tag in ("-comment", None) or depth > MAX_DEPTH:
-            continue
-        if tag == "br":
-            parts.append("  \n")
-        elif tag in ("strong", "b"):
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
-            parts.append(inner if lean else f"**{inner.strip()}**" if inner.strip() else "")
-        elif tag in ("em", "i"):
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
-            parts.append(inner if lean else f"*{inner.strip()}*" if inner.strip() else "")
-        elif tag == "code":
-            inner = (child.text(deep=True) or "").strip()
-            parts.append(f"`{inner}`" if inner else "")
-        elif tag == "a":
-            inner = _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
-            href = absolute_url(base, child.attributes.get("href"))
-            in_prose = _in_prose(inner, lean, prose) or (self_links and href == base)
-            if in_prose or not href or not inner.strip():
-                parts.append(inner)
-            else:
-                parts.append(f"[{inner.strip()}]({href})")
-        elif tag == "img":
-            alt = (child.attributes.get("alt") or "").strip()
-            src = absolute_url(base, child.attributes.get("src"))
-            parts.append(f"![{alt}]({src})" if src else alt)
-        else:
-            parts.append(
-                _inline(child, base, depth + 1, lean=lean, prose=prose, self_links=self_links)
-            )
+        elif tag not in ("-comment", None) and depth <= MAX_DEPTH:
+            parts.append(_element(child, style, depth))
     return "".join(parts)
+
+
+def _element(node: LexborNode, style: _Style, depth: int = 0) -> str:
+    """The inline markdown of one element, itself included."""
+    tag = node.tag
+    if tag == "br":
+        return "  \n"
+    if tag == "code":
+        code = (node.text(deep=True) or "").strip()
+        return f"`{code}`" if code else ""
+    if tag == "img":
+        alt = (node.attributes.get("alt") or "").strip()
+        src = absolute_url(style.base, node.attributes.get("src"))
+        return f"![{alt}]({src})" if src else alt
+    inner = _inline(node, style, depth + 1)
+    if tag in ("strong", "b"):
+        return inner if style.lean else _around(inner, "**", "**")
+    if tag in ("em", "i"):
+        return inner if style.lean else _around(inner, "*", "*")
+    if tag == "a":
+        href = absolute_url(style.base, node.attributes.get("href"))
+        if not href or style.in_prose(inner) or (style.self_links and href == style.base):
+            return inner
+        return _around(inner, "[", f"]({href})")
+    return inner
+
+
+def _around(inner: str, before: str, after: str) -> str:
+    """``inner``'s text between ``before`` and ``after``, its outer white space left outside
+    (``a<b> bold </b>word`` is ``a **bold** word``); white space alone stays as it is."""
+    text = inner.strip()
+    if not text:
+        return inner
+    start = inner[: len(inner) - len(inner.lstrip())]
+    end = inner[len(inner.rstrip()) :]
+    return f"{start}{before}{text}{after}{end}"
 
 
 def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
@@ -113,16 +128,17 @@ def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
         text_parts: list[str] = []
         nested: list[str] = []
         prose = len((item.text(deep=True) or "").strip()) if w.lean else 0
+        style = _Style(w.base, w.lean, prose)
         for child in item.iter(include_text=True):
             if child.tag in ("ul", "ol"):
                 nested.append(_list(child, w, indent + 2, depth + 1))
             elif child.tag == "-text":
                 text_parts.append(WS.sub(" ", child.text_content or ""))
             elif child.tag in BLOCKS or child.tag == "p":
-                inline = _inline(child, w.base, depth + 1, lean=w.lean, prose=prose)
+                inline = _inline(child, style, depth + 1)
                 text_parts.append(" " + inline + " ")
             else:
-                text_parts.append(_inline_single(child, w.base, lean=w.lean, prose=prose))
+                text_parts.append(_element(child, style, depth + 1))
         line = WS.sub(" ", "".join(text_parts)).strip()
         lines.append(" " * indent + f"{marker} {line}".rstrip())
         lines.extend(x for x in nested if x)
@@ -130,7 +146,7 @@ def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
 
 
 def _cell(node: LexborNode, base: str) -> str:
-    return WS.sub(" ", _inline(node, base)).strip().replace("|", "\\|")
+    return WS.sub(" ", _inline(node, _Style(base))).strip().replace("|", "\\|")
 
 
 def _table(node: LexborNode, base: str) -> str:
@@ -170,12 +186,10 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
             if w.lean
             else 0
         )
+        style = _Style(w.base, w.lean, prose)
         text = WS.sub(
             " ",
-            "".join(
-                p if isinstance(p, str) else _inline_single(p, w.base, lean=w.lean, prose=prose)
-                for p in buffer
-            ),
+            "".join(p if isinstance(p, str) else _element(p, style) for p in buffer),
         ).strip()
         if text:
             w.block(text)
@@ -193,13 +207,14 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
             continue
         if tag in HEADINGS:
             flush()
-            text = WS.sub(" ", _inline(child, w.base, lean=w.lean, self_links=w.lean)).strip()
+            style = _Style(w.base, w.lean, self_links=w.lean)
+            text = WS.sub(" ", _inline(child, style)).strip()
             if text:
                 w.block("#" * int(tag[1]) + " " + text)
         elif tag == "p":
             flush()
             prose = len((child.text(deep=True) or "").strip()) if w.lean else 0
-            w.block(WS.sub(" ", _inline(child, w.base, lean=w.lean, prose=prose)).strip())
+            w.block(WS.sub(" ", _inline(child, _Style(w.base, w.lean, prose))).strip())
         elif tag in ("ul", "ol"):
             flush()
             w.block(_list(child, w, 0, depth + 1))
@@ -236,33 +251,6 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
     flush()
 
 
-def _inline_single(node: LexborNode, base: str, *, lean: bool = False, prose: int = 0) -> str:
-    """Inline markdown of one element (itself included, not only its children)."""
-    tag = node.tag
-    inner = _inline(node, base, lean=lean, prose=prose)
-    if tag in ("strong", "b", "em", "i") and lean:
-        return inner
-    if tag == "a" and _in_prose(inner, lean, prose):
-        return inner
-    if tag in ("strong", "b") and inner.strip():
-        return f"**{inner.strip()}**"
-    if tag in ("em", "i") and inner.strip():
-        return f"*{inner.strip()}*"
-    if tag == "code":
-        text = (node.text(deep=True) or "").strip()
-        return f"`{text}`" if text else ""
-    if tag == "a":
-        href = absolute_url(base, node.attributes.get("href"))
-        return f"[{inner.strip()}]({href})" if href and inner.strip() else inner
-    if tag == "img":
-        alt = (node.attributes.get("alt") or "").strip()
-        src = absolute_url(base, node.attributes.get("src"))
-        return f"![{alt}]({src})" if src else alt
-    if tag == "br":
-        return "  \n"
-    return inner
-
-
 def to_markdown(
     html: str | LexborHTMLParser, base_url: str = "", *, main_content: bool = False
 ) -> str:
@@ -271,7 +259,7 @@ def to_markdown(
     if main_content:
         chosen = content.select(tree)
         if chosen.title is not None:
-            text = WS.sub(" ", _inline(chosen.title, base_url)).strip()
+            text = WS.sub(" ", _inline(chosen.title, _Style(base_url))).strip()
             if text:
                 writer.block("# " + text)
         for root in chosen.roots:
