@@ -30,20 +30,28 @@ def _local_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {value!r}")
+    return value
+
+
 def _markdown(args: argparse.Namespace) -> int:
+    from atlas_codex.engine.fetch import decode
     from atlas_codex.engine.markdown import to_markdown
 
     status = 0
     for name in args.files:
         path = Path(name)
         try:
-            html = path.read_bytes().decode("utf-8", errors="replace")
+            # The page's own <meta charset>, else UTF-8 (or Latin-1), as the fetcher reads it.
+            html, _ = decode(path.read_bytes(), "")
         except OSError as exc:
             print(f"atlas-codex markdown: {name}: {exc.strerror}", file=sys.stderr)
             status = 1
             continue
         started = time.perf_counter()
-        markdown = to_markdown(html, "", main_content=args.main_content)
+        markdown = to_markdown(html, args.base_url or "", main_content=args.main_content)
         ms = (time.perf_counter() - started) * 1000
         if args.jsonl:
             print(
@@ -152,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     markdown.add_argument(
         "--jsonl", action="store_true", help='one line per file: {"file", "markdown", "ms"}'
+    )
+    markdown.add_argument(
+        "--base-url",
+        type=_http_url,
+        metavar="URL",
+        help="the page's address: relative links are made absolute against it",
     )
     markdown.set_defaults(run=_markdown)
 
