@@ -165,6 +165,28 @@ def test_related_links_comments_teaser_cards_and_date_pickers_are_not_content() 
     assert "commentaires" not in main
 
 
+def test_on_a_listing_page_the_cards_and_a_table_of_small_numbers_are_the_content() -> None:
+    cards = "".join(
+        f"<h2>Lamp {n}, brass, hand made</h2><p><a href='/lamp/{n}'>See the lamp</a></p>"
+        for n in range(6)
+    )
+    rows = "".join(
+        f"<tr><td>{rank}</td><td>Team {rank}</td><td>28</td><td>{rank % 9 + 1}</td>"
+        f"<td>{rank % 5 + 1}</td><td>{rank % 6 + 1}</td><td>{rank % 20 + 1}</td></tr>"
+        for rank in range(1, 23)
+    )
+    html = (
+        f"<html><body><main><h1>Lamps</h1>{cards}"
+        "<table><tr><th>#</th><th>Team</th><th>P</th><th>W</th><th>D</th><th>L</th><th>Pts</th>"
+        f"</tr>{rows}</table>"
+        "</main></body></html>"
+    )
+    main = to_markdown(html, "https://shop.example/lamps", main_content=True)
+    assert "## Lamp 5, brass, hand made" in main
+    assert "[See the lamp](https://shop.example/lamp/5)" in main
+    assert "| 22 | Team 22 | 28 | 5 | 3 | 5 | 3 |" in main  # mostly days, but not a month
+
+
 def test_a_long_heading_is_a_subtitle_and_stays_though_nothing_follows_it() -> None:
     body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(4))
     subtitle = (

@@ -417,7 +417,8 @@ def _prune(root: LexborNode) -> None:
             and _link_density(following) > CARD_LINK_DENSITY
         ):
             cards.append((heading, following))
-    if len(cards) >= CARD_RUN:
+    # ...beside an article: on a listing page the cards are the content.
+    if len(cards) >= CARD_RUN and _prose(root) >= CARD_ARTICLE_PROSE:
         for heading, following in cards:
             following.decompose()
             heading.decompose()
@@ -457,6 +458,8 @@ _RELATED_RE: Final = re.compile(
 CARD_RUN: Final = 3
 CARD_LINK_DENSITY: Final = 0.8
 """This many headings each followed only by a link (this share of its text) are teaser cards."""
+CARD_ARTICLE_PROSE: Final = 500
+"""...when the content holds this much prose besides them."""
 TEASER_LINKS: Final = 3
 TEASER_LINK_DENSITY: Final = 0.3
 """A heading followed by a block with this many links, this link-heavy: "more on this"."""

@@ -170,8 +170,13 @@ CALENDAR_CELLS: Final = 28
 
 def _calendar(table: LexborNode) -> bool:
     cells = [text for cell in table.css("td, th") if (text := (cell.text(deep=True) or "").strip())]
-    days = sum(1 for text in cells if text.isdigit() and 1 <= int(text) <= 31)
-    return len(cells) >= CALENDAR_CELLS and days >= len(cells) * 0.8
+    days = [int(text) for text in cells if text.isdigit() and 1 <= int(text) <= 31]
+    # Every day of a month is there (a league table's small numbers are not all of them).
+    return (
+        len(cells) >= CALENDAR_CELLS
+        and len(days) >= len(cells) * 0.8
+        and set(range(1, 29)) <= set(days)
+    )
 
 
 def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
