@@ -187,6 +187,34 @@ def test_on_a_listing_page_the_cards_and_a_table_of_small_numbers_are_the_conten
     assert "| 22 | Team 22 | 28 | 5 | 3 | 5 | 3 |" in main  # mostly days, but not a month
 
 
+def test_a_short_description_widens_to_the_recipe_around_it_and_empty_entries_are_skipped() -> None:
+    # No <article>/<main>, and the steps and ingredients are not paragraphs: only the short
+    # description votes as prose.
+    ingredients = "".join(
+        f"<div class='ingredient'><span>{n}</span><span>{n} cup of flour</span></div>"
+        for n in range(1, 8)
+    )
+    steps = "".join(
+        f"<div class='step'><div class='num'>{n}</div><div class='text'>Step {n}: stir, wait, "
+        "then stir again until the batter is smooth.</div></div>"
+        for n in range(1, 5)
+    )
+    html = (
+        "<html><body><div class='nav'><a href='/'>Home</a></div><div class='recipe'>"
+        f"<div class='description'><div class='part'><p>{PROSE * 3}</p></div></div>"
+        f"<div class='ingredients'><h2>Ingredients</h2>{ingredients}</div>"
+        f"<div class='steps'><h2>Steps</h2>{steps}</div>"
+        "<h2>Tips</h2><ol><li><span class='icon'></span></li><li>Serve warm.</li><li></li>"
+        "<li>Keep it covered.</li></ol></div></body></html>"
+    )
+    main = to_markdown(html, "https://food.example/cake", main_content=True)
+    assert "7 cup of flour" in main
+    assert "Step 4: stir" in main
+    assert (
+        "1. Serve warm.\n2. Keep it covered." in main
+    )  # empty entries neither written nor counted
+
+
 def test_a_long_heading_is_a_subtitle_and_stays_though_nothing_follows_it() -> None:
     body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(4))
     subtitle = (

@@ -249,9 +249,7 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
     # when the scoring chose a block outside it (an author box, a teaser).
     marked = _semantic_root(tree)
     if marked is not None and marked.mem_id != best_key:
-        if marked.mem_id not in scores:
-            nodes[marked.mem_id] = marked
-            scores[marked.mem_id] = scores[best_key]
+        _inherit(scores, nodes, marked, best_key)
         best, best_key = marked, marked.mem_id
     # Content split over several blocks: widen to an ancestor that scores nearly as well,
     # or that holds much more prose than the block chosen (and is not link-heavy).
@@ -265,24 +263,32 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
         prose = _prose(up)
         richer = prose >= own * WIDEN_PROSE and _link_density(up) < WIDEN_MAX_LINKS
         if scored or richer:
-            if up.mem_id not in scores:
-                nodes[up.mem_id] = up
-                scores[up.mem_id] = scores[best_key]
+            _inherit(scores, nodes, up, best_key)
             best, best_key, own = up, up.mem_id, prose
         elif prose > own:
             break
         up = up.parent
     # Little text chosen (a short article, an image story): the article or main element
     # around it says where the content is better than a few sentences' votes do.
-    if len((best.text(deep=True) or "").strip()) < SHORT_CONTENT:
+    own_text = len((best.text(deep=True) or "").strip())
+    if own_text < SHORT_CONTENT:
         up = best.parent
         while up is not None and up.tag not in ("article", "main", "body"):
             up = up.parent
         if up is not None and up.tag != "body":
-            if up.mem_id not in scores:
-                nodes[up.mem_id] = up
-                scores[up.mem_id] = scores[best_key]
+            _inherit(scores, nodes, up, best_key)
             best, best_key = up, up.mem_id
+        else:
+            up = best.parent
+            for _ in range(WIDEN_LEVELS):
+                if up is None or up.tag in ("body", "html"):
+                    break
+                chars = len((up.text(deep=True) or "").strip())
+                if chars >= own_text * SHORT_WIDEN_TEXT and _link_density(up) < WIDEN_MAX_LINKS:
+                    _inherit(scores, nodes, up, best_key)
+                    best, best_key = up, up.mem_id
+                    break
+                up = up.parent
     threshold = max(5.0, scores[best_key] * 0.15)
     parent = best.parent
     if parent is None:
@@ -318,6 +324,15 @@ TITLE_SCORE_SHARE: Final = 0.2
 """...and the share of the best block's score it needs to win over it."""
 
 
+def _inherit(
+    scores: dict[int, float], nodes: dict[int, LexborNode], node: LexborNode, best_key: int
+) -> None:
+    """``node`` takes the chosen block's place: unscored, it inherits that block's score."""
+    if node.mem_id not in scores:
+        nodes[node.mem_id] = node
+        scores[node.mem_id] = scores[best_key]
+
+
 def _title_heading(tree: LexborHTMLParser, doc_title: str) -> LexborNode | None:
     """The h1 (or else h2) whose text the document's <title> contains."""
     title = WS.sub(" ", doc_title).strip().casefold()
@@ -348,9 +363,13 @@ WIDEN_PROSE: Final = 2.0
 """The chosen block widens to an ancestor with this many times its prose..."""
 WIDEN_MAX_LINKS: Final = 0.35
 """...unless the ancestor is this link-heavy (a page shell with menus)."""
-SHORT_CONTENT: Final = 600
 WIDEN_LEVELS: Final = 3
-"""Chosen content shorter than this widens to the article or main element around it."""
+"""How many ancestors up the chosen content may widen."""
+SHORT_CONTENT: Final = 600
+"""Chosen content shorter than this widens to the article or main element around it..."""
+SHORT_WIDEN_TEXT: Final = 2
+"""...or, with none, to the nearest ancestor with this many times its text (a recipe's
+description to its ingredients and steps)."""
 
 
 def _prose(node: LexborNode) -> int:

@@ -123,8 +123,6 @@ def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
     for item in node.iter(include_text=False):
         if item.tag != "li":
             continue
-        n += 1
-        marker = f"{n}." if ordered else "-"
         text_parts: list[str] = []
         nested: list[str] = []
         prose = len((item.text(deep=True) or "").strip()) if w.lean else 0
@@ -140,8 +138,13 @@ def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
             else:
                 text_parts.append(_element(child, style, depth + 1))
         line = WS.sub(" ", "".join(text_parts)).strip()
+        nested = [x for x in nested if x]
+        if not line and not nested:
+            continue  # an empty entry (an icon, a spacer) is not written, nor counted
+        n += 1
+        marker = f"{n}." if ordered else "-"
         lines.append(" " * indent + f"{marker} {line}".rstrip())
-        lines.extend(x for x in nested if x)
+        lines.extend(nested)
     return "\n".join(lines)
 
 
