@@ -147,7 +147,9 @@ def test_related_links_comments_teaser_cards_and_date_pickers_are_not_content() 
     )
     html = (
         "<html><body><div id='main'><h1>Library stays open</h1>"
-        f"<div class='text'>{body}{cards}<table><tr><th>Mo</th><th>Di</th></tr>{days}</table>"
+        "<div class='text'><p>Share this article</p><div>Facebook | Twitter | WhatsApp | E-Mail</div>"
+        f"{body}<p>Permalink https://news.example/p/1</p><p>Share prices rose.</p>"
+        f"{cards}<table><tr><th>Mo</th><th>Di</th></tr>{days}</table>"
         "<h2>Das könnte Sie auch interessieren!</h2>"
         "<p>Sommerfest im Park: die Stadt lädt am Samstag alle Familien ein.</p></div>"
         "<div class='thread'><h2>27 commentaires</h2>"
@@ -158,6 +160,10 @@ def test_related_links_comments_teaser_cards_and_date_pickers_are_not_content() 
     assert "Paragraph 5" in main
     assert "Sommerfest" not in main
     assert "interessieren" not in main
+    assert "Share this" not in main
+    assert "WhatsApp" not in main
+    assert "Permalink" not in main
+    assert "Share prices rose." in main
     assert "Other story" not in main
     assert "Read the article" not in main
     assert "| 01 |" not in main

@@ -411,6 +411,11 @@ def _prune(root: LexborNode) -> None:
         text = (node.text(deep=True) or "").strip()
         if len(text) < 120 and CREDIT_RE.match(text):
             node.decompose()
+    # The page's controls written as text: "Share", "Print", "Permalink", "Back to the list".
+    for node in root.css("p, span, small, div, li"):
+        text = WS.sub(" ", node.text(deep=True) or "").strip()
+        if len(text) < CONTROL_MAX_CHARS and (_CONTROL_RE.match(text) or _share_bar(text)):
+            node.decompose()
     # A paragraph that is only a row of links (pagination, "share on", tag lists).
     for node in root.css("p"):
         if len(node.css("a")) >= 3 and _link_density(node) > 0.7:
@@ -463,7 +468,8 @@ _RELATED_RE: Final = re.compile(
     r"^(related|similar|recommended|more|other|popular|trending|latest|recent)"
     r"( \w+)?( (articles?|posts?|stories|content|topics|links|news|reads?|videos?|products))"
     r"|^(you (may|might) also (like|enjoy)|also on \w+|read (more|also|next)|see also|more on this( topic| story)?"
-    r"|recommended for you|most (read|popular|viewed|shared)|more from .{1,40}"
+    r"|recommended for you|most (read|popular|viewed|shared)|more from .{1,40}|(discover|explore) more( .{1,40})?"
+    r"|entdecke(n sie)? (weitere|mehr)( .{1,40})?"
     r"|das könnte (sie|dich) auch interessieren|(das ist )?auch interessant|ähnliche (themen|artikel|beiträge|produkte)"
     r"|verwandte (artikel|beiträge|themen)|mehr zum thema( .{1,40})?|weitere (artikel|beiträge|nachrichten|themen|news|meldungen)"
     r"|lesen sie (auch|mehr)|meistgelesen(e)?( artikel)?|empfehlungen( der redaktion)?|unsere empfehlungen?"
@@ -482,6 +488,31 @@ CARD_ARTICLE_PROSE: Final = 500
 TEASER_LINKS: Final = 3
 TEASER_LINK_DENSITY: Final = 0.3
 """A heading followed by a block with this many links, this link-heavy: "more on this"."""
+CONTROL_MAX_CHARS: Final = 60
+_CONTROL_RE: Final = re.compile(
+    r"^(share( this)?( article| post| story| page)?( on \w+)?|print( this)?( article| page| recipe)?"
+    r"|permalink( https?://\S+)?|back to (the )?(list|overview|top)|comments? (are )?closed"
+    r"|teilen|(diesen |den )?artikel (teilen|drucken)|mit freunden teilen|jetzt teilen|(rezept |seite )?drucken"
+    r"|zurück zur (liste|listenansicht|übersicht)|kommentare (sind )?geschlossen"
+    r"|partager( cet article| sur \w+)?|imprimer( cette page| cet article)?|permalien( https?://\S+)?|retour à la liste"
+    r"|compartir( en \w+)?|imprimir|volver al listado|condividi|stampa|udostępnij|drukuj)"
+    r"[\s:!.]*$",
+    re.I,
+)
+"""A short block that is one of the page's controls, in the languages the service meets most."""
+_SHARE_WORDS: Final = frozenset(
+    "facebook twitter x whatsapp pinterest linkedin xing reddit telegram messenger threads "
+    "mastodon bluesky flipboard tumblr email e-mail mail share teilen twittern tweet pinnen "
+    "print drucken partager imprimer compartir imprimir condividi".split()
+)
+
+
+def _share_bar(text: str) -> bool:
+    """A row of share buttons written as words ("Facebook Twitter WhatsApp E-Mail")."""
+    words = text.casefold().replace("|", " ").split()
+    return len(words) >= 2 and all(word.strip(".,:;") in _SHARE_WORDS for word in words)
+
+
 CREDIT_RE: Final = re.compile(
     r"^\s*(©|\(c\)|(fotos?|photos?|bild(er)?|images?|credits?|quelle|source|grafik)\s*[:|/])",
     re.I,
