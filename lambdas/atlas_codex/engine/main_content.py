@@ -501,9 +501,38 @@ _CONTROL_RE: Final = re.compile(
 )
 """A short block that is one of the page's controls, in the languages the service meets most."""
 _SHARE_WORDS: Final = frozenset(
-    "facebook twitter x whatsapp pinterest linkedin xing reddit telegram messenger threads "
-    "mastodon bluesky flipboard tumblr email e-mail mail share teilen twittern tweet pinnen "
-    "print drucken partager imprimer compartir imprimir condividi".split()
+    [
+        "facebook",
+        "twitter",
+        "x",
+        "whatsapp",
+        "pinterest",
+        "linkedin",
+        "xing",
+        "reddit",
+        "telegram",
+        "messenger",
+        "threads",
+        "mastodon",
+        "bluesky",
+        "flipboard",
+        "tumblr",
+        "email",
+        "e-mail",
+        "mail",
+        "share",
+        "teilen",
+        "twittern",
+        "tweet",
+        "pinnen",
+        "print",
+        "drucken",
+        "partager",
+        "imprimer",
+        "compartir",
+        "imprimir",
+        "condividi",
+    ]
 )
 
 
