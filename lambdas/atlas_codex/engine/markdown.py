@@ -30,6 +30,14 @@ class _Writer:
         self.lean = lean
         """Main-content mode: no emphasis, and a link inside running prose is its text."""
         self.out: list[str] = []
+        self.plain = _Style(base_url)
+        """How inline content is written outside main content (and in table cells)."""
+
+    def style(self, prose: int = 0, *, self_links: bool = False) -> _Style:
+        """How a block's inline content is written: ``prose`` is the block's length."""
+        if not self.lean:
+            return self.plain
+        return _Style(self.base, True, prose, self_links)
 
     def block(self, text: str) -> None:
         text = text.strip("\n")
@@ -68,6 +76,10 @@ class _Style:
         )
 
 
+_MARKUP: Final = frozenset({"br", "code", "img", "strong", "b", "em", "i", "a"})
+"""Inline elements written as more than their content."""
+
+
 def _inline(node: LexborNode, style: _Style, depth: int = 0) -> str:
     """The inline markdown of ``node``'s children (text, links, emphasis, code, images)."""
     parts: list[str] = []
@@ -75,8 +87,11 @@ def _inline(node: LexborNode, style: _Style, depth: int = 0) -> str:
         tag = child.tag
         if tag == "-text":
             parts.append(WS.sub(" ", child.text_content or ""))
+        elif tag in _MARKUP:
+            if depth <= MAX_DEPTH:
+                parts.append(_element(child, style, depth))
         elif tag not in ("-comment", None) and depth <= MAX_DEPTH:
-            parts.append(_element(child, style, depth))
+            parts.append(_inline(child, style, depth + 1))  # a <span>, <font>...: its content
     return "".join(parts)
 
 
@@ -126,7 +141,7 @@ def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
         text_parts: list[str] = []
         nested: list[str] = []
         prose = len((item.text(deep=True) or "").strip()) if w.lean else 0
-        style = _Style(w.base, w.lean, prose)
+        style = w.style(prose)
         for child in item.iter(include_text=True):
             if child.tag in ("ul", "ol"):
                 nested.append(_list(child, w, indent + 2, depth + 1))
@@ -148,14 +163,14 @@ def _list(node: LexborNode, w: _Writer, indent: int, depth: int) -> str:
     return "\n".join(lines)
 
 
-def _cell(node: LexborNode, base: str) -> str:
-    return WS.sub(" ", _inline(node, _Style(base))).strip().replace("|", "\\|")
+def _cell(node: LexborNode, style: _Style) -> str:
+    return WS.sub(" ", _inline(node, style)).strip().replace("|", "\\|")
 
 
-def _table(node: LexborNode, base: str) -> str:
+def _table(node: LexborNode, style: _Style) -> str:
     rows: list[list[str]] = []
     for tr in node.css("tr"):
-        cells = [_cell(c, base) for c in tr.iter(include_text=False) if c.tag in ("th", "td")]
+        cells = [_cell(c, style) for c in tr.iter(include_text=False) if c.tag in ("th", "td")]
         if cells:
             rows.append(cells)
     if not rows:
@@ -189,16 +204,19 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
     def flush() -> None:
         if not buffer:
             return
-        prose = (
-            sum(len(p if isinstance(p, str) else p.text(deep=True) or "") for p in buffer)
-            if w.lean
-            else 0
-        )
-        style = _Style(w.base, w.lean, prose)
-        text = WS.sub(
-            " ",
-            "".join(p if isinstance(p, str) else _element(p, style) for p in buffer),
-        ).strip()
+        if all(isinstance(p, str) for p in buffer):
+            text = WS.sub(" ", "".join(buffer)).strip()  # type: ignore[arg-type]
+        else:
+            prose = (
+                sum(len(p if isinstance(p, str) else p.text(deep=True) or "") for p in buffer)
+                if w.lean
+                else 0
+            )
+            style = w.style(prose)
+            text = WS.sub(
+                " ",
+                "".join(p if isinstance(p, str) else _element(p, style) for p in buffer),
+            ).strip()
         if text:
             w.block(text)
         buffer.clear()
@@ -215,14 +233,14 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
             continue
         if tag in HEADINGS:
             flush()
-            style = _Style(w.base, w.lean, self_links=w.lean)
+            style = w.style(self_links=True)
             text = WS.sub(" ", _inline(child, style)).strip()
             if text:
                 w.block("#" * int(tag[1]) + " " + text)
         elif tag == "p":
             flush()
             prose = len((child.text(deep=True) or "").strip()) if w.lean else 0
-            w.block(WS.sub(" ", _inline(child, _Style(w.base, w.lean, prose))).strip())
+            w.block(WS.sub(" ", _inline(child, w.style(prose))).strip())
         elif tag in ("ul", "ol"):
             flush()
             w.block(_list(child, w, 0, depth + 1))
@@ -247,7 +265,7 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
                 # A layout table (tables inside): its cells are blocks of the page, not data.
                 _walk(child, w, depth + 1)
             else:
-                w.block(_table(child, w.base))
+                w.block(_table(child, w.plain))
         elif tag == "hr":
             flush()
             w.block("---")
