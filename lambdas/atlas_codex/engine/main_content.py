@@ -407,14 +407,15 @@ def _prune(root: LexborNode) -> None:
         text = (node.text(deep=True) or "").strip()
         if text and _link_density(node) > 0.4 and len(text) < 1000:
             node.decompose()
-    for node in root.css("p, span, small, div"):
-        text = (node.text(deep=True) or "").strip()
-        if len(text) < 120 and CREDIT_RE.match(text):
-            node.decompose()
-    # The page's controls written as text: "Share", "Print", "Permalink", "Back to the list".
+    # Credit lines, and the page's controls written as text ("Share", "Print", "Permalink").
     for node in root.css("p, span, small, div, li"):
-        text = WS.sub(" ", node.text(deep=True) or "").strip()
-        if len(text) < CONTROL_MAX_CHARS and (_CONTROL_RE.match(text) or _share_bar(text)):
+        raw = node.text(deep=True) or ""
+        if len(raw) > SHORT_LINE_SCAN:
+            continue  # long text (or a whole section): not a line to test
+        text = WS.sub(" ", raw).strip()
+        if (len(text) < CREDIT_MAX_CHARS and node.tag != "li" and CREDIT_RE.match(text)) or (
+            len(text) < CONTROL_MAX_CHARS and (_CONTROL_RE.match(text) or _share_bar(text))
+        ):
             node.decompose()
     # A paragraph that is only a row of links (pagination, "share on", tag lists).
     for node in root.css("p"):
@@ -488,7 +489,10 @@ CARD_ARTICLE_PROSE: Final = 500
 TEASER_LINKS: Final = 3
 TEASER_LINK_DENSITY: Final = 0.3
 """A heading followed by a block with this many links, this link-heavy: "more on this"."""
+CREDIT_MAX_CHARS: Final = 120
 CONTROL_MAX_CHARS: Final = 60
+SHORT_LINE_SCAN: Final = 1000
+"""Blocks with more raw text than this (white space included) are not credit or control lines."""
 _CONTROL_RE: Final = re.compile(
     r"^(share( this)?( article| post| story| page)?( on \w+)?|print( this)?( article| page| recipe)?"
     r"|permalink( https?://\S+)?|back to (the )?(list|overview|top)|comments? (are )?closed"
