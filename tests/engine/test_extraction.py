@@ -221,6 +221,16 @@ def test_a_short_description_widens_to_the_recipe_around_it_and_empty_entries_ar
     )  # empty entries neither written nor counted
 
 
+def test_a_comments_heading_at_the_top_of_the_page_drops_its_section_not_the_page() -> None:
+    body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(4))
+    html = (
+        f"<html><body><h2>Comments</h2><p>Reader: {PROSE}</p><h2>The vote</h2>{body}</body></html>"
+    )
+    main = to_markdown(html, "https://news.example/a", main_content=True)
+    assert "Paragraph 3" in main
+    assert "Reader:" not in main
+
+
 def test_a_long_heading_is_a_subtitle_and_stays_though_nothing_follows_it() -> None:
     body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(4))
     subtitle = (

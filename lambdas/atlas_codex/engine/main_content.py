@@ -43,6 +43,8 @@ BOILERPLATE_MAX_CHARS: Final = 600
 
 @dataclass
 class Selection:
+    """What of a page is its content."""
+
     title: LexborNode | None
     """The page's h1 when the content chosen does not hold it."""
     roots: list[LexborNode]
@@ -89,8 +91,12 @@ def _strip_boilerplate(tree: LexborHTMLParser) -> None:
         if heading.parent is not None and _COMMENTS_HEADING_RE.match(
             WS.sub(" ", heading.text(deep=True) or "").strip()
         ):
-            if _first_content(heading.parent) == heading.mem_id:
-                heading.parent.decompose()
+            container = heading.parent
+            if (
+                container.tag not in ("body", "html", "main", "article")
+                and _first_content(container) == heading.mem_id
+            ):
+                container.decompose()  # the block the heading opens is the comments
             else:
                 _drop_section(heading)
     for node in tree.css("[class], [id]"):

@@ -204,8 +204,9 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
     def flush() -> None:
         if not buffer:
             return
-        if all(isinstance(p, str) for p in buffer):
-            text = WS.sub(" ", "".join(buffer)).strip()  # type: ignore[arg-type]
+        texts = [p for p in buffer if isinstance(p, str)]
+        if len(texts) == len(buffer):  # white space and text only: the common case
+            text = WS.sub(" ", "".join(texts)).strip()
         else:
             prose = (
                 sum(len(p if isinstance(p, str) else p.text(deep=True) or "") for p in buffer)
@@ -280,12 +281,14 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
 def to_markdown(
     html: str | LexborHTMLParser, base_url: str = "", *, main_content: bool = False
 ) -> str:
+    """``html`` (a string, or a parsed tree, which is left unchanged) as markdown, its links
+    made absolute against ``base_url``; with ``main_content``, only the page's content, lean."""
     tree = parse(html) if isinstance(html, str) else html.clone()
     writer = _Writer(base_url, lean=main_content)
     if main_content:
         chosen = content.select(tree)
         if chosen.title is not None:
-            text = WS.sub(" ", _inline(chosen.title, _Style(base_url))).strip()
+            text = WS.sub(" ", _inline(chosen.title, writer.style(self_links=True))).strip()
             if text:
                 writer.block("# " + text)
         for root in chosen.roots:
