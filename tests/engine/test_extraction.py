@@ -134,6 +134,15 @@ def test_the_lead_paragraph_is_kept_though_it_sits_in_the_header_or_beside_the_b
     )
     main = to_markdown(beside, "https://news.example/a", main_content=True)
     assert main.index("voted late on Tuesday") < main.index("Paragraph 0")
+    teasers = (
+        "<html><body><div class='stories'><article><h1>Library stays open</h1>"
+        f"<div itemprop='articleBody'>{body}</div></article>"
+        "<article><h2>Pool closes</h2><p class='summary'>The pool on the hill closes for the "
+        "winter, and it will not open again before the spring.</p></article></div></body></html>"
+    )
+    main = to_markdown(teasers, "https://news.example/a", main_content=True)
+    assert "Paragraph 4" in main
+    assert "pool on the hill" not in main  # another story's summary is not this one's lead
 
 
 def test_related_links_comments_teaser_cards_and_date_pickers_are_not_content() -> None:

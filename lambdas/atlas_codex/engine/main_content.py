@@ -318,7 +318,9 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
         if around is None or around.tag in ("body", "html"):
             break
         for lead in _leads(around):
-            if not any(_contains(r, lead) or _contains(lead, r) for r in roots + leads):
+            if not any(
+                _contains(r, lead) or _contains(lead, r) for r in roots + leads
+            ) and not _in_other_article(lead, best):
                 leads.append(lead)
         around = around.parent
     return leads[:1] + roots
@@ -396,6 +398,17 @@ def _leads(node: LexborNode) -> list[LexborNode]:
         if _LEAD_RE.search(lead.attributes.get("class") or "")
         and len((lead.text(deep=True) or "").strip()) >= LEAD_MIN_CHARS
     ]
+
+
+def _in_other_article(node: LexborNode, best: LexborNode) -> bool:
+    """Whether ``node`` sits in an ``<article>`` that is not the chosen content's (a teaser
+    of another story, with its own summary)."""
+    current = node.parent
+    while current is not None and current.tag not in ("body", "html"):
+        if current.tag == "article" and not _contains(current, best):
+            return True
+        current = current.parent
+    return False
 
 
 def _contains(root: LexborNode, node: LexborNode) -> bool:
