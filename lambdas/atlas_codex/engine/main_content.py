@@ -70,7 +70,8 @@ def select(tree: LexborHTMLParser) -> Selection:
         title = None
     for root in roots:
         _prune(root)
-    return Selection(title, roots)
+    # A root the pruning removed whole (a link list, a share line) is gone from the tree.
+    return Selection(title, [root for root in roots if root.parent is not None])
 
 
 def _strip_boilerplate(tree: LexborHTMLParser) -> None:
