@@ -240,6 +240,36 @@ def test_a_comments_heading_at_the_top_of_the_page_drops_its_section_not_the_pag
     assert "Reader:" not in main
 
 
+def test_a_thread_is_all_its_posts_but_a_titled_entry_among_others_is_only_itself() -> None:
+    long_post = PROSE * 8
+    posts = "".join(
+        f"<li class='postbit postcontainer' id='post_{n}'><div class='author'>user{n}</div>"
+        f"<div class='postbody'><div class='content'><blockquote class='postcontent'>"
+        f"Post {n}: {long_post if n == 1 else PROSE}</blockquote></div></div></li>"
+        for n in range(1, 5)
+    )
+    thread = (
+        "<html><head><title>Update arrives | Forum</title></head><body>"
+        f"<h1>Update arrives</h1><ol class='posts'>{posts}</ol></body></html>"
+    )
+    main = to_markdown(thread, "https://forum.example/t/1", main_content=True)
+    assert "Post 1:" in main
+    assert "Post 4:" in main
+
+    entries = "".join(
+        f"<div class='entry'><h2>Story {n} of the day</h2><p>Story {n}: "
+        f"{PROSE * (8 if n == 1 else 1)}</p></div>"
+        for n in range(1, 5)
+    )
+    news = (
+        "<html><head><title>Story 1 of the day - Daily</title></head><body>"
+        f"<div class='entries'>{entries}</div></body></html>"
+    )
+    main = to_markdown(news, "https://news.example/1", main_content=True)
+    assert "Story 1:" in main
+    assert "Story 3:" not in main
+
+
 def test_a_long_heading_is_a_subtitle_and_stays_though_nothing_follows_it() -> None:
     body = "".join(f"<p>Paragraph {n}: {PROSE}</p>" for n in range(4))
     subtitle = (

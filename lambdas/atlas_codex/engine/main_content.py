@@ -296,14 +296,35 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
                     best, best_key = up, up.mem_id
                     break
                 up = up.parent
+    # One of several items alike (a forum thread's posts, a blog's entries): the content is
+    # all of them, unless the page's title names the one chosen.
+    series = _series(best, anchor)
+    if series is not None:
+        _inherit(scores, nodes, series, best_key)
+        best, best_key = series, series.mem_id
     threshold = max(5.0, scores[best_key] * 0.15)
     parent = best.parent
     if parent is None:
         return [best]
     roots = []
+    # The entry the title names, among entries alike (a blog's, a news river's).
+    titled_entry = (
+        anchor is not None
+        and _contains(best, anchor)
+        and bool(_SERIES_RE.search(best.attributes.get("class") or ""))
+    )
     for sibling in parent.iter(include_text=False):
         key = sibling.mem_id
-        if key != best_key and best.tag == "article" and sibling.tag == "article":
+        if (
+            key != best_key
+            and sibling.tag == best.tag
+            and (
+                best.tag == "article"
+                or (
+                    titled_entry and sibling.attributes.get("class") == best.attributes.get("class")
+                )
+            )
+        ):
             continue  # another story on the same page, not more of this one
         if key == best_key or scores.get(key, -1.0) >= threshold:
             roots.append(sibling)
@@ -331,6 +352,47 @@ TITLE_LEVELS: Final = 4
 """How far above the title heading a block may hold the page's content..."""
 TITLE_SCORE_SHARE: Final = 0.2
 """...and the share of the best block's score it needs to win over it."""
+
+
+SERIES_LEVELS: Final = 7
+"""How far above the chosen block an item of a series (a post of a thread) is looked for."""
+_ITEM_TAGS: Final = frozenset({"div", "section", "article", "li"})
+_SERIES_RE: Final = re.compile(
+    r"(^|[-_\s])(post|posts|postbit|entry|message|reply|thread|hentry|answer|question|review)"
+    r"($|[-_\s\d])",
+    re.I,
+)
+"""Class names of the items of a series: a thread's posts, a blog's entries, answers,
+reviews (a CMS's generic content blocks are not a series)."""
+SERIES_MIN_ITEMS: Final = 3
+SERIES_ITEM_TEXT: Final = 100
+"""A series has this many items alike, each with this much text."""
+
+
+def _series(best: LexborNode, anchor: LexborNode | None) -> LexborNode | None:
+    """The container of the series ``best`` is one item of, if it is one: the item's
+    siblings share its tag and class and carry text of their own."""
+    item: LexborNode | None = best
+    for _ in range(SERIES_LEVELS):
+        if item is None or item.parent is None or item.tag in ("body", "html", "main"):
+            return None
+        container = item.parent
+        signature = (item.tag, (item.attributes.get("class") or "").strip())
+        if item.tag in _ITEM_TAGS and _SERIES_RE.search(signature[1]):
+            alike = [
+                sibling
+                for sibling in container.iter(include_text=False)
+                if (sibling.tag, (sibling.attributes.get("class") or "").strip()) == signature
+                and len((sibling.text(deep=True) or "").strip()) >= SERIES_ITEM_TEXT
+            ]
+            if len(alike) >= SERIES_MIN_ITEMS:
+                if anchor is not None and _contains(item, anchor):
+                    return None  # the title's own article among teasers of others
+                if _link_density(container) < WIDEN_MAX_LINKS:
+                    return container
+                return None
+        item = container
+    return None
 
 
 def _inherit(
