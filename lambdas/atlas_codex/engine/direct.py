@@ -15,11 +15,10 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from atlas_codex.engine.html import Metadata
+from atlas_codex.engine.html import WS, Metadata, words
 from atlas_codex.jobs.schema import FieldEvidence, SelectorField, SelectorSchema
 
 _NUMBER: Final = re.compile(r"[-+]?\d[\d\s.,']*")
-_WS: Final = re.compile(r"\s+")
 TRUE_WORDS: Final = frozenset(
     {"true", "yes", "y", "1", "on", "in stock", "instock", "available", "ja", "oui", "si"}
 )
@@ -75,7 +74,7 @@ def parse_number(text: str) -> float | None:
 def coerce(value: str | None, kind: str, base_url: str = "") -> Any:
     if value is None:
         return None
-    text = _WS.sub(" ", value).strip()
+    text = WS.sub(" ", value).strip()
     if kind == "string":
         return text
     if kind == "url":
@@ -309,11 +308,7 @@ def extract_tables(tree: LexborHTMLParser) -> list[list[dict[str, str]]]:
     tables: list[list[dict[str, str]]] = []
     for table in tree.css("table"):
         rows = [
-            [
-                _WS.sub(" ", c.text(deep=True) or "").strip()
-                for c in tr.iter(include_text=False)
-                if c.tag in ("th", "td")
-            ]
+            [words(c) for c in tr.iter(include_text=False) if c.tag in ("th", "td")]
             for tr in table.css("tr")
         ]
         rows = [r for r in rows if any(r)]

@@ -66,6 +66,11 @@ def parse(html: str) -> LexborHTMLParser:
     return LexborHTMLParser(html)
 
 
+def words(node: LexborNode) -> str:
+    """``node``'s text with its white space collapsed, as a reader sees it."""
+    return WS.sub(" ", node.text(deep=True) or "").strip()
+
+
 def drop_unreadable(tree: LexborHTMLParser) -> None:
     """Scripts, styles, embedded media frames and the head: nothing a reader sees as text."""
     for node in tree.css(DROP_ALWAYS):
@@ -143,9 +148,7 @@ def _microdata_item(node: LexborNode, base: str, depth: int = 0) -> dict[str, An
         elif prop.tag == "time":
             value = prop.attributes.get("datetime") or (prop.text(deep=True) or "").strip()
         else:
-            value = (
-                prop.attributes.get("content") or WS.sub(" ", prop.text(deep=True) or "").strip()
-            )
+            value = prop.attributes.get("content") or words(prop)
         for key in name.split():
             if key in item:
                 existing = item[key]
@@ -158,7 +161,7 @@ def _microdata_item(node: LexborNode, base: str, depth: int = 0) -> dict[str, An
 def metadata(tree: LexborHTMLParser, base_url: str = "") -> Metadata:
     meta = Metadata()
     title = tree.css_first("title")
-    meta.title = WS.sub(" ", title.text(deep=True) or "").strip() or None if title else None
+    meta.title = words(title) or None if title else None
     html_node = tree.css_first("html")
     if html_node is not None:
         meta.language = (html_node.attributes.get("lang") or "").strip() or None
@@ -200,7 +203,7 @@ def links(tree: LexborHTMLParser, base_url: str) -> list[Link]:
         out.append(
             Link(
                 url=href,
-                text=WS.sub(" ", node.text(deep=True) or "").strip(),
+                text=words(node),
                 rel=node.attributes.get("rel") or "",
             )
         )

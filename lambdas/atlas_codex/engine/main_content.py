@@ -14,7 +14,7 @@ from typing import Final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from atlas_codex.engine.html import BLOCKS, HEADINGS, WS, drop_unreadable
+from atlas_codex.engine.html import BLOCKS, HEADINGS, WS, drop_unreadable, words
 
 DROP_BOILERPLATE: Final = "nav, header, footer, aside, dialog, button, select, input, textarea, [role=navigation], [role=banner], [role=contentinfo], [role=complementary], [aria-hidden=true], [hidden]"
 _BOILERPLATE_RE: Final = re.compile(
@@ -89,9 +89,7 @@ def _strip_boilerplate(tree: LexborHTMLParser) -> None:
             node.decompose()
     # Readers' comments announced by their heading ("27 commentaires", "Leave a reply").
     for heading in tree.css("h2, h3, h4"):
-        if heading.parent is not None and _COMMENTS_HEADING_RE.match(
-            WS.sub(" ", heading.text(deep=True) or "").strip()
-        ):
+        if heading.parent is not None and _COMMENTS_HEADING_RE.match(words(heading)):
             container = heading.parent
             if (
                 container.tag not in ("body", "html", "main", "article")
@@ -218,7 +216,7 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
     scores: dict[int, float] = {}
     nodes: dict[int, LexborNode] = {}
     for para in _paragraphs(tree):
-        text = WS.sub(" ", para.text(deep=True) or "").strip()
+        text = words(para)
         if len(text) < 25:
             continue
         points = (
@@ -411,7 +409,7 @@ def _title_heading(tree: LexborHTMLParser, doc_title: str) -> LexborNode | None:
         return None
     for selector in ("h1", "h2"):
         for heading in tree.css(selector):
-            text = WS.sub(" ", heading.text(deep=True) or "").strip().casefold()
+            text = words(heading).casefold()
             if len(text) >= 10 and text in title:
                 return heading
     return None
@@ -505,13 +503,11 @@ def _prune(root: LexborNode) -> None:
             node.decompose()
     # "Related articles", "Das könnte Sie auch interessieren": the heading and its section.
     for heading in root.css("h2, h3, h4, h5, h6"):
-        if _RELATED_RE.match(WS.sub(" ", heading.text(deep=True) or "").strip()):
+        if _RELATED_RE.match(words(heading)):
             _drop_section(heading)
     for listing in root.css("ul, ol"):
         first = listing.css_first("li")
-        if first is not None and _RELATED_RE.match(
-            WS.sub(" ", first.text(deep=True) or "").strip()
-        ):
+        if first is not None and _RELATED_RE.match(words(first)):
             listing.decompose()
     # A run of teaser cards: headings each followed by nothing but a link ("Link zum Artikel").
     cards = []
