@@ -10,9 +10,9 @@ import aws_cdk as cdk
 
 sys.path.insert(0, str(Path(__file__).parent / "lambdas"))
 
+from atlas_codex_stage.settings import SettingsError
 from stacks import guards
 from stacks.packaging import skip_bundling_if_asked
-from stacks.settings import SettingsError
 from stacks.stages import build_app
 
 

@@ -77,8 +77,8 @@ def _bench_environment() -> dict[str, str]:
     import json
 
     from atlas_codex import naming
-    from stacks.environment import function_environment
-    from stacks.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
+    from atlas_codex_stage.environment import function_environment
+    from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     settings = load_stage_settings("dev", context[DEFAULTS_KEY], context[STAGES_KEY])

@@ -51,8 +51,8 @@ def run() -> str:
     from atlas_codex.jobs.schema import CreateJobRequest, JobResult, utcnow
     from atlas_codex_local.emulator import EmulatorProcess
     from atlas_codex_local.provision import provision
-    from stacks.environment import function_environment
-    from stacks.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
+    from atlas_codex_stage.environment import function_environment
+    from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     settings = load_stage_settings("local", context[DEFAULTS_KEY], context[STAGES_KEY])

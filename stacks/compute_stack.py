@@ -26,14 +26,14 @@ from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
 from atlas_codex.config import EnvVar
 from atlas_codex.naming import FunctionResource, QueueResource, TableResource
 from atlas_codex.tables import TABLE_SPECS
+from atlas_codex_stage.environment import function_environment
+from atlas_codex_stage.settings import StageSettings
 from stacks import nag
 from stacks.constructs.function import ServiceFunction
 from stacks.constructs.rest_api import ServiceRestApi
 from stacks.constructs.websocket_api import ServiceWebSocketApi
-from stacks.environment import function_environment
 from stacks.functions import FUNCTION_SPECS, HEALTH_SCHEDULE_MINUTES
 from stacks.packaging import runtime_code
-from stacks.settings import StageSettings
 
 TABLE_READ: Final = (
     "dynamodb:GetItem",

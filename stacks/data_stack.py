@@ -9,9 +9,9 @@ from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex.tables import CONNECTIONS, IDEMPOTENCY, JOBS, USAGE
+from atlas_codex_stage.settings import StageSettings
 from stacks.constructs.artifacts_bucket import ArtifactsBucket
 from stacks.constructs.table import SpecTable
-from stacks.settings import StageSettings
 
 
 class DataStack(Stack):

@@ -70,7 +70,7 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         name="health",
         description="Health monitor every 5 minutes: eight checks, stuck-job sweep, metrics",
         tables={"jobs": "write", "usage": "write", "connections": "read"},
-        sends_to=("webhooks",),
+        sends_to=("queue", "webhooks"),
         posts_to_connections=True,
         reads_queue_metrics=True,
     ),

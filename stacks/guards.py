@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from atlas_codex import naming
-from stacks.settings import VISIBILITY_TO_TIMEOUT_RATIO
+from atlas_codex_stage.settings import VISIBILITY_TO_TIMEOUT_RATIO
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 RUNBOOK_PATH: Final = ROOT / "docs" / "RUNBOOK.md"

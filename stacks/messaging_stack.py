@@ -8,8 +8,8 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from atlas_codex import naming
+from atlas_codex_stage.settings import StageSettings
 from stacks.constructs.queue_with_dlq import QueueWithDlq
-from stacks.settings import StageSettings
 
 
 class MessagingStack(Stack):

@@ -10,10 +10,10 @@ from constructs import Construct
 
 from atlas_codex import metrics, naming
 from atlas_codex.naming import FunctionResource
+from atlas_codex_stage.settings import StageSettings
 from stacks.constructs.alarm_topic import AlarmTopic
 from stacks.constructs.alarms import Metric, StageAlarms, metric
 from stacks.constructs.cost_budget import CostBudget
-from stacks.settings import StageSettings
 
 
 class MonitoringStack(Stack):

@@ -7,18 +7,18 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 
 from atlas_codex import naming
-from stacks.compute_stack import ComputeStack
-from stacks.data_stack import DataStack
-from stacks.messaging_stack import MessagingStack
-from stacks.monitoring_stack import MonitoringStack
-from stacks.nag import add_checks
-from stacks.settings import (
+from atlas_codex_stage.settings import (
     DEFAULTS_KEY,
     STAGES_KEY,
     SettingsError,
     StageSettings,
     load_stage_settings,
 )
+from stacks.compute_stack import ComputeStack
+from stacks.data_stack import DataStack
+from stacks.messaging_stack import MessagingStack
+from stacks.monitoring_stack import MonitoringStack
+from stacks.nag import add_checks
 
 STAGE_CONTEXT_KEY = "stage"
 """``cdk synth -c stage=dev`` synthesizes one stage; without it, every deployable stage."""

@@ -17,7 +17,7 @@ from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex_local.emulator import EmulatorProcess
 from atlas_codex_local.provision import StageResources, provision
-from stacks.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
+from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def config(
 ) -> RuntimeConfig:
     """The runtime configuration of the local stage, also set as this process's environment."""
     from atlas_codex.config import get_config
-    from stacks.environment import function_environment
+    from atlas_codex_stage.environment import function_environment
 
     env = function_environment(
         local_settings, tables=stage.tables, queue_urls=stage.queue_urls, bucket=stage.bucket

@@ -115,10 +115,15 @@ def shown(result: JobResult | None, include_evidence: bool) -> JobResult | None:
 
 
 class SyncResultView(BaseModel):
-    """``POST /extract``: the job, and its result when it finished in time."""
+    """``POST /extract``: the job, and its result when it finished in time: inline, or (too
+    large for a response) as a presigned ``url`` valid ``expires_in_s`` seconds."""
 
     job: JobView
     result: JobResult | None
+    delivery: Literal["inline", "url"] | None = None
+    """Set when the job has a result; ``url`` when it is too large to answer inline."""
+    url: str | None = None
+    expires_in_s: int | None = None
     evidence_included: bool = False
 
 

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
@@ -47,6 +48,7 @@ class EnvVar(StrEnum):
     JOB_TTL_DAYS = "ATLAS_JOB_TTL_DAYS"
     PAGES_EXPIRY_DAYS = "ATLAS_PAGES_EXPIRY_DAYS"
     JOBS_MAX_RECEIVES = "ATLAS_JOBS_MAX_RECEIVES"
+    JOBS_VISIBILITY_TIMEOUT_S = "ATLAS_JOBS_VISIBILITY_TIMEOUT_S"
     CORS_ORIGINS = "ATLAS_CORS_ORIGINS"
     ALLOWED_PRIVATE_HOSTS = "ATLAS_ALLOWED_PRIVATE_HOSTS"
     AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
@@ -113,6 +115,7 @@ class RuntimeConfig(BaseModel):
     pages_expiry_days: int = Field(ge=1, le=3650, alias=EnvVar.PAGES_EXPIRY_DAYS)
     """Fetched pages stay in the artifacts bucket this long (its lifecycle rule deletes them)."""
     jobs_max_receives: int = Field(ge=1, le=1000, alias=EnvVar.JOBS_MAX_RECEIVES)
+    jobs_visibility_timeout_s: int = Field(ge=0, le=43200, alias=EnvVar.JOBS_VISIBILITY_TIMEOUT_S)
     cors_origins: Annotated[tuple[str, ...], BeforeValidator(_split_list)] = Field(
         default=(), alias=EnvVar.CORS_ORIGINS
     )
@@ -181,6 +184,12 @@ class RuntimeConfig(BaseModel):
         if problems:
             raise ConfigError({_env_of(f): m for f, m in problems.items()})
         return self
+
+    @property
+    def message_lost_after(self) -> timedelta:
+        """A pending job unchanged this long has no message left in the queue: every delivery
+        of its last message would have been received and returned by now."""
+        return timedelta(seconds=self.jobs_visibility_timeout_s * self.jobs_max_receives)
 
     @property
     def models_available(self) -> bool:

@@ -390,7 +390,8 @@ class HealthMonitor:
             )
         if stuck:
             problems.append(
-                f"{stuck} jobs are processing past their deadline (`atlas-codex ops jobs sweep`)"
+                f"{stuck} jobs are stuck: processing past their deadline or pending with their "
+                "message lost (`atlas-codex ops jobs sweep`)"
             )
         if problems:
             raise Outcome("degraded", "; ".join(problems), **details)
@@ -421,22 +422,28 @@ class HealthMonitor:
         return max(0, int((now - updated).total_seconds()))
 
     def _stuck(self, now: datetime) -> int:
+        """Jobs the sweeper would act on: processing past their deadline, or pending with
+        their message lost (unchanged for the queue's visibility timeout x max receives)."""
+        overdue = 0
+        for item in self._by_status("processing", now):
+            deadline = item.get("deadline_at", {}).get("S")
+            if deadline and datetime.fromisoformat(deadline.replace("Z", "+00:00")) < now:
+                overdue += 1
+        lost = len(self._by_status("pending", now - self.config.message_lost_after))
+        return overdue + lost
+
+    def _by_status(self, status: str, before: datetime) -> list[dict[str, Any]]:
         page = self.db.query(
             TableName=self.config.jobs_table,
             IndexName=JOBS_BY_STATUS.name,
-            KeyConditionExpression="#s = :s AND updated_at < :now",
+            KeyConditionExpression="#s = :s AND updated_at < :before",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
-                ":s": {"S": "processing"},
-                ":now": {"S": format_timestamp(now)},
+                ":s": {"S": status},
+                ":before": {"S": format_timestamp(before)},
             },
         )
-        count = 0
-        for item in page["Items"]:
-            deadline = item.get("deadline_at", {}).get("S")
-            if deadline and datetime.fromisoformat(deadline.replace("Z", "+00:00")) < now:
-                count += 1
-        return count
+        return list(page["Items"])
 
 
 def _timed(name: str, check: Check) -> CheckResult:

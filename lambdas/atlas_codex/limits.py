@@ -24,8 +24,12 @@ MAX_ERROR_MESSAGE_CHARS: Final = 2000
 MAX_ATTEMPTS_RECORDED: Final = 50
 MAX_TIMELINE_ENTRIES: Final = 100
 MAX_REQUEST_BODY_BYTES: Final = 256 * 1024
+MAX_BODY_JSON_DEPTH: Final = 32
+"""Arrays and objects nested deeper than this in a request body are refused (400)."""
 INLINE_RESULT_MAX_BYTES: Final = 350 * 1024
 """Results larger than this go to the artifacts bucket (DynamoDB items stop at 400 KB)."""
+RESULT_URL_EXPIRES_S: Final = 900
+"""How long a presigned result URL stays valid (results over the inline limit)."""
 MAX_JOB_COST_USD: Final = 1000.0
 """The highest per-job ceiling (``max_cost_usd``) a client may set."""
 MAX_EVIDENCE_QUOTE_CHARS: Final = 500

@@ -27,6 +27,8 @@ class Route:
     path: str
     public: bool = False
     """Served without an API key (and without a usage plan's quota)."""
+    idempotent: bool = False
+    """Takes an ``Idempotency-Key`` header: a retry with the same key makes no second job."""
 
     @property
     def takes_body(self) -> bool:
@@ -39,14 +41,14 @@ class Route:
 
 
 ROUTES: Final[tuple[Route, ...]] = (
-    Route("POST", "/jobs"),
+    Route("POST", "/jobs", idempotent=True),
     Route("POST", "/jobs/quote"),
     Route("GET", "/jobs"),
     Route("GET", "/jobs/{job_id}"),
     Route("DELETE", "/jobs/{job_id}"),
     Route("GET", "/jobs/{job_id}/result"),
-    Route("POST", "/jobs/{job_id}/reextract"),
-    Route("POST", "/extract"),
+    Route("POST", "/jobs/{job_id}/reextract", idempotent=True),
+    Route("POST", "/extract", idempotent=True),
     Route("GET", "/webhook-secret"),
     Route("POST", "/webhook-secret/rotate"),
     Route("GET", "/health", public=True),
@@ -54,3 +56,14 @@ ROUTES: Final[tuple[Route, ...]] = (
 )
 
 PUBLIC_PATHS: Final = frozenset(r.path for r in ROUTES if r.public)
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods served on ``path`` (empty when no route has that path): a wrong method on
+    a known path is answered 405 with them in ``Allow``."""
+    found = []
+    for route in ROUTES:
+        pattern = "^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route.path)) + "$"
+        if re.fullmatch(pattern, path) and route.method not in found:
+            found.append(route.method)
+    return tuple(found)

@@ -57,6 +57,8 @@ def build_service(config: RuntimeConfig) -> JobService:
         max_receives=config.jobs_max_receives,
         notify=build_notifier(config),
         pages=PageStore.for_config(config),
+        message_lost_after=config.message_lost_after,
+        webhook_policy=NetPolicy.from_host_ports(config.allowed_private_hosts),
     )
 
 

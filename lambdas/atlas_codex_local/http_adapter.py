@@ -15,6 +15,19 @@ from atlas_codex_local.apigw import context, rest_event
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
+BODY_READ_TIMEOUT_S = 10.0
+
+
+class _Refused(Exception):
+    """A request refused before it reaches the handler, as API Gateway would refuse it."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+        super().__init__(message)
+
+
+def _too_large(length: int) -> str:
+    return f"the body is {length} bytes; the limit is {limits.MAX_REQUEST_BODY_BYTES}"
 
 
 class Environments:
@@ -80,12 +93,14 @@ class ApiServer:
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            timeout = BODY_READ_TIMEOUT_S  # a client that sends less than it announced
+
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > API_GATEWAY_MAX_PAYLOAD:  # API Gateway itself refuses these
-                    self._refuse_oversized(length)
+                try:
+                    body = self._read_body()
+                except _Refused as refused:
+                    self._refuse(refused.status, refused.code, refused.message)
                     return
-                body = self.rfile.read(length) if length else None
                 parts = urlsplit(self.path)
                 event = rest_event(
                     self.command,
@@ -110,21 +125,60 @@ class ApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _refuse_oversized(self, length: int) -> None:
-                message = (
-                    f"the body is {length} bytes; the limit is {limits.MAX_REQUEST_BODY_BYTES}"
-                )
+            def _read_body(self) -> bytes | None:
+                """The body as API Gateway would take it: by Content-Length, or chunked."""
+                chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+                if chunked:
+                    return self._read_chunked() or None
+                announced = (self.headers.get("Content-Length") or "0").strip()
+                if not announced.isdigit():
+                    raise _Refused(400, "bad_request", "Content-Length must be a whole number")
+                length = int(announced)
+                if length > API_GATEWAY_MAX_PAYLOAD:  # API Gateway itself refuses these
+                    raise _Refused(413, "body_too_large", _too_large(length))
+                if not length:
+                    return None
+                try:
+                    body = self.rfile.read(length)
+                except TimeoutError:
+                    body = b""
+                if len(body) < length:
+                    raise _Refused(
+                        400,
+                        "bad_request",
+                        f"the body ended after {len(body)} of the {length} bytes announced",
+                    )
+                return body
+
+            def _read_chunked(self) -> bytes:
+                data = bytearray()
+                try:
+                    while True:
+                        line = self.rfile.readline(64).split(b";", 1)[0].strip()
+                        try:
+                            size = int(line, 16)
+                        except ValueError:
+                            raise _Refused(400, "bad_request", "malformed chunked body") from None
+                        if size == 0:
+                            while self.rfile.readline(1024).strip():  # trailers
+                                pass
+                            return bytes(data)
+                        if len(data) + size > API_GATEWAY_MAX_PAYLOAD:
+                            raise _Refused(413, "body_too_large", _too_large(len(data) + size))
+                        chunk = self.rfile.read(size)
+                        if len(chunk) < size:
+                            raise _Refused(400, "bad_request", "the chunked body ended early")
+                        data += chunk
+                        self.rfile.readline(8)  # the CRLF after each chunk
+                except TimeoutError:
+                    raise _Refused(400, "bad_request", "the chunked body ended early") from None
+
+            def _refuse(self, status: int, code: str, message: str) -> None:
                 data = json.dumps(
-                    {
-                        "error": {
-                            "code": "body_too_large",
-                            "message": message,
-                            "correlation_id": "gateway",
-                        }
-                    }
+                    {"error": {"code": code, "message": message, "correlation_id": "gateway"}}
                 ).encode()
                 self.close_connection = True
-                self.send_response(413)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

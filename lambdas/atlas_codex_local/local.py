@@ -51,16 +51,13 @@ class Running:
 
 
 def _settings(extra_hosts: list[str]) -> Any:
-    if str(ROOT) not in sys.path:  # the stage settings live with the stacks, in the checkout
-        sys.path.insert(0, str(ROOT))
-    from stacks.settings import DEFAULTS_KEY, STAGES_KEY, SettingsError, load_stage_settings
+    from atlas_codex_stage.settings import SettingsError, settings_from_file
 
     cdk_json = ROOT / "cdk.json"
     if not cdk_json.exists():
         raise LocalModeError(f"{cdk_json} not found: run local mode from the repository checkout")
-    context = json.loads(cdk_json.read_text())["context"]
     try:
-        settings = load_stage_settings("local", context[DEFAULTS_KEY], context[STAGES_KEY])
+        settings = settings_from_file("local", cdk_json)
         hosts = [_HOST_PORT.validate_python(h) for h in extra_hosts]
     except SettingsError as exc:
         raise LocalModeError(str(exc)) from None
@@ -155,7 +152,7 @@ def up(
         monitoring.start()
         threads.append(monitoring)
         resources = deploy.stage_resources(deployed)
-        from stacks.environment import function_environment
+        from atlas_codex_stage.environment import function_environment
 
         os.environ.update(
             function_environment(
@@ -221,8 +218,12 @@ def up(
         }
         if info_file:
             # Atomically: a reader polling for the file never sees it half written.
+            # It holds an API key: readable by its owner only (0600), from the first byte.
             partial = Path(f"{info_file}.partial")
-            partial.write_text(json.dumps(info, indent=2))
+            partial.unlink(missing_ok=True)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(info, indent=2))
             partial.replace(info_file)
         out(_banner(info, ready_s, api.config.models_available))
         if site is not None:

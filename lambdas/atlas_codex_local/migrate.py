@@ -421,20 +421,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from atlas_codex_local.ops import Target
+    from atlas_codex_local.ops import OpsError, Target
 
-    target = Target(
-        stage=args.stage,
-        endpoint_url=args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-        region=args.region,
-    )
-    db = target.client("dynamodb")
+    target = Target.from_args(args)
     jobs_table = naming.table_name("jobs", args.stage)
     try:
+        db = target.client("dynamodb")
         if args.rollback:
             if args.dry_run or args.resume:
                 raise MigrationError("--rollback takes neither --dry-run nor --resume")
@@ -483,7 +478,7 @@ def run(args: argparse.Namespace) -> int:
             lines.append(f"backup: {args.backup} (undo with --rollback {args.backup})")
         _emit(args, {"dry_run": args.dry_run, **report.as_dict()}, "\n".join(lines))
         return 0
-    except MigrationError as exc:
+    except (MigrationError, OpsError) as exc:
         print(f"atlas-codex migrate: {exc}", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as exc:

@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Final
 
 from atlas_codex import naming
 from atlas_codex.jobs.schema import JOB_STATUSES, Job, format_timestamp, utcnow
 
-ROOT: Final = Path(__file__).resolve().parents[2]
-CDK_JSON: Final = ROOT / "cdk.json"
 LOG_FUNCTIONS: Final = naming.FUNCTIONS
+NO_SETTINGS: Final = (
+    "{what} comes from the stage settings: pass --cdk-json PATH (or set ATLAS_CODEX_CDK_JSON), "
+    "or run inside the repository"
+)
 
 
 class OpsError(Exception):
@@ -40,17 +41,32 @@ class Target:
     stage: str
     endpoint_url: str | None = None
     region: str | None = None
+    cdk_json: str | None = None
+    """The file with the stage settings (default: found from the working directory)."""
     _clients: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Target:
+        """The target named by the common arguments (:func:`add_target_arguments`)."""
+        import os
+
+        return cls(
+            stage=args.stage,
+            endpoint_url=args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+            region=args.region,
+            cdk_json=args.cdk_json,
+        )
 
     @cached_property
     def settings(self) -> Any:
-        """The stage's settings from cdk.json (None when run outside the repository)."""
-        if not CDK_JSON.exists():
-            return None
-        from stacks.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
+        """The stage's settings from cdk.json (None when no cdk.json can be found)."""
+        from atlas_codex_stage.settings import SettingsError, find_cdk_json, settings_from_file
 
-        context = json.loads(CDK_JSON.read_text())["context"]
-        return load_stage_settings(self.stage, context[DEFAULTS_KEY], context[STAGES_KEY])
+        try:
+            path = find_cdk_json(self.cdk_json)
+            return None if path is None else settings_from_file(self.stage, path)
+        except SettingsError as exc:
+            raise OpsError(str(exc)) from None
 
     @property
     def region_name(self) -> str:
@@ -99,7 +115,7 @@ class Target:
     @property
     def bucket(self) -> str:
         if self.settings is None:
-            raise OpsError("the artifacts bucket's name needs cdk.json (run from the repository)")
+            raise OpsError(NO_SETTINGS.format(what="the artifacts bucket's name"))
         return naming.bucket_name(self.settings.instance_id)
 
     def manager(self) -> Any:
@@ -312,30 +328,37 @@ def _query(db: Any, **kwargs: Any) -> Any:
 
 
 def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from atlas_codex.jobs.queue import JobQueue
     from atlas_codex.jobs.sweeper import sweep
 
-    report = sweep(target.manager(), dry_run=args.dry_run)
-    if args.dry_run:
-        overdue = report.timed_out
-        emit(
-            args,
-            {"would_time_out": overdue},
-            lambda: (
-                f"{len(overdue)} jobs are processing past their deadline; --dry-run changed nothing"
-                + "".join(f"\n  {j}" for j in overdue)
-            ),
-        )
-        return 0
+    if target.settings is None:
+        raise OpsError(NO_SETTINGS.format(what="when a pending job's message counts as lost"))
+    queue = target.settings.jobs_queue
+    lost_after = timedelta(seconds=queue.visibility_timeout_s * queue.max_receive_count)
+    jobs_queue = JobQueue(sqs=target.client("sqs"), queue_url=target.queue_url("queue"))
+    report = sweep(
+        target.manager(), requeue=jobs_queue.send, lost_after=lost_after, dry_run=args.dry_run
+    )
+    data = {
+        "checked": report.checked,
+        "timed_out": report.timed_out,
+        "requeued": report.requeued,
+        "already_done": report.already_done,
+        "dry_run": args.dry_run,
+    }
+    verbs = ("would time out", "would re-queue") if args.dry_run else ("timed out", "re-queued")
     emit(
         args,
-        {
-            "checked": report.checked,
-            "timed_out": report.timed_out,
-            "already_done": report.already_done,
-        },
+        data,
         lambda: (
-            f"checked {report.checked} processing jobs; timed out {len(report.timed_out)}"
-            + "".join(f"\n  {j}" for j in report.timed_out)
+            f"checked {report.checked} jobs (processing past their deadline, or pending with no "
+            f"message for {int(lost_after.total_seconds())} s); {verbs[0]} "
+            f"{len(report.timed_out)}, {verbs[1]} {len(report.requeued)}"
+            + "".join(f"\n  {verbs[0]}  {j}" for j in report.timed_out)
+            + "".join(f"\n  {verbs[1]}  {j}" for j in report.requeued)
+            + ("\n--dry-run changed nothing" if args.dry_run else "")
         ),
     )
     return 0
@@ -453,7 +476,7 @@ def budget(target: Target, args: argparse.Namespace) -> int:
     from atlas_codex.usage import UsageLedger
 
     if target.settings is None:
-        raise OpsError("the stage's budget needs cdk.json (run from the repository)")
+        raise OpsError(NO_SETTINGS.format(what="the stage's budget"))
     ledger = UsageLedger(
         dynamodb=target.client("dynamodb"), table_name=target.table("usage"), stage=target.stage
     )
@@ -619,6 +642,11 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--region", help="default: the stage's region from cdk.json")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--cdk-json",
+        help="the cdk.json with the stage settings (default: $ATLAS_CODEX_CDK_JSON, else the "
+        "nearest cdk.json from the working directory up, else the installed checkout's)",
+    )
 
 
 def register(sub: Any) -> None:
@@ -637,7 +665,11 @@ def register(sub: Any) -> None:
     listing.add_argument("--since", type=parse_since, help="30m, 2h, 7d or an ISO time")
     listing.add_argument("--limit", type=int, default=50)
     listing.set_defaults(op=jobs_list)
-    sweep_p = jobs.add_parser("sweep", help="time out jobs processing past their deadline")
+    sweep_p = jobs.add_parser(
+        "sweep",
+        help="time out jobs processing past their deadline; re-queue pending jobs whose "
+        "message was lost",
+    )
     sweep_p.add_argument("--dry-run", action="store_true")
     sweep_p.set_defaults(op=jobs_sweep)
 
@@ -685,8 +717,6 @@ def _leaves(parser: argparse.ArgumentParser) -> Iterable[argparse.ArgumentParser
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -694,11 +724,7 @@ def run(args: argparse.Namespace) -> int:
         NoCredentialsError,
     )
 
-    target = Target(
-        stage=args.stage,
-        endpoint_url=args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-        region=args.region,
-    )
+    target = Target.from_args(args)
     name = f"atlas-codex ops {args.group}" + (
         f" {args.action}" if getattr(args, "action", None) else ""
     )

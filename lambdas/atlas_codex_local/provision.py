@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-    from stacks.settings import QueueSettings, StageSettings
+    from atlas_codex_stage.settings import QueueSettings, StageSettings
 
 
 @dataclass(frozen=True)

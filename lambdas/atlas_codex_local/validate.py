@@ -21,7 +21,7 @@ from typing import Any, Final, Literal
 
 from atlas_codex import naming
 from atlas_codex.tables import TABLE_SPECS
-from atlas_codex_local.ops import Target, add_target_arguments, table
+from atlas_codex_local.ops import NO_SETTINGS, OpsError, Target, add_target_arguments, table
 
 Verdict = Literal["PASS", "FAIL", "SKIP"]
 LAYERS: Final = ("data", "messaging", "compute", "monitoring")
@@ -301,18 +301,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
 
-    target = Target(
-        stage=args.stage,
-        endpoint_url=args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-        region=args.region,
-    )
-    if target.settings is None:
-        print(
-            "atlas-codex validate: run from the repository (cdk.json holds the stage's settings)",
-            file=sys.stderr,
-        )
+    target = Target.from_args(args)
+    try:
+        settings = target.settings
+    except OpsError as exc:
+        print(f"atlas-codex validate: {exc}", file=sys.stderr)
+        return 1
+    if settings is None:
+        print(f"atlas-codex validate: {NO_SETTINGS.format(what='validation')}", file=sys.stderr)
         return 1
     validator = Validator(
         target,

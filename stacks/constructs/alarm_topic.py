@@ -11,7 +11,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from atlas_codex import naming
-from stacks.settings import StageSettings
+from atlas_codex_stage.settings import StageSettings
 
 PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
 

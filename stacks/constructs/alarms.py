@@ -16,7 +16,7 @@ from constructs import Construct
 
 from atlas_codex import metrics, naming
 from atlas_codex.naming import FunctionResource
-from stacks.settings import StageSettings
+from atlas_codex_stage.settings import StageSettings
 
 RUNBOOK: Final = "docs/RUNBOOK.md"
 

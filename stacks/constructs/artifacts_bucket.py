@@ -10,8 +10,8 @@ from atlas_codex import naming
 
 # Key prefixes: one place, the runtime writes under the same ones.
 from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
+from atlas_codex_stage.settings import StageSettings
 from stacks import nag
-from stacks.settings import StageSettings
 
 
 class ArtifactsBucket(Construct):

@@ -7,7 +7,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from atlas_codex import naming
-from stacks.settings import StageSettings
+from atlas_codex_stage.settings import StageSettings
 
 
 class CostBudget(Construct):

@@ -10,11 +10,11 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from atlas_codex import naming
+from atlas_codex_stage.settings import StageSettings
 from stacks import nag
 from stacks.constructs.log_group import stage_log_group
 from stacks.functions import FunctionSpec
 from stacks.packaging import ARCHITECTURE, RUNTIME
-from stacks.settings import StageSettings
 
 
 class ServiceFunction(Construct):

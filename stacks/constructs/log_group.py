@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.settings import StageSettings
+from atlas_codex_stage.settings import StageSettings
 
 
 def stage_log_group(

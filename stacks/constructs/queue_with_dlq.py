@@ -8,8 +8,8 @@ from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex.naming import QueueResource
+from atlas_codex_stage.settings import QueueSettings
 from stacks import nag
-from stacks.settings import QueueSettings
 
 
 class QueueWithDlq(Construct):

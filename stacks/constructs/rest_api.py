@@ -19,9 +19,9 @@ from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex.routes import CORRELATION_HEADER, REQUEST_HEADERS, ROUTES
+from atlas_codex_stage.settings import StageSettings
 from stacks import nag
 from stacks.constructs.log_group import stage_log_group
-from stacks.settings import StageSettings
 
 # (response type, status, code, message, field): API Gateway's refusals, in the one error
 # shape of the API (atlas_codex.api_models.ErrorBody).

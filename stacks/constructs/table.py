@@ -8,7 +8,7 @@ from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex.tables import TableSpec
-from stacks.settings import StageSettings
+from atlas_codex_stage.settings import StageSettings
 
 
 def _string(name: str) -> dynamodb.Attribute:

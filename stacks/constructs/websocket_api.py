@@ -14,10 +14,10 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from atlas_codex import naming
+from atlas_codex_stage.settings import StageSettings
 from stacks import nag
 from stacks.constructs.log_group import stage_log_group
 from stacks.constructs.rest_api import ACCESS_LOG_FORMAT
-from stacks.settings import StageSettings
 
 
 class ServiceWebSocketApi(Construct):

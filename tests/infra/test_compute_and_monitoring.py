@@ -11,9 +11,9 @@ from aws_cdk.assertions import Match, Template
 from atlas_codex import metrics, naming
 from atlas_codex.config import EnvVar, RuntimeConfig
 from atlas_codex.routes import ROUTES
+from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 from stacks.functions import FUNCTION_SPECS
 from stacks.packaging import RUNTIME
-from stacks.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 from stacks.stages import StageStacks
 
 pytestmark = pytest.mark.infra

@@ -134,7 +134,7 @@ def test_every_queue_is_encrypted_and_work_queues_redrive_to_their_dlq(
     stage: str,
     cdk_context: dict[str, Any],
 ) -> None:
-    from stacks.settings import (
+    from atlas_codex_stage.settings import (
         DEFAULTS_KEY,
         STAGES_KEY,
         FunctionSettings,
@@ -195,7 +195,7 @@ def test_synth_fails_with_the_field_named_when_a_setting_is_wrong(
 def test_an_unknown_stage_on_the_command_line_fails_synth(cdk_context: dict[str, Any]) -> None:
     import aws_cdk as cdk
 
-    from stacks.settings import SettingsError
+    from atlas_codex_stage.settings import SettingsError
     from stacks.stages import build_app
 
     with pytest.raises(SettingsError, match="-c stage=qa: invalid stage 'qa'"):

@@ -10,30 +10,8 @@ import pytest
 
 from atlas_codex.config import RuntimeConfig
 from atlas_codex_local.apigw import context, rest_event
-from tests.fakes import ScriptedExtractor
 
 Call = Any
-
-
-@pytest.fixture
-def api(config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    from atlas_codex.handlers import api as module
-
-    extractor = ScriptedExtractor()
-    monkeypatch.setattr(module.service, "_extractor", lambda: extractor)
-    return module
-
-
-@pytest.fixture
-def key(api: ModuleType) -> str:
-    issued: str = api.keys.issue("owner-a").key
-    return issued
-
-
-@pytest.fixture
-def other_key(api: ModuleType) -> str:
-    issued: str = api.keys.issue("owner-b").key
-    return issued
 
 
 def call(

@@ -14,7 +14,7 @@ from atlas_codex import naming
 from atlas_codex.tables import TABLE_SPECS
 from atlas_codex_local import deploy
 from atlas_codex_local.cli import main
-from stacks.settings import StageSettings
+from atlas_codex_stage.settings import StageSettings
 
 
 @pytest.fixture

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -171,3 +175,98 @@ def test_a_missing_table_says_the_stage_is_not_deployed(
     code, _, err = ops("jobs", "list")
     assert code == 1
     assert "the table atlas-codex-jobs-local does not exist here" in err
+
+
+# ---------------------------------------------------------------------- the installed command
+
+
+def _console(
+    *args: str, cwd: Path, moto_endpoint: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``atlas-codex`` console script as a responder runs it: the installed entry point,
+    from ``cwd``, with no path into the checkout (no PYTHONPATH, not run as ``-m``)."""
+    script = Path(sys.executable).parent / "atlas-codex"
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ATLAS_CODEX_CDK_JSON")
+    }
+    return subprocess.run(
+        [str(script), *args, "--endpoint-url", moto_endpoint],
+        cwd=cwd,
+        env={**environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ops", "jobs", "list", "--json"),
+        ("ops", "jobs", "sweep", "--dry-run"),
+        ("ops", "dlq", "show"),
+        ("ops", "budget"),
+        ("ops", "keys", "list"),
+        ("migrate", "--dry-run"),
+    ],
+)
+def test_the_console_script_runs_from_any_directory(
+    args: tuple[str, ...], tmp_path: Path, moto_endpoint: str, config: RuntimeConfig
+) -> None:
+    done = _console(*args, cwd=tmp_path, moto_endpoint=moto_endpoint)
+    assert "ModuleNotFoundError" not in done.stderr
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_stage_settings_come_from_the_cdk_json_named(
+    tmp_path: Path, moto_endpoint: str, config: RuntimeConfig
+) -> None:
+    """Outside any checkout, with the settings file named: the budget is read from it."""
+    context = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]
+    context["atlas-codex:stages"]["local"] = {
+        **context["atlas-codex:stages"].get("local", {}),
+        "budget": {
+            **context["atlas-codex:defaults"]["budget"],
+            **context["atlas-codex:stages"].get("local", {}).get("budget", {}),
+            "monthly_usd": 123,
+        },
+    }
+    settings = tmp_path / "settings" / "cdk.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"context": context}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = _console(
+        "ops",
+        "budget",
+        "--json",
+        "--cdk-json",
+        str(settings),
+        cwd=elsewhere,
+        moto_endpoint=moto_endpoint,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["budget_usd"] == 123
+    by_env = _console(
+        "ops",
+        "budget",
+        "--json",
+        cwd=elsewhere,
+        moto_endpoint=moto_endpoint,
+        env={"ATLAS_CODEX_CDK_JSON": str(settings)},
+    )
+    assert json.loads(by_env.stdout)["budget_usd"] == 123
+
+
+def test_a_missing_settings_file_is_a_clear_error(tmp_path: Path, moto_endpoint: str) -> None:
+    done = _console(
+        "ops",
+        "budget",
+        "--cdk-json",
+        str(tmp_path / "nope.json"),
+        cwd=tmp_path,
+        moto_endpoint=moto_endpoint,
+    )
+    assert done.returncode == 1
+    assert "nope.json: no such file" in done.stderr

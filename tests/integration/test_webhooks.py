@@ -72,6 +72,8 @@ def modules(
     monkeypatch.setattr(
         webhooks.sender, "policy", NetPolicy.from_host_ports([f"127.0.0.1:{receiver.port}"])
     )
+    # The same receiver is allowed where the job is submitted (checked there too).
+    monkeypatch.setattr(worker.service, "webhook_policy", webhooks.sender.policy)
     # Simulated time: retries are handed over at once (deliver_all treats them as due).
     monkeypatch.setattr(delivery, "MAX_SQS_DELAY_S", 0)
     return worker, webhooks
@@ -179,9 +181,15 @@ def test_a_delivery_dies_after_the_last_attempt_and_is_visible(
 
 
 def test_a_target_the_ssrf_guard_refuses_is_dead_at_once(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+    modules: tuple[ModuleType, ModuleType],
+    config: RuntimeConfig,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     worker, webhooks = modules
+    # Refused at submission too (tests/integration/test_hostile_input.py); here the target
+    # turns internal only after it was accepted (a name re-pointed, DNS rebinding).
+    monkeypatch.setattr(worker.service, "webhook_policy", None)
     job = run_job(worker, config, "https://shop.example/ok/5", "http://10.0.0.1/hook")
     assert deliver_all(webhooks, config) == ["dead"]
     attempt = worker.service.manager.get(job.job_id).webhook.attempts[0]

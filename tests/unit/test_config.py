@@ -23,6 +23,7 @@ def good_env(stage: str = "dev") -> dict[str, str]:
         EnvVar.JOB_TTL_DAYS: "30",
         EnvVar.PAGES_EXPIRY_DAYS: "7",
         EnvVar.JOBS_MAX_RECEIVES: "3",
+        EnvVar.JOBS_VISIBILITY_TIMEOUT_S: "1800",
     }
 
 
@@ -121,8 +122,8 @@ def test_prod_functions_refuse_wildcard_cors() -> None:
 
 def test_the_stacks_environment_is_one_the_runtime_accepts(cdk_context: dict[str, object]) -> None:
     from atlas_codex import naming
-    from stacks.environment import function_environment
-    from stacks.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
+    from atlas_codex_stage.environment import function_environment
+    from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
 
     for stage in naming.STAGES:
         settings = load_stage_settings(stage, cdk_context[DEFAULTS_KEY], cdk_context[STAGES_KEY])  # type: ignore[arg-type]

@@ -248,7 +248,7 @@ def test_a_number_dynamodb_cannot_store_is_a_clear_error() -> None:
         result=JobResult(data={"tiny": 1e-200}),
         timeline=[StatusChange(status="completed", at=NOW)],
     )
-    with pytest.raises(ValueError, match="outside the range DynamoDB can store"):
+    with pytest.raises(ValueError, match="outside the range that can be stored"):
         job.to_item()
 
 

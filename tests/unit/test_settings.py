@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from stacks.settings import (
+from atlas_codex_stage.settings import (
     DEFAULTS_KEY,
     STAGES_KEY,
     SettingsError,

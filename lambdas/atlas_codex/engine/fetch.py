@@ -23,6 +23,7 @@ import httpx
 
 from atlas_codex.engine.netguard import (
     BlockedTarget,
+    DnsError,
     NetPolicy,
     Resolver,
     Target,
@@ -189,6 +190,8 @@ class Fetcher:
             return check_url(url, self.policy, self.resolver)
         except BlockedTarget as exc:
             raise FetchError("blocked_target", exc.reason) from None
+        except DnsError as exc:
+            raise FetchError(exc.code, exc.reason, retryable=True) from None
 
     @contextmanager
     def _slot(self, host: str) -> Iterator[None]:

@@ -75,11 +75,24 @@ class Target:
     addresses: tuple[str, ...] = field(default=())
 
 
+class DnsError(Exception):
+    """The host's name did not resolve: a DNS failure, which may pass (retryable), not a
+    target the policy refuses."""
+
+    code = "dns_error"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 def system_resolver(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError:
+        raise BlockedTarget(f"the host name {host[:80]!r} is not a valid DNS name") from None
     except socket.gaierror as exc:
-        raise BlockedTarget(f"the host {host!r} does not resolve ({exc.strerror})") from None
+        raise DnsError(f"the host {host!r} does not resolve ({exc.strerror})") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import time
 import uuid
@@ -25,7 +26,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from atlas_codex import aws, limits, naming
+from atlas_codex import aws, body_guard, limits, naming
 from atlas_codex.api_models import (
     ErrorBody,
     HealthView,
@@ -44,13 +45,17 @@ from atlas_codex.health import latest_report
 from atlas_codex.jobs.errors import (
     IdempotencyConflict,
     InvalidCursor,
+    InvalidRequest,
     JobNotFound,
     NotReextractable,
     TransitionRefused,
 )
 from atlas_codex.jobs.schema import (
+    IDEMPOTENCY_KEY_PATTERN,
     CreateJobRequest,
+    FieldError,
     IdempotencyKey,
+    Job,
     JobStatus,
     JobType,
     ReextractRequest,
@@ -61,6 +66,8 @@ from atlas_codex.routes import (
     IDEMPOTENCY_HEADER,
     PUBLIC_PATHS,
     REQUEST_HEADERS,
+    ROUTES,
+    allowed_methods,
 )
 from atlas_codex.wiring import build_key_store, build_secret_store, build_service
 
@@ -142,6 +149,10 @@ def _invalid_request(exc: RequestValidationError) -> Response[str]:
     if first.get("type") == "json_invalid":
         return error_response(400, "invalid_json", "the request body is not valid JSON")
     field = _field(tuple(first.get("loc", ())))
+    context = first.get("ctx")
+    cause = context.get("error") if isinstance(context, dict) else None
+    if isinstance(cause, FieldError):  # a rule across fields names the one to blame
+        field = f"{field}.{cause.field}" if field else cause.field
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
@@ -187,6 +198,11 @@ def _no_engine(exc: EngineUnavailable) -> Response[str]:
     return error_response(503, exc.code, exc.message)
 
 
+@app.exception_handler(InvalidRequest)
+def _invalid(exc: InvalidRequest) -> Response[str]:
+    return error_response(422, exc.code, str(exc), exc.field)
+
+
 @app.exception_handler(InvalidCursor)
 def _bad_cursor(exc: InvalidCursor) -> Response[str]:
     return error_response(400, exc.code, str(exc), "cursor")
@@ -201,9 +217,15 @@ def _service_error(exc: ServiceError) -> Response[str]:
 
 @app.not_found
 def _no_route(exc: NotFoundError) -> Response[str]:
-    return error_response(
-        404, "route_not_found", f"no route {app.current_event.http_method} {app.current_event.path}"
-    )
+    method, path = app.current_event.http_method, app.current_event.path
+    allowed = allowed_methods(path)
+    if allowed:
+        response = error_response(
+            405, "method_not_allowed", f"{path} takes {', '.join(allowed)}, not {method}"
+        )
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    return error_response(404, "route_not_found", f"no route {method} {path}")
 
 
 @app.exception_handler(Exception)
@@ -227,14 +249,14 @@ def _header(headers: dict[str, str] | None, name: str) -> str | None:
     return None
 
 
-def _utf8(raw: str, *, encoded: bool) -> bool:
+def _utf8(raw: str, *, encoded: bool) -> str | None:
+    """The body as text, or None when it is not UTF-8."""
     if not encoded:
-        return True
+        return raw
     try:
-        base64.b64decode(raw, validate=True).decode("utf-8")
+        return base64.b64decode(raw, validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        return False
-    return True
+        return None
 
 
 def admit(event: dict[str, Any]) -> tuple[str, str | None, Response[str] | None]:
@@ -255,13 +277,15 @@ def admit(event: dict[str, Any]) -> tuple[str, str | None, Response[str] | None]
                 correlation_id=cid,
             )
             return cid, None, refusal
-    if event.get("httpMethod") in ("POST", "PUT", "PATCH"):
-        raw = event.get("body") or ""
-        size = len(raw) * 3 // 4 if event.get("isBase64Encoded") else len(raw.encode())
+    raw = event.get("body") or ""
+    if event.get("httpMethod") in ("POST", "PUT", "PATCH") and raw:
+        encoded = bool(event.get("isBase64Encoded"))
+        size = len(raw) * 3 // 4 if encoded else len(raw.encode())
         if size > limits.MAX_REQUEST_BODY_BYTES:
             message = f"the body is {size} bytes; the limit is {limits.MAX_REQUEST_BODY_BYTES}"
             return cid, owner, error_response(413, "body_too_large", message, correlation_id=cid)
-        if not _utf8(raw, encoded=bool(event.get("isBase64Encoded"))):
+        text = _utf8(raw, encoded=encoded)
+        if text is None:
             refusal = error_response(
                 400,
                 "invalid_json",
@@ -269,8 +293,7 @@ def admit(event: dict[str, Any]) -> tuple[str, str | None, Response[str] | None]
                 correlation_id=cid,
             )
             return cid, owner, refusal
-        content_type = (_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
-        if content_type != "application/json":
+        if _media_type(headers) != "application/json":
             refusal = error_response(
                 415,
                 "unsupported_media_type",
@@ -279,7 +302,37 @@ def admit(event: dict[str, Any]) -> tuple[str, str | None, Response[str] | None]
                 correlation_id=cid,
             )
             return cid, owner, refusal
+        problem = body_guard.inspect(text)
+        if problem is not None:
+            refusal = error_response(
+                problem.status, problem.code, problem.message, problem.field, correlation_id=cid
+            )
+            return cid, owner, refusal
     return cid, owner, None
+
+
+def _media_type(headers: dict[str, str] | None) -> str:
+    """The Content-Type's media type, lower case (media types are case-insensitive)."""
+    return (_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _normalise_content_type(event: dict[str, Any]) -> None:
+    """Media types are case-insensitive (RFC 9110); the resolver compares them as given."""
+    for key in ("headers", "multiValueHeaders"):
+        headers = event.get(key)
+        if not isinstance(headers, dict):
+            continue
+        for name in [n for n in headers if n.lower() == "content-type"]:
+            value = headers.pop(name)
+            if isinstance(value, list):
+                headers["content-type"] = [_lower_media(v) for v in value]
+            elif isinstance(value, str):
+                headers["content-type"] = _lower_media(value)
+
+
+def _lower_media(value: str) -> str:
+    media, sep, params = value.partition(";")
+    return media.strip().lower() + sep + params
 
 
 def _owner() -> str:
@@ -382,12 +435,39 @@ def extract(body: Annotated[CreateJobRequest, Body()]) -> Response[str]:
         deadline=_sync_deadline(),
     )
     job = outcome.job
-    result = service.manager.result_of(job) if job.status in ("completed", "failed") else None
     include = job.request.include_evidence
+    delivered = _delivered(job, include)
     view = SyncResultView(
-        job=JobView.of(job), result=shown(result, include), evidence_included=include
+        job=JobView.of(job),
+        result=delivered.result if delivered else None,
+        delivery=delivered.delivery if delivered else None,
+        url=delivered.url if delivered else None,
+        expires_in_s=delivered.expires_in_s if delivered else None,
+        evidence_included=delivered.evidence_included if delivered else include,
     )
     return json_response(200 if outcome.finished else 202, view)
+
+
+def _delivered(job: Job, include_evidence: bool) -> ResultView | None:
+    """The job's result as a response carries it: inline when it fits the record, else a
+    presigned URL (a response must stay far below Lambda's 6 MB)."""
+    if job.result is None and job.result_location is None:
+        return None
+    url = service.manager.result_url(job, expires_in=limits.RESULT_URL_EXPIRES_S)
+    if url is not None:
+        return ResultView(
+            job_id=job.job_id,
+            delivery="url",
+            url=url,
+            expires_in_s=limits.RESULT_URL_EXPIRES_S,
+            evidence_included=True,
+        )
+    return ResultView(
+        job_id=job.job_id,
+        delivery="inline",
+        result=shown(job.result, include_evidence),
+        evidence_included=include_evidence,
+    )
 
 
 def _sync_deadline() -> float:
@@ -447,19 +527,9 @@ def get_result(
             f"the job is {job.status} and has no result"
             + ("" if job.status in ("failed", "cancelled", "timeout") else " yet"),
         )
-    url = service.manager.result_url(job)
-    if url is not None:
-        view = ResultView(
-            job_id=job.job_id, delivery="url", url=url, expires_in_s=900, evidence_included=True
-        )
-        return json_response(200, view)
     include = job.request.include_evidence if include_evidence is None else include_evidence
-    view = ResultView(
-        job_id=job.job_id,
-        delivery="inline",
-        result=shown(job.result, include),
-        evidence_included=include,
-    )
+    view = _delivered(job, include)
+    assert view is not None  # checked above
     return json_response(200, view)
 
 
@@ -524,13 +594,79 @@ def openapi() -> Response[str]:
     return Response(status_code=200, content_type="application/json", body=openapi_document())
 
 
+API_KEY_SCHEME: Final = "apiKey"
+
+
 def openapi_document() -> str:
-    return app.get_openapi_json_schema(
-        title="Atlas Codex API",
-        version="1.0.0",
-        description="Web data extraction: submit jobs, poll them, fetch results. "
-        "Every route but /health and /openapi.json needs an API key in the x-api-key header.",
+    """The OpenAPI document: the resolver's, plus what it cannot see of the door — the API
+    key scheme, the headers every route reads and answers, and the statuses the door and the
+    gateway answer on every route (401 without a key, 429 throttled, 500)."""
+    document = json.loads(
+        app.get_openapi_json_schema(
+            title="Atlas Codex API",
+            version="1.0.0",
+            description="Web data extraction: submit jobs, poll them, fetch results. "
+            "Every route but /health and /openapi.json needs an API key in the x-api-key header.",
+        )
     )
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[API_KEY_SCHEME] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": API_KEY_HEADER,
+    }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    correlation_out = {
+        CORRELATION_HEADER: {
+            "description": "The request's correlation id (the one sent, or a new one)",
+            "schema": {"type": "string"},
+        }
+    }
+    for route in ROUTES:
+        operation = document["paths"].get(route.path, {}).get(route.method.lower())
+        if operation is None:
+            continue
+        operation["security"] = [] if route.public else [{API_KEY_SCHEME: []}]
+        parameters = operation.setdefault("parameters", [])
+        parameters.append(
+            {
+                "name": CORRELATION_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "Your correlation id, followed through queue, worker and logs",
+                "schema": {"type": "string", "pattern": _CORRELATION_RE.pattern},
+            }
+        )
+        if route.idempotent:
+            parameters.append(
+                {
+                    "name": IDEMPOTENCY_HEADER,
+                    "in": "header",
+                    "required": False,
+                    "description": "A retry with the same key answers with the first job",
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": limits.MAX_IDEMPOTENCY_KEY_CHARS,
+                        "pattern": IDEMPOTENCY_KEY_PATTERN,
+                    },
+                }
+            )
+        responses = operation.setdefault("responses", {})
+        extra = {"500": "Unexpected error (quote the correlation id)"}
+        if not route.public:
+            extra |= {"401": "Missing or unknown API key", "429": "Throttled or over quota"}
+        for status, description in extra.items():
+            responses.setdefault(status, {"description": description, "content": error})
+        for response in responses.values():
+            response.setdefault("headers", {}).update(correlation_out)
+    extract = document["paths"]["/extract"]["post"]["responses"]
+    extract["202"] = {
+        "description": "Still running at the deadline: it goes on asynchronously (poll status_url)",
+        "content": extract["200"]["content"],
+        "headers": correlation_out,
+    }
+    return json.dumps(document)
 
 
 def _idempotency_key() -> str | None:
@@ -581,6 +717,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(cid)
     if refusal is not None:
         return _proxy_response(refusal, event)
+    _normalise_content_type(event)
     app.append_context(correlation_id=cid, owner_id=owner)
     if owner is not None:
         logger.append_keys(owner_id=owner)

@@ -13,7 +13,6 @@ from atlas_codex import metrics as names
 from atlas_codex import naming
 from atlas_codex.config import get_config
 from atlas_codex.health import HealthReport
-from atlas_codex.jobs.sweeper import sweep
 from atlas_codex.wiring import build_health_monitor, build_service
 
 config = get_config()
@@ -51,7 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(str(event.get("id") or "health-run"))
     report = monitor.run()
     monitor.store(report)
-    swept = sweep(service.manager, notify=service.notify)
+    swept = service.sweep()
     publish(report)
     for check in report.checks:
         level = {"ok": "info", "degraded": "warning", "failed": "error"}[check.status]
@@ -61,11 +60,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     logger.info(
         "health run finished",
-        extra={"status": report.status, "timed_out_jobs": swept.timed_out},
+        extra={
+            "status": report.status,
+            "timed_out_jobs": swept.timed_out,
+            "requeued_jobs": swept.requeued,
+        },
     )
     return {
         "status": report.status,
         "failed": report.failed,
         "degraded": report.degraded,
         "timed_out_jobs": swept.timed_out,
+        "requeued_jobs": swept.requeued,
     }

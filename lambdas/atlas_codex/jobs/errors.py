@@ -55,3 +55,14 @@ class NotReextractable(JobDomainError):
     def __init__(self, job: Job, why: str) -> None:
         self.job = job
         super().__init__(why)
+
+
+class InvalidRequest(JobDomainError):
+    """A request that passed its model but breaks a rule of this deployment (for example a
+    webhook target its network policy refuses); ``field`` is the part to blame."""
+
+    code = "validation_error"
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)

@@ -29,9 +29,11 @@ from atlas_codex.jobs.errors import (
     TransitionRefused,
 )
 from atlas_codex.jobs.schema import (
+    JOB_STATUSES,
     MAX_NOTES,
     PARTIAL_RESULT_ERRORS,
     TERMINAL_STATUSES,
+    TIMESTAMP_FORMAT,
     Attempt,
     ChildCounters,
     CreateJobRequest,
@@ -48,6 +50,7 @@ from atlas_codex.jobs.schema import (
     WebhookAttempt,
     WebhookDeliveryState,
     WebhookState,
+    check_id,
     format_timestamp,
     new_job_id,
     sources_of,
@@ -310,7 +313,9 @@ class JobManager:
     ) -> JobPage:
         if not 1 <= limit <= 100:
             raise ValueError("limit must be between 1 and 100")
-        start = _decode_cursor(cursor, scope) if cursor else None
+        start = (
+            _decode_cursor(cursor, scope, self._index_key(query["IndexName"])) if cursor else None
+        )
         jobs: list[Job] = []
         while True:
             page_query = {
@@ -348,9 +353,11 @@ class JobManager:
         owner_id: str | None = None,
         expected: frozenset[JobStatus] | None = None,
         overdue_at: datetime | None = None,
+        unchanged_since: datetime | None = None,
     ) -> Job:
         """One conditional update: the status must be one the table allows to become ``to``
-        (and, with ``overdue_at``, the job's deadline must have passed by then)."""
+        (and, with ``overdue_at``, the job's deadline must have passed by then; with
+        ``unchanged_since``, the record must not have changed since that ``updated_at``)."""
         sources = sorted(expected if expected is not None else sources_of(to))
         if not sources:
             raise ValueError(f"no status may become {to}")
@@ -397,6 +404,9 @@ class JobManager:
             names["#deadline"] = "deadline_at"
             values[":overdue"] = {"S": format_timestamp(overdue_at)}
             condition += " AND #deadline < :overdue"
+        if unchanged_since is not None:
+            values[":seen"] = {"S": format_timestamp(unchanged_since)}
+            condition += " AND #updated = :seen"
         try:
             out = self.db.update_item(
                 TableName=self.table,
@@ -512,13 +522,35 @@ class JobManager:
             job_id, "cancelled", reason="cancelled by the client", owner_id=owner_id
         )
 
-    def time_out(self, job_id: str, *, reason: str, overdue_at: datetime | None = None) -> Job:
+    def time_out(
+        self,
+        job_id: str,
+        *,
+        reason: str,
+        overdue_at: datetime | None = None,
+        unchanged_since: datetime | None = None,
+        expected: frozenset[JobStatus] | None = None,
+    ) -> Job:
         return self.transition(
             job_id,
             "timeout",
             reason=reason,
             fields={"error": JobError(code="timeout", message=reason).model_dump(mode="json")},
             overdue_at=overdue_at,
+            unchanged_since=unchanged_since,
+            expected=expected,
+        )
+
+    def mark_requeued(self, job: Job, *, reason: str) -> Job:
+        """A pending job whose queue message was lost, about to be sent again: one
+        conditional write (still pending, unchanged since it was read) that records why in
+        the timeline, so two sweeps never both re-queue it."""
+        return self.transition(
+            job.job_id,
+            "pending",
+            reason=reason,
+            expected=frozenset({"pending"}),
+            unchanged_since=job.updated_at,
         )
 
     def result_of(self, job: Job) -> JobResult | None:
@@ -780,15 +812,34 @@ def _encode_cursor(key: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, scope: Mapping[str, str]) -> dict[str, Any]:
-    """The cursor's key, if it is one of ours and belongs to this listing's scope."""
+_CURSOR_VALUES: Final[dict[str, Callable[[str], object]]] = {
+    "job_id": check_id,
+    "owner_id": check_id,
+    "created_at": lambda v: datetime.strptime(v, TIMESTAMP_FORMAT),
+    "updated_at": lambda v: datetime.strptime(v, TIMESTAMP_FORMAT),
+    "status": lambda v: JOB_STATUSES.index(v),  # type: ignore[arg-type,unused-ignore]
+}
+
+
+def _decode_cursor(
+    cursor: str, scope: Mapping[str, str], key_names: Sequence[str]
+) -> dict[str, Any]:
+    """The cursor's key, if it is one of ours: exactly the index's key attributes, each a
+    well-formed value, in this listing's scope (a forged key never reaches DynamoDB)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise InvalidCursor() from None
-    if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
+    if not isinstance(key, dict) or set(key) != set(key_names):
         raise InvalidCursor()
-    if any(key.get(k) != v for k, v in scope.items()) or "job_id" not in key or len(key) != 3:
+    if not all(isinstance(v, str) for v in key.values()):
         raise InvalidCursor()
+    if any(key.get(k) != v for k, v in scope.items()):
+        raise InvalidCursor()
+    for name, value in key.items():
+        try:
+            _CURSOR_VALUES[name](value)
+        except (ValueError, KeyError):
+            raise InvalidCursor() from None
     return {k: {"S": v} for k, v in key.items()}

@@ -8,12 +8,13 @@ unknown fields are rejected (no phantom fields) and values are never coerced
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -70,7 +71,7 @@ def sources_of(new: JobStatus) -> frozenset[JobStatus]:
 
 # --------------------------------------------------------------------------- value types
 
-_TS_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def _require_utc(value: datetime) -> datetime:
@@ -85,7 +86,7 @@ def _require_utc(value: datetime) -> datetime:
 def format_timestamp(value: datetime) -> str:
     """The stored form of a timestamp: fixed width, UTC, microseconds, 'Z'."""
     # Fixed width, so ISO strings sort like the instants they name (GSI sort keys).
-    return value.astimezone(UTC).strftime(_TS_FORMAT)
+    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
 
 
 Timestamp = Annotated[
@@ -109,6 +110,7 @@ def check_http_url(value: str) -> str:
         raise ValueError("only http and https URLs are accepted")
     if not parts.hostname:
         raise ValueError("URL has no host")
+    check_host_name(parts.hostname)
     if parts.username is not None or parts.password is not None:
         raise ValueError("URL must not carry credentials (user@host)")
     try:
@@ -118,35 +120,107 @@ def check_http_url(value: str) -> str:
     return value
 
 
+MAX_HOST_NAME_CHARS: Final = 253
+"""DNS: a name of at most 253 characters, each label 1 to 63 (RFC 1035, after IDNA)."""
+
+
+def check_host_name(host: str) -> str:
+    """A host name DNS can carry: IDNA-encodable, no empty label, no label over 63
+    characters, 253 in all (an address literal passes as it is)."""
+    bare = host.strip("[]")
+    if ":" in bare:  # an IPv6 literal; the SSRF guard judges the address itself
+        return host
+    try:
+        encoded = bare.rstrip(".").encode("idna")
+    except UnicodeError:
+        raise ValueError(
+            "the URL's host name is not valid: each label must be 1 to 63 characters "
+            "(no empty label, as in 'a..b')"
+        ) from None
+    if not encoded:
+        raise ValueError("the URL's host name is empty")
+    if len(encoded) > MAX_HOST_NAME_CHARS:
+        raise ValueError(
+            f"the URL's host name is {len(encoded)} characters; DNS allows {MAX_HOST_NAME_CHARS}"
+        )
+    return host
+
+
 HttpUrlStr = Annotated[str, AfterValidator(check_http_url)]
 
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
-def _check_id(value: str) -> str:
+def check_id(value: str) -> str:
     if not _ID_RE.fullmatch(value):
         raise ValueError("must start with a letter or digit and use only A-Z a-z 0-9 _ . : -")
     return value
 
 
 JobId = Annotated[
-    str, Field(min_length=1, max_length=limits.MAX_JOB_ID_CHARS), AfterValidator(_check_id)
+    str, Field(min_length=1, max_length=limits.MAX_JOB_ID_CHARS), AfterValidator(check_id)
 ]
 OwnerId = Annotated[
-    str, Field(min_length=1, max_length=limits.MAX_OWNER_ID_CHARS), AfterValidator(_check_id)
+    str, Field(min_length=1, max_length=limits.MAX_OWNER_ID_CHARS), AfterValidator(check_id)
 ]
 CorrelationId = Annotated[
-    str, Field(min_length=1, max_length=limits.MAX_CORRELATION_ID_CHARS), AfterValidator(_check_id)
+    str, Field(min_length=1, max_length=limits.MAX_CORRELATION_ID_CHARS), AfterValidator(check_id)
 ]
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]+$"
 IdempotencyKey = Annotated[
     str,
-    Field(min_length=1, max_length=limits.MAX_IDEMPOTENCY_KEY_CHARS, pattern=r"^[\x21-\x7e]+$"),
+    Field(
+        min_length=1, max_length=limits.MAX_IDEMPOTENCY_KEY_CHARS, pattern=IDEMPOTENCY_KEY_PATTERN
+    ),
 ]
 FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 ErrorCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 USD_DECIMALS: Final = 12
 """Costs are kept to a millionth of a micro-dollar: finer is noise, and DynamoDB's numbers
 stop at 1e-130, which a float can go below."""
+
+
+DYNAMODB_MIN_MAGNITUDE: Final = 1e-130
+DYNAMODB_MAX_MAGNITUDE: Final = 1e126
+DYNAMODB_MAX_DIGITS: Final = 38
+
+
+def storable_problem(value: int | float) -> str | None:
+    """Why DynamoDB cannot store the number ``value``, or None when it can (38 digits of
+    precision, magnitudes from 1e-130 to below 1e126, finite)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if abs(value) >= 10**DYNAMODB_MAX_DIGITS:
+            return f"has more than {DYNAMODB_MAX_DIGITS} digits, more than can be stored"
+        return None
+    if not math.isfinite(value):
+        return "is not a finite number"
+    if value != 0 and not DYNAMODB_MIN_MAGNITUDE <= abs(value) < DYNAMODB_MAX_MAGNITUDE:
+        return f"{value!r} is outside the range that can be stored (1e-130 to 1e126, or 0)"
+    return None
+
+
+def unstorable_numbers(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+    """Each number in a JSON-shaped value that cannot be stored: (dotted path, why)."""
+    stack: list[tuple[tuple[str, ...], Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(((*where, str(k)), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list | tuple):
+            stack.extend(((*where, str(i)), v) for i, v in reversed(list(enumerate(item))))
+        elif isinstance(item, int | float):
+            problem = storable_problem(item)
+            if problem is not None:
+                yield ".".join(where), problem
+
+
+def _storable(value: float) -> float:
+    problem = storable_problem(value)
+    if problem is not None:
+        raise ValueError(f"the number {problem}")
+    return value
 
 
 def _round_usd(value: float) -> float:
@@ -191,6 +265,8 @@ def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(
             f"JSON schema nests {depth} levels; the limit is {limits.MAX_JSON_SCHEMA_DEPTH}"
         )
+    for where, problem in unstorable_numbers(value):
+        raise ValueError(f"the number at {where} {problem}")
     kind = value.get("type", "object")
     if kind != "object" and not (isinstance(kind, list) and "object" in kind):
         raise ValueError("the top level of a JSON schema must be of type 'object'")
@@ -206,6 +282,14 @@ def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
 JsonSchemaDoc = Annotated[dict[str, JsonValue], AfterValidator(_check_json_schema)]
 
 
+class FieldError(ValueError):
+    """A rule across fields, with the field to blame (the API names it in its 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
@@ -213,10 +297,40 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- request
 
 
+@functools.lru_cache(maxsize=1024)
+def _css_problem(selector: str) -> str | None:
+    if any(ord(c) < 0x20 or c == "\x7f" for c in selector):
+        return "a CSS selector must not contain control characters"
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+    try:
+        LexborHTMLParser("<p></p>").css(selector)  # the engine the extraction uses
+    except (SelectolaxError, ValueError):
+        return (
+            f"{selector!r} is not a CSS selector the extraction engine can compile "
+            "(XPath and jQuery extensions such as :contains are not CSS)"
+        )
+    return None
+
+
+def check_css_selector(selector: str) -> str:
+    problem = _css_problem(selector)
+    if problem is not None:
+        raise ValueError(problem)
+    return selector
+
+
+CssSelector = Annotated[
+    str,
+    Field(min_length=1, max_length=limits.MAX_CSS_SELECTOR_CHARS),
+    AfterValidator(check_css_selector),
+]
+
+
 class SelectorField(_Model):
     """One field of a selector schema: a CSS selector, and what to take from the match."""
 
-    selector: Annotated[str, Field(min_length=1, max_length=limits.MAX_CSS_SELECTOR_CHARS)]
+    selector: CssSelector
     attribute: Annotated[str, Field(pattern=r"^[A-Za-z_:][-A-Za-z0-9_:.]{0,63}$")] | None = None
     type: Literal["string", "integer", "number", "boolean", "url", "html"] = "string"
     many: bool = False
@@ -226,9 +340,11 @@ class SelectorField(_Model):
     @model_validator(mode="after")
     def _nested_fields_take_no_attribute(self) -> Self:
         if self.fields is not None and (self.attribute is not None or self.type != "string"):
-            raise ValueError("a field with nested 'fields' cannot also set 'attribute' or 'type'")
+            raise FieldError(
+                "fields", "a field with nested 'fields' cannot also set 'attribute' or 'type'"
+            )
         if self.fields is not None and not self.fields:
-            raise ValueError("'fields' must name at least one field")
+            raise FieldError("fields", "'fields' must name at least one field")
         return self
 
 
@@ -245,19 +361,20 @@ def _selector_stats(fields: Mapping[str, SelectorField], depth: int = 1) -> tupl
 class SelectorSchema(_Model):
     """Direct extraction: an optional base selector for repeated items, and their fields."""
 
-    base_selector: (
-        Annotated[str, Field(min_length=1, max_length=limits.MAX_CSS_SELECTOR_CHARS)] | None
-    ) = None
+    base_selector: CssSelector | None = None
     fields: dict[FieldName, SelectorField] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
         count, depth = _selector_stats(self.fields)
         if count > limits.MAX_SELECTOR_FIELDS:
-            raise ValueError(f"{count} selector fields; the limit is {limits.MAX_SELECTOR_FIELDS}")
+            raise FieldError(
+                "fields", f"{count} selector fields; the limit is {limits.MAX_SELECTOR_FIELDS}"
+            )
         if depth > limits.MAX_SELECTOR_DEPTH:
-            raise ValueError(
-                f"selector fields nest {depth} levels; the limit is {limits.MAX_SELECTOR_DEPTH}"
+            raise FieldError(
+                "fields",
+                f"selector fields nest {depth} levels; the limit is {limits.MAX_SELECTOR_DEPTH}",
             )
         return self
 
@@ -282,7 +399,11 @@ class CrawlOptions(_Model):
 
 
 Instruction = Annotated[str, Field(min_length=1, max_length=limits.MAX_INSTRUCTION_CHARS)]
-MaxCostUsd = Annotated[float, Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False)]
+MaxCostUsd = Annotated[
+    float,
+    Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False),
+    AfterValidator(_storable),
+]
 
 
 class JobRequest(_Model):
@@ -311,11 +432,13 @@ class CreateJobRequest(JobRequest):
     @model_validator(mode="after")
     def _type_needs(self) -> Self:
         if self.type == "webhook" and self.webhook_url is None:
-            raise ValueError("a webhook job needs 'webhook_url'")
+            raise FieldError("webhook_url", "a webhook job needs 'webhook_url'")
         if self.type == "ai-process" and self.instruction is None and self.json_schema is None:
-            raise ValueError("an ai-process job needs 'instruction' or 'json_schema'")
+            raise FieldError(
+                "instruction", "an ai-process job needs 'instruction' or 'json_schema'"
+            )
         if self.type == "batch" and self.crawl is not None:
-            raise ValueError("a batch job takes a list of URLs, not 'crawl' options")
+            raise FieldError("crawl", "a batch job takes a list of URLs, not 'crawl' options")
         return self
 
     def job_request(self) -> JobRequest:
@@ -338,8 +461,9 @@ class ReextractRequest(_Model):
     @model_validator(mode="after")
     def _asks_something(self) -> Self:
         if not self.changes_what and self.model_tier is None:
-            raise ValueError(
-                "give 'json_schema', 'selectors', 'instruction' or 'model_tier' to extract anew"
+            raise FieldError(
+                "json_schema",
+                "give 'json_schema', 'selectors', 'instruction' or 'model_tier' to extract anew",
             )
         return self
 
@@ -635,24 +759,15 @@ class Job(_Model):
         return cls.model_validate_json(json.dumps(_from_dynamo(dict(item))), strict=True)
 
 
-DYNAMODB_MIN_MAGNITUDE: Final = 1e-130
-DYNAMODB_MAX_MAGNITUDE: Final = 1e126
-
-
 def to_dynamo(value: Any) -> Any:
     """A JSON-shaped value in boto3's DynamoDB form (floats as Decimal), range-checked."""
     if isinstance(value, bool) or value is None or isinstance(value, str | Decimal):
         return value
-    if isinstance(value, int):
-        if abs(value) >= 10**38:
-            raise ValueError(f"the number {value} has more digits than DynamoDB stores (38)")
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("non-finite numbers cannot be stored")
-        if value != 0 and not DYNAMODB_MIN_MAGNITUDE <= abs(value) < DYNAMODB_MAX_MAGNITUDE:
-            raise ValueError(f"the number {value!r} is outside the range DynamoDB can store")
-        return Decimal(repr(value))
+    if isinstance(value, int | float):
+        problem = storable_problem(value)
+        if problem is not None:
+            raise ValueError(f"the number {problem}")
+        return Decimal(repr(value)) if isinstance(value, float) else value
     if isinstance(value, dict):
         return {k: to_dynamo(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -21,10 +22,23 @@ from atlas_codex.engine.interface import (
     Extractor,
     Quote,
 )
+from atlas_codex.engine.netguard import (
+    BlockedTarget,
+    DnsError,
+    NetPolicy,
+    Resolver,
+    check_url,
+    system_resolver,
+)
 from atlas_codex.engine.pages import PageManifest, PageStore, PagesUnavailable
 from atlas_codex.jobs.diff import field_diff
-from atlas_codex.jobs.errors import JobNotFound, NotReextractable, TransitionRefused
-from atlas_codex.jobs.manager import CreateOutcome, JobManager, JobPage
+from atlas_codex.jobs.errors import (
+    InvalidRequest,
+    JobNotFound,
+    NotReextractable,
+    TransitionRefused,
+)
+from atlas_codex.jobs.manager import CreateOutcome, JobManager, JobPage, child_job_id
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import (
@@ -40,12 +54,15 @@ from atlas_codex.jobs.schema import (
     ReextractRequest,
     utcnow,
 )
+from atlas_codex.jobs.sweeper import SweepReport, sweep
 
 logger = logging.getLogger(__name__)
 
 BATCH_DEADLINE: Final = timedelta(hours=24)
 """A batch parent waits this long for its children before the sweeper times it out."""
 CANCEL_CHECK_INTERVAL_S: Final = 2.0
+CANCEL_WORKERS: Final = 8
+"""Children of a cancelled batch are cancelled this many at a time."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +95,16 @@ class JobService:
         notify: Notifier = _no_notify,
         clock: Callable[[], datetime] = utcnow,
         pages: PageStore | None = None,
+        message_lost_after: timedelta | None = None,
+        webhook_policy: NetPolicy | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
+        self.webhook_policy = webhook_policy
+        """The SSRF policy webhook targets are checked against at submission (None: no check)."""
+        self.resolver = resolver
         self.pages = pages
+        self.message_lost_after = message_lost_after
+        """A pending job unchanged this long has lost its message (see the sweeper)."""
         self.manager = manager
         self.queue = queue
         self._extractor = extractor
@@ -105,6 +130,7 @@ class JobService:
     ) -> CreateOutcome:
         """Create the job and queue it. A retry of a job still pending queues it again:
         if the first enqueue was lost the job still runs, and a duplicate loses the claim."""
+        self.check_webhook(request.webhook_url)
         outcome = self.manager.create(
             owner_id=owner_id,
             request=request,
@@ -128,6 +154,7 @@ class JobService:
     ) -> SyncOutcome:
         """Run a sync job inline until ``deadline`` (monotonic); past it, the job is handed
         to the queue and goes on asynchronously: the work is never thrown away."""
+        self.check_webhook(request.webhook_url)
         outcome = self.manager.create(
             owner_id=owner_id,
             request=request,
@@ -153,8 +180,29 @@ class JobService:
             self.queue.send(released)
             return SyncOutcome(job=released, finished=False)
         except RetryLater:
-            return SyncOutcome(job=self.manager.get(job.job_id), finished=False)
+            # Released after a transient failure: the queue retries it like any async job
+            # (a job left pending with no message would wait for the sweeper).
+            current = self.manager.get(job.job_id)
+            if current.status == "pending":
+                self.queue.send(current)
+            return SyncOutcome(job=current, finished=current.status in TERMINAL_STATUSES)
         return SyncOutcome(job=outcome_job, finished=outcome_job.status in TERMINAL_STATUSES)
+
+    def check_webhook(self, url: str | None) -> None:
+        """Refuse, at submission, a webhook target the delivery would refuse (a private,
+        loopback or metadata address, a port not allowed): otherwise the job would run and its
+        webhook end in the dead-letter queue, paging the on-call. A name that does not
+        resolve now is accepted: DNS failures may pass, and delivery retries them."""
+        if url is None or self.webhook_policy is None:
+            return
+        try:
+            check_url(url, self.webhook_policy, self.resolver)
+        except BlockedTarget as exc:
+            raise InvalidRequest(
+                "webhook_url", f"the webhook target is refused: {exc.reason}"
+            ) from None
+        except DnsError:
+            return
 
     def quote(self, *, request: CreateJobRequest, deadline: float) -> Quote:
         """What the job would cost: its pages fetched now, no model called, nothing stored."""
@@ -212,9 +260,44 @@ class JobService:
         )
 
     def cancel(self, *, owner_id: str, job_id: str) -> Job:
+        """Cancel a job; a batch's pending and running children are cancelled with it (a
+        running child stops at its next cancellation check), and its counts say so."""
         job = self.manager.cancel(job_id, owner_id=owner_id)
         self._finished(job)
+        if job.type == "batch":
+            job = self._cancel_children(job)
         return job
+
+    def _cancel_children(self, parent: Job) -> Job:
+        """One conditional write per child not yet finished (a child that finished, or was
+        never made, is left as it is), each counted on the parent; the parent as it is now."""
+
+        def cancel_child(index: int) -> None:
+            try:
+                child = self.manager.transition(
+                    child_job_id(parent.job_id, index),
+                    "cancelled",
+                    reason=f"its batch {parent.job_id} was cancelled",
+                )
+            except (TransitionRefused, JobNotFound):
+                return
+            self.manager.record_child(child)
+            self.notify(child)
+
+        with ThreadPoolExecutor(CANCEL_WORKERS) as pool:
+            list(pool.map(cancel_child, range(len(parent.request.urls))))
+        return self.manager.get(parent.job_id)
+
+    def sweep(self, *, now: datetime | None = None) -> SweepReport:
+        """Time out jobs processing past their deadline; re-queue (or end) pending jobs whose
+        message is gone. Every job ended here is notified like any other."""
+        return sweep(
+            self.manager,
+            now=now,
+            notify=self.notify,
+            requeue=self.queue.send,
+            lost_after=self.message_lost_after,
+        )
 
     # ------------------------------------------------------------------ worker side
 
@@ -267,6 +350,9 @@ class JobService:
                 return None
         # processing: a redelivery after a crash mid-fan-out creates nothing twice
         children = self.manager.create_children(parent)
+        current = self.manager.get(parent.job_id)
+        if current.status == "cancelled":  # cancelled while its children were being made
+            return self._cancel_children(current)
         self.queue.send_many([c for c in children if c.status == "pending"])
         return parent
 

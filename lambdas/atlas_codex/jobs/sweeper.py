@@ -1,28 +1,62 @@
-"""The stuck-job sweeper: a job still processing past its deadline (its worker died, or
-its invocation was cut off) becomes ``timeout`` with one conditional write, found through
-the by-status index. The write re-checks the status and the deadline, so a job that
-finished meanwhile is left alone, and a late result after the sweep is refused (completion
-is conditional on ``processing``)."""
+"""The stuck-job sweeper: no job is left behind, each change one conditional write.
+
+* A job still **processing** past its deadline (its worker died, or its invocation was cut
+  off) becomes ``timeout``. The write re-checks the status and the deadline, so a job that
+  finished meanwhile is left alone, and a late result after the sweep is refused (completion
+  is conditional on ``processing``).
+* A job still **pending** long after every delivery of its message would have come back
+  (``lost_after``: the queue's visibility timeout times its maximum receives) has lost its
+  message: a failed send, a released claim whose message was consumed, a crash between
+  create and send. It is re-queued, recorded in its timeline by a write conditional on it
+  being unchanged since it was read; after ``max_requeues`` such re-queues it is timed out
+  with the reason. A duplicate message is harmless: the second delivery loses the claim.
+
+Both are found through the by-status index, least recently changed first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Final
 
 from atlas_codex.jobs.errors import TransitionRefused
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import Job, utcnow
+from atlas_codex.jobs.schema import Job, JobStatus, utcnow
 
 MAX_PER_SWEEP: Final = 1000
+REQUEUE_REASON: Final = "re-queued by the sweeper"
+"""The start of the timeline reason a sweeper re-queue leaves (counted against the limit)."""
+MAX_REQUEUES: Final = 3
 
 
 @dataclass
 class SweepReport:
     checked: int = 0
     timed_out: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
     already_done: int = 0
+
+
+def requeues_of(job: Job) -> int:
+    """How often the sweeper has re-queued ``job``."""
+    return sum(
+        1
+        for change in job.timeline
+        if change.status == "pending" and (change.reason or "").startswith(REQUEUE_REASON)
+    )
+
+
+def lost_message(job: Job, now: datetime, lost_after: timedelta) -> bool:
+    """True for a pending job unchanged for longer than any delivery of its message takes."""
+    return job.status == "pending" and job.updated_at < now - lost_after
+
+
+def overdue(job: Job, now: datetime) -> bool:
+    """True for a processing job past its deadline."""
+    return job.status == "processing" and job.deadline_at is not None and job.deadline_at < now
 
 
 def sweep(
@@ -30,35 +64,101 @@ def sweep(
     *,
     now: datetime | None = None,
     notify: Callable[[Job], None] = lambda job: None,
+    requeue: Callable[[Job], None] | None = None,
+    lost_after: timedelta | None = None,
+    max_requeues: int = MAX_REQUEUES,
     limit: int = MAX_PER_SWEEP,
     dry_run: bool = False,
 ) -> SweepReport:
-    """Time out overdue jobs; with ``dry_run``, only list the ones it would time out."""
+    """Time out overdue jobs and, given ``requeue`` and ``lost_after``, re-queue (or, past
+    ``max_requeues``, time out) pending jobs whose message is gone. With ``dry_run``, only
+    list what it would do."""
     now = now or utcnow()
     report = SweepReport()
-    cursor = None
-    while report.checked < limit:
-        # updated_at of a processing job is its claim time, never after its deadline.
-        page = manager.list_by_status("processing", updated_before=now, cursor=cursor)
-        for job in page.jobs:
-            report.checked += 1
-            if job.deadline_at is None or job.deadline_at >= now:
-                continue
+    # updated_at of a processing job is its claim time, never after its deadline.
+    for job in _jobs(manager, "processing", now, report, limit):
+        if not overdue(job, now):
+            continue
+        if dry_run:
+            report.timed_out.append(job.job_id)
+            continue
+        _end(
+            manager,
+            report,
+            notify,
+            partial(
+                manager.time_out,
+                job.job_id,
+                reason="still processing past its deadline (swept)",
+                overdue_at=now,
+            ),
+        )
+    if requeue is None or lost_after is None:
+        return report
+    for job in _jobs(manager, "pending", now - lost_after, report, limit):
+        waited = int((now - job.updated_at).total_seconds())
+        if requeues_of(job) >= max_requeues:
             if dry_run:
                 report.timed_out.append(job.job_id)
                 continue
-            try:
-                timed_out = manager.time_out(
-                    job.job_id, reason="still processing past its deadline (swept)", overdue_at=now
-                )
-            except TransitionRefused:
-                report.already_done += 1
-                continue
-            report.timed_out.append(timed_out.job_id)
-            if timed_out.parent_id is not None:
-                manager.record_child(timed_out)
-            notify(timed_out)
+            reason = (
+                f"still pending after {requeues_of(job)} re-queues: its message keeps "
+                f"being lost (last change {waited} s ago)"
+            )
+            _end(
+                manager,
+                report,
+                notify,
+                partial(
+                    manager.time_out,
+                    job.job_id,
+                    reason=reason,
+                    expected=frozenset({"pending"}),
+                    unchanged_since=job.updated_at,
+                ),
+            )
+            continue
+        if dry_run:
+            report.requeued.append(job.job_id)
+            continue
+        try:
+            marked = manager.mark_requeued(
+                job, reason=f"{REQUEUE_REASON}: no message for {waited} s"
+            )
+        except TransitionRefused:
+            report.already_done += 1
+            continue
+        requeue(marked)
+        report.requeued.append(marked.job_id)
+    return report
+
+
+def _jobs(
+    manager: JobManager, status: JobStatus, before: datetime, report: SweepReport, limit: int
+) -> Iterator[Job]:
+    cursor = None
+    while report.checked < limit:
+        page = manager.list_by_status(status, updated_before=before, cursor=cursor)
+        for job in page.jobs:
+            report.checked += 1
+            yield job
         cursor = page.next_cursor
         if cursor is None:
-            break
-    return report
+            return
+
+
+def _end(
+    manager: JobManager,
+    report: SweepReport,
+    notify: Callable[[Job], None],
+    change: Callable[[], Job],
+) -> None:
+    try:
+        ended = change()
+    except TransitionRefused:
+        report.already_done += 1
+        return
+    report.timed_out.append(ended.job_id)
+    if ended.parent_id is not None:
+        manager.record_child(ended)
+    notify(ended)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atlas_codex.api_models import JobView
 from atlas_codex.engine.netguard import (
     BlockedTarget,
+    DnsError,
     NetPolicy,
     Resolver,
     check_url,
@@ -184,6 +185,8 @@ class WebhookSender:
             target = check_url(job.webhook.url, self.policy, self.resolver)
         except BlockedTarget as exc:
             return AttemptResult(ok=False, error=f"target refused: {exc.reason}", permanent=True)
+        except DnsError as exc:  # may pass: retried on the webhook schedule
+            return AttemptResult(ok=False, error=exc.reason)
         body = payload(job)
         signed = signing.headers(
             self.secrets.active(job.owner_id), job.webhook.webhook_id, int(self.clock()), body

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from atlas_codex.config import EnvVar
 from atlas_codex.naming import QueueResource, TableResource
-from stacks.settings import StageSettings
+from atlas_codex_stage.settings import StageSettings
 
 
 def function_environment(
@@ -36,6 +36,7 @@ def function_environment(
         EnvVar.JOB_TTL_DAYS.value: str(settings.data.job_ttl_days),
         EnvVar.PAGES_EXPIRY_DAYS.value: str(settings.data.artifact_expiry_days),
         EnvVar.JOBS_MAX_RECEIVES.value: str(settings.jobs_queue.max_receive_count),
+        EnvVar.JOBS_VISIBILITY_TIMEOUT_S.value: str(settings.jobs_queue.visibility_timeout_s),
         EnvVar.CORS_ORIGINS.value: ",".join(settings.api.cors_origins),
         EnvVar.ALLOWED_PRIVATE_HOSTS.value: ",".join(settings.allowed_private_hosts),
     }

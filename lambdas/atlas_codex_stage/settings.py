@@ -8,8 +8,10 @@ with a message naming the field, e.g. ``stages.prod.point_in_time_recovery``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -259,3 +261,36 @@ def _describe(stage: str, exc: ValidationError) -> str:
         else:
             lines.append(f"{where}: {msg}")
     return "invalid stage settings:\n  " + "\n  ".join(lines)
+
+
+CDK_JSON_ENV: Final = "ATLAS_CODEX_CDK_JSON"
+"""Where the operator tools read the stage settings when not given ``--cdk-json``."""
+_CHECKOUT_CDK_JSON: Final = Path(__file__).resolve().parents[2] / "cdk.json"
+
+
+def find_cdk_json(explicit: str | Path | None = None, *, cwd: Path | None = None) -> Path | None:
+    """The ``cdk.json`` holding the stage settings: the one given, else ``$ATLAS_CODEX_CDK_JSON``,
+    else the first found in the working directory or a parent, else the checkout this package
+    was installed from (an editable install). None when there is none."""
+    given = explicit or os.environ.get(CDK_JSON_ENV)
+    if given:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"{path}: no such file (the stage settings are read from cdk.json)")
+        return path
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "cdk.json").is_file():
+            return folder / "cdk.json"
+    return _CHECKOUT_CDK_JSON if _CHECKOUT_CDK_JSON.is_file() else None
+
+
+def settings_from_file(stage: str, path: Path) -> StageSettings:
+    """One stage's settings from a ``cdk.json`` file, with a clear error for a bad file."""
+    try:
+        context = json.loads(path.read_text())["context"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SettingsError(f"{path}: not a cdk.json with a 'context' object ({exc})") from None
+    if not isinstance(context, Mapping):
+        raise SettingsError(f"{path}: 'context' must be an object")
+    return load_stage_settings(stage, context.get(DEFAULTS_KEY), context.get(STAGES_KEY))
