@@ -44,6 +44,7 @@ def local(
     proc = spawn(info, "--no-demo", *allow, capture=True)
     data = wait_for_info(proc, info)
     data["process"] = proc
+    data["info_path"] = str(info)
     yield data
     if proc.poll() is None:
         proc.kill()
@@ -69,6 +70,8 @@ def wait_for(c: httpx.Client, job_id: str, timeout_s: float = 30) -> dict[str, A
 
 def test_the_info_file_says_how_to_reach_the_service(local: dict[str, Any]) -> None:
     assert set(local) >= {"api_url", "api_key", "aws_endpoint_url", "stage", "demo_url"}
+    mode = Path(local["info_path"]).stat().st_mode & 0o777
+    assert mode == 0o600, f"the file holds an API key; mode {mode:o}"
     assert local["stage"] == "local"
     assert httpx.get(f"{local['api_url']}/health").json()["status"] == "ok"
 

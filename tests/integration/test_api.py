@@ -332,3 +332,100 @@ def test_the_resolver_serves_exactly_the_routes_the_stack_deploys(api: ModuleTyp
     resolver = api.app
     registered = {(r.method, r.path) for r in resolver._static_routes + resolver._dynamic_routes}
     assert registered == {(r.method, r.resolver_path) for r in ROUTES}
+
+
+# ---------------------------------------------------------------------- the door's details
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"urls": ["https://shop.example/a"], "type": "webhook"}, "webhook_url"),
+        ({"urls": ["https://shop.example/a"], "type": "ai-process"}, "instruction"),
+        (
+            {"urls": ["https://shop.example/a"], "type": "batch", "crawl": {"max_pages": 2}},
+            "crawl",
+        ),
+        (
+            {
+                "urls": ["https://shop.example/a"],
+                "selectors": {
+                    "fields": {
+                        "x": {
+                            "selector": "a",
+                            "attribute": "href",
+                            "fields": {"y": {"selector": "b"}},
+                        }
+                    }
+                },
+            },
+            "selectors.fields.x.fields",
+        ),
+    ],
+)
+def test_a_rule_across_fields_names_the_field_to_fix(
+    api: ModuleType, key: str, body: dict[str, Any], field: str
+) -> None:
+    status, data, _ = call(api, "POST", "/jobs", key=key, body=body)
+    assert status == 422
+    assert_error(status, data, "validation_error", field)
+
+
+@pytest.mark.parametrize("media", ["APPLICATION/JSON", "Application/Json; charset=UTF-8"])
+def test_media_types_are_case_insensitive(api: ModuleType, key: str, media: str) -> None:
+    status, data, _ = call(
+        api, "POST", "/jobs", key=key, raw=json.dumps(JOB), headers={"Content-Type": media}
+    )
+    assert status == 202, data
+
+
+def test_rotating_the_webhook_secret_takes_no_body(api: ModuleType, key: str) -> None:
+    before = call(api, "GET", "/webhook-secret", key=key)[1]["secrets"]
+    out = api.handler(
+        rest_event("POST", "/webhook-secret/rotate", headers={"x-api-key": key}), context(5000)
+    )
+    assert out["statusCode"] == 200, out["body"]
+    after = json.loads(out["body"])["secrets"]
+    assert after[0] not in before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/jobs", "POST, GET"),
+        ("POST", "/jobs/job_1", "GET, DELETE"),
+        ("DELETE", "/jobs/job_1/result", "GET"),
+        ("GET", "/extract", "POST"),
+    ],
+)
+def test_a_wrong_method_on_a_known_path_is_405_with_allow(
+    api: ModuleType, key: str, method: str, path: str, allowed: str
+) -> None:
+    status, data, headers = call(api, method, path, key=key)
+    assert status == 405
+    assert_error(status, data, "method_not_allowed")
+    assert headers["allow"] == allowed
+
+
+def test_the_openapi_document_declares_the_key_the_headers_and_the_statuses(
+    api: ModuleType,
+) -> None:
+    doc = json.loads(api.openapi_document())
+    assert doc["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+    }
+    paths = doc["paths"]
+    assert paths["/health"]["get"]["security"] == []
+    assert paths["/jobs"]["post"]["security"] == [{"apiKey": []}]
+    create = paths["/jobs"]["post"]
+    headers = {p["name"] for p in create["parameters"] if p["in"] == "header"}
+    assert headers == {"X-Correlation-Id", "Idempotency-Key"}
+    assert "Idempotency-Key" not in {p["name"] for p in paths["/jobs"]["get"]["parameters"]}
+    assert {"202", "401", "422", "429", "500"} <= set(create["responses"])
+    assert {"200", "202"} <= set(paths["/extract"]["post"]["responses"])
+    for path in paths.values():
+        for operation in path.values():
+            for response in operation["responses"].values():
+                assert "X-Correlation-Id" in response["headers"]

@@ -118,3 +118,36 @@ def test_metadata_addresses_stay_blocked_whatever_is_listed() -> None:
 def test_a_name_that_does_not_resolve_is_a_clear_refusal() -> None:
     with pytest.raises(BlockedTarget, match="has no address"):
         check_url("https://nowhere.example/", NetPolicy(), resolver=local_resolver)
+
+
+def test_a_dns_failure_is_a_dns_error_not_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_codex.engine import netguard
+
+    def failing(*args: object, **kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(netguard.socket, "getaddrinfo", failing)
+    with pytest.raises(netguard.DnsError, match="does not resolve"):
+        netguard.check_url("https://nowhere.example/", NetPolicy())
+
+
+def test_a_host_name_idna_cannot_encode_is_refused_not_a_crash() -> None:
+    from atlas_codex.engine import netguard
+
+    with pytest.raises(BlockedTarget, match="not a valid DNS name"):
+        netguard.check_url(f"https://{'a' * 64}.example/", NetPolicy())
+
+
+def test_the_fetcher_reports_a_dns_failure_as_retryable() -> None:
+    import time
+
+    from atlas_codex.engine.fetch import Fetcher, FetchError
+    from atlas_codex.engine.netguard import DnsError
+
+    def no_dns(host: str, port: int) -> list[str]:
+        raise DnsError(f"the host {host!r} does not resolve (Temporary failure)")
+
+    fetcher = Fetcher(policy=NetPolicy(), resolver=no_dns)
+    with pytest.raises(FetchError) as caught:
+        fetcher.fetch("https://shop.example/", deadline=time.monotonic() + 5, respect_robots=False)
+    assert (caught.value.code, caught.value.retryable) == ("dns_error", True)
