@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from atlas_codex import limits
-from atlas_codex.jobs.schema import DYNAMODB_MAX_DIGITS, unstorable_numbers
+from atlas_codex.jobs.schema import DYNAMODB_MAX_MAGNITUDE, unstorable_numbers
 
 _OPEN: Final = frozenset("[{")
 _CLOSE: Final = frozenset("]}")
@@ -53,12 +53,15 @@ def nesting_depth(raw: str, stop_at: int) -> int:
     return deepest
 
 
+PYTHON_MAX_INT_DIGITS: Final = 4000
+"""Python converts at most 4,300 digits to an int; a longer literal is out of range anyway."""
+
+
 def _int(text: str) -> int:
-    # More digits than can be stored: a stand-in just past the limit (Python refuses to
-    # convert over 4,300 digits, and the exact value is refused anyway).
-    limit: int = 10**DYNAMODB_MAX_DIGITS
-    if len(text.lstrip("-")) > DYNAMODB_MAX_DIGITS:
-        return -limit if text.startswith("-") else limit
+    if len(text.lstrip("-")) > PYTHON_MAX_INT_DIGITS:
+        # a stand-in just as far out of range: the exact value is refused either way
+        beyond = int(DYNAMODB_MAX_MAGNITUDE) * 10
+        return -beyond if text.startswith("-") else beyond
     return int(text)
 
 

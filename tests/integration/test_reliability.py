@@ -324,3 +324,108 @@ def run_until_done_except(
         check_every_s=0.5,
         worker=worker,
     )
+
+
+SYNC_JOBS = int(os.environ.get("ATLAS_SYNC_JOBS", "40"))
+"""Sync jobs in the sync-path proof (`make bench` runs more)."""
+
+
+class FlakySite:
+    """Pages that fail the way sites do: per page, a seeded plan of 0-3 failures (500, 429,
+    a read that times out) before it answers; some pages never answer at all."""
+
+    def __init__(self, seed: int) -> None:
+        self.random = random.Random(seed)
+        self.plans: dict[str, list[str]] = {}
+        self.lock = threading.Lock()
+        self.failures = 0
+        self.requests = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/robots.txt":
+            return httpx.Response(404)
+        with self.lock:
+            self.requests += 1
+            plan = self.plans.setdefault(
+                path,
+                self.random.choices(
+                    ["500", "429", "timeout"], k=self.random.choice([0, 1, 2, 3, 9])
+                ),
+            )
+            step = plan.pop(0) if plan else None
+            if step is not None:
+                self.failures += 1
+        if step == "timeout":
+            raise httpx.ReadTimeout("too slow", request=request)
+        if step is not None:
+            return httpx.Response(int(step))
+        html = "<html><head><title>Lamp</title></head><body><h1>Desk lamp</h1></body></html>"
+        return httpx.Response(200, text=html, headers={"content-type": "text/html"})
+
+
+def test_sync_jobs_under_site_faults_all_end(
+    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sync path under faults: every /extract that could not finish inline is queued,
+    and every job ends (completed, or failed after its retries) within its retries plus one
+    sweep; none is left pending or processing."""
+    from atlas_codex.engine.engine import Engine
+    from atlas_codex.engine.fetch import Fetcher
+    from atlas_codex.engine.netguard import NetPolicy
+    from atlas_codex.handlers import api, worker
+    from atlas_codex.jobs.schema import CreateJobRequest
+
+    site = FlakySite(seed=15)
+    fetcher = Fetcher(
+        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
+        client=httpx.Client(transport=httpx.MockTransport(site)),
+    )
+    engine = Engine(fetcher=fetcher, models_available=False)
+    monkeypatch.setattr(api.service, "_extractor", lambda: engine)
+    monkeypatch.setattr(worker.service, "_extractor", lambda: engine)
+
+    def extract(n: int) -> tuple[str, bool]:
+        request = CreateJobRequest.model_validate(
+            {"urls": [f"http://127.0.0.1/lamp/{n}"], "type": "sync"}
+        )
+        outcome = api.service.extract_now(
+            owner_id="sync-faults",
+            request=request,
+            correlation_id=f"sync-{n}",
+            idempotency_key=None,
+            deadline=time.monotonic() + 20,
+        )
+        return outcome.job.job_id, outcome.finished
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        answered = list(pool.map(extract, range(SYNC_JOBS)))
+    inline = sum(1 for _, finished in answered if finished)
+    run_pollers(
+        pollers(worker, config, 2),
+        lambda: unfinished(worker) == 0,
+        seconds=240,
+        check_every_s=0.5,
+        worker=worker,
+    )
+    worker.service.sweep()
+    assert unfinished(worker) == 0
+    outcomes: dict[str, int] = {}
+    for job_id, _ in answered:
+        final = worker.service.manager.get(job_id)
+        assert final.status in ("completed", "failed"), final.status
+        if final.status == "failed":
+            assert final.error is not None
+            assert final.error.code == "retries_exhausted"
+        outcomes[final.status] = outcomes.get(final.status, 0) + 1
+    elapsed = time.perf_counter() - started
+    with capsys.disabled():
+        print(
+            f"\nsync: {SYNC_JOBS} /extract jobs, {site.requests} page requests of which "
+            f"{site.failures} failed (500, 429, timeouts); {inline} answered inline, "
+            f"{SYNC_JOBS - inline} queued and retried; outcomes {outcomes}; none pending or "
+            f"processing after {elapsed:.1f} s"
+        )
+    assert outcomes.get("completed", 0) >= 1
+    assert outcomes.get("failed", 0) >= 1

@@ -257,3 +257,20 @@ def test_costs_keep_twelve_decimals() -> None:
 
     assert JobCost(actual_usd=2.2e-311).actual_usd == 0.0
     assert JobCost(actual_usd=0.000123456789012345).actual_usd == 0.000123456789
+
+
+@pytest.mark.parametrize("number", [10**50, 1e50, -(10**60), 10**125, 1e-130])
+def test_large_round_numbers_are_stored_and_read_back(number: float) -> None:
+    from atlas_codex.jobs.schema import Job, JobRequest
+
+    request = JobRequest.model_validate(
+        {
+            "urls": ["https://shop.example/a"],
+            "json_schema": {"type": "object", "properties": {"p": {"maximum": number}}},
+        }
+    )
+    job = make_job(request=request)
+    again = Job.from_item(job.to_item())
+    assert again.request.json_schema is not None
+    stored = again.request.json_schema["properties"]["p"]["maximum"]  # type: ignore[index,call-overload]
+    assert float(stored) == float(number)

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, Self, get_args
 from urllib.parse import urlsplit
@@ -191,14 +191,26 @@ def storable_problem(value: int | float) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        if abs(value) >= 10**DYNAMODB_MAX_DIGITS:
-            return f"has more than {DYNAMODB_MAX_DIGITS} digits, more than can be stored"
+        if value and abs(value) >= DYNAMODB_MAX_MAGNITUDE:
+            return f"{value:.3g} is outside the range that can be stored (1e-130 to 1e126, or 0)"
+        if len(_significant(value).as_tuple().digits) > DYNAMODB_MAX_DIGITS:
+            return (
+                f"has more than {DYNAMODB_MAX_DIGITS} significant digits, more than can be stored"
+            )
         return None
     if not math.isfinite(value):
         return "is not a finite number"
     if value != 0 and not DYNAMODB_MIN_MAGNITUDE <= abs(value) < DYNAMODB_MAX_MAGNITUDE:
         return f"{value!r} is outside the range that can be stored (1e-130 to 1e126, or 0)"
     return None
+
+
+def _significant(value: int) -> Decimal:
+    """An integer as DynamoDB keeps it: its significant digits and an exponent (1E+50)."""
+    return Decimal(value).normalize(_EXACT) if value else Decimal(0)
+
+
+_EXACT: Final = Context(prec=4400)
 
 
 def unstorable_numbers(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
@@ -767,7 +779,10 @@ def to_dynamo(value: Any) -> Any:
         problem = storable_problem(value)
         if problem is not None:
             raise ValueError(f"the number {problem}")
-        return Decimal(repr(value)) if isinstance(value, float) else value
+        if isinstance(value, float):
+            return Decimal(repr(value))
+        # boto3 refuses an integer with more digits than 38, even trailing zeros: 1E+50 it takes
+        return value if abs(value) < 10**DYNAMODB_MAX_DIGITS else _significant(value)
     if isinstance(value, dict):
         return {k: to_dynamo(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
