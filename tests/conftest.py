@@ -113,3 +113,53 @@ def dynamodb_calls(moto_endpoint: str) -> Iterator[list[str]]:
     client.meta.events.register("before-call.dynamodb.*", record)
     yield calls
     client.meta.events.unregister("before-call.dynamodb.*", record)
+
+
+# ---------------------------------------------------------------------- the IAM trace
+# Every AWS call a function's code makes anywhere in the suite is recorded (tests/support/
+# iam.py) and, when the run ends, checked against that function's policy in the reviewed
+# local-stage template; a full run (`make test`) also lists grants nothing used.
+
+IAM_SNAPSHOT = ROOT / "tests" / "infra" / "snapshots" / "local.json"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import tempfile
+
+    from tests.support import iam
+
+    if not hasattr(config, "workerinput") and "ATLAS_IAM_TRACE_DIR" not in os.environ:
+        os.environ["ATLAS_IAM_TRACE_DIR"] = tempfile.mkdtemp(prefix="atlas-iam-trace-")
+    directory = iam.trace_directory()
+    assert directory is not None
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    iam.install(directory, worker)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # the controller checks what every worker recorded
+    from tests.support import iam
+    from tests.support.iam_exceptions import REVIEWED
+
+    directory = iam.trace_directory()
+    if directory is None or not directory.exists():
+        return
+    calls = iam.read_calls(directory)
+    template = json.loads(IAM_SNAPSHOT.read_text())["compute"]
+    problems = [str(v) for v in iam.violations(calls, template, "local")]
+    if os.environ.get("ATLAS_IAM_CHECK_UNUSED") == "1":
+        from stacks.functions import FUNCTION_SPECS
+
+        problems += iam.unused_grants(
+            calls, template, "local", [spec.name for spec in FUNCTION_SPECS], REVIEWED
+        )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    functions = sorted({c.function for c in calls})
+    summary = f"IAM trace: {len(calls)} AWS calls by {', '.join(functions) or 'no function'}"
+    if reporter is not None:
+        reporter.write_line(summary + ("" if problems else "; every one allowed by its role"))
+        for problem in problems:
+            reporter.write_line(f"IAM trace: {problem}", red=True)
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

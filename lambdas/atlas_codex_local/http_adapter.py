@@ -93,8 +93,6 @@ class ApiServer:
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            timeout = BODY_READ_TIMEOUT_S  # a client that sends less than it announced
-
             def _serve(self) -> None:
                 try:
                     body = self._read_body()
@@ -126,7 +124,15 @@ class ApiServer:
                 self.wfile.write(data)
 
             def _read_body(self) -> bytes | None:
-                """The body as API Gateway would take it: by Content-Length, or chunked."""
+                """The body as API Gateway would take it: by Content-Length, or chunked; a
+                client that sends less than it announced is refused, not waited for."""
+                self.connection.settimeout(BODY_READ_TIMEOUT_S)
+                try:
+                    return self._body()
+                finally:
+                    self.connection.settimeout(None)  # an idle keep-alive connection may wait
+
+            def _body(self) -> bytes | None:
                 chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
                 if chunked:
                     return self._read_chunked() or None

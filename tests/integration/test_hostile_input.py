@@ -37,6 +37,13 @@ RAW_BODIES: list[tuple[str, str, int, str, str | None]] = [
         "max_cost_usd",
     ),
     (
+        "a 200-digit integer (beyond a float)",
+        '{"urls": ["https://shop.example/ok/1"], "max_cost_usd": ' + "9" * 200 + "}",
+        422,
+        "validation_error",
+        "max_cost_usd",
+    ),
+    (
         "a 43-digit integer in a schema",
         json.dumps(_schema(maximum=int("1234567890" * 4 + "123"))),
         422,

@@ -126,7 +126,7 @@ def test_a_dns_failure_is_a_dns_error_not_a_refusal(monkeypatch: pytest.MonkeyPa
     def failing(*args: object, **kwargs: object) -> list[object]:
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
-    monkeypatch.setattr(netguard.socket, "getaddrinfo", failing)
+    monkeypatch.setattr(socket, "getaddrinfo", failing)
     with pytest.raises(netguard.DnsError, match="does not resolve"):
         netguard.check_url("https://nowhere.example/", NetPolicy())
 

@@ -192,7 +192,8 @@ def storable_problem(value: int | float) -> str | None:
         return None
     if isinstance(value, int):
         if value and abs(value) >= DYNAMODB_MAX_MAGNITUDE:
-            return f"{value:.3g} is outside the range that can be stored (1e-130 to 1e126, or 0)"
+            shown = f"{Decimal(value):.3E}"  # a float cannot hold it; a string may not either
+            return f"{shown} is outside the range that can be stored (1e-130 to 1e126, or 0)"
         if len(_significant(value).as_tuple().digits) > DYNAMODB_MAX_DIGITS:
             return (
                 f"has more than {DYNAMODB_MAX_DIGITS} significant digits, more than can be stored"
