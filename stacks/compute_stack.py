@@ -33,22 +33,9 @@ from stacks.constructs.function import ServiceFunction
 from stacks.constructs.rest_api import ServiceRestApi
 from stacks.constructs.websocket_api import ServiceWebSocketApi
 from stacks.functions import FUNCTION_SPECS, HEALTH_SCHEDULE_MINUTES
+from stacks.guards import ACCOUNT_LIMIT_METADATA
 from stacks.packaging import runtime_code
 
-TABLE_READ: Final = (
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:Query",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-)
-TABLE_WRITE: Final = (
-    *TABLE_READ,
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-)
 TABLES_BY_NAME: Final = {spec.resource: spec for spec in TABLE_SPECS}
 
 
@@ -108,17 +95,30 @@ class ComputeStack(Stack):
             settings=settings,
             handler=self.functions["api"].function,
         )
+        # API Gateway writes a stage's logs through the account's CloudWatch role, which the
+        # REST API sets: on a fresh account the WebSocket stage must wait for it too.
+        account = self.rest.api.node.try_find_child("Account")
+        assert account is not None, "the REST API sets the account's CloudWatch role"
+        self.websocket.stage.node.add_dependency(account)
         for fn in self.functions.values():
             self._grant(fn)
         self.openai_secret = secretsmanager.Secret.from_secret_name_v2(
             self, "OpenAiKey", naming.openai_secret_name(stage)
         )
-        for name in ("api", "worker", "health"):  # the functions that may call a model
-            fn = self.functions[name]
+        for spec in FUNCTION_SPECS:  # the functions that may call a model
+            if not spec.reads_openai_key:
+                continue
+            fn = self.functions[spec.name]
             fn.function.add_environment(
                 EnvVar.OPENAI_SECRET_NAME.value, naming.openai_secret_name(stage)
             )
-            self.openai_secret.grant_read(fn.role)
+            # GetSecretValue alone: grant_read would add DescribeSecret, which nothing calls.
+            fn.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[f"{self.openai_secret.secret_arn}-??????"],
+                )
+            )
             nag.acknowledge(
                 fn.role,
                 "AwsSolutions",
@@ -165,21 +165,34 @@ class ComputeStack(Stack):
         CfnOutput(self, "UsagePlanId", value=self.rest.usage_plan.usage_plan_id)
         CfnOutput(self, "WebSocketUrl", value=self.websocket.stage.url)
         Tags.of(self).add("atlas-codex:layer", "compute")
+        # For the synth-time guard that checks reserved concurrency against the account.
+        self.template_options.metadata = {
+            ACCOUNT_LIMIT_METADATA: settings.account_concurrency_limit
+        }
 
     def _grant(self, fn: ServiceFunction) -> None:
         """Exactly the actions and resources the function's code uses: no wildcards but the
         ones a resource cannot name (object keys, connection ids), each acknowledged."""
         spec = fn.spec
         role = fn.role
-        for table, access in sorted(spec.tables.items()):
+        for table, grant in sorted(spec.tables.items()):
             table_spec = TABLES_BY_NAME[table]
             arn = self.tables[table].table_arn
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=list(TABLE_WRITE if access == "write" else TABLE_READ),
-                    resources=[arn, *(f"{arn}/index/{i.name}" for i in table_spec.indexes)],
+            known = {i.name for i in table_spec.indexes}
+            assert set(grant.indexes) <= known, f"{spec.name}: {table} has no index {grant.indexes}"
+            if grant.actions:
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=[f"dynamodb:{a}" for a in grant.actions], resources=[arn]
+                    )
                 )
-            )
+            if grant.indexes:
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=["dynamodb:Query"],
+                        resources=[f"{arn}/index/{name}" for name in grant.indexes],
+                    )
+                )
         senders = [self.queues[q].queue_arn for q in spec.sends_to]
         if senders:
             role.add_to_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=senders))
@@ -189,6 +202,9 @@ class ComputeStack(Stack):
                     self.queues[spec.consumes],
                     batch_size=spec.batch_size,
                     report_batch_item_failures=True,
+                    # No more pollers than the function may run: a throttled batch would go
+                    # back to the queue and spend one of its messages' receives untried.
+                    max_concurrency=self.settings.functions.of(spec.name).reserved_concurrency,
                 )
             )
             nag.acknowledge(
@@ -199,21 +215,25 @@ class ComputeStack(Stack):
                 "reach the queue's dead-letter queue through its redrive policy.",
             )
         if spec.bucket is not None:
-            actions = ["s3:GetObject"] + (["s3:PutObject"] if spec.bucket == "write" else [])
-            # Listing its own prefixes makes S3 answer a missing key with 404 (not 403), so
-            # "these pages were never stored or have expired" is told from a refusal.
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[self.bucket.bucket_arn],
-                    conditions={
-                        "StringLike": {"s3:prefix": [f"{RESULTS_PREFIX}*", f"{PAGES_PREFIX}*"]}
-                    },
+            by_prefix = {RESULTS_PREFIX: spec.bucket.results, PAGES_PREFIX: spec.bucket.pages}
+            reads = [prefix for prefix, actions in by_prefix.items() if "GetObject" in actions]
+            if reads:
+                # Listing the prefixes it reads makes S3 answer a missing key with 404 (not
+                # 403), so "these pages were never stored or have expired" is told apart.
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=["s3:ListBucket"],
+                        resources=[self.bucket.bucket_arn],
+                        conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in reads]}},
+                    )
                 )
-            )
-            for prefix in (RESULTS_PREFIX, PAGES_PREFIX):
+            for prefix, actions in by_prefix.items():
+                if not actions:
+                    continue
                 objects = self.bucket.arn_for_objects(f"{prefix}*")
-                role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[objects]))
+                role.add_to_policy(
+                    iam.PolicyStatement(actions=[f"s3:{a}" for a in actions], resources=[objects])
+                )
                 nag.acknowledge(
                     role,
                     "AwsSolutions",

@@ -13,20 +13,50 @@ from typing import Final, Literal
 
 from atlas_codex.naming import FunctionResource, QueueResource, TableResource
 
-Access = Literal["read", "write"]
+DynamoAction = Literal["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem"]
+S3Action = Literal["GetObject", "PutObject", "DeleteObject"]
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    """What a function does to one table: the item actions on the table itself, and the
+    indexes it queries (``dynamodb:Query`` on each)."""
+
+    actions: tuple[DynamoAction, ...] = ()
+    indexes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BucketGrant:
+    """What a function does under each prefix of the artifacts bucket."""
+
+    results: tuple[S3Action, ...] = ()
+    pages: tuple[S3Action, ...] = ()
+
+
+# What the job rooms do, spelled once (each function below names the rooms it runs):
+JOB_STORE: Final = ("GetItem", "PutItem", "UpdateItem")
+"""Create, read and every conditional status change of a job."""
+BATCH_CLOSE: Final = ("BatchGetItem",)
+"""Closing a batch reads its children in one call."""
+LIVE_PUSH: Final = TableGrant(actions=("Query", "DeleteItem"), indexes=("by-job",))
+"""A status push reads the job's subscribers; a gone connection is removed (its items)."""
+RESULTS: Final = ("GetObject", "PutObject", "DeleteObject")
+"""A large result is written, read back for a batch or a diff, and removed when refused."""
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
     name: FunctionResource
     description: str
-    tables: dict[TableResource, Access] = field(default_factory=dict)
+    tables: dict[TableResource, TableGrant] = field(default_factory=dict)
     sends_to: tuple[QueueResource, ...] = ()
     consumes: QueueResource | None = None
     batch_size: int = 1
-    bucket: Access | None = None
+    bucket: BucketGrant | None = None
     posts_to_connections: bool = False
     reads_queue_metrics: bool = False
+    reads_openai_key: bool = False
 
     @property
     def handler(self) -> str:
@@ -37,25 +67,45 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
         name="api",
         description="REST API: submits, reads and cancels jobs; runs sync extractions",
-        tables={"jobs": "write", "usage": "write", "connections": "read"},
+        tables={
+            # jobs: the store, an owner's listing, a batch closed by cancelling its last child
+            "jobs": TableGrant(actions=(*JOB_STORE, *BATCH_CLOSE), indexes=("by-owner",)),
+            # usage: API keys and the health report (read), webhook secrets (read, create,
+            # rotate), model spend of sync jobs (reserve, commit, release)
+            "usage": TableGrant(actions=("GetItem", "PutItem", "UpdateItem")),
+            "connections": LIVE_PUSH,
+        },
         sends_to=("queue", "webhooks"),
-        bucket="write",
+        bucket=BucketGrant(results=RESULTS, pages=("GetObject", "PutObject")),
         posts_to_connections=True,
+        reads_openai_key=True,
     ),
     FunctionSpec(
         name="worker",
         description="Jobs queue consumer: claims, extracts and finishes jobs",
-        tables={"jobs": "write", "idempotency": "write", "usage": "write", "connections": "read"},
+        tables={
+            "jobs": TableGrant(actions=(*JOB_STORE, *BATCH_CLOSE)),
+            # Powertools idempotency: the in-progress record, its result, its removal on error
+            "idempotency": TableGrant(actions=("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
+            # usage: model spend (reserve, commit, release) and the budget read
+            "usage": TableGrant(actions=("GetItem", "UpdateItem")),
+            "connections": LIVE_PUSH,
+        },
         sends_to=("queue", "webhooks"),
         consumes="queue",
-        batch_size=5,
-        bucket="write",
+        batch_size=1,
+        bucket=BucketGrant(results=RESULTS, pages=("GetObject", "PutObject")),
         posts_to_connections=True,
+        reads_openai_key=True,
     ),
     FunctionSpec(
         name="webhooks",
         description="Webhook queue consumer: signs and delivers job webhooks",
-        tables={"jobs": "write", "usage": "read"},
+        tables={
+            "jobs": TableGrant(actions=("GetItem", "UpdateItem")),
+            # usage: the owner's signing secrets, created on an owner's first webhook
+            "usage": TableGrant(actions=("GetItem", "PutItem")),
+        },
         sends_to=("webhooks", "webhooks-dlq"),
         consumes="webhooks",
         batch_size=10,
@@ -63,16 +113,31 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
     FunctionSpec(
         name="websocket",
         description="WebSocket API: connect with an API key, subscribe to a job's status",
-        tables={"connections": "write", "usage": "read", "jobs": "read"},
+        tables={
+            "connections": TableGrant(actions=("GetItem", "PutItem", "Query", "DeleteItem")),
+            "usage": TableGrant(actions=("GetItem",)),
+            "jobs": TableGrant(actions=("GetItem",)),
+        },
         posts_to_connections=True,
     ),
     FunctionSpec(
         name="health",
         description="Health monitor every 5 minutes: eight checks, stuck-job sweep, metrics",
-        tables={"jobs": "write", "usage": "write", "connections": "read"},
+        tables={
+            # jobs: the read check, the schema sample and the sweep (by status), time-outs and
+            # re-queues, batches the sweep closes
+            "jobs": TableGrant(
+                actions=("GetItem", "UpdateItem", "BatchGetItem"), indexes=("by-status",)
+            ),
+            # usage: the month's spend (read), the report (write)
+            "usage": TableGrant(actions=("GetItem", "PutItem")),
+            "connections": LIVE_PUSH,
+        },
         sends_to=("queue", "webhooks"),
+        bucket=BucketGrant(results=RESULTS),
         posts_to_connections=True,
         reads_queue_metrics=True,
+        reads_openai_key=True,
     ),
 )
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from atlas_codex import naming
-from atlas_codex_stage.settings import VISIBILITY_TO_TIMEOUT_RATIO
+from atlas_codex_stage.settings import (
+    BUDGET_MAX_NOTIFICATIONS,
+    DEFAULT_ACCOUNT_CONCURRENCY,
+    UNRESERVED_CONCURRENCY,
+    VISIBILITY_TO_TIMEOUT_RATIO,
+)
+from stacks import access_logs
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 RUNBOOK_PATH: Final = ROOT / "docs" / "RUNBOOK.md"
@@ -44,6 +50,8 @@ UNNAMED_ALLOWED: Final = frozenset({"AWS::IAM::Role"})
 """Roles CDK makes for itself (API Gateway's logging role) keep generated names."""
 STATEFUL_TYPES: Final = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::KMS::Key")
 LOG_GROUP_PREFIXES: Final = ("/aws/lambda/", "/aws/apigateway/")
+ACCOUNT_LIMIT_METADATA: Final = "AtlasCodex::AccountConcurrencyLimit"
+"""Template metadata of the compute stack: the account limit its reserved concurrency is for."""
 _RUNBOOK_LINK: Final = re.compile(r"Runbook: docs/RUNBOOK\.md#([a-z0-9-]+)$")
 
 
@@ -235,7 +243,106 @@ def check_retention(resources: Resources, stage: str) -> list[str]:
     ]
 
 
-def check_stage(resources: Resources, stage: str, runbook: str | None = None) -> list[str]:
+def check_access_logs(resources: Resources) -> list[str]:
+    """Each API stage's access-log format names only variables of its own API type: API
+    Gateway refuses to create a stage whose format uses another type's variables."""
+    problems = []
+    kinds = (
+        ("AWS::ApiGateway::Stage", "AccessLogSetting", "REST", access_logs.REST_VARIABLES),
+        (
+            "AWS::ApiGatewayV2::Stage",
+            "AccessLogSettings",
+            "WebSocket",
+            access_logs.WEBSOCKET_VARIABLES,
+        ),
+    )
+    for kind, prop, label, known in kinds:
+        for key, stage in of_type(resources, kind):
+            log_format = stage["Properties"].get(prop, {}).get("Format")
+            if not isinstance(log_format, str):
+                continue
+            unknown = sorted(access_logs.variables(log_format) - known)
+            if unknown:
+                problems.append(
+                    f"{key}: the access-log format uses {', '.join('$context.' + v for v in unknown)}"
+                    f", not variables of a {label} API"
+                )
+    return problems
+
+
+def check_account_role(resources: Resources) -> list[str]:
+    """A stage that writes logs waits for the account's API Gateway CloudWatch role: on a
+    fresh account or region it cannot be created before it ("CloudWatch Logs role ARN must
+    be set in account settings")."""
+    accounts = {_local_id(key) for key, _ in of_type(resources, "AWS::ApiGateway::Account")}
+    problems = []
+    for kind, prop in (
+        ("AWS::ApiGateway::Stage", "AccessLogSetting"),
+        ("AWS::ApiGatewayV2::Stage", "AccessLogSettings"),
+    ):
+        for key, stage in of_type(resources, kind):
+            if prop not in stage.get("Properties", {}):
+                continue
+            depends = stage.get("DependsOn", [])
+            depends = [depends] if isinstance(depends, str) else depends
+            if not accounts & set(depends):
+                problems.append(
+                    f"{key}: logs to CloudWatch but does not depend on the account's API "
+                    "Gateway CloudWatch role (AWS::ApiGateway::Account)"
+                )
+    return problems
+
+
+def check_budgets(resources: Resources) -> list[str]:
+    """AWS Budgets takes at most ten notifications per budget."""
+    return [
+        f"{key}: {len(notes)} notifications; AWS Budgets allows {BUDGET_MAX_NOTIFICATIONS}"
+        for key, budget in of_type(resources, "AWS::Budgets::Budget")
+        if len(notes := budget["Properties"].get("NotificationsWithSubscribers", []))
+        > BUDGET_MAX_NOTIFICATIONS
+    ]
+
+
+def check_concurrency(resources: Resources, account_limit: int) -> list[str]:
+    """Reserved concurrency leaves AWS's 100 unreserved executions of the account's limit."""
+    reserved = sum(
+        int(fn["Properties"].get("ReservedConcurrentExecutions", 0))
+        for _, fn in of_type(resources, "AWS::Lambda::Function")
+    )
+    if reserved > account_limit - UNRESERVED_CONCURRENCY:
+        return [
+            f"functions reserve {reserved} concurrent executions; an account limit of "
+            f"{account_limit} leaves only {account_limit - reserved} unreserved "
+            f"(AWS requires {UNRESERVED_CONCURRENCY})"
+        ]
+    return []
+
+
+def check_log_groups_on_create(resources: Resources) -> list[str]:
+    """A retained, named log group must not survive a failed first create (the retry would
+    fail "already exists"): retained ones are RetainExceptOnCreate."""
+    return [
+        f"{key}: {group['Properties'].get('LogGroupName')} is retained even when its first "
+        "create fails; use RetainExceptOnCreate"
+        for key, group in of_type(resources, "AWS::Logs::LogGroup")
+        if group.get("DeletionPolicy") == "Retain"
+    ]
+
+
+def account_limit_of(templates: Mapping[str, Mapping[str, Any]]) -> int:
+    """The account's concurrency limit the compute stack was synthesized for."""
+    compute = templates.get("compute", {})
+    value = compute.get("Metadata", {}).get(ACCOUNT_LIMIT_METADATA, DEFAULT_ACCOUNT_CONCURRENCY)
+    return int(value)
+
+
+def check_stage(
+    resources: Resources,
+    stage: str,
+    runbook: str | None = None,
+    *,
+    account_limit: int = DEFAULT_ACCOUNT_CONCURRENCY,
+) -> list[str]:
     text = RUNBOOK_PATH.read_text() if runbook is None else runbook
     return [
         *check_names(resources, stage),
@@ -244,6 +351,11 @@ def check_stage(resources: Resources, stage: str, runbook: str | None = None) ->
         *check_functions(resources),
         *check_alarms(resources, text),
         *check_retention(resources, stage),
+        *check_access_logs(resources),
+        *check_account_role(resources),
+        *check_budgets(resources),
+        *check_concurrency(resources, account_limit),
+        *check_log_groups_on_create(resources),
     ]
 
 
@@ -265,7 +377,7 @@ def main(argv: list[str] | None = None, *, quiet: bool = False) -> int:
         return 2
     failed = False
     for stage, templates in stages.items():
-        problems = check_stage(merge(templates), stage)
+        problems = check_stage(merge(templates), stage, account_limit=account_limit_of(templates))
         for problem in problems:
             print(f"guards: {stage}: {problem}", file=sys.stderr)
         failed |= bool(problems)

@@ -137,6 +137,19 @@ def _dashboard(
         graph("Duration p99 (ms)", per_function("Duration", "p99"), 6),
         graph("Throttles", per_function("Throttles"), 6),
         graph(
+            "Queue messages per consumer: received, failed (errors), returned (retries)",
+            [
+                line(alarms.consumer_metric(name, fn), f"{fn} {name}")
+                for fn in metrics.CONSUMERS
+                for name in (
+                    metrics.MESSAGES_RECEIVED,
+                    metrics.MESSAGES_FAILED,
+                    metrics.MESSAGES_RETURNED,
+                )
+            ],
+            24,
+        ),
+        graph(
             "Queue depth (jobs, webhooks and their DLQs)",
             [line(alarms.sqs_metric("ApproximateNumberOfMessagesVisible", q), q) for q in queues],
             12,

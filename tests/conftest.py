@@ -163,3 +163,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"IAM trace: {problem}", red=True)
     if problems:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if os.environ.get("ATLAS_IAM_KEEP_TRACE") != "1":
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)

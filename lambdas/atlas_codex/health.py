@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit
 
 import httpx
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from atlas_codex.config import ConfigError, RuntimeConfig
@@ -235,6 +236,21 @@ class HealthMonitor:
                 "not configured: OPENAI_API_KEY is not set, so model strategies are off and "
                 "only deterministic extraction serves",
             )
+        if self.config.openai_api_key is None and self.config.openai_secret_name is not None:
+            secret = self.config.openai_secret_name
+            try:
+                self.config.openai_key()
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise Outcome(
+                        "failed", f"the OpenAI key secret {secret} cannot be read: {exc}"[:300]
+                    ) from None
+                # The secret is optional (README): without it deterministic extraction serves.
+                raise Outcome(
+                    "degraded",
+                    f"not configured: the secret {secret} does not exist, so model strategies "
+                    "are off and only deterministic extraction serves",
+                ) from None
         if self.model_probe is None:
             raise Outcome("failed", "a key is configured but no model client could be made")
         try:

@@ -28,6 +28,9 @@ MAX_BODY_JSON_DEPTH: Final = 32
 """Arrays and objects nested deeper than this in a request body are refused (400)."""
 INLINE_RESULT_MAX_BYTES: Final = 350 * 1024
 """Results larger than this go to the artifacts bucket (DynamoDB items stop at 400 KB)."""
+SYNC_MAX_S: Final = 25.0
+"""The longest ``POST /extract`` runs inline: below API Gateway's 29 s integration limit,
+whatever the function's timeout; past it the job goes on asynchronously."""
 RESULT_URL_EXPIRES_S: Final = 900
 """How long a presigned result URL stays valid (results over the inline limit)."""
 MAX_JOB_COST_USD: Final = 1000.0

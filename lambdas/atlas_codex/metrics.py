@@ -29,6 +29,35 @@ BUDGET_SPENT_PERCENT: Final = "BudgetSpentPercent"
 """Model spend this month as a percentage of the stage's monthly budget."""
 
 
+MESSAGES_RECEIVED: Final = "MessagesReceived"
+"""Per consumer invocation (worker, webhooks): the queue messages it was given."""
+MESSAGES_FAILED: Final = "MessagesFailed"
+"""Messages whose handling raised an unexpected error (a bug, an AWS error). A partial batch
+failure is a successful invocation, so Lambda's Errors metric never counts these."""
+MESSAGES_RETURNED: Final = "MessagesReturned"
+"""Messages handed back to the queue on purpose: a transient failure released the job, or
+too little time was left to start it. Retries, not errors."""
+CONSUMERS: Final[tuple[FunctionResource, ...]] = ("worker", "webhooks")
+
+
+def publish_batch(
+    function: FunctionResource, stage: str, *, received: int, failed: int, returned: int
+) -> None:
+    """One EMF record of a consumer invocation's message outcomes."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    dims = dimensions(function, stage)
+    with single_metric(
+        name=MESSAGES_RECEIVED,
+        unit=MetricUnit.Count,
+        value=received,
+        namespace=NAMESPACE,
+        default_dimensions=dims,
+    ) as metric:
+        metric.add_metric(name=MESSAGES_FAILED, unit=MetricUnit.Count, value=failed)
+        metric.add_metric(name=MESSAGES_RETURNED, unit=MetricUnit.Count, value=returned)
+
+
 JOBS_FINISHED: Final = "JobsFinished"
 """One per job that ends (dimensions ``stage`` and ``outcome``), whichever function ended it."""
 JOB_MODEL_SPEND_USD: Final = "JobModelSpendUsd"

@@ -51,6 +51,15 @@ LOG_RETENTION_DAYS: Final = frozenset(
     }
 )
 API_GATEWAY_TIMEOUT_S: Final = 29
+MIN_EVENT_SOURCE_CONCURRENCY: Final = 2
+"""The least maximum concurrency an SQS event source mapping takes (AWS Lambda)."""
+DEFAULT_ACCOUNT_CONCURRENCY: Final = 1000
+"""AWS Lambda's default concurrent-executions quota per account and region."""
+UNRESERVED_CONCURRENCY: Final = 100
+"""AWS Lambda keeps this many of an account's concurrent executions unreserved."""
+BUDGET_MAX_NOTIFICATIONS: Final = 10
+"""AWS Budgets: at most ten notifications per budget."""
+
 VISIBILITY_TO_TIMEOUT_RATIO: Final = 6
 """AWS's advice: a queue's visibility timeout at least six times its consumer's timeout."""
 
@@ -98,22 +107,41 @@ class QueueSettings(_Settings):
     dlq_retention_days: Annotated[int, Field(ge=1, le=14)]
 
 
+class SlackDestination(_Settings):
+    """An AWS Chatbot Slack channel: the workspace is authorised once in the Chatbot console."""
+
+    workspace_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{9,11}$")]
+    channel_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{9,11}$")]
+
+
 class AlarmSettings(_Settings):
     error_rate_pct: Annotated[float, Field(gt=0, le=100)]
     throttles: Annotated[int, Field(ge=0)]
     dlq_depth: Annotated[int, Field(ge=0)]
-    queue_oldest_message_s: Annotated[int, Field(ge=60)]
     api_5xx_rate_pct: Annotated[float, Field(gt=0, le=100)]
     api_p99_latency_ms: Annotated[int, Field(ge=100, le=29000)]
     dynamodb_throttles: Annotated[int, Field(ge=0)]
     health_failed_checks: Annotated[int, Field(ge=0)]
     period_s: Literal[60, 300, 900, 3600]
     evaluation_periods: Annotated[int, Field(ge=1, le=24)]
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
+    """Addresses subscribed to the stage's alarm topic (each confirms once, by email)."""
+    https_endpoints: tuple[Annotated[str, Field(pattern=r"^https://[^\s]+$")], ...] = ()
+    """HTTPS endpoints subscribed to the alarm topic (a paging service's SNS integration URL)."""
+    slack: SlackDestination | None = None
+    """An AWS Chatbot Slack channel subscribed to the alarm topic."""
+
+    @property
+    def has_destination(self) -> bool:
+        return bool(self.emails or self.https_endpoints or self.slack)
 
 
 class BudgetSettings(_Settings):
     monthly_usd: Annotated[float, Field(gt=0, le=1_000_000)]
+    """The stage's monthly model spend: model calls past it are refused (the usage ledger)."""
+    aws_monthly_usd: Annotated[float, Field(gt=0, le=10_000_000)]
+    """The stage's monthly AWS bill (resources tagged ``stage=<stage>``): AWS Budgets warns at
+    each threshold. A different number from the model spend, and a different meter."""
     notify_at_pct: Annotated[tuple[Annotated[float, Field(gt=0, le=100)], ...], Field(min_length=1)]
 
     @field_validator("notify_at_pct")
@@ -161,6 +189,9 @@ class StageSettings(_Settings):
     webhooks_queue: QueueSettings
     alarms: AlarmSettings
     budget: BudgetSettings
+    account_concurrency_limit: Annotated[int, Field(ge=10)] = DEFAULT_ACCOUNT_CONCURRENCY
+    """The account's Lambda concurrent-executions quota in the stage's region (AWS's default
+    is 1,000; a new account may start lower): reserved concurrency must leave 100 of it."""
     api: ApiSettings
     models: ModelPolicy
     allowed_private_hosts: tuple[HostPort, ...] = ()
@@ -181,6 +212,38 @@ class StageSettings(_Settings):
             check_private_hosts(self.stage, self.allowed_private_hosts)
         except ValueError as exc:
             problems.append(f"allowed_private_hosts: {exc}")
+        for consumer in ("worker", "webhooks"):
+            reserved = self.functions.of(consumer).reserved_concurrency
+            if reserved is not None and reserved < MIN_EVENT_SOURCE_CONCURRENCY:
+                problems.append(
+                    f"functions.{consumer}.reserved_concurrency: {reserved} is below "
+                    f"{MIN_EVENT_SOURCE_CONCURRENCY}, the least an SQS event source's maximum "
+                    "concurrency (set to it) may be"
+                )
+        reserved_total = sum(
+            f.reserved_concurrency or 0 for f in (self.functions.of(n) for n in naming.FUNCTIONS)
+        )
+        if reserved_total > self.account_concurrency_limit - UNRESERVED_CONCURRENCY:
+            problems.append(
+                f"functions: {reserved_total} reserved concurrent executions need an account "
+                f"limit of at least {reserved_total + UNRESERVED_CONCURRENCY} (AWS keeps "
+                f"{UNRESERVED_CONCURRENCY} unreserved); account_concurrency_limit is "
+                f"{self.account_concurrency_limit}: raise the quota (Service Quotas, Lambda "
+                "'Concurrent executions') and the setting, or reserve less"
+            )
+        notifications = 2 * len(self.budget.notify_at_pct)
+        if notifications > BUDGET_MAX_NOTIFICATIONS:
+            problems.append(
+                f"budget.notify_at_pct: {len(self.budget.notify_at_pct)} thresholds make "
+                f"{notifications} notifications (actual and forecasted); AWS Budgets allows "
+                f"{BUDGET_MAX_NOTIFICATIONS} per budget"
+            )
+        if self.stage in ("staging", "prod") and not self.alarms.has_destination:
+            problems.append(
+                "alarms: staging and prod need an alarm destination, or every alarm and budget "
+                "notification reaches nobody: set alarms.emails, alarms.https_endpoints or "
+                "alarms.slack"
+            )
         for queue, consumer in (("jobs_queue", "worker"), ("webhooks_queue", "webhooks")):
             visibility = getattr(self, queue).visibility_timeout_s
             timeout = self.functions.of(consumer).timeout_s  # type: ignore[arg-type]
@@ -213,6 +276,17 @@ class StageSettings(_Settings):
     @property
     def instance_id(self) -> str:
         return naming.instance_id(self.account, self.region, self.stage)
+
+    @property
+    def jobs_backlog_after_s(self) -> int:
+        """How old the oldest jobs message may be before it is a backlog: a message retried
+        on every receive is at most this old (each retry waits out the visibility timeout,
+        the last try runs for up to the worker's timeout)."""
+        queue = self.jobs_queue
+        return (
+            queue.visibility_timeout_s * (queue.max_receive_count - 1)
+            + self.functions.worker.timeout_s
+        )
 
     @property
     def retain(self) -> bool:

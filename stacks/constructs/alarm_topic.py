@@ -4,6 +4,7 @@ two services that publish to it (CloudWatch alarms and AWS Budgets) from this ac
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -12,6 +13,7 @@ from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex_stage.settings import StageSettings
+from stacks import nag
 
 PUBLISHERS = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
 
@@ -54,5 +56,31 @@ class AlarmTopic(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": account}},
             )
         )
-        if settings.alarms.email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarms.email))
+        # Who is told: staging and prod refuse to synthesize without one (the settings model).
+        destinations = settings.alarms
+        subscribed: list[sns.ITopicSubscription] = [
+            *(subscriptions.EmailSubscription(address) for address in destinations.emails),
+            *(subscriptions.UrlSubscription(url) for url in destinations.https_endpoints),
+        ]
+        for subscription in subscribed:
+            made = self.topic.add_subscription(subscription)
+            nag.acknowledge(
+                made,
+                "Serverless",
+                "SNSRedrivePolicy",
+                "An alarm notification SNS could not deliver after its own retries has no "
+                "better place to wait than the alarm itself: it stays in ALARM on the stage "
+                "dashboard's alarm row, which is where a responder looks first.",
+            )
+        if destinations.slack is not None:
+            chatbot.SlackChannelConfiguration(
+                self,
+                "Slack",
+                slack_channel_configuration_name=naming.alarm_topic_name(settings.stage),
+                slack_workspace_id=destinations.slack.workspace_id,
+                slack_channel_id=destinations.slack.channel_id,
+                notification_topics=[self.topic],
+                guardrail_policies=[
+                    iam.ManagedPolicy.from_aws_managed_policy_name("ReadOnlyAccess")
+                ],
+            )

@@ -14,8 +14,9 @@ from aws_cdk import CfnResource
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from atlas_codex import metrics, naming
+from atlas_codex import limits, metrics, naming
 from atlas_codex.naming import FunctionResource
+from atlas_codex.tables import TABLE_SPECS
 from atlas_codex_stage.settings import StageSettings
 
 RUNBOOK: Final = "docs/RUNBOOK.md"
@@ -48,6 +49,14 @@ SECTIONS: Final = (
     HEALTH_FAILED,
     BUDGET_SPEND,
 )
+
+
+FAST_ROUTES: Final = (("POST", "/jobs", "submit"), ("GET", "/jobs/{job_id}", "status"))
+"""Routes that answer at once: their p99 is held to ``alarms.api_p99_latency_ms``."""
+SYNC_ROUTES: Final = (("POST", "/extract", "extract"), ("POST", "/jobs/quote", "quote"))
+"""Routes that fetch pages inline: watched against the sync limit."""
+SYNC_MARGIN_MS: Final = 2000
+"""Past the sync limit by this much, a request is about to meet the gateway's timeout."""
 
 
 def describe(symptom: str, section: RunbookSection) -> str:
@@ -127,6 +136,25 @@ class StageAlarms(Construct):
                     FUNCTION_ERRORS,
                 ),
             )
+            if fn in metrics.CONSUMERS:
+                failed = Expression(
+                    "IF(received > 0, 100 * failed / received, 0)",
+                    {
+                        "failed": self.consumer_metric(metrics.MESSAGES_FAILED, fn),
+                        "received": self.consumer_metric(metrics.MESSAGES_RECEIVED, fn),
+                    },
+                    f"{fn} failed messages (%)",
+                )
+                self.add(
+                    f"{fn}-failed-messages",
+                    failed,
+                    thresholds.error_rate_pct,
+                    describe(
+                        f"More than {thresholds.error_rate_pct:g}% of the messages {name} was "
+                        "given failed with an error (not a planned retry).",
+                        FUNCTION_ERRORS,
+                    ),
+                )
             self.add(
                 f"{fn}-throttles",
                 self.lambda_metric("Throttles", name),
@@ -145,13 +173,15 @@ class StageAlarms(Construct):
                 describe(f"Messages are waiting in {queue}: work was given up.", DLQ_DEPTH),
             )
         jobs_queue = naming.queue_name("queue", self.stage)
+        backlog_s = settings.jobs_backlog_after_s
         self.add(
             "queue-oldest-message",
             self.sqs_metric("ApproximateAgeOfOldestMessage", jobs_queue),
-            thresholds.queue_oldest_message_s,
+            backlog_s,
             describe(
-                f"A job has waited more than {thresholds.queue_oldest_message_s} s in "
-                f"{jobs_queue}: the worker is not keeping up or not running.",
+                f"A message in {jobs_queue} is older than {backlog_s} s, longer than any "
+                "message retried on every receive can be: the worker is not keeping up or "
+                "not running.",
                 QUEUE_AGE,
             ),
         )
@@ -173,30 +203,55 @@ class StageAlarms(Construct):
                 API_5XX,
             ),
         )
-        self.add(
-            "api-p99-latency",
-            self.api_metric("Latency", "p99"),
-            thresholds.api_p99_latency_ms,
-            describe(
-                f"{api}'s p99 latency is above {thresholds.api_p99_latency_ms} ms.", API_LATENCY
-            ),
-        )
-        for table in naming.TABLES:
-            table_name = naming.table_name(table, self.stage)
-            throttled = Expression(
-                "reads + writes",
-                {
-                    "reads": self.dynamodb_metric("ReadThrottleEvents", table_name),
-                    "writes": self.dynamodb_metric("WriteThrottleEvents", table_name),
-                },
-                f"{table} throttled requests",
-            )
+        # The routes that answer at once; POST /extract and POST /jobs/quote fetch pages and
+        # may take up to the sync limit, so they are watched against that limit instead.
+        for method, resource, label in FAST_ROUTES:
             self.add(
-                f"{table}-table-throttles",
-                throttled,
-                thresholds.dynamodb_throttles,
-                describe(f"Requests to {table_name} were throttled.", DYNAMODB_THROTTLES),
+                f"api-{label}-p99-latency",
+                self.api_route_metric("Latency", "p99", method, resource),
+                thresholds.api_p99_latency_ms,
+                describe(
+                    f"{method} {resource} of {api} has a p99 latency above "
+                    f"{thresholds.api_p99_latency_ms} ms.",
+                    API_LATENCY,
+                ),
             )
+        sync_limit_ms = int(limits.SYNC_MAX_S * 1000) + SYNC_MARGIN_MS
+        for method, resource, label in SYNC_ROUTES:
+            self.add(
+                f"api-{label}-p99-latency",
+                self.api_route_metric("Latency", "p99", method, resource),
+                sync_limit_ms,
+                describe(
+                    f"{method} {resource} of {api} has a p99 latency above {sync_limit_ms} ms: "
+                    f"sync requests run past their {limits.SYNC_MAX_S:g} s limit toward the "
+                    "gateway's 29 s timeout.",
+                    API_LATENCY,
+                ),
+            )
+        for spec in TABLE_SPECS:
+            table_name = naming.table_name(spec.resource, self.stage)
+            # Each index throttles on its own partitions (the by-status index has six keys),
+            # and AWS/DynamoDB alarms ignore TreatMissingData: FILL makes "no throttles
+            # reported" a zero, so an alarm returns to OK.
+            for index in (None, *(i.name for i in spec.indexes)):
+                where = f"{table_name} index {index}" if index else table_name
+                throttled = Expression(
+                    "FILL(reads, 0) + FILL(writes, 0)",
+                    {
+                        "reads": self.dynamodb_metric("ReadThrottleEvents", table_name, index),
+                        "writes": self.dynamodb_metric("WriteThrottleEvents", table_name, index),
+                    },
+                    f"{where} throttled requests",
+                )
+                self.add(
+                    f"{spec.resource}-{index}-index-throttles"
+                    if index
+                    else f"{spec.resource}-table-throttles",
+                    throttled,
+                    thresholds.dynamodb_throttles,
+                    describe(f"Requests to {where} were throttled.", DYNAMODB_THROTTLES),
+                )
         self.add(
             "health-checks-failed",
             self.app_metric(metrics.HEALTH_CHECKS_FAILED),
@@ -228,8 +283,22 @@ class StageAlarms(Construct):
         dimensions = {"ApiName": naming.rest_api_name(self.stage), "Stage": self.stage}
         return metric("AWS/ApiGateway", name, dimensions, statistic)
 
-    def dynamodb_metric(self, name: str, table_name: str) -> Metric:
-        return metric("AWS/DynamoDB", name, {"TableName": table_name}, "Sum")
+    def dynamodb_metric(self, name: str, table_name: str, index: str | None = None) -> Metric:
+        dims = {"TableName": table_name} | ({"GlobalSecondaryIndexName": index} if index else {})
+        return metric("AWS/DynamoDB", name, dims, "Sum")
+
+    def api_route_metric(self, name: str, statistic: str, method: str, resource: str) -> Metric:
+        """A route's metric (the stage publishes per-method metrics: ``metrics_enabled``)."""
+        dimensions = {
+            "ApiName": naming.rest_api_name(self.stage),
+            "Method": method,
+            "Resource": resource,
+            "Stage": self.stage,
+        }
+        return metric("AWS/ApiGateway", name, dimensions, statistic)
+
+    def consumer_metric(self, name: str, function: FunctionResource) -> Metric:
+        return metric(metrics.NAMESPACE, name, metrics.dimensions(function, self.stage), "Sum")
 
     def app_metric(self, name: str) -> Metric:
         return metric(metrics.NAMESPACE, name, metrics.dimensions("health", self.stage), "Maximum")

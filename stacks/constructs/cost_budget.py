@@ -1,4 +1,6 @@
-"""The stage's monthly AWS cost budget: each threshold notifies on actual and forecasted spend."""
+"""The stage's monthly AWS cost budget, over the resources tagged with the stage: each
+threshold notifies on actual and forecasted spend. (The model spend has its own limit,
+``budget.monthly_usd``, enforced by the usage ledger and watched by the budget alarm.)"""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex_stage.settings import StageSettings
+
+STAGE_TAG = "stage"
+"""The tag every stack puts on its resources (stacks/stages.py)."""
 
 
 class CostBudget(Construct):
@@ -26,7 +31,14 @@ class CostBudget(Construct):
                 budget_type="COST",
                 time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(
-                    amount=settings.budget.monthly_usd, unit="USD"
+                    amount=settings.budget.aws_monthly_usd, unit="USD"
+                ),
+                # Every stack tags its resources stage=<stage>; activate the tag as a cost
+                # allocation tag once per account (Billing console) for AWS to filter by it.
+                filter_expression=budgets.CfnBudget.ExpressionProperty(
+                    tags=budgets.CfnBudget.TagValuesProperty(
+                        key=STAGE_TAG, values=[settings.stage], match_options=["EQUALS"]
+                    )
                 ),
             ),
             notifications_with_subscribers=[

@@ -16,7 +16,11 @@ def stage_log_group(
         scope,
         cid,
         log_group_name=name,
-        removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+        # Kept on delete and update, but not after a failed first create: a retained, named
+        # log group left by a rolled-back create would make the retry fail "already exists".
+        removal_policy=(
+            RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if settings.retain else RemovalPolicy.DESTROY
+        ),
     )
     cfn = group.node.default_child
     assert isinstance(cfn, logs.CfnLogGroup)

@@ -16,8 +16,8 @@ from constructs import Construct
 from atlas_codex import naming
 from atlas_codex_stage.settings import StageSettings
 from stacks import nag
+from stacks.access_logs import WEBSOCKET_FORMAT
 from stacks.constructs.log_group import stage_log_group
-from stacks.constructs.rest_api import ACCESS_LOG_FORMAT
 
 
 class ServiceWebSocketApi(Construct):
@@ -78,7 +78,7 @@ class ServiceWebSocketApi(Construct):
         assert isinstance(cfn_stage, apigwv2.CfnStage)
         cfn_stage.access_log_settings = apigwv2.CfnStage.AccessLogSettingsProperty(
             destination_arn=self.access_logs.log_group_arn,
-            format=ACCESS_LOG_FORMAT.to_string(),
+            format=WEBSOCKET_FORMAT,
         )
 
     @property

@@ -38,6 +38,11 @@ TOLERATED: Final = {
         "The health schedule's target has no DLQ: a missed run is superseded by the next one "
         "five minutes later (also acknowledged to cdk-nag).",
     ),
+    "ES7000": (
+        "AWS::SNS::Subscription",
+        "The alarm topic's subscriptions (email, HTTPS pager) have no DLQ: an alarm SNS could "
+        "not deliver stays in ALARM on the dashboard's alarm row (also acknowledged to cdk-nag).",
+    ),
     "W3005": (
         "AWS::Lambda::Function",
         "lambda.Function itself adds its role to DependsOn beside the GetAtt; redundant, "

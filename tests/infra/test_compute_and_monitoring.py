@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match, Template
 from atlas_codex import metrics, naming
 from atlas_codex.config import EnvVar, RuntimeConfig
 from atlas_codex.routes import ROUTES
+from atlas_codex.tables import TABLE_SPECS
 from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 from stacks.functions import FUNCTION_SPECS
 from stacks.packaging import RUNTIME
@@ -299,19 +300,58 @@ def test_dlqs_queue_age_api_tables_health_and_budget_are_alarmed(
         assert alarm(f"{dlq}-depth")["Dimensions"] == [
             {"Name": "QueueName", "Value": naming.queue_name(dlq, stage)}
         ]
-    assert alarm("queue-oldest-message")["MetricName"] == "ApproximateAgeOfOldestMessage"
-    assert alarm("api-p99-latency")["ExtendedStatistic"] == "p99"
-    assert alarm("api-p99-latency")["Threshold"] == 2000
+    queue_age = alarm("queue-oldest-message")
+    assert queue_age["MetricName"] == "ApproximateAgeOfOldestMessage"
+    jobs_queue = settings[stage].jobs_queue
+    # never on a message that is only being retried: past every receive's visibility timeout
+    assert queue_age["Threshold"] > jobs_queue.visibility_timeout_s * (
+        jobs_queue.max_receive_count - 1
+    )
+    for route, (method, resource) in {
+        "submit": ("POST", "/jobs"),
+        "status": ("GET", "/jobs/{job_id}"),
+    }.items():
+        fast = alarm(f"api-{route}-p99-latency")
+        assert fast["ExtendedStatistic"] == "p99"
+        assert fast["Threshold"] == thresholds.api_p99_latency_ms
+        dims = {d["Name"]: d["Value"] for d in fast["Dimensions"]}
+        assert (dims["Method"], dims["Resource"]) == (method, resource)
+    # /extract runs up to the sync limit by design: watched against that limit, not 2 s
+    assert alarm("api-extract-p99-latency")["Threshold"] > 25_000
     assert alarm("api-5xx-rate")["Threshold"] == thresholds.api_5xx_rate_pct
-    for table in naming.TABLES:
-        assert f"atlas-codex-{table}-table-throttles-{stage}" in alarms
+    indexes = 0
+    for spec in TABLE_SPECS:
+        throttles = alarm(f"{spec.resource}-table-throttles")
+        assert throttles["Metrics"][0]["Expression"] == "FILL(reads, 0) + FILL(writes, 0)"
+        for index in spec.indexes:
+            indexed = alarm(f"{spec.resource}-{index.name}-index-throttles")
+            dims = {
+                d["Name"]: d["Value"]
+                for d in indexed["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"]
+            }
+            assert dims["GlobalSecondaryIndexName"] == index.name
+            indexes += 1
+    for consumer in ("worker", "webhooks"):
+        failed = alarm(f"{consumer}-failed-messages")
+        names = {m["MetricStat"]["Metric"]["MetricName"] for m in failed["Metrics"][1:]}
+        assert names == {metrics.MESSAGES_FAILED, metrics.MESSAGES_RECEIVED}
     health = alarm("health-checks-failed")
     assert health["Namespace"] == metrics.NAMESPACE
     assert health["MetricName"] == metrics.HEALTH_CHECKS_FAILED
     budget = alarm("budget-spend")
     assert budget["MetricName"] == metrics.BUDGET_SPENT_PERCENT
     assert budget["Threshold"] == settings[stage].budget.notify_at_pct[0]
-    assert len(alarms) == 2 * len(FUNCTION_SPECS) + 2 + 1 + 2 + len(naming.TABLES) + 2
+    assert len(alarms) == (
+        2 * len(FUNCTION_SPECS)  # error rate, throttles
+        + 2  # failed messages of the two consumers
+        + 2  # DLQs
+        + 1  # queue age
+        + 1  # 5xx
+        + 4  # p99 of submit, status, extract, quote
+        + len(naming.TABLES)
+        + indexes
+        + 2  # health, budget
+    )
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)
@@ -321,8 +361,12 @@ def test_the_budget_notifies_the_topic_at_each_step_actual_and_forecasted(
     monitoring: Template = templates[stage]["monitoring"]
     budget = next(iter(monitoring.find_resources("AWS::Budgets::Budget").values()))["Properties"]
     assert budget["Budget"]["BudgetLimit"] == {
-        "Amount": settings[stage].budget.monthly_usd,
+        "Amount": settings[stage].budget.aws_monthly_usd,
         "Unit": "USD",
+    }
+    # the stage's own bill, not the account's: filtered by the tag every stack sets
+    assert budget["Budget"]["FilterExpression"] == {
+        "Tags": {"Key": "stage", "Values": [stage], "MatchOptions": ["EQUALS"]}
     }
     steps = {
         (n["Notification"]["Threshold"], n["Notification"]["NotificationType"])

@@ -92,7 +92,7 @@ def test_an_alarm_whose_runbook_section_is_missing_is_refused(
 ) -> None:
     runbook = guards.RUNBOOK_PATH.read_text().replace("## DynamoDB throttles", "## Throttles")
     problems = guards.check_alarms(stage_resources["dev"], runbook)
-    assert len(problems) == 4  # one alarm per table
+    assert len(problems) == 7  # one alarm per table and per index
     assert all("docs/RUNBOOK.md has no section #dynamodb-throttles" in p for p in problems)
 
 
@@ -124,3 +124,66 @@ def test_the_guards_command_checks_a_cloud_assembly(cloud_assembly: Any, capsys:
     out = capsys.readouterr().out
     for stage in STAGES:
         assert f"guards: {stage}: ok (4 stacks)" in out
+
+
+def _kind(resources: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [r for r in resources.values() if r["Type"] == kind]
+
+
+def test_a_rest_variable_in_the_websocket_access_log_is_refused(
+    stage_resources: dict[str, Any],
+) -> None:
+    resources = _mutable(stage_resources, "dev")
+    (stage,) = _kind(resources, "AWS::ApiGatewayV2::Stage")
+    stage["Properties"]["AccessLogSettings"]["Format"] = (
+        '{"method":"$context.httpMethod","id":"$context.requestId"}'
+    )
+    problems = guards.check_access_logs(resources)
+    assert len(problems) == 1
+    assert "$context.httpMethod, not variables of a WebSocket API" in problems[0]
+
+
+def test_a_logging_stage_that_does_not_wait_for_the_account_role_is_refused(
+    stage_resources: dict[str, Any],
+) -> None:
+    resources = _mutable(stage_resources, "dev")
+    (stage,) = _kind(resources, "AWS::ApiGatewayV2::Stage")
+    del stage["DependsOn"]
+    problems = guards.check_account_role(resources)
+    assert len(problems) == 1
+    assert "does not depend on the account's API Gateway CloudWatch role" in problems[0]
+
+
+def test_more_than_ten_budget_notifications_are_refused(stage_resources: dict[str, Any]) -> None:
+    resources = _mutable(stage_resources, "dev")
+    (budget,) = _kind(resources, "AWS::Budgets::Budget")
+    notes = budget["Properties"]["NotificationsWithSubscribers"]
+    budget["Properties"]["NotificationsWithSubscribers"] = notes * 3
+    assert guards.check_budgets(resources) == [
+        next(k for k, r in resources.items() if r is budget)
+        + ": 12 notifications; AWS Budgets allows 10"
+    ]
+
+
+def test_reserved_concurrency_past_the_account_limit_is_refused(
+    stage_resources: dict[str, Any],
+) -> None:
+    resources = _mutable(stage_resources, "prod")
+    assert guards.check_concurrency(resources, 1000) == []
+    problems = guards.check_concurrency(resources, 200)
+    assert problems == [
+        "functions reserve 150 concurrent executions; an account limit of 200 leaves only 50 "
+        "unreserved (AWS requires 100)"
+    ]
+
+
+def test_a_retained_log_group_that_survives_a_failed_create_is_refused(
+    stage_resources: dict[str, Any],
+) -> None:
+    resources = _mutable(stage_resources, "prod")
+    groups = _kind(resources, "AWS::Logs::LogGroup")
+    assert all(g["DeletionPolicy"] == "RetainExceptOnCreate" for g in groups)
+    groups[0]["DeletionPolicy"] = "Retain"
+    problems = guards.check_log_groups_on_create(resources)
+    assert len(problems) == 1
+    assert "use RetainExceptOnCreate" in problems[0]

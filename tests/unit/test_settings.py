@@ -106,6 +106,33 @@ def test_stage_overrides_merge_into_the_defaults(cdk_context: dict[str, Any]) ->
             {"allowed_private_hosts": ["169.254.169.254:80"]},
             r"metadata addresses can never be allowed",
         ),
+        ("prod", {"alarms": {"emails": []}}, r"stages\.prod\.alarms: staging and prod need"),
+        ("staging", {"alarms": {}}, r"stages\.staging\.alarms: staging and prod need"),
+        (
+            "prod",
+            {"account_concurrency_limit": 200},
+            r"stages\.prod\.functions: 150 reserved concurrent executions need an account "
+            r"limit of at least 250",
+        ),
+        (
+            "dev",
+            {
+                "functions": {
+                    "worker": {"memory_mb": 1024, "timeout_s": 300, "reserved_concurrency": 1}
+                }
+            },
+            r"stages\.dev\.functions\.worker\.reserved_concurrency: 1 is below 2",
+        ),
+        (
+            "dev",
+            {"budget": {"notify_at_pct": [10.0, 20.0, 40.0, 60.0, 80.0, 95.0]}},
+            r"stages\.dev\.budget\.notify_at_pct: 6 thresholds make 12 notifications",
+        ),
+        (
+            "dev",
+            {"alarms": {"https_endpoints": ["http://pager.example/hook"]}},
+            r"stages\.dev\.alarms\.https_endpoints\.0",
+        ),
     ],
 )
 def test_a_bad_setting_fails_with_a_message_naming_the_field(
@@ -125,3 +152,20 @@ def test_an_unknown_stage_is_refused(cdk_context: dict[str, Any]) -> None:
 def test_missing_defaults_are_reported(cdk_context: dict[str, Any]) -> None:
     with pytest.raises(SettingsError, match="atlas-codex:defaults"):
         load_stage_settings("dev", None, cdk_context[STAGES_KEY])
+
+
+def test_alarm_destinations_are_accepted_in_every_form(cdk_context: dict[str, Any]) -> None:
+    for alarms in (
+        {"emails": ["a@b.example"]},
+        {"https_endpoints": ["https://events.pager.example/integration/abc"]},
+        {"slack": {"workspace_id": "T0123ABCD", "channel_id": "C0123ABCDE"}},
+    ):
+        assert load(cdk_context, "prod", alarms=alarms).alarms.has_destination
+
+
+def test_the_backlog_threshold_is_past_every_normal_retry(cdk_context: dict[str, Any]) -> None:
+    settings = load(cdk_context, "dev")
+    queue = settings.jobs_queue
+    retried_for = queue.visibility_timeout_s * (queue.max_receive_count - 1)
+    assert settings.jobs_backlog_after_s > retried_for
+    assert settings.jobs_backlog_after_s == retried_for + settings.functions.worker.timeout_s

@@ -73,8 +73,6 @@ from atlas_codex.wiring import build_key_store, build_secret_store, build_servic
 
 SYNC_SAFETY_MS: Final = 2500
 """Time kept back from the function's remaining time to hand a sync job on and answer."""
-SYNC_MAX_S: Final = 25.0
-"""Below API Gateway's 29 s integration limit, whatever the function's timeout."""
 _IDEMPOTENCY_KEY: Final = TypeAdapter(IdempotencyKey)
 _CORRELATION_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
@@ -475,9 +473,9 @@ def _sync_deadline() -> float:
     remaining_ms = (
         app.lambda_context.get_remaining_time_in_millis()
         if app.lambda_context
-        else SYNC_MAX_S * 1000
+        else limits.SYNC_MAX_S * 1000
     )
-    return time.monotonic() + min(SYNC_MAX_S, max(remaining_ms - SYNC_SAFETY_MS, 0) / 1000)
+    return time.monotonic() + min(limits.SYNC_MAX_S, max(remaining_ms - SYNC_SAFETY_MS, 0) / 1000)
 
 
 @app.get(

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from atlas_codex import naming
+from atlas_codex import metrics, naming
 from atlas_codex.config import get_config
 from atlas_codex.webhooks.delivery import WebhookMessage
 from atlas_codex.wiring import build_webhook_sender
@@ -22,6 +22,7 @@ config = get_config()
 logger = Logger(service=naming.service_name("webhooks"))
 sender = build_webhook_sender(config)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+outcomes: dict[str, int] = {"failed": 0}
 
 
 def record_handler(record: SQSRecord) -> str:
@@ -31,6 +32,7 @@ def record_handler(record: SQSRecord) -> str:
         outcome = sender.handle(message)
     except Exception:
         logger.exception("webhook message failed; it returns to the queue")
+        outcomes["failed"] += 1
         raise
     logger.info(
         "webhook handled",
@@ -41,7 +43,16 @@ def record_handler(record: SQSRecord) -> str:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    outcomes.update(failed=0)
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    # A retry is re-sent with its delay by the sender and the message succeeds: none returned.
+    metrics.publish_batch(
+        "webhooks",
+        config.stage,
+        received=len(event.get("Records", [])),
+        failed=outcomes["failed"],
+        returned=0,
     )
     return dict(response)

@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from atlas_codex import aws, naming
+from atlas_codex import aws, metrics, naming
 from atlas_codex.config import get_config
 from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
 from atlas_codex.jobs.service import RetryLater
@@ -45,6 +45,9 @@ persistence = DynamoDBPersistenceLayer(
     table_name=config.idempotency_table, boto3_client=aws.dynamodb(config.aws_endpoint_url)
 )
 idempotency = IdempotencyConfig(event_key_jmespath="messageId", expires_after_seconds=3600)
+outcomes: dict[str, int] = {"failed": 0, "returned": 0}
+"""This invocation's messages that failed, and those returned on purpose (one invocation at a
+time per environment)."""
 
 
 class NotEnoughTime(Exception):
@@ -78,18 +81,24 @@ def record_handler(record: SQSRecord) -> str:
         return str(process(record=record.raw_event, remaining_ms=remaining))
     except (RetryLater, NotEnoughTime) as exc:
         logger.warning("message returned to the queue", extra={"reason": str(exc)})
+        outcomes["returned"] += 1
         raise
     except Exception:
         logger.exception(
             "message failed; it returns to the queue, and to the DLQ after the last try"
         )
+        outcomes["failed"] += 1
         raise
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
+    outcomes.update(failed=0, returned=0)
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    metrics.publish_batch(
+        "worker", config.stage, received=len(event.get("Records", [])), **outcomes
     )
     return dict(response)
