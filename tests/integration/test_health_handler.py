@@ -94,3 +94,51 @@ def test_health_is_a_cheap_public_summary_and_the_detail_needs_a_key(
     assert status == 200
     assert {c["name"] for c in report["checks"]} >= {"dynamodb", "pipeline", "budget"}
     assert report["status"] == summary["status"]
+
+
+def test_a_scheduled_run_closes_a_batch_whose_last_child_was_stuck_and_requeues_lost_jobs(
+    health: ModuleType, manager: JobManager, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep ends the stuck child, and the batch it was the last of closes: the children's
+    results are read (from the bucket when large) and the batch's result written there."""
+    from atlas_codex.jobs.schema import JobResult
+
+    monkeypatch.setattr(health.service.manager, "inline_max", 200)
+    urls = ["https://example.com/a", "https://example.com/b"]
+    batch = CreateJobRequest.model_validate({"urls": urls, "type": "batch"})
+    parent = manager.create(owner_id="o-1", request=batch, correlation_id="c-2").job
+    far = utcnow() + config.message_lost_after + timedelta(hours=2)
+    parent = manager.claim(parent.job_id, deadline_at=far)
+    done, stuck = manager.create_children(parent)
+    large = JobResult(data={"text": "x" * 1000})
+    manager.claim(done.job_id, deadline_at=far)
+    monkeypatch.setattr(manager, "inline_max", 200)
+    manager.record_child(manager.complete(done.job_id, large))
+    manager.claim(stuck.job_id, deadline_at=utcnow() - timedelta(seconds=5))
+    lost = manager.create(
+        owner_id="o-1",
+        request=CreateJobRequest.model_validate({"urls": ["https://example.com/c"]}),
+        correlation_id="c-3",
+    ).job
+    hooked = CreateJobRequest.model_validate(
+        {"urls": ["https://example.com/d"], "type": "webhook", "webhook_url": "https://h.example/"}
+    )
+    overdue = manager.create(owner_id="o-1", request=hooked, correlation_id="c-4").job
+    manager.claim(overdue.job_id, deadline_at=utcnow() - timedelta(seconds=5))
+    later = utcnow() + config.message_lost_after + timedelta(seconds=1)
+    monkeypatch.setattr(health.service, "clock", lambda: later)
+    real_sweep = health.service.sweep
+    monkeypatch.setattr(health.service, "sweep", lambda: real_sweep(now=later))
+
+    out = health.handler({"id": "evt-2", "detail-type": "Scheduled Event"}, context(60_000))
+
+    assert {stuck.job_id, overdue.job_id} <= set(out["timed_out_jobs"])
+    sent = health.service.queue.sqs.receive_message(QueueUrl=config.webhooks_queue_url)
+    assert json.loads(sent["Messages"][0]["Body"])["job_id"] == overdue.job_id  # told
+    assert out["requeued_jobs"] == [lost.job_id]
+    closed = manager.get(parent.job_id)
+    assert closed.status == "completed"
+    assert closed.result_location is not None  # written to the bucket
+    result = manager.result_of(closed)
+    assert result is not None
+    assert [p.status for p in result.pages] == ["ok", "failed"]

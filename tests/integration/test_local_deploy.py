@@ -107,3 +107,54 @@ def test_validate_names_a_missing_table_and_a_broken_redrive(
     assert rows["queue atlas-codex-webhooks-local"]["verdict"] == "FAIL"
     assert "no redrive policy" in rows["queue atlas-codex-webhooks-local"]["detail"]
     assert rows["table atlas-codex-jobs-local"]["verdict"] == "PASS"
+
+
+def _deliver_alarm_actions(cloudwatch: Any, sns: Any, alarm_name: str) -> int:
+    """What CloudWatch does on a state change, which the emulator records but does not act on:
+    publish the alarm's state-change message to each of its actions. Returns how many."""
+    alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+    message = {
+        "AlarmName": alarm["AlarmName"],
+        "AlarmDescription": alarm["AlarmDescription"],
+        "NewStateValue": alarm["StateValue"],
+        "NewStateReason": alarm["StateReason"],
+    }
+    for action in alarm["AlarmActions"]:
+        sns.publish(
+            TopicArn=action,
+            Subject=f'ALARM: "{alarm_name}"',
+            Message=json.dumps(message),
+        )
+    return len(alarm["AlarmActions"])
+
+
+def test_an_alarm_reaches_a_person_through_the_stage_topic(
+    deployed: deploy.Deployed, moto_endpoint: str
+) -> None:
+    """The deployed alarm names the deployed topic, and the topic delivers to its subscriber
+    (here an inbox queue standing in for the email or pager the settings subscribe)."""
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=moto_endpoint)
+    sns = boto3.client("sns", endpoint_url=moto_endpoint)
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
+    topic = next(
+        t["TopicArn"]
+        for t in sns.list_topics()["Topics"]
+        if t["TopicArn"].endswith(":" + naming.alarm_topic_name("local"))
+    )
+    inbox = sqs.create_queue(QueueName="oncall-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    name = naming.alarm_name("worker-failed-messages", "local")
+
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test: 40% failed")
+    assert _deliver_alarm_actions(cloudwatch, sns, name) == 1
+
+    got = sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=0)["Messages"]
+    envelope = json.loads(got[0]["Body"])
+    assert envelope["TopicArn"] == topic
+    alarm = json.loads(envelope["Message"])
+    assert alarm["AlarmName"] == name
+    assert alarm["NewStateValue"] == "ALARM"
+    assert alarm["AlarmDescription"].endswith("Runbook: docs/RUNBOOK.md#function-error-rate")

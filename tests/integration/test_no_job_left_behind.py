@@ -22,10 +22,10 @@ from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest, utcnow
 from atlas_codex.jobs.sweeper import REQUEUE_REASON
-from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor
 from tests.integration.test_api import call
 from tests.integration.test_worker import run_pollers
+from tests.support.pollers import pollers
 
 PAGE = "<html><head><title>Lamp</title></head><body><h1>Desk lamp</h1></body></html>"
 FAILURES = ("/status-500", "/status-429", "/read-timeout")
@@ -77,20 +77,6 @@ def queued_ids(api: ModuleType, config: RuntimeConfig) -> list[str]:
             sqs.delete_message(
                 QueueUrl=config.jobs_queue_url, ReceiptHandle=message["ReceiptHandle"]
             )
-
-
-def worker_pollers(worker: ModuleType, config: RuntimeConfig) -> list[SqsPoller]:
-    return [
-        SqsPoller(
-            sqs=worker.service.queue.sqs,
-            queue_url=config.jobs_queue_url,
-            handler=worker.handler,
-            function_name="atlas-codex-worker-local",
-            timeout_ms=60_000,
-            retry_delay_s=0,
-            idle_sleep_s=0.02,
-        )
-    ]
 
 
 def all_ended(worker: ModuleType, job_ids: list[str]) -> bool:
@@ -164,7 +150,7 @@ def test_every_failure_kind_ends_the_job_on_both_routes(
     assert status in (200, 202), data
     job_id = (data.get("job") or data)["job_id"]
     run_pollers(
-        worker_pollers(worker, config),
+        pollers(worker, config, 1),
         lambda: all_ended(worker, [job_id]),
         seconds=60,
         check_every_s=0.2,

@@ -28,6 +28,7 @@ from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor, inline_fetcher
 from tests.integration.test_worker import run_pollers, unfinished
+from tests.support.pollers import pollers
 
 LOAD_JOBS = int(os.environ.get("ATLAS_LOAD_JOBS", "200"))
 """200 in the test suite (the emulator handles ~5 jobs/s end to end); `make bench` runs 1,000."""
@@ -45,31 +46,6 @@ def service(
     monkeypatch.setattr(worker.service, "_extractor", lambda: extractor)
     monkeypatch.setattr(api.service, "_extractor", lambda: extractor)
     return api, worker
-
-
-def pollers(worker: ModuleType, config: RuntimeConfig, n: int) -> list[SqsPoller]:
-    """``n`` pollers feeding one worker environment: like Lambda, it runs one invocation at a
-    time (its batch processor and logger are per environment), while the pollers' receives
-    interleave, so duplicate deliveries still meet each other."""
-    lock = threading.Lock()
-
-    def one_at_a_time(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        with lock:
-            result: dict[str, Any] = worker.handler(event, context)
-            return result
-
-    return [
-        SqsPoller(
-            sqs=worker.service.queue.sqs,
-            queue_url=config.jobs_queue_url,
-            handler=one_at_a_time,
-            function_name=f"atlas-codex-worker-local-{i}",
-            timeout_ms=60_000,
-            retry_delay_s=0,
-            idle_sleep_s=0.02,
-        )
-        for i in range(n)
-    ]
 
 
 def queued(worker: ModuleType, url: str) -> int:

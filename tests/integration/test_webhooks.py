@@ -226,3 +226,61 @@ def test_a_message_not_yet_due_is_deferred(
         QueueUrl=config.webhooks_queue_url, AttributeNames=["All"]
     )
     assert again.get("Messages", []) == []  # delayed by the queue (15 minutes at most)
+
+
+def _through_the_handler(webhooks: ModuleType, config: RuntimeConfig) -> dict[str, Any]:
+    """The webhooks function as Lambda invokes it: one SQS event of what is on the queue."""
+    from atlas_codex_local.apigw import context as lambda_context
+    from atlas_codex_local.poller import sqs_event
+
+    sqs = webhooks.sender.queue.sqs
+    got = sqs.receive_message(
+        QueueUrl=config.webhooks_queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+    arn = sqs.get_queue_attributes(QueueUrl=config.webhooks_queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    event = sqs_event(got, arn, arn.split(":")[3])
+    out: dict[str, Any] = webhooks.handler(
+        event, lambda_context(30_000, "atlas-codex-webhooks-local")
+    )
+    return out
+
+
+def test_the_webhooks_function_signs_a_new_owner_s_first_webhook(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+) -> None:
+    worker, webhooks = modules
+    job = run_job(worker, config, "https://shop.example/ok/7", receiver.url)
+    assert _through_the_handler(webhooks, config)["batchItemFailures"] == []
+    headers, body = receiver.requests[0]
+    secret = webhooks.sender.secrets.active("owner-h")[0]  # made on that first delivery
+    assert Webhook(secret).verify(body, headers)["data"]["job_id"] == job.job_id
+    assert worker.service.manager.get(job.job_id).webhook.state == "delivered"
+
+
+def test_the_webhooks_function_sends_a_refused_target_to_the_dead_letter_queue(
+    modules: tuple[ModuleType, ModuleType],
+    config: RuntimeConfig,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker, webhooks = modules
+    monkeypatch.setattr(worker.service, "webhook_policy", None)  # accepted, then re-pointed
+    job = run_job(worker, config, "https://shop.example/ok/8", "http://10.0.0.1/hook")
+    assert _through_the_handler(webhooks, config)["batchItemFailures"] == []
+    assert worker.service.manager.get(job.job_id).webhook.state == "dead"
+    dead = webhooks.sender.queue.sqs.receive_message(QueueUrl=config.webhooks_dlq_url)
+    assert json.loads(dead["Messages"][0]["Body"])["job_id"] == job.job_id
+
+
+def test_the_webhooks_function_schedules_a_failed_attempt_again(
+    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+) -> None:
+    worker, webhooks = modules
+    receiver.statuses[:] = [503]
+    job = run_job(worker, config, "https://shop.example/ok/9", receiver.url)
+    assert _through_the_handler(webhooks, config)["batchItemFailures"] == []
+    again = webhooks.sender.queue.sqs.receive_message(QueueUrl=config.webhooks_queue_url)
+    message = json.loads(again["Messages"][0]["Body"])
+    assert (message["job_id"], message["attempt"]) == (job.job_id, 2)

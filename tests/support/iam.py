@@ -68,15 +68,44 @@ class Request:
 # ---------------------------------------------------------------------- recording
 
 
+_HANDED_ON = threading.local()
+"""The function a thread-pool task was submitted from (its own stack has no handler)."""
+
+
 def calling_function() -> str | None:
-    """The function whose ``handler`` is on this thread's stack (innermost first)."""
-    frame = sys._getframe(2)
+    """The function whose ``handler`` is on this thread's stack (innermost first), or the one
+    that submitted the thread-pool task this thread is running."""
+    frame = sys._getframe(1)
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if name.startswith(HANDLERS_PACKAGE) and frame.f_code.co_name == "handler":
             return str(name.removeprefix(HANDLERS_PACKAGE))
         frame = frame.f_back  # type: ignore[assignment]
-    return None
+    handed: str | None = getattr(_HANDED_ON, "function", None)
+    return handed
+
+
+def _follow_thread_pools() -> None:
+    """A task submitted to a thread pool runs as the function that submitted it (the health
+    monitor runs its checks side by side, a batch's children are cancelled side by side)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    submit = ThreadPoolExecutor.submit
+
+    def traced_submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        owner = calling_function()
+
+        def run(*a: Any, **k: Any) -> Any:
+            previous = getattr(_HANDED_ON, "function", None)
+            _HANDED_ON.function = owner
+            try:
+                return fn(*a, **k)
+            finally:
+                _HANDED_ON.function = previous
+
+        return submit(self, run, *args, **kwargs)
+
+    ThreadPoolExecutor.submit = traced_submit  # type: ignore[method-assign]
 
 
 _SUMMARY_KEYS: Final = (
@@ -152,6 +181,7 @@ def install(directory: Path, worker: str) -> None:
         return presign(self, ClientMethod, Params, **kwargs)
 
     BaseClient._make_api_call = traced_call  # type: ignore[attr-defined]
+    _follow_thread_pools()
     signers.generate_presigned_url = traced_presign  # type: ignore[assignment]
 
 
