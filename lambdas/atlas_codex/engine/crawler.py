@@ -232,7 +232,7 @@ class Crawler:
             if self.respect_robots:
                 self.fetcher.allowed_by_robots(url, deadline=self.deadline)
             self._politeness(url)
-            page = self.fetcher.fetch(
+            page = self.fetcher.fetch_document(
                 url, respect_robots=self.respect_robots, deadline=self.deadline
             )
         except FetchError as exc:

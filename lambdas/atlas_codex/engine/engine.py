@@ -355,7 +355,7 @@ class Engine:
             if time.monotonic() > deadline:
                 break
             try:
-                page = self.fetcher.fetch(url, respect_robots=request.respect_robots_txt)
+                page = self.fetcher.fetch_document(url, respect_robots=request.respect_robots_txt)
             except FetchError as exc:
                 failed.append(f"{url}: {exc.code}" + (f" ({exc.status})" if exc.status else ""))
                 continue
@@ -457,7 +457,7 @@ class Engine:
     def _fetch_one(self, request: JobRequest) -> CrawledPage:
         url = request.urls[0]
         try:
-            page = self.fetcher.fetch(url, respect_robots=request.respect_robots_txt)
+            page = self.fetcher.fetch_document(url, respect_robots=request.respect_robots_txt)
         except FetchError as exc:
             raise ExtractionError(exc.code, exc.message, retryable=exc.retryable) from None
         return CrawledPage(url=page.url, depth=0, page=page, tree=LexborHTMLParser(page.text))

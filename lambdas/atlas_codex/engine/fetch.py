@@ -75,6 +75,22 @@ class Page:
     elapsed_ms: float = 0.0
 
 
+DOCUMENT_TYPES: Final = ("text/", "application/xhtml+xml", "application/xml", "application/json")
+"""Media types read as documents (``+xml`` and ``+json`` suffixes too); a missing one is sniffed."""
+_BINARY_STARTS: Final = ("%PDF-", "\x89PNG", "GIF8", "\xff\xd8\xff", "PK\x03\x04", "\x1f\x8b")
+
+
+def not_a_document(page: Page) -> str | None:
+    """Why ``page`` is not a document to extract from, or None when it is one."""
+    media = page.content_type.split(";", 1)[0].strip().lower()
+    if media and not (media.startswith(DOCUMENT_TYPES) or media.endswith(("+xml", "+json"))):
+        return f"is {media}"
+    head = page.text[:1024]
+    if head.startswith(_BINARY_STARTS) or "\x00" in head:
+        return f"is binary data ({media or 'no content type'})"
+    return None
+
+
 def decode(body: bytes, content_type: str) -> tuple[str, str]:
     """Text and encoding: the header's charset, else a <meta> charset, else UTF-8 (or Latin-1)."""
     candidates: list[str] = []
@@ -164,6 +180,18 @@ class Fetcher:
         raise FetchError(
             "too_many_redirects", f"more than {self.limits.max_redirects} redirects from {url}"
         )
+
+    def fetch_document(
+        self, url: str, *, respect_robots: bool = True, deadline: float | None = None
+    ) -> Page:
+        """A page to extract from: :meth:`fetch`, then refused with ``unsupported_content``
+        when what came back is not a document (an image, a PDF, an archive, random bytes):
+        a clear error at fetch, not an empty extraction after a parse."""
+        page = self.fetch(url, respect_robots=respect_robots, deadline=deadline)
+        why = not_a_document(page)
+        if why is not None:
+            raise FetchError("unsupported_content", f"{page.url} {why}; only web pages are read")
+        return page
 
     def allowed_by_robots(self, url: str, *, deadline: float | None = None) -> bool:
         parts = urlsplit(url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from atlas_codex.engine import main_content as content
 from atlas_codex.engine.html import (
@@ -278,12 +278,22 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
     flush()
 
 
+def _copy(tree: LexborHTMLParser) -> LexborHTMLParser:
+    """A tree to change without changing the caller's. lexbor cannot clone some documents
+    (a legal doctype like ``<!DOCTYPE html SYSTEM "about:legacy-compat">``): those are
+    parsed again from their own serialisation."""
+    try:
+        return tree.clone()
+    except SelectolaxError:
+        return parse(tree.html or "")
+
+
 def to_markdown(
     html: str | LexborHTMLParser, base_url: str = "", *, main_content: bool = False
 ) -> str:
     """``html`` (a string, or a parsed tree, which is left unchanged) as markdown, its links
     made absolute against ``base_url``; with ``main_content``, only the page's content, lean."""
-    tree = parse(html) if isinstance(html, str) else html.clone()
+    tree = parse(html) if isinstance(html, str) else _copy(html)
     writer = _Writer(base_url, lean=main_content)
     if main_content:
         chosen = content.select(tree)
