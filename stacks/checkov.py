@@ -60,14 +60,6 @@ ACCEPTED: Final[dict[str, tuple[Accepted, ...]]] = {
             "Secrets Manager); Lambda encrypts it at rest with an AWS key.",
         ),
     ),
-    "AWS::Logs::LogGroup": (
-        Accepted(
-            "CKV_AWS_158",
-            "CloudWatch Logs encrypts every log group at rest with its own keys; the logs "
-            "hold no secrets (API keys are hashed, request bodies and pages are not logged). "
-            "A customer key per stage is a known gap, listed in docs/ARCHITECTURE.md.",
-        ),
-    ),
     "AWS::DynamoDB::Table": (
         Accepted(
             "CKV_AWS_119",

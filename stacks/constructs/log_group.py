@@ -1,12 +1,60 @@
-"""A log group with the stage's retention, kept or removed with the stage's stateful resources."""
+"""A log group with the stage's retention, encrypted with the stack's logs key, kept or removed
+with the stage's stateful resources."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from typing import Final
+
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from atlas_codex_stage.settings import StageSettings
+
+LOGS_KEY_ID: Final = "LogsKey"
+
+
+def logs_key(scope: Construct, settings: StageSettings) -> kms.Key:
+    """The stack's one key for its log groups (made with the first): CloudWatch Logs of this
+    account and region may use it for this account's log groups, and nothing else may."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child(LOGS_KEY_ID)
+    if isinstance(existing, kms.Key):
+        return existing
+    key = kms.Key(
+        stack,
+        LOGS_KEY_ID,
+        description=f"Atlas Codex {settings.stage}: encrypts the stage's log groups",
+        enable_key_rotation=True,
+        removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchLogs",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=[
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
+    )
+    return key
 
 
 def stage_log_group(
@@ -16,6 +64,7 @@ def stage_log_group(
         scope,
         cid,
         log_group_name=name,
+        encryption_key=logs_key(scope, settings),
         # Kept on delete and update, but not after a failed first create: a retained, named
         # log group left by a rolled-back create would make the retry fail "already exists".
         removal_policy=(

@@ -428,3 +428,22 @@ def test_the_alarm_topic_reaches_the_stage_s_destinations(
     assert all(s["TopicArn"] == {"Ref": topic_id} for s in subscriptions)
     for alarm in monitoring.find_resources("AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_every_log_group_is_encrypted_with_the_stage_s_logs_key(
+    templates: dict[str, Any], stage: str
+) -> None:
+    compute: Template = templates[stage]["compute"]
+    keys = compute.find_resources("AWS::KMS::Key")
+    logs_key = next(k for k, r in keys.items() if "log groups" in r["Properties"]["Description"])
+    statement = next(
+        s
+        for s in keys[logs_key]["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "CloudWatchLogs"
+    )
+    assert "kms:EncryptionContext:aws:logs:arn" in json.dumps(statement["Condition"])
+    groups = compute.find_resources("AWS::Logs::LogGroup")
+    assert len(groups) == 7  # five functions, two APIs' access logs
+    for group in groups.values():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logs_key, "Arn"]}
