@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Final
+from typing import Any, Final
 
 from atlas_codex.jobs.errors import TransitionRefused
 from atlas_codex.jobs.manager import JobManager
@@ -82,16 +81,13 @@ def sweep(
         if dry_run:
             report.timed_out.append(job.job_id)
             continue
-        _end(
+        _time_out(
             manager,
             report,
             notify,
-            partial(
-                manager.time_out,
-                job.job_id,
-                reason="still processing past its deadline (swept)",
-                overdue_at=now,
-            ),
+            job,
+            "still processing past its deadline (swept)",
+            overdue_at=now,
         )
     if requeue is None or lost_after is None:
         return report
@@ -105,17 +101,14 @@ def sweep(
                 f"still pending after {requeues_of(job)} re-queues: its message keeps "
                 f"being lost (last change {waited} s ago)"
             )
-            _end(
+            _time_out(
                 manager,
                 report,
                 notify,
-                partial(
-                    manager.time_out,
-                    job.job_id,
-                    reason=reason,
-                    expected=frozenset({"pending"}),
-                    unchanged_since=job.updated_at,
-                ),
+                job,
+                reason,
+                expected=frozenset({"pending"}),
+                unchanged_since=job.updated_at,
             )
             continue
         if dry_run:
@@ -147,14 +140,18 @@ def _jobs(
             return
 
 
-def _end(
+def _time_out(
     manager: JobManager,
     report: SweepReport,
     notify: Callable[[Job], None],
-    change: Callable[[], Job],
+    job: Job,
+    reason: str,
+    **condition: Any,
 ) -> None:
+    """One conditional write to ``timeout`` (``condition``: what must still hold); a job
+    that changed meanwhile is left alone. The one ended is counted on its batch and told."""
     try:
-        ended = change()
+        ended = manager.time_out(job.job_id, reason=reason, **condition)
     except TransitionRefused:
         report.already_done += 1
         return
