@@ -21,7 +21,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -110,18 +110,22 @@ class Passed:
 Check = Callable[[], Passed]
 ModelProbe = Callable[[float], list[str]]
 """Lists the model endpoint's models within a timeout (seconds); raises on failure."""
-NetworkProbe = Callable[[str, int, float], float]
-"""Resolves the host and completes a TLS handshake within a timeout; returns the seconds."""
 
 
-def tls_probe(host: str, port: int, timeout: float) -> float:
+class NetworkProbe(Protocol):
+    """Resolves the host and connects (with TLS when asked) within a timeout; the seconds."""
+
+    def __call__(self, host: str, port: int, timeout: float, *, tls: bool) -> float: ...
+
+
+def connect_probe(host: str, port: int, timeout: float, *, tls: bool) -> float:
+    """Seconds to resolve and connect to ``host:port``, and to complete TLS when the
+    endpoint's scheme is https (an http:// OpenAI-compatible server speaks no TLS)."""
     started = time.monotonic()
-    context = ssl.create_default_context()
-    with (
-        socket.create_connection((host, port), timeout=timeout) as raw,
-        context.wrap_socket(raw, server_hostname=host),
-    ):
-        pass
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        if tls:
+            with ssl.create_default_context().wrap_socket(raw, server_hostname=host):
+                pass
     return time.monotonic() - started
 
 
@@ -135,7 +139,7 @@ class HealthMonitor:
         extractor: Callable[[], Extractor],
         environ: Mapping[str, str],
         model_probe: ModelProbe | None = None,
-        network_probe: NetworkProbe = tls_probe,
+        network_probe: NetworkProbe = connect_probe,
         timeout_s: float = CHECK_TIMEOUT_S,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -370,14 +374,16 @@ class HealthMonitor:
         endpoint = self.config.openai_base_url or DEFAULT_MODEL_ENDPOINT
         parts = urlsplit(endpoint)
         host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else 80)
         try:
-            seconds = self.network_probe(host, port, min(3.0, self.timeout_s))
+            seconds = self.network_probe(host, port, min(3.0, self.timeout_s), tls=tls)
         except Exception as exc:
             raise Outcome(
                 "failed", f"{host}:{port} unreachable: {type(exc).__name__}: {exc}"[:300]
             ) from None
-        return Passed(f"{host}:{port} resolved and TLS completed in {seconds * 1000:.0f} ms")
+        done = "resolved and TLS completed" if tls else "resolved and connected (plain http)"
+        return Passed(f"{host}:{port} {done} in {seconds * 1000:.0f} ms")
 
     def check_resources(self) -> Passed:
         depths = {

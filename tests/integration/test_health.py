@@ -166,10 +166,10 @@ def test_with_a_key_the_model_and_network_checks_probe_the_endpoint(
     config: RuntimeConfig, moto_endpoint: str
 ) -> None:
     keyed = config.model_copy(update={"openai_api_key": "sk-test"})
-    seen: list[tuple[str, int]] = []
+    seen: list[tuple[str, int, bool]] = []
 
-    def network(host: str, port: int, timeout: float) -> float:
-        seen.append((host, port))
+    def network(host: str, port: int, timeout: float, *, tls: bool) -> float:
+        seen.append((host, port, tls))
         return 0.012
 
     def models(timeout: float) -> list[str]:
@@ -188,7 +188,7 @@ def test_with_a_key_the_model_and_network_checks_probe_the_endpoint(
     checks = _by_name(monitor.run({"m": monitor.check_models, "n": monitor.check_network}).checks)
     assert checks["m"].status == "ok"
     assert checks["n"].status == "ok"
-    assert seen == [("api.openai.com", 443)]
+    assert seen == [("api.openai.com", 443, True)]
 
     monitor.now = lambda: utcnow().replace(year=2026, month=11, day=29)
     near = _by_name(monitor.run({"m": monitor.check_models}).checks)["m"]
@@ -235,3 +235,33 @@ def test_a_queue_backlog_degrades_the_resources_check(
     assert check.status == "degraded"
     assert check.details["oldest_pending_s"] >= 3600
     assert "the oldest pending job has waited" in check.message
+
+
+def test_the_network_check_follows_the_endpoint_s_scheme(
+    config: RuntimeConfig, moto_endpoint: str
+) -> None:
+    """An http:// OpenAI-compatible server speaks no TLS: the check connects, and passes."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    threading.Thread(target=lambda: listener.accept()[0].close(), daemon=True).start()
+    keyed = config.model_copy(
+        update={"openai_api_key": "sk-test", "openai_base_url": f"http://127.0.0.1:{port}/v1"}
+    )
+    monitor = HealthMonitor(
+        keyed,
+        dynamodb=aws.dynamodb(moto_endpoint),
+        sqs=aws.sqs(moto_endpoint),
+        extractor=canary_extractor,
+        environ=dict(os.environ),
+    )
+    try:
+        check = _by_name(monitor.run({"n": monitor.check_network}).checks)["n"]
+    finally:
+        listener.close()
+    assert check.status == "ok", check.message
+    assert "plain http" in check.message
