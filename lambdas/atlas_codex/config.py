@@ -89,6 +89,12 @@ def _queue_name(url: str) -> str:
     return parts.path.rstrip("/").rsplit("/", 1)[-1]
 
 
+def message_lost_after(visibility_timeout_s: int, max_receives: int) -> timedelta:
+    """A pending job unchanged this long has no message left in the queue: every delivery
+    of its last message would have been received and returned by now."""
+    return timedelta(seconds=visibility_timeout_s * max_receives)
+
+
 _FIELD_ENV: Final[dict[str, EnvVar]] = {}
 
 
@@ -187,9 +193,7 @@ class RuntimeConfig(BaseModel):
 
     @property
     def message_lost_after(self) -> timedelta:
-        """A pending job unchanged this long has no message left in the queue: every delivery
-        of its last message would have been received and returned by now."""
-        return timedelta(seconds=self.jobs_visibility_timeout_s * self.jobs_max_receives)
+        return message_lost_after(self.jobs_visibility_timeout_s, self.jobs_max_receives)
 
     @property
     def models_available(self) -> bool:

@@ -328,15 +328,14 @@ def _query(db: Any, **kwargs: Any) -> Any:
 
 
 def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
+    from atlas_codex.config import message_lost_after
     from atlas_codex.jobs.queue import JobQueue
     from atlas_codex.jobs.sweeper import sweep
 
     if target.settings is None:
         raise OpsError(NO_SETTINGS.format(what="when a pending job's message counts as lost"))
     queue = target.settings.jobs_queue
-    lost_after = timedelta(seconds=queue.visibility_timeout_s * queue.max_receive_count)
+    lost_after = message_lost_after(queue.visibility_timeout_s, queue.max_receive_count)
     jobs_queue = JobQueue(sqs=target.client("sqs"), queue_url=target.queue_url("queue"))
     report = sweep(
         target.manager(), requeue=jobs_queue.send, lost_after=lost_after, dry_run=args.dry_run

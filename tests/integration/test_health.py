@@ -25,8 +25,7 @@ from atlas_codex.jobs.schema import CreateJobRequest, utcnow
 from atlas_codex.usage import UsageLedger
 
 
-@pytest.fixture
-def monitor(config: RuntimeConfig, moto_endpoint: str) -> HealthMonitor:
+def _monitor(config: RuntimeConfig, moto_endpoint: str) -> HealthMonitor:
     return HealthMonitor(
         config,
         dynamodb=aws.dynamodb(moto_endpoint),
@@ -34,6 +33,11 @@ def monitor(config: RuntimeConfig, moto_endpoint: str) -> HealthMonitor:
         extractor=canary_extractor,
         environ=dict(os.environ),
     )
+
+
+@pytest.fixture
+def monitor(config: RuntimeConfig, moto_endpoint: str) -> HealthMonitor:
+    return _monitor(config, moto_endpoint)
 
 
 def _by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -252,13 +256,7 @@ def test_the_network_check_follows_the_endpoint_s_scheme(
     keyed = config.model_copy(
         update={"openai_api_key": "sk-test", "openai_base_url": f"http://127.0.0.1:{port}/v1"}
     )
-    monitor = HealthMonitor(
-        keyed,
-        dynamodb=aws.dynamodb(moto_endpoint),
-        sqs=aws.sqs(moto_endpoint),
-        extractor=canary_extractor,
-        environ=dict(os.environ),
-    )
+    monitor = _monitor(keyed, moto_endpoint)
     try:
         check = _by_name(monitor.run({"n": monitor.check_network}).checks)["n"]
     finally:

@@ -214,9 +214,9 @@ def _significant(value: int) -> Decimal:
 _EXACT: Final = Context(prec=4400)
 
 
-def unstorable_numbers(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+def unstorable_numbers(value: Any) -> Iterator[tuple[str, str]]:
     """Each number in a JSON-shaped value that cannot be stored: (dotted path, why)."""
-    stack: list[tuple[tuple[str, ...], Any]] = [(path, value)]
+    stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
     while stack:
         where, item = stack.pop()
         if isinstance(item, dict):
@@ -230,6 +230,7 @@ def unstorable_numbers(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple
 
 
 def _storable(value: float) -> float:
+    """``value`` itself when DynamoDB can store it, else a ValueError saying why."""
     problem = storable_problem(value)
     if problem is not None:
         raise ValueError(f"the number {problem}")
@@ -777,9 +778,7 @@ def to_dynamo(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str | Decimal):
         return value
     if isinstance(value, int | float):
-        problem = storable_problem(value)
-        if problem is not None:
-            raise ValueError(f"the number {problem}")
+        _storable(value)
         if isinstance(value, float):
             return Decimal(repr(value))
         # boto3 refuses an integer with more digits than 38, even trailing zeros: 1E+50 it takes

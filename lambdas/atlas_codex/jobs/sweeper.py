@@ -48,11 +48,6 @@ def requeues_of(job: Job) -> int:
     )
 
 
-def lost_message(job: Job, now: datetime, lost_after: timedelta) -> bool:
-    """True for a pending job unchanged for longer than any delivery of its message takes."""
-    return job.status == "pending" and job.updated_at < now - lost_after
-
-
 def overdue(job: Job, now: datetime) -> bool:
     """True for a processing job past its deadline."""
     return job.status == "processing" and job.deadline_at is not None and job.deadline_at < now
@@ -93,12 +88,13 @@ def sweep(
         return report
     for job in _jobs(manager, "pending", now - lost_after, report, limit):
         waited = int((now - job.updated_at).total_seconds())
-        if requeues_of(job) >= max_requeues:
+        requeued = requeues_of(job)
+        if requeued >= max_requeues:
             if dry_run:
                 report.timed_out.append(job.job_id)
                 continue
             reason = (
-                f"still pending after {requeues_of(job)} re-queues: its message keeps "
+                f"still pending after {requeued} re-queues: its message keeps "
                 f"being lost (last change {waited} s ago)"
             )
             _time_out(
