@@ -1,8 +1,9 @@
 """Every prompt the service sends, in one module.
 
-The page is untrusted data: it is delimited, its delimiter is stripped from the page, and the
-instructions say that nothing inside it can change the task or the output format. The output
-schema travels as the request's structured-output format, never inside the page's text.
+The page is untrusted data: it is delimited, its delimiters are stripped from the page until
+none is left (nested and split ones too), and the instructions say that nothing inside it
+can change the task or the output format. The output schema travels as the request's
+structured-output format, never inside the page's text.
 """
 
 from __future__ import annotations
@@ -28,9 +29,18 @@ PROPOSE_SCHEMA: Final = (
 )
 
 
+def untrusted(text: str) -> str:
+    """``text`` with no delimiter left in it: removed until nothing changes, since one pass
+    over ``PAGE_CONPAGE_CONTENT>>>TENT>>>`` would leave a working ``PAGE_CONTENT>>>``."""
+    while True:
+        cleaned = text.replace(PAGE_OPEN, "").replace(PAGE_CLOSE, "")
+        if cleaned == text:
+            return text
+        text = cleaned
+
+
 def page_block(url: str, markdown: str) -> str:
-    cleaned = markdown.replace(PAGE_OPEN, "").replace(PAGE_CLOSE, "")
-    return f"URL: {url}\n{PAGE_OPEN}\n{cleaned}\n{PAGE_CLOSE}"
+    return f"URL: {untrusted(url)}\n{PAGE_OPEN}\n{untrusted(markdown)}\n{PAGE_CLOSE}"
 
 
 EVIDENCE: Final = (
@@ -107,8 +117,10 @@ RANKING_FORMAT: Final[dict[str, Any]] = {
 
 def rank_messages(goal: str, numbered: list[tuple[int, str, str]]) -> list[dict[str, str]]:
     lines = "\n".join(f"{n}: {text[:120]} -> {url}" for n, text, url in numbered)
-    cleaned = lines.replace(PAGE_OPEN, "").replace(PAGE_CLOSE, "")
     return [
         {"role": "system", "content": RANK_LINKS},
-        {"role": "user", "content": f"Goal: {goal}\n{PAGE_OPEN}\n{cleaned}\n{PAGE_CLOSE}"},
+        {
+            "role": "user",
+            "content": f"Goal: {untrusted(goal)}\n{PAGE_OPEN}\n{untrusted(lines)}\n{PAGE_CLOSE}",
+        },
     ]
