@@ -21,6 +21,8 @@ from bench import (
     crawl,
     dynamodb_calls,
     local_startup,
+    product_pages,
+    readability_pages,
     reliability,
     synth,
 )
@@ -32,6 +34,8 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "cold_start": cold_start.run,
     "dynamodb_calls": dynamodb_calls.run,
     "content_extraction": content_extraction.run,
+    "readability_pages": readability_pages.run,
+    "product_pages": product_pages.run,
     "local_startup": local_startup.run,
     "crawl": crawl.run,
     "synth": synth.run,

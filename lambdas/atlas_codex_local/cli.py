@@ -66,6 +66,89 @@ def _markdown(args: argparse.Namespace) -> int:
     return status
 
 
+def _read_json(path: str, what: str) -> object:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _Refused(f"{what} {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Refused(f"{what} {path} is not JSON: {exc}") from None
+
+
+class _Refused(Exception):
+    """Bad input to an offline command: its message, exit status 2."""
+
+
+def _extract_page(args: argparse.Namespace) -> int:
+    import gzip
+
+    from pydantic import ValidationError
+
+    from atlas_codex.engine.fetch import decode
+    from atlas_codex.engine.offline import extract_page
+    from atlas_codex.jobs.schema import JobRequest
+
+    command = "atlas-codex extract-page"
+    urls: list[str] = args.url
+    if len(urls) not in (1, len(args.files)):
+        print(
+            f"{command}: give --url once (every file) or once per file, in order "
+            f"({len(args.files)} files, {len(urls)} URLs)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        asks: dict[str, object] = {}
+        if args.schema:
+            asks["json_schema"] = _read_json(args.schema, "--schema")
+        if args.selectors:
+            asks["selectors"] = _read_json(args.selectors, "--selectors")
+        requests = [
+            JobRequest.model_validate({"urls": [url], **asks}) for url in dict.fromkeys(urls)
+        ]
+    except _Refused as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        print(f"{command}: {where}: {first['msg']}", file=sys.stderr)
+        return 2
+    by_url = {r.urls[0]: r for r in requests}
+    status = 0
+    for n, name in enumerate(args.files):
+        try:
+            body = Path(name).read_bytes()
+        except OSError as exc:
+            print(f"{command}: {name}: {exc.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        if body[:2] == b"\x1f\x8b":  # a page saved gzipped
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError) as exc:
+                print(f"{command}: {name}: not a readable gzip file: {exc}", file=sys.stderr)
+                status = 1
+                continue
+        html, _ = decode(body, "")
+        request = by_url[urls[n] if len(urls) > 1 else urls[0]]
+        report = extract_page(html, request, file=name, view=args.view)
+        if args.jsonl:
+            print(report.model_dump_json())
+            continue
+        if len(args.files) > 1:
+            print(f"<!-- {name} -->")
+        print(json.dumps(report.data, ensure_ascii=False, indent=2))
+        if report.missing:
+            print("missing: " + ", ".join(report.missing))
+        print(
+            f"--- the {report.view} view: {report.tokens:,} tokens "
+            f"(the full page: {report.full_page_tokens:,}) ---"
+        )
+        print(report.markdown)
+    return status
+
+
 def _extract(args: argparse.Namespace) -> int:
     from atlas_codex_local.client import ClientError, build_request, endpoint_and_key, quote, run
 
@@ -168,6 +251,41 @@ def main(argv: list[str] | None = None) -> int:
         help="the page's address: relative links are made absolute against it",
     )
     markdown.set_defaults(run=_markdown)
+
+    page = sub.add_parser(
+        "extract-page",
+        help="run the deterministic strategies on saved HTML and show what a model would read",
+        description="Offline: no service, no network. Selectors (direct CSS) or a JSON schema "
+        "(JSON-LD, microdata, OpenGraph, meta tags) run on each file; the text a model would "
+        "read for the job is printed with its tokens beside the full page's. Gzipped files "
+        "are read as such.",
+    )
+    page.add_argument("files", nargs="+", metavar="FILE")
+    page.add_argument(
+        "--url",
+        type=_http_url,
+        action="append",
+        required=True,
+        metavar="URL",
+        help="the page's address (once for every file, or once per file in order)",
+    )
+    asks = page.add_mutually_exclusive_group(required=True)
+    asks.add_argument("--schema", metavar="S.json", help="a JSON schema of the data")
+    asks.add_argument("--selectors", metavar="S.json", help="CSS selectors of the data")
+    page.add_argument(
+        "--view",
+        choices=("model", "main", "full"),
+        default="model",
+        help="the text shown: what a model reads for the job (default), the main content, "
+        "or the full page",
+    )
+    page.add_argument(
+        "--jsonl",
+        action="store_true",
+        help='one line per file: {"file", "url", "data", "evidence", "missing", "view", '
+        '"markdown", "tokens", "full_page_tokens"}',
+    )
+    page.set_defaults(run=_extract_page)
 
     from atlas_codex_local import migrate, ops, validate
 

@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from atlas_codex.engine.html import WS, Metadata, words
-from atlas_codex.jobs.schema import FieldEvidence, SelectorField, SelectorSchema
+from atlas_codex.jobs.schema import FieldEvidence, PageView, SelectorField, SelectorSchema
 
 _NUMBER: Final = re.compile(r"[-+]?\d[\d\s.,']*")
 TRUE_WORDS: Final = frozenset(
@@ -42,6 +42,8 @@ class Extraction:
     """Field paths whose quoted evidence is not in the page (model extraction)."""
     problems: list[str] = field(default_factory=list)
     """What the quality gate found wrong with the output (empty when nothing)."""
+    view: PageView | None = None
+    """What a model read of the page (model strategies only)."""
 
 
 # ---------------------------------------------------------------------- coercion

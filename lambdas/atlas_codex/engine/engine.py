@@ -28,7 +28,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex import limits
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.engine import evidence, quality
+from atlas_codex.engine import evidence, model_view, quality
 from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.crawler import CrawledPage, Crawler
 from atlas_codex.engine.direct import (
@@ -58,6 +58,7 @@ from atlas_codex.jobs.schema import (
     JobError,
     JobRequest,
     PageOutcome,
+    PageView,
     check_http_url,
     utcnow,
 )
@@ -215,6 +216,7 @@ class Engine:
                     missing=found.missing,
                     unverified=found.unverified,
                     quality_problems=found.problems,
+                    view=found.view,
                 )
             )
             data.append(
@@ -575,11 +577,12 @@ class Engine:
         assert page.page is not None
         assert self.models is not None
         url = page.page.url
-        markdown = page.main_markdown()
+        job = model_view.focus(request.json_schema, request.instruction)
+        read = model_view.view(page.parsed(), url, job, main=page.main_markdown())
         # What the quotes are checked against, normalised once for every answer.
-        texts = evidence.haystack([markdown, page.page.text])
+        texts = evidence.haystack([read.markdown, page.page.text])
         pages = len(request.urls) if request.crawl is None else request.crawl.max_pages
-        common = {"url": url, "markdown": markdown, "deadline": deadline, "spend": spend}
+        common = {"url": url, "markdown": read.markdown, "deadline": deadline, "spend": spend}
         try:
             if strategy == "schema-model":
                 assert request.json_schema is not None
@@ -605,6 +608,35 @@ class Engine:
         except RouterFailed as exc:
             raise StrategyFailed(exc.code, exc.message) from None
         found = _judged_answer(answer, texts)
+        widened = False
+        if quality.misses_fields(found.problems) and read.tokens < read.full_page_tokens:
+            # Read wider before paying more: a stronger model reading the same cut text
+            # cannot find what the cut left out.
+            wide = model_view.view(page.parsed(), url, job, name="full")
+            try:
+                wider = self.models.schema(
+                    **{**common, "markdown": wide.markdown},
+                    schema=answer.schema,
+                    instruction=request.instruction,
+                    attempts=attempts,
+                    pages=pages,
+                    start=answer.tier,
+                    may_downgrade=False,
+                )
+            except RouterFailed as exc:
+                spend.decisions.append(f"quality gate: no wider reading ({exc.code})")
+            else:
+                texts = evidence.haystack([read.markdown, wide.markdown, page.page.text])
+                candidate = _judged_answer(wider, texts)
+                spend.decisions.append(
+                    f"quality gate: {'; '.join(found.problems)} -> the full page "
+                    f"({wide.tokens} tokens, was {read.tokens}) at {wider.tier}: "
+                    + ("fixed it" if not candidate.problems else "; ".join(candidate.problems))
+                )
+                common["markdown"] = wide.markdown
+                widened = True
+                if _score(candidate.problems) <= _score(found.problems):
+                    answer, found = wider, candidate
         for _ in range(MAX_ESCALATIONS):
             if not found.problems:
                 break
@@ -631,6 +663,12 @@ class Engine:
                 answer, found = better, candidate
             else:
                 answer = replace(answer, tier=better.tier)
+        found.view = PageView(
+            name=read.name,
+            tokens=read.tokens,
+            full_page_tokens=read.full_page_tokens,
+            widened=widened,
+        )
         return found
 
 
@@ -690,15 +728,45 @@ def _unique(notes: list[str]) -> list[str]:
 
 
 def _dedupe(attempts: list[Attempt]) -> list[Attempt]:
-    """One attempt per (strategy, outcome) for multi-page jobs: the chain, not every page."""
+    """The attempts a record keeps: every billed model call as its own entry (their costs sum
+    to the job's), and one entry per (strategy, outcome) of the unbilled ones (for a crawl:
+    the chain, not every page). Past the record's limit, the billed calls left are summed
+    into one last entry, so no spend goes unrecorded."""
     seen: set[tuple[str, str | None, str | None]] = set()
     out: list[Attempt] = []
     for a in attempts:
+        if _billed(a):
+            out.append(a)
+            continue
         key = (a.strategy, a.model, a.error.code if a.error else None)
         if key not in seen:
             seen.add(key)
             out.append(a)
-    return out[:50]
+    room = limits.MAX_ATTEMPTS_RECORDED
+    if len(out) <= room:
+        return out
+    kept, rest = out[: room - 1], [a for a in out[room - 1 :] if _billed(a)]
+    if not rest:
+        return out[:room]
+    return [
+        *kept,
+        Attempt(
+            strategy=rest[0].strategy,
+            model="+".join(dict.fromkeys(a.model or "?" for a in rest))[:200],
+            started_at=rest[0].started_at,
+            ended_at=rest[-1].ended_at,
+            input_tokens=sum(a.input_tokens for a in rest),
+            cached_input_tokens=sum(a.cached_input_tokens for a in rest),
+            output_tokens=sum(a.output_tokens for a in rest),
+            estimated_cost_usd=sum(a.estimated_cost_usd or 0.0 for a in rest),
+            cost_usd=sum(a.cost_usd or 0.0 for a in rest),
+            error=JobError(code="attempts_summed", message=f"{len(rest)} more calls, summed"),
+        ),
+    ]
+
+
+def _billed(attempt: Attempt) -> bool:
+    return bool(attempt.cost_usd or attempt.input_tokens or attempt.output_tokens)
 
 
 def build_extractor(config: RuntimeConfig) -> Engine:

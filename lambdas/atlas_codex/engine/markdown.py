@@ -278,7 +278,7 @@ def _walk(node: LexborNode, w: _Writer, depth: int = 0) -> None:
     flush()
 
 
-def _copy(tree: LexborHTMLParser) -> LexborHTMLParser:
+def copy_tree(tree: LexborHTMLParser) -> LexborHTMLParser:
     """A tree to change without changing the caller's. lexbor cannot clone some documents
     (a legal doctype like ``<!DOCTYPE html SYSTEM "about:legacy-compat">``): those are
     parsed again from their own serialisation."""
@@ -293,7 +293,7 @@ def to_markdown(
 ) -> str:
     """``html`` (a string, or a parsed tree, which is left unchanged) as markdown, its links
     made absolute against ``base_url``; with ``main_content``, only the page's content, lean."""
-    tree = parse(html) if isinstance(html, str) else _copy(html)
+    tree = parse(html) if isinstance(html, str) else copy_tree(html)
     writer = _Writer(base_url, lean=main_content)
     if main_content:
         chosen = content.select(tree)
@@ -315,3 +315,13 @@ def to_markdown(
         return ""
     _walk(tree.body, writer)
     return writer.result()
+
+
+def write_blocks(tree: LexborHTMLParser, base_url: str) -> list[str]:
+    """The body of ``tree`` (already cut as the caller needs) as lean markdown blocks, in
+    document order: what the model view chooses from."""
+    if tree.body is None:
+        return []
+    writer = _Writer(base_url, lean=True)
+    _walk(tree.body, writer)
+    return writer.out

@@ -20,6 +20,7 @@ from atlas_codex.schema_check import violation
 EMPTY: Final = "empty output"
 ALL_NULL: Final = "every field is null"
 TRUNCATED: Final = "made from content truncated to fit the model's window"
+MISSING_REQUIRED: Final = "required field not found"
 VACANT_PROBLEMS: Final = frozenset({EMPTY, ALL_NULL})
 """Problems that leave nothing worth returning."""
 
@@ -58,7 +59,7 @@ def problems(
         if wrong:
             found.append(f"does not match the schema: {wrong}")
         for name in missing_required or []:
-            found.append(f"required field not found: {name}")
+            found.append(f"{MISSING_REQUIRED}: {name}")
     if truncated:
         found.append(TRUNCATED)
     return found
@@ -67,3 +68,9 @@ def problems(
 def vacant(page_problems: list[str]) -> bool:
     """The page gave nothing worth returning."""
     return any(p in VACANT_PROBLEMS for p in page_problems)
+
+
+def misses_fields(page_problems: list[str]) -> bool:
+    """The answer lacks what the job asks for (a required field, or everything): text that
+    held more of the page might give it."""
+    return vacant(page_problems) or any(p.startswith(MISSING_REQUIRED) for p in page_problems)

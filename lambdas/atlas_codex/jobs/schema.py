@@ -592,6 +592,18 @@ def _legacy_evidence(value: Any) -> Any:
 STRUCTURED_SOURCES: Final = ("json-ld", "microdata", "opengraph", "meta.")
 
 
+class PageView(_Model):
+    """The text a model read of one page: which view and its tokens beside the whole page's
+    (``atlas_codex.engine.model_view``)."""
+
+    name: Literal["main", "model", "full"]
+    tokens: TokenCount
+    full_page_tokens: TokenCount
+    widened: bool = False
+    """The quality gate read the page again through the full view (the first view missed a
+    required field)."""
+
+
 class PageOutcome(_Model):
     url: str
     status: Literal["ok", "failed", "skipped"]
@@ -608,6 +620,8 @@ class PageOutcome(_Model):
     """Field paths whose quoted evidence does not occur in the page: flagged, not trusted."""
     quality_problems: list[str] = Field(default_factory=list)
     """Why this page's extraction is not a full success (empty, all-null, invalid, truncated)."""
+    view: PageView | None = None
+    """What a model read of the page (None: no model read it)."""
 
     _upgrade = model_validator(mode="before")(_legacy_evidence)
 
