@@ -136,15 +136,25 @@ def tools() -> dict[str, Callable[[str, str], str]]:
     import trafilatura
 
     from atlas_codex.engine import model_view
+    from atlas_codex.engine.consensus import main_markdown
     from atlas_codex.engine.html import parse
     from atlas_codex.engine.markdown import to_markdown
 
     def viewed(schema: dict[str, Any]) -> Callable[[str, str], str]:
         job = model_view.focus(schema, None)
-        return lambda html, url: model_view.view(parse(html), url, job).markdown
+
+        def read(html: str, url: str) -> str:
+            tree = parse(html)
+            main = main_markdown(html, url, tree)
+            return model_view.view(tree, url, job, main=main).markdown
+
+        return read
 
     return {
-        "atlas-codex main content": lambda html, url: to_markdown(html, url, main_content=True),
+        "atlas-codex main content": lambda html, url: main_markdown(html, url),
+        "atlas-codex main content, own rules alone": lambda html, url: to_markdown(
+            html, url, main_content=True
+        ),
         "atlas-codex model view, article job": viewed(ARTICLE_SCHEMA),
         "atlas-codex model view, title + article job": viewed(TITLED_SCHEMA),
         "atlas-codex model view, title + article + byline job": viewed(BYLINE_SCHEMA),
@@ -191,6 +201,6 @@ def run() -> str:
         + ("(met)" if ours.f1 >= traf.f1 else "(**not met**)"),
         f"- tokens <= trafilatura's: **{ours.tokens:,}** vs {traf.tokens:,} "
         + ("(met)" if ours.tokens <= traf.tokens else "(**not met**)"),
-        f"- throughput >= trafilatura's: **{traf.seconds / ours.seconds:.1f}x**",
+        f"- throughput >= trafilatura's: **{traf.seconds / ours.seconds:.2f}x**",
     ]
     return "\n".join(lines)

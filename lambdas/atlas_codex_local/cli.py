@@ -37,6 +37,7 @@ def _http_url(value: str) -> str:
 
 
 def _markdown(args: argparse.Namespace) -> int:
+    from atlas_codex.engine.consensus import main_markdown
     from atlas_codex.engine.fetch import decode
     from atlas_codex.engine.markdown import to_markdown
 
@@ -51,7 +52,8 @@ def _markdown(args: argparse.Namespace) -> int:
             status = 1
             continue
         started = time.perf_counter()
-        markdown = to_markdown(html, args.base_url or "", main_content=args.main_content)
+        base = args.base_url or ""
+        markdown = main_markdown(html, base) if args.main_content else to_markdown(html, base)
         ms = (time.perf_counter() - started) * 1000
         if args.jsonl:
             print(

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from atlas_codex.engine import model_view
+from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.crawler import Crawler, normalize
 from atlas_codex.engine.direct import (
     extract_selectors,
@@ -51,8 +53,27 @@ def test_main_content_mode_drops_navigation_cookie_banners_and_footers() -> None
     assert "We use cookies" not in main
     assert "Imprint" not in main
     assert "# Catalog page 1" in main
-    assert "[Lamp 1](https://shop.example/product/1)" in main
+    # Main content is text: links without their URLs (tokens a reader seldom needs).
+    assert "Lamp 1" in main
+    assert "https://shop.example/product/1" not in main
     assert len(main) < len(full)
+
+
+def test_a_job_that_asks_for_links_reads_the_main_content_with_their_urls() -> None:
+    html = catalog(1)
+    tree = parse(html)
+    url = "https://shop.example/catalog/1"
+    main = main_markdown(html, url, tree)
+    links_job = model_view.focus(
+        {"properties": {"products": {"items": {"properties": {"name": {}, "url": {}}}}}}, None
+    )
+    seen = model_view.view(tree, url, links_job, main=main)
+    assert "[Lamp 1](https://shop.example/product/1)" in seen.markdown
+    names_job = model_view.focus({"properties": {"products": {"items": {}}}}, None)
+    assert (
+        "https://shop.example/product/1"
+        not in model_view.view(tree, url, names_job, main=main).markdown
+    )
 
 
 PROSE = "The council met on Tuesday, and after a long debate, it voted to keep the library open. "
@@ -94,9 +115,13 @@ def test_main_content_is_lean_prose_links_lose_their_urls_listed_links_keep_them
         "<figure><img src='/a.jpg' alt='x'><figcaption>Photo: City archive</figcaption></figure>"
         f"<p>{PROSE}</p><h2>Related</h2></main></body></html>"
     )
-    main = to_markdown(html, "https://news.example/a", main_content=True)
+    # With link URLs (what a job asking for links reads): prose links lose theirs.
+    main = to_markdown(html, "https://news.example/a", main_content=True, link_urls=True)
     assert "The budget was approved on Monday." in main  # no URL, no emphasis in prose
     assert "[Read the minutes](https://news.example/minutes)" in main  # a link on its own
+    text = to_markdown(html, "https://news.example/a", main_content=True)
+    assert "Read the minutes" in text
+    assert "https://" not in text  # main content's default: no URL at all
     assert "City archive" not in main  # captions and credits
     assert "Related" not in main  # a heading with nothing under it
     full = to_markdown(html, "https://news.example/a")
@@ -196,7 +221,7 @@ def test_on_a_listing_page_the_cards_and_a_table_of_small_numbers_are_the_conten
         f"</tr>{rows}</table>"
         "</main></body></html>"
     )
-    main = to_markdown(html, "https://shop.example/lamps", main_content=True)
+    main = to_markdown(html, "https://shop.example/lamps", main_content=True, link_urls=True)
     assert "## Lamp 5, brass, hand made" in main
     assert "[See the lamp](https://shop.example/lamp/5)" in main
     assert "| 22 | Team 22 | 28 | 5 | 3 | 5 | 3 |" in main  # mostly days, but not a month

@@ -13,9 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from atlas_codex.engine import model_view
+from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.html import parse
 from atlas_codex.engine.markdown import to_markdown
 from tests.engine.test_documents import html_pages
+
+
+def _view(tree: Any, url: str, job: model_view.Focus, **options: Any) -> model_view.View:
+    """The view as the engine makes it: with the page's main content from both readers."""
+    return model_view.view(
+        tree, url, job, main=main_markdown(tree.html or "", url, tree), **options
+    )
+
 
 PRODUCT = {
     "type": "object",
@@ -52,9 +61,9 @@ ARTICLE = (
 
 def test_the_product_view_keeps_the_buy_box_that_main_content_drops() -> None:
     tree = parse(SHOP)
-    main = to_markdown(tree, "https://shop.example/k", main_content=True)
+    main = main_markdown(SHOP, "https://shop.example/k", tree)
     assert "1.234,50" not in main  # the reason the view exists
-    seen = model_view.view(tree, "https://shop.example/k", model_view.focus(PRODUCT, None))
+    seen = _view(tree, "https://shop.example/k", model_view.focus(PRODUCT, None))
     assert seen.name == "model"
     for kept in ("1.234,50 €", "Item number: KT-1700-S", "In stock", "Steel kettle 1.7 l"):
         assert kept in seen.markdown
@@ -67,12 +76,12 @@ def test_the_product_view_keeps_the_buy_box_that_main_content_drops() -> None:
 
 def test_a_job_that_needs_nothing_more_reads_the_main_content() -> None:
     tree = parse(ARTICLE)
-    main = to_markdown(tree, "https://mag.example/a", main_content=True)
+    main = main_markdown(ARTICLE, "https://mag.example/a", tree)
     article_job = {"type": "object", "properties": {"title": {}, "published": {}, "text": {}}}
-    seen = model_view.view(tree, "https://mag.example/a", model_view.focus(article_job, None))
+    seen = _view(tree, "https://mag.example/a", model_view.focus(article_job, None))
     assert seen.name == "main"
     assert seen.markdown == main
-    nothing = model_view.view(tree, "https://mag.example/a", model_view.Focus())
+    nothing = _view(tree, "https://mag.example/a", model_view.Focus())
     assert nothing.name == "main"
 
 
@@ -81,9 +90,7 @@ def test_the_outside_budget_drops_the_least_relevant_whole_blocks() -> None:
     page = SHOP.replace("<aside>", f"<div class='specs'>{specs}</div><aside>")
     tree = parse(page)
     full_blocks = set(model_view._pruned_blocks(tree, "https://shop.example/k"))
-    seen = model_view.view(
-        tree, "https://shop.example/k", model_view.focus(PRODUCT, None), budget_tokens=300
-    )
+    seen = _view(tree, "https://shop.example/k", model_view.focus(PRODUCT, None), budget_tokens=300)
     outside = seen.markdown.split(model_view.ELSEWHERE, 1)[1].strip().split("\n\n")
     assert all(block in full_blocks for block in outside)  # no block is cut
     assert "1.234,50 €" in outside  # a price with its currency outranks a bare code
@@ -111,7 +118,7 @@ def test_the_focus_is_read_from_names_descriptions_and_instructions(
 def test_no_generated_page_breaks_a_view(html: str) -> None:
     job = model_view.focus(PRODUCT, "the price")
     for name in model_view.VIEW_NAMES:
-        seen = model_view.view(parse(html), "https://x.example/a/", job, name=name)
+        seen = _view(parse(html), "https://x.example/a/", job, name=name)
         assert isinstance(seen.markdown, str)
         assert seen.tokens >= 0
 
@@ -163,7 +170,7 @@ def test_every_dev_page_converts_in_every_mode_and_view() -> None:
     for name, html in pages:
         tree = parse(html)
         for view in model_view.VIEW_NAMES:
-            seen = model_view.view(tree, "https://dev.example/page", job, name=view)
+            seen = _view(tree, "https://dev.example/page", job, name=view)
             assert seen.tokens <= seen.full_page_tokens or view == "model", name
 
 

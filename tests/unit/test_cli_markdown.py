@@ -42,10 +42,13 @@ def test_files_become_one_json_line_each_with_links_made_absolute(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["file"] for line in lines] == [str(first), str(second)]
     assert "# Das Bürgerhaus öffnet wieder" in lines[0]["markdown"]
-    assert "[Das Programm](https://stadt.example/programm)" in lines[0]["markdown"]
+    assert "Das Programm" in lines[0]["markdown"]  # main content: links as their text
     assert "Kontakt" not in lines[0]["markdown"]
     assert "Impressum" not in lines[0]["markdown"]
     assert lines[1]["markdown"].strip() == "Plain text"
+    code = main(["markdown", "--base-url", "https://stadt.example/news/1", str(first)])
+    assert code == 0
+    assert "[Das Programm](https://stadt.example/programm)" in capsys.readouterr().out
     assert all(line["ms"] >= 0 for line in lines)
 
 

@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.fetch import Fetcher, FetchError, Page
 from atlas_codex.engine.html import Link, links, parse
-from atlas_codex.engine.markdown import to_markdown
 from atlas_codex.jobs.schema import CrawlOptions
 
 _TRACKING: Final = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref_src)$", re.I)
@@ -82,11 +82,11 @@ class CrawledPage:
         return self.tree
 
     def main_markdown(self) -> str:
-        """The page's main content as markdown, converted once for every reader (the
-        strategies, the model prompt, the stored copy)."""
+        """The page's main content as markdown (:mod:`atlas_codex.engine.consensus`), made
+        once for every reader (the strategies, the model view, the stored copy)."""
         if self._markdown is None:
             assert self.page is not None
-            self._markdown = to_markdown(self.parsed(), self.page.url, main_content=True)
+            self._markdown = main_markdown(self.page.text, self.page.url, self.parsed())
         return self._markdown
 
 

@@ -30,6 +30,7 @@ from atlas_codex import limits
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine import evidence, model_view, quality
 from atlas_codex.engine.blocked import blocked
+from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.crawler import CrawledPage, Crawler
 from atlas_codex.engine.direct import (
     Extraction,
@@ -48,7 +49,6 @@ from atlas_codex.engine.interface import (
     Quote,
     QuotedPages,
 )
-from atlas_codex.engine.markdown import to_markdown
 from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.engine.pages import PageStore, PagesUnavailable
 from atlas_codex.jobs.schema import (
@@ -366,7 +366,14 @@ class Engine:
             if wall is not None:
                 failed.append(f"{url}: {wall.code}")
                 continue
-            fetched.append((page.url, to_markdown(tree, page.url, main_content=True)))
+            # What a model would read of the page for this job (the model view).
+            read = model_view.view(
+                tree,
+                page.url,
+                model_view.focus(request.json_schema, request.instruction),
+                main=main_markdown(page.text, page.url, tree),
+            )
+            fetched.append((page.url, read.markdown))
         model_chain = [s for s in chosen.chain if s in MODEL_STRATEGIES]
         notes = [chosen.reason]
         quote = Quote(
@@ -612,7 +619,7 @@ class Engine:
         if quality.misses_fields(found.problems) and read.tokens < read.full_page_tokens:
             # Read wider before paying more: a stronger model reading the same cut text
             # cannot find what the cut left out.
-            wide = model_view.view(page.parsed(), url, job, name="full")
+            wide = model_view.view(page.parsed(), url, job, main=read.markdown, name="full")
             try:
                 wider = self.models.schema(
                     **{**common, "markdown": wide.markdown},

@@ -58,7 +58,7 @@ CHROME_MAX_CHARS: Final = 2000
 _LINK: Final = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
 # The kinds of value a field may ask for, told from its name, description or the instruction.
-Kind = Literal["title", "price", "code", "availability", "date"]
+Kind = Literal["title", "price", "code", "availability", "date", "link"]
 _KIND_WORDS: Final[Mapping[Kind, re.Pattern[str]]] = {
     "title": re.compile(r"name|title|headline|product|nombre|nom\b|titel|titolo|название", re.I),
     "price": re.compile(
@@ -77,6 +77,7 @@ _KIND_WORDS: Final[Mapping[Kind, re.Pattern[str]]] = {
     "date": re.compile(
         r"date|published|updated|created|modified|time|when|datum|fecha|дата|日付", re.I
     ),
+    "link": re.compile(r"url|link|href|website|homepage|web.?site|permalink|enlace|lien", re.I),
 }
 # What a block holding such a value, or its label, looks like on a page.
 _CURRENCY: Final = (
@@ -239,22 +240,25 @@ def view(
     url: str,
     job: Focus,
     *,
-    main: str | None = None,
+    main: str,
     name: ViewName = "model",
     budget_tokens: int = OUTSIDE_BUDGET_TOKENS,
 ) -> View:
     """The page as ``name`` asks: ``full`` (the whole page's markdown), ``main`` (its main
     content), or
     ``model`` (main content with what the job's fields need from elsewhere; main content
-    alone when the job needs nothing it lacks). ``main``: the page's main-content markdown,
-    when the caller has it already."""
+    alone when the job needs nothing it lacks). ``main``: the page's main-content markdown
+    (:func:`atlas_codex.engine.consensus.main_markdown`)."""
     from atlas_codex.llm import tokens
 
     full = to_markdown(tree, url)
     if name == "full":
         count = tokens.count(full)
         return View("full", full, count, count)
-    main_text = main if main is not None else to_markdown(tree, url, main_content=True)
+    # Main content is written without link URLs; a job that asks for links reads them.
+    main_text = (
+        to_markdown(tree, url, main_content=True, link_urls=True) if "link" in job.kinds else main
+    )
     if name == "main" or job.empty:
         main_tokens, full_tokens = tokens.count_many([main_text, full])
         return View("main", main_text, main_tokens, full_tokens)
@@ -265,8 +269,11 @@ def view(
     lacking = frozenset(
         kind
         for kind in job.kinds
-        if kind not in _OWN_KINDS
-        or not any(_VALUES[kind].search(_LINK.sub(r"\1", b)) for b in main_blocks)
+        if kind != "link"  # links are read in the main content (above), not looked for
+        and (
+            kind not in _OWN_KINDS
+            or not any(_VALUES[kind].search(_LINK.sub(r"\1", b)) for b in main_blocks)
+        )
     )
     outside = _relevant(_pruned_blocks(tree, url), inside, Focus(job.terms, lacking))
     counts = tokens.count_many([main_text, full, *(b for _, _, b in outside)])

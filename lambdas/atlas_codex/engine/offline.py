@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from atlas_codex.engine import model_view
+from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.direct import Extraction, extract_selectors, extract_structured
 from atlas_codex.engine.html import metadata, parse
 from atlas_codex.jobs.schema import JobRequest
@@ -51,7 +52,13 @@ def extract_page(
     schema = request.json_schema
     if schema is None and request.selectors is not None:
         schema = {"properties": {name: {} for name in request.selectors.fields}}
-    read = model_view.view(tree, url, model_view.focus(schema, request.instruction), name=view)
+    read = model_view.view(
+        tree,
+        url,
+        model_view.focus(schema, request.instruction),
+        main=main_markdown(html, url, tree) if view != "full" else "",
+        name=view,
+    )
     return PageReport(
         file=file,
         url=url,
