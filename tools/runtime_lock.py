@@ -31,19 +31,26 @@ def canonical(name: str) -> str:
 
 
 def closure(roots: list[str]) -> set[str]:
-    seen: set[str] = set()
+    """Every distribution ``roots`` need, extras included (``lxml[html_clean]`` brings
+    ``lxml-html-clean``, which jusText imports)."""
+    seen: set[tuple[str, str]] = set()
+    names: set[str] = set()
     todo = [Requirement(r) for r in roots]
     while todo:
         req = todo.pop()
         name = canonical(req.name)
-        if name in seen or name in PROVIDED_BY_RUNTIME:
+        if name in PROVIDED_BY_RUNTIME:
             continue
-        seen.add(name)
-        for dep in metadata.requires(req.name) or []:
-            child = Requirement(dep)
-            if child.marker is None or child.marker.evaluate({"extra": ""}):
-                todo.append(child)
-    return seen
+        names.add(name)
+        for extra in ("", *sorted(req.extras)):
+            if (name, extra) in seen:
+                continue
+            seen.add((name, extra))
+            for dep in metadata.requires(req.name) or []:
+                child = Requirement(dep)
+                if child.marker is None or child.marker.evaluate({"extra": extra}):
+                    todo.append(child)
+    return names
 
 
 def main(constraints: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,3 +70,18 @@ def test_the_lock_file_ships_no_boto3_and_no_dev_tools() -> None:
     }
     assert {"pydantic", "aws-lambda-powertools"} <= names
     assert not names & {"boto3", "botocore", "pytest", "moto", "aws-cdk-lib"}
+
+
+def test_the_lock_file_is_the_runtime_closure_with_extras() -> None:
+    """What ships is exactly what the runtime dependencies need, extras included: jusText
+    (under trafilatura) imports lxml.html.clean, which lxml 6 moved to lxml-html-clean."""
+    root = Path(__file__).resolve().parents[2]
+    made = subprocess.run(
+        [sys.executable, "tools/runtime_lock.py", "requirements/constraints.txt"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert made == packaging.LOCK_FILE.read_text()
+    assert "lxml_html_clean==" in made
