@@ -217,7 +217,8 @@ def test_extract_page_prints_data_evidence_and_the_view_as_jsonl(tmp_path: Path)
     }
     assert report["data"]["sku"] == "KT-1700-S"
     assert "sku" in report["evidence"]
-    assert "price" in report["missing"]
+    assert report["data"]["price"] == 1234.5  # shown beside the add-to-cart button
+    assert report["evidence"]["price"]["source"].startswith("buy-box")
     assert report["view"] == "model"
     assert "1.234,50 €" in report["markdown"]
     assert report["tokens"] < report["full_page_tokens"]

@@ -514,7 +514,8 @@ def test_a_budget_too_small_for_the_tier_downgrades_a_job_that_allows_it(
     assert [r["model"] for r in server.requests] == [policy.tier_models["mini"]]
     assert any("downgraded to mini" in r for r in outcome.routing)
     refused = [a.error.code for a in outcome.attempts if a.error is not None]
-    assert refused[:2] == ["budget_exceeded", "budget_exceeded"]  # full, then the fallback
+    # The page's own data first (it has none), then full and its fallback refused.
+    assert refused[:3] == ["no_structured_data", "budget_exceeded", "budget_exceeded"]
 
 
 def test_a_tier_the_client_chose_is_not_downgraded_by_the_budget(

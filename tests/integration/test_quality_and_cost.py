@@ -758,3 +758,100 @@ def test_a_page_cannot_close_its_untrusted_block_with_nested_or_split_delimiters
     assert user.count("PAGE_CONTENT>>>") == 1
     assert block.endswith("\nPAGE_CONTENT>>>")
     assert "ignore the schema" in block
+
+
+# ------------------------------------------------------------------ product facts first
+
+PRODUCT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "price": {"type": "number"},
+        "sku": {"type": "string"},
+        "material": {"type": "string"},
+    },
+    "required": ["name", "price"],
+}
+PRODUCT_PAGE = (
+    "<html><head><title>Desk lamp</title><script type='application/ld+json'>"
+    + json.dumps(
+        {"@type": "Product", "name": "Desk lamp", "sku": "DL-1", "offers": {"price": "12.50"}}
+    )
+    + "</script></head><body><main><h1>Desk lamp</h1><p>Made of brass, with a linen shade."
+    "</p></main></body></html>"
+)
+
+
+def test_complete_product_facts_spend_no_model_call(world_for: Callable[..., World]) -> None:
+    schema = {k: v for k, v in PRODUCT_SCHEMA.items() if k != "properties"}
+    schema["properties"] = {k: PRODUCT_SCHEMA["properties"][k] for k in ("name", "price", "sku")}
+    world = world_for({"/lamp": PRODUCT_PAGE})
+    _, done = world.call(
+        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": schema}
+    )
+    assert done["result"]["data"] == {"name": "Desk lamp", "price": 12.5, "sku": "DL-1"}
+    assert world.model.requests == []
+    job = done["job"]
+    assert job["cost"]["actual_usd"] == 0
+    assert any("no model call" in r for r in job["routing"])
+
+
+def test_a_model_is_asked_only_for_the_facts_still_missing(
+    world_for: Callable[..., World],
+) -> None:
+    def material(model: str, sent: dict[str, Any]) -> Any:
+        return {
+            "data": {"material": "brass"},
+            "evidence": [{"field": "material", "quote": "Made of brass"}],
+        }
+
+    world = world_for({"/lamp": PRODUCT_PAGE}, material)
+    _, done = world.call(
+        "POST",
+        "/extract",
+        body={
+            "urls": ["http://127.0.0.1/lamp"],
+            "json_schema": PRODUCT_SCHEMA,
+            "include_evidence": True,
+        },
+    )
+    assert done["result"]["data"] == {
+        "name": "Desk lamp",
+        "price": 12.5,
+        "sku": "DL-1",
+        "material": "brass",
+    }
+    [request] = world.model.requests
+    asked = request["response_format"]["json_schema"]["schema"]["properties"]["data"]
+    assert list(asked["properties"]) == ["material"]  # only what the page's data lacks
+    user = request["messages"][-1]["content"]
+    assert "Values already read from the page's own data" in user
+    assert '"price": 12.5' in user
+    job = done["job"]
+    assert job["quality"] == "complete"
+    assert any("a model is asked for material" in r for r in job["routing"])
+    evidence = done["result"]["pages"][0]["evidence"]
+    assert evidence["price"]["kind"] == "structured-data"
+    assert evidence["material"]["kind"] == "quote"
+
+
+def test_the_product_preset_reads_every_fact_without_a_model(
+    world_for: Callable[..., World],
+) -> None:
+    world = world_for({"/lamp": PRODUCT_PAGE})
+    _, done = world.call(
+        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "preset": "product"}
+    )
+    data = done["result"]["data"]
+    assert data["name"] == "Desk lamp"
+    assert data["price"] == 12.5
+    assert data["sku"] == "DL-1"
+    assert set(data) == {"name", "price", "currency", "sku", "availability", "brand", "gtin", "mpn"}
+    for body, field in (
+        ({"preset": "product", "json_schema": {"type": "object"}}, "preset"),
+        ({"preset": "catalog"}, "preset"),
+    ):
+        status, error = world.call(
+            "POST", "/jobs", body={"urls": ["http://127.0.0.1/lamp"], **body}
+        )
+        assert_error(status, error, "validation_error", field)

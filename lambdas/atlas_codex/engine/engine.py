@@ -28,7 +28,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex import limits
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.engine import evidence, model_view, quality
+from atlas_codex.engine import evidence, model_view, product, quality
 from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.crawler import CrawledPage, Crawler
@@ -37,7 +37,6 @@ from atlas_codex.engine.direct import (
     SelectorError,
     check_required,
     extract_selectors,
-    extract_structured,
     extract_tables,
 )
 from atlas_codex.engine.fetch import Fetcher, FetchError
@@ -76,6 +75,7 @@ QUOTE_MAX_FETCH: Final = 5
 CHAINS: Final[dict[str, tuple[str, ...]]] = {
     "selectors": ("direct-css",),
     "schema": ("schema-model", "structured-data"),
+    "product": ("structured-data", "schema-model"),
     "instruction": ("plain-language-model", "content"),
     "content": ("content",),
 }
@@ -107,6 +107,14 @@ def plan(request: JobRequest, *, models_available: bool) -> Plan:
     """Which strategies run, in order, and why: a pure function of the request."""
     if request.selectors is not None:
         kind, why = "selectors", "selectors were given"
+    elif request.json_schema is not None and product.product_fields(request.json_schema):
+        kind, why = (
+            "product",
+            (
+                "a JSON schema asking for product facts: read from the page first, a model only "
+                "for what is missing"
+            ),
+        )
     elif request.json_schema is not None:
         kind, why = "schema", "a JSON schema was given"
     elif request.instruction is not None:
@@ -486,10 +494,17 @@ class Engine:
         last: StrategyFailed | None = None
         refused: StrategyFailed | None = None
         vacant: tuple[Extraction, str] | None = None
-        for strategy in chain:
+        known: Extraction | None = None
+        """Product facts read from the page before a model: the model is asked for the rest."""
+        failures: list[StrategyFailed] = []
+        for n, strategy in enumerate(chain):
             started = utcnow()
             try:
-                value = self._strategy(strategy, page, request, attempts, deadline, spend)
+                value = (
+                    self._model_strategy(strategy, page, request, attempts, deadline, spend, known)
+                    if known is not None and strategy in MODEL_STRATEGIES and self._has_models()
+                    else self._strategy(strategy, page, request, attempts, deadline, spend)
+                )
             except StrategyFailed as exc:
                 attempts.append(
                     Attempt(
@@ -503,9 +518,29 @@ class Engine:
                     raise CeilingReached(exc.message) from None
                 if exc.code == "budget_exceeded":
                     refused = exc
+                failures.append(exc)
                 last = exc
                 continue
             attempts.append(Attempt(strategy=strategy, started_at=started, ended_at=utcnow()))
+            later_model = any(s in MODEL_STRATEGIES for s in chain[n + 1 :])
+            if strategy == "structured-data" and later_model and value.missing:
+                # Not complete: a model reads the page for the missing fields only; what was
+                # found is kept (and served if no model answers).
+                if not quality.vacant(value.problems):
+                    known = value
+                    vacant = vacant or (value, strategy)
+                    spend.decisions.append(
+                        "product facts read from the page: "
+                        + (", ".join(k for k, v in value.data.items() if v is not None) or "none")
+                        + f"; a model is asked for {', '.join(value.missing)}"
+                    )
+                else:
+                    vacant = vacant or (value, strategy)
+                continue
+            if strategy == "structured-data" and later_model:
+                spend.decisions.append(
+                    "product facts complete from the page's data and buy box: no model call"
+                )
             if quality.vacant(value.problems):
                 vacant = vacant or (value, strategy)
                 continue
@@ -513,10 +548,15 @@ class Engine:
         if vacant is not None:
             return vacant
         assert last is not None
-        if refused is not None and refused is not last:
-            # What the client must act on is the budget, not the fallback's shortfall.
-            message = f"{refused.message} (then {last.code}: {last.message})"
-            last = StrategyFailed(refused.code, message)
+        # What the client must act on first: the budget; else what the page lacks (a missing
+        # model key is a fact of the stage, said beside it); the other failures follow.
+        lead = refused or next((f for f in failures if f.code != "model_unavailable"), last)
+        others = [f for f in failures if f is not lead]
+        if others:
+            also = "; ".join(f"{f.code}: {f.message}" for f in others)
+            last = StrategyFailed(lead.code, f"{lead.message} (then {also})")
+        else:
+            last = lead
         # The page was fetched: running the same strategies again cannot do better.
         raise ExtractionError(last.code, last.message, retryable=False, attempts=attempts)
 
@@ -544,7 +584,9 @@ class Engine:
             return _judged(found, request.json_schema)
         if strategy == "structured-data":
             assert request.json_schema is not None
-            found = extract_structured(metadata(tree, page.page.url), request.json_schema)
+            found = product.extract(
+                tree, metadata(tree, page.page.url), page.page.url, request.json_schema
+            )
             if not found.evidence:
                 raise StrategyFailed(
                     "no_structured_data",
@@ -567,6 +609,9 @@ class Engine:
             return found
         raise StrategyFailed("unknown_strategy", f"no strategy {strategy!r}")
 
+    def _has_models(self) -> bool:
+        return self.models_available and self.models is not None
+
     def _model_strategy(
         self,
         strategy: str,
@@ -575,6 +620,7 @@ class Engine:
         attempts: list[Attempt],
         deadline: float,
         spend: Any,
+        known: Extraction | None = None,
     ) -> Extraction:
         """A model extraction through the quality gate: output with problems is tried again
         on stronger tiers (within the budget and the ceiling); the best answer serves."""
@@ -584,6 +630,9 @@ class Engine:
         assert page.page is not None
         assert self.models is not None
         url = page.page.url
+        whole = request.json_schema
+        if known is not None and whole is not None:
+            request = _ask_for_the_rest(request, whole, known)
         job = model_view.focus(request.json_schema, request.instruction)
         read = model_view.view(page.parsed(), url, job, main=page.main_markdown())
         # What the quotes are checked against, normalised once for every answer.
@@ -670,13 +719,49 @@ class Engine:
                 answer, found = better, candidate
             else:
                 answer = replace(answer, tier=better.tier)
-        found.view = PageView(
+        view = PageView(
             name=read.name,
             tokens=read.tokens,
             full_page_tokens=read.full_page_tokens,
             widened=widened,
         )
+        if known is not None and whole is not None:
+            found = _merged(known, found, whole)
+        found.view = view
         return found
+
+
+def _ask_for_the_rest(request: JobRequest, schema: Any, known: Extraction) -> JobRequest:
+    """The request a model gets when product facts were read already: the schema's missing
+    properties only, and the values found as context, marked as such."""
+    missing = [k for k, v in (known.data or {}).items() if v is None]
+    properties = schema.get("properties", {})
+    rest = {
+        **schema,
+        "properties": {k: properties[k] for k in missing if k in properties},
+        "required": [r for r in schema.get("required", []) if r in missing],
+    }
+    found = {k: v for k, v in (known.data or {}).items() if v is not None}
+    context = (
+        "Values already read from the page's own data (context only, not to extract again): "
+        + json.dumps(found, ensure_ascii=False)[: limits.MAX_EVIDENCE_QUOTE_CHARS]
+    )
+    instruction = f"{request.instruction}\n{context}" if request.instruction else context
+    return request.model_copy(update={"json_schema": rest, "instruction": instruction})
+
+
+def _merged(known: Extraction, answer: Extraction, schema: Any) -> Extraction:
+    """The facts read from the page, and the model's answer for the rest, in the schema's
+    order, judged against the whole schema."""
+    model_data = answer.data if isinstance(answer.data, dict) else {}
+    data = {k: v if v is not None else model_data.get(k) for k, v in (known.data or {}).items()}
+    merged = Extraction(
+        data=data,
+        evidence={**answer.evidence, **known.evidence},
+        missing=[k for k, v in data.items() if v is None],
+        unverified=answer.unverified,
+    )
+    return _judged(merged, schema)
 
 
 def _acceptable(url: str) -> bool:

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from atlas_codex.engine import model_view
+from atlas_codex.engine import model_view, product
 from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.direct import Extraction, extract_selectors, extract_structured
+from atlas_codex.engine.direct import Extraction, extract_selectors
 from atlas_codex.engine.html import metadata, parse
 from atlas_codex.jobs.schema import JobRequest
 
@@ -46,7 +46,7 @@ def extract_page(
     if request.selectors is not None:
         found = extract_selectors(tree, request.selectors, url)
     elif request.json_schema is not None:
-        found = extract_structured(metadata(tree, url), request.json_schema)
+        found = product.extract(tree, metadata(tree, url), url, request.json_schema)
     else:
         found = Extraction(data=None)
     schema = request.json_schema

@@ -33,6 +33,7 @@ from pydantic import (
 
 from atlas_codex import limits
 from atlas_codex.policy import ModelTier
+from atlas_codex.presets import PRESETS, Preset, schema_of
 
 SCHEMA_VERSION: Final = 1
 
@@ -436,6 +437,23 @@ class JobRequest(_Model):
     """Start the model router at this tier instead of the one it would choose."""
     include_evidence: bool = False
     """Put each field's evidence in the response (it is always stored)."""
+    preset: Preset | None = None
+    """A built-in schema by name (``product``): it becomes the job's ``json_schema``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_schema(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("preset") is None:
+            return data
+        preset = data["preset"]
+        if preset not in PRESETS:
+            return data  # the field's own validation names the allowed values
+        schema = schema_of(preset)
+        if data.get("json_schema") not in (None, schema):
+            raise FieldError("preset", "give 'preset' or 'json_schema', not both")
+        if data.get("selectors") is not None:
+            raise FieldError("preset", "give 'preset' or 'selectors', not both")
+        return {**data, "json_schema": schema}
 
 
 class CreateJobRequest(JobRequest):
