@@ -21,10 +21,12 @@ from bench import (
     crawl,
     dynamodb_calls,
     local_startup,
+    product_facts,
     product_pages,
     readability_pages,
     reliability,
     synth,
+    token_counts,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +38,11 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "content_extraction": content_extraction.run,
     "readability_pages": readability_pages.run,
     "product_pages": product_pages.run,
+    "product_facts": product_facts.run,
     "local_startup": local_startup.run,
     "crawl": crawl.run,
     "synth": synth.run,
+    "token_counts": token_counts.run,
     "reliability": reliability.run,
 }
 _MARK = re.compile(

@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 
 import httpx2 as httpx
 
+from atlas_codex.llm import tokens
 from atlas_codex.llm.catalog import Usage
 from atlas_codex.schema_check import violation
 
@@ -92,10 +93,7 @@ class ModelClient:
             "timeout": timeout_s,
         }
         if schema is not None:
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "extraction", "schema": schema, "strict": False},
-            }
+            kwargs["response_format"] = tokens.response_format(schema)
         if reasoning_effort is not None:
             kwargs["reasoning_effort"] = reasoning_effort
         try:
