@@ -278,7 +278,12 @@ class HealthMonitor:
                 ),
                 shutdowns={name: str(when) for name, when in near},
             )
-        missing = sorted(set(policy.tier_models.values()) - set(models))
+        from atlas_codex.llm.router import COOLDOWNS
+
+        # Not listed by the endpoint, or answered 404 to a call of this process.
+        missing = sorted(
+            (set(policy.tier_models.values()) - set(models)) | set(COOLDOWNS.unavailable())
+        )
         if missing:
             raise Outcome(
                 "degraded",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from atlas_codex.llm.catalog import Usage, seeded_catalog
-from atlas_codex.llm.client import Completion, ModelCallFailed
+from atlas_codex.llm.client import Completion, FailureKind, ModelCallFailed
 from atlas_codex.llm.router import Call, Cooldowns, Decision, Router, RouterFailed, analyse, chain
 from atlas_codex.policy import ModelPolicy
 from atlas_codex.usage import BudgetExceeded, Reservation
@@ -242,3 +242,60 @@ def test_content_too_large_for_every_model_is_truncated_with_the_counts_recorded
     assert before > 128_000
     assert after <= 128_000 - 1000
     assert tokens.prompt_tokens(client.calls[0]["messages"], SCHEMA) == after
+
+
+def test_a_refusal_of_one_request_cools_nothing_for_the_next_requests() -> None:
+    refusing = ModelCallFailed("refusal", "I can't help with that page")
+    cooldowns = Cooldowns()
+    nano = chain("nano", POLICY, seeded_catalog(), TODAY)[0][0]
+    refuse, _ = router(dict.fromkeys(_models(), refusing), cooldowns=cooldowns)
+    for _ in range(3):  # three jobs on a page every model refuses
+        with pytest.raises(RouterFailed):
+            refuse.run(call(), NANO, deadline=100.0)
+    assert cooldowns.cooling(nano) == 0
+    serve, client = router({key: {"title": "ok"} for key in _models()}, cooldowns=cooldowns)
+    assert serve.run(call(), NANO, deadline=100.0).model == nano
+    assert [c["model"] for c in client.calls] == [nano]
+
+
+@pytest.mark.parametrize("kind", ["truncated", "invalid_output", "context_length"])
+def test_failures_of_a_requests_content_cool_nothing(kind: FailureKind) -> None:
+    cooldowns = Cooldowns()
+    failing, _ = router(
+        dict.fromkeys(_models(), ModelCallFailed(kind, "this page")), cooldowns=cooldowns
+    )
+    for _ in range(4):
+        with pytest.raises(RouterFailed):
+            failing.run(call(), NANO, deadline=100.0)
+    assert all(cooldowns.cooling(m) == 0 for m in _models())
+
+
+def test_a_model_the_endpoint_does_not_serve_moves_on_and_is_reported() -> None:
+    models = _models()
+    cooldowns = Cooldowns()
+    script: dict[str, Any] = {key: {"title": "ok"} for key in models}
+    script[models[0]] = ModelCallFailed("not_found", "The model does not exist")
+    routed, _client = router(script, cooldowns=cooldowns)
+    done = routed.run(call(), NANO, deadline=100.0)
+    assert done.model == models[1]
+    assert [a.error.code if a.error else None for a in done.attempts] == ["model_not_found", None]
+    assert cooldowns.unavailable() == [models[0]]
+    assert cooldowns.cooling(models[0]) > 0
+
+
+def test_each_call_leaves_time_for_the_models_after_it() -> None:
+    models = _models()
+    hung = ModelCallFailed("timeout", "no answer")
+    script: dict[str, Any] = {key: {"title": "ok"} for key in models}
+    script[models[0]] = hung
+    routed, client = router(script)
+    done = routed.run(call(), NANO, deadline=289.0)
+    assert done.model == models[1]
+    first, second = client.calls[0]["timeout_s"], client.calls[1]["timeout_s"]
+    assert first <= 289.0 / len(models) + 1  # a share, not the whole deadline
+    assert first <= 120.0
+    assert second > 0
+
+
+def _models() -> list[str]:
+    return [m for m, _ in chain("nano", POLICY, seeded_catalog(), TODAY)]

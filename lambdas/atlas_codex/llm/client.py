@@ -27,9 +27,17 @@ FailureKind = Literal[
     "context_length",
     "auth",
     "bad_request",
+    "not_found",
 ]
 RETRYABLE_ELSEWHERE: frozenset[str] = frozenset(get_args(FailureKind)) - {"auth", "bad_request"}
-"""Failures another model of the chain may not have; auth and bad requests stop the chain."""
+"""Failures another model of the chain may not have; auth and bad requests stop the chain
+(a model the endpoint does not serve, ``not_found``, moves on to the next)."""
+ENDPOINT_FAILURES: frozenset[str] = frozenset(
+    {"rate_limited", "server_error", "timeout", "connection", "not_found"}
+)
+"""Failures of the model or the endpoint, which the next request would meet too: they cool
+the model down for everyone in the process. A refusal, a cut or invalid answer, a context
+too long belong to one request's content and cool nothing."""
 
 
 class ModelCallFailed(Exception):
@@ -108,6 +116,8 @@ class ModelClient:
             raise ModelCallFailed("connection", _message(exc)) from None
         except openai.AuthenticationError as exc:
             raise ModelCallFailed("auth", _message(exc)) from None
+        except openai.NotFoundError as exc:
+            raise ModelCallFailed("not_found", _message(exc)) from None
         except openai.BadRequestError as exc:
             code = _error_code(exc)
             kind: FailureKind = (

@@ -32,6 +32,10 @@ from atlas_codex.usage import BudgetExceeded, BudgetGuard
 MAX_CHAIN: Final = 4
 CONSECUTIVE_FAILURES_TO_COOL: Final = 3
 COOL_DOWN_S: Final = 60.0
+NOT_FOUND_COOL_DOWN_S: Final = 3600.0
+"""A model the endpoint says it does not serve is left alone this long."""
+MAX_CALL_S: Final = 120.0
+"""One call's timeout at most: the rest of the job's time is for the chain after it."""
 MAX_RETRY_AFTER_S: Final = 300.0
 DEFAULT_MAX_OUTPUT_TOKENS: Final = 4096
 INPUT_MARGIN_TOKENS: Final = 64
@@ -153,6 +157,7 @@ class Cooldowns:
         self.clock = clock
         self.until: dict[str, float] = {}
         self.failures: dict[str, int] = {}
+        self.unserved: set[str] = set()
         self.lock = threading.Lock()
 
     def cooling(self, model: str) -> float:
@@ -170,10 +175,24 @@ class Cooldowns:
             if pause:
                 self.until[model] = max(self.until.get(model, 0.0), self.clock() + pause)
 
+    def missing(self, model: str) -> None:
+        """The endpoint does not serve ``model`` (404): unavailable for an hour."""
+        with self.lock:
+            self.unserved.add(model)
+            self.until[model] = max(
+                self.until.get(model, 0.0), self.clock() + NOT_FOUND_COOL_DOWN_S
+            )
+
+    def unavailable(self) -> list[str]:
+        """Models the endpoint said it does not serve (health reports them)."""
+        with self.lock:
+            return sorted(m for m in self.unserved if self.until.get(m, 0.0) > self.clock())
+
     def succeeded(self, model: str) -> None:
         with self.lock:
             self.failures.pop(model, None)
             self.until.pop(model, None)
+            self.unserved.discard(model)
 
 
 COOLDOWNS: Final = Cooldowns()
@@ -359,7 +378,11 @@ class Router:
                     last_code, last_message = "budget_exceeded", exc.message
                     continue
             estimated += expected
-            from atlas_codex.llm.client import RETRYABLE_ELSEWHERE, ModelCallFailed
+            from atlas_codex.llm.client import (
+                ENDPOINT_FAILURES,
+                RETRYABLE_ELSEWHERE,
+                ModelCallFailed,
+            )
 
             try:
                 completion = self.client.complete(
@@ -367,7 +390,7 @@ class Router:
                     messages=messages,
                     schema=call.schema,
                     max_output_tokens=max_out,
-                    timeout_s=max(1.0, deadline - self.clock() - 0.5),
+                    timeout_s=self._timeout(deadline, models, tried),
                     reasoning_effort=call.reasoning_effort if entry.reasoning else None,
                 )
             except ModelCallFailed as failure:
@@ -375,7 +398,10 @@ class Router:
                 actual += spent
                 if reservation is not None and self.budget is not None:
                     self.budget.commit(reservation, spent, call.owner_id)
-                self.cooldowns.failed(model, failure.retry_after_s)
+                if failure.kind == "not_found":
+                    self.cooldowns.missing(model)
+                elif failure.kind in ENDPOINT_FAILURES:
+                    self.cooldowns.failed(model, failure.retry_after_s)
                 attempts.append(
                     _attempt(
                         model,
@@ -405,6 +431,15 @@ class Router:
             # Every model the ceiling did not refuse failed: the job stops at its ceiling.
             last_code, last_message = "cost_ceiling_reached", ceiling_message
         raise RouterFailed(last_code, last_message, attempts)
+
+    def _timeout(
+        self, deadline: float, models: list[tuple[str, list[str]]], tried: set[str]
+    ) -> float:
+        """This call's share of the time left: the rest is kept for the models after it (a
+        hung model must not use the whole deadline), and no call waits past MAX_CALL_S."""
+        left = deadline - self.clock() - 0.5
+        after = sum(1 for m, _ in models if m not in tried)
+        return max(1.0, min(MAX_CALL_S, left / (after + 1)))
 
     @staticmethod
     def _fit(
@@ -437,6 +472,7 @@ def _code(kind: str) -> str:
         "context_length": "context_length_exceeded",
         "auth": "model_auth_failed",
         "bad_request": "model_error",
+        "not_found": "model_not_found",
     }.get(kind, "model_error")
 
 
