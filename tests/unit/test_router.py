@@ -159,10 +159,10 @@ def test_a_bad_key_stops_the_chain_at_once() -> None:
 
 def test_a_failed_call_is_billed_from_its_usage() -> None:
     budget = Budget(Decimal(10))
-    truncated = ModelCallFailed(
-        "truncated", "length", usage=Usage(input_tokens=1000, output_tokens=4096)
+    invalid = ModelCallFailed(
+        "invalid_output", "not JSON", usage=Usage(input_tokens=1000, output_tokens=4096)
     )
-    r, _ = router({"gpt-5-nano": truncated, "gpt-5-mini": {"title": "ok"}}, budget=budget)
+    r, _ = router({"gpt-5-nano": invalid, "gpt-5-mini": {"title": "ok"}}, budget=budget)
     routed = r.run(call(), NANO, deadline=100.0)
     nano = seeded_catalog().get("gpt-5-nano")
     billed = (
@@ -299,3 +299,49 @@ def test_each_call_leaves_time_for_the_models_after_it() -> None:
 
 def _models() -> list[str]:
     return [m for m, _ in chain("nano", POLICY, seeded_catalog(), TODAY)]
+
+
+class CutOnce(Scripted):
+    """Cuts the first answer at its cap; answers when given more room."""
+
+    def complete(self, **kwargs: Any) -> Completion:
+        self.calls.append(kwargs)
+        if len(self.calls) == 1:
+            raise ModelCallFailed(
+                "truncated",
+                "the answer hit max_completion_tokens",
+                usage=Usage(input_tokens=100, output_tokens=kwargs["max_output_tokens"]),
+            )
+        return Completion(kwargs["model"], {"title": "ok"}, Usage(100, 900), "stop")
+
+
+def test_a_cut_answer_is_asked_again_once_with_a_larger_cap_on_the_same_model() -> None:
+    client = CutOnce({})
+    routed = Router(
+        client=client,
+        catalog=seeded_catalog(),
+        policy=POLICY,
+        budget=None,
+        cooldowns=Cooldowns(),
+        today=lambda: TODAY,
+        clock=lambda: 0.0,
+    )
+    done = routed.run(call(), NANO, deadline=100.0)
+    first, second = client.calls
+    assert first["model"] == second["model"] == done.model
+    assert second["max_output_tokens"] == 4 * first["max_output_tokens"]
+    assert [a.error.code if a.error else None for a in done.attempts] == [
+        "model_output_truncated",
+        None,
+    ]
+    assert done.actual_usd > 0  # both calls billed
+
+
+def test_a_cut_answer_cut_again_stops_the_chain() -> None:
+    cut = ModelCallFailed("truncated", "the answer hit max_completion_tokens")
+    routed, client = router(dict.fromkeys(_models(), cut))
+    with pytest.raises(RouterFailed) as failed:
+        routed.run(call(), NANO, deadline=100.0)
+    assert failed.value.code == "model_output_truncated"
+    assert len({c["model"] for c in client.calls}) == 1  # never the same cap elsewhere
+    assert len(client.calls) == 2

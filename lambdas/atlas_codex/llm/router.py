@@ -34,6 +34,9 @@ CONSECUTIVE_FAILURES_TO_COOL: Final = 3
 COOL_DOWN_S: Final = 60.0
 NOT_FOUND_COOL_DOWN_S: Final = 3600.0
 """A model the endpoint says it does not serve is left alone this long."""
+TRUNCATION_RETRY_FACTOR: Final = 4
+"""A cut answer is asked once more with this many times the output cap (at most the
+model's own maximum, and only within the job's ceiling and the budget)."""
 MAX_CALL_S: Final = 120.0
 """One call's timeout at most: the rest of the job's time is for the chain after it."""
 MAX_RETRY_AFTER_S: Final = 300.0
@@ -320,8 +323,11 @@ class Router:
         # The whole prompt is the same for every model: built and counted once.
         whole = call.messages(None)
         whole_prompt = tokens.prompt_tokens(whole, call.schema)
-        for model, reasons in models:
-            if model in tried:
+        # (model, why it is here, an output cap of its own: a retry of a cut answer)
+        queue: list[tuple[str, list[str], int | None]] = [(m, r, None) for m, r in models]
+        while queue:
+            model, reasons, cap = queue.pop(0)
+            if model in tried and cap is None:
                 continue
             tried.add(model)
             warnings += reasons
@@ -337,7 +343,7 @@ class Router:
                 last_code, last_message = "deadline_exceeded", "no time left for another model call"
                 break
             entry = self.catalog.get(model)
-            max_out = min(call.max_output_tokens, entry.max_output_tokens)
+            max_out = min(cap or call.max_output_tokens, entry.max_output_tokens)
             messages, prompt = whole, whole_prompt
             room = entry.context_window - max_out
             if prompt > room:
@@ -415,6 +421,17 @@ class Router:
                     )
                 )
                 last_code, last_message = _code(failure.kind), failure.message
+                if failure.kind == "truncated":
+                    # Once more on the same model with room to finish; the next model with the
+                    # same cap would be cut the same way, so the chain stops after that.
+                    larger = min(entry.max_output_tokens, max_out * TRUNCATION_RETRY_FACTOR)
+                    if cap is None and larger > max_out:
+                        why = (
+                            f"{model}: the answer was cut at {max_out} tokens; again with {larger}"
+                        )
+                        queue.insert(0, (model, [why], larger))
+                        continue
+                    break
                 if failure.kind not in RETRYABLE_ELSEWHERE:
                     break
                 continue
