@@ -133,6 +133,8 @@ def run() -> str:
         from atlas_codex_local.poller import SqsPoller
 
         class Echo:
+            models_available = False
+
             def extract(self, request: Any, **_: Any) -> Any:
                 from atlas_codex.engine.interface import ExtractionOutcome
 

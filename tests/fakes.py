@@ -33,6 +33,8 @@ class ScriptedExtractor:
     fails retryably; ``/flaky-N`` fails retryably N times per URL, then succeeds; ``/slow-S``
     takes S seconds (respecting the deadline and cancellation); ``/crash`` raises."""
 
+    models_available = False
+
     def __init__(self) -> None:
         self.calls = 0
         self._lock = threading.Lock()

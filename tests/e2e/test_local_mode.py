@@ -106,22 +106,30 @@ def test_an_async_crawl_goes_through_queue_and_worker(local: dict[str, Any], sit
     assert len(names) == 12
 
 
-def test_an_ai_process_job_without_a_key_is_served_deterministically_and_says_why(
+def test_a_job_that_needs_a_model_is_refused_without_a_key_and_nothing_is_fetched(
     local: dict[str, Any], site: Site
 ) -> None:
-    body = {
-        "type": "ai-process",
-        "urls": [f"{site.url}/catalog/1"],
-        "instruction": "the names of the products",
-    }
     with client(local) as c:
-        created = c.post("/jobs", json=body)
-        assert created.status_code == 202
-        job = wait_for(c, created.json()["job_id"])
-    assert job["status"] == "completed"
-    assert job["fallback_chain"] == ["plain-language-model", "content"]
-    assert job["attempts"][0]["error"]["code"] == "model_unavailable"
-    assert "no OpenAI API key" in job["attempts"][0]["error"]["message"]
+        for path, body, field in (
+            ("/jobs", {"type": "ai-process", "urls": [f"{site.url}/catalog/1"]}, "type"),
+            (
+                "/extract",
+                {"urls": [f"{site.url}/catalog/1"], "instruction": "the names"},
+                "instruction",
+            ),
+        ):
+            if body.get("type") == "ai-process":
+                body["instruction"] = "the names of the products"
+            refused = c.post(path, json=body)
+            assert refused.status_code == 409, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "model_unavailable"
+            assert error["field"] == field
+            assert "no OpenAI API key" in error["message"]
+        quoted = c.post(
+            "/jobs/quote", json={"urls": [f"{site.url}/catalog/1"], "instruction": "the names"}
+        ).json()
+    assert any(n.startswith("model_unavailable") for n in quoted["notes"])
 
 
 def test_a_batch_closes_when_its_last_child_finishes(local: dict[str, Any], site: Site) -> None:

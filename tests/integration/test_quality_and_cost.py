@@ -59,6 +59,7 @@ class ModelServer:
         sent = json.loads(request.content)
         self.requests.append(sent)
         content = self.answer(sent["model"], sent)
+        refusal = content.pop("__refusal__", None) if isinstance(content, dict) else None
         schema = sent.get("response_format", {}).get("json_schema", {}).get("schema")
         prompt = tokens.prompt_tokens(sent["messages"], schema)
         return httpx2.Response(
@@ -73,8 +74,8 @@ class ModelServer:
                         "index": 0,
                         "message": {
                             "role": "assistant",
-                            "content": json.dumps(content),
-                            "refusal": None,
+                            "content": None if refusal else json.dumps(content),
+                            "refusal": refusal,
                         },
                         "finish_reason": "stop",
                     }
@@ -855,3 +856,79 @@ def test_the_product_preset_reads_every_fact_without_a_model(
             "POST", "/jobs", body={"urls": ["http://127.0.0.1/lamp"], **body}
         )
         assert_error(status, error, "validation_error", field)
+
+
+# ------------------------------------------------------------ a failed model step is visible
+
+
+def refusing(model: str, sent: dict[str, Any]) -> Any:
+    """Every model refuses (the answer's refusal field is set)."""
+    return {"__refusal__": "I can't help with that."}
+
+
+def test_a_refused_schema_job_served_by_structured_data_is_partial_and_says_why(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    page = LAMP.replace(
+        "</head>",
+        "<meta property='og:title' content='Desk lamp'></head>",
+    )
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}}
+    world = world_for({"/lamp": page}, refusing)
+    _, done = world.call(
+        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": schema}
+    )
+    job = done["job"]
+    assert job["status"] == "completed"
+    assert done["result"]["data"] == {"title": "Desk lamp"}
+    assert job["quality"] == "partial"
+    reason = " ".join(job["quality_reasons"])
+    assert "model step failed (model_refusal" in reason
+    assert "models tried:" in reason
+    assert any("model step failed" in w for w in job["warnings"])
+
+
+def test_an_instruction_job_no_model_answers_is_never_a_plain_success(
+    world_for: Callable[..., World],
+) -> None:
+    world = world_for({"/lamp": LAMP}, refusing)
+    _, done = world.call(
+        "POST",
+        "/extract",
+        body={"urls": ["http://127.0.0.1/lamp"], "instruction": "the lamp's name and price"},
+    )
+    job = done["job"]
+    # The page's content is served (what the deterministic path has), marked partial.
+    assert job["status"] == "completed"
+    assert job["quality"] == "partial"
+    assert any("model_refusal" in r for r in job["quality_reasons"])
+    assert job["warnings"]
+
+
+def test_without_a_key_an_instruction_job_is_refused_before_any_fetch(
+    config: RuntimeConfig,
+) -> None:
+    from atlas_codex.handlers import api
+
+    key = api.keys.issue("owner-nokey").key
+    for path, body, field in (
+        ("/extract", {"urls": ["http://127.0.0.1/lamp"], "instruction": "the name"}, "instruction"),
+        (
+            "/jobs",
+            {"urls": ["http://127.0.0.1/lamp"], "type": "ai-process", "json_schema": SCHEMA},
+            "type",
+        ),
+    ):
+        status, data, _ = call(api, "POST", path, key=key, body=body)
+        assert_error(status, data, "model_unavailable", field)
+        assert status == 409
+    # A schema job still runs deterministically without a key.
+    status, data, _ = call(
+        api,
+        "POST",
+        "/jobs/quote",
+        key=key,
+        body={"urls": ["http://127.0.0.1/lamp"], "instruction": "the name"},
+    )
+    assert status == 200
+    assert any(n.startswith("model_unavailable") for n in data["notes"])

@@ -59,6 +59,7 @@ from atlas_codex.jobs.schema import (
     PageOutcome,
     PageView,
     check_http_url,
+    needs_model,
     utcnow,
 )
 
@@ -392,7 +393,12 @@ class Engine:
             notes=notes,
         )
         if not model_chain or not self.models_available or self.models is None:
-            if model_chain:
+            if model_chain and needs_model(request, "async") is not None:
+                notes.append(
+                    "model_unavailable: this job needs a model and no OpenAI API key is "
+                    "configured; it would be refused (give selectors or a json_schema)"
+                )
+            elif model_chain:
                 notes.append("deterministic strategies serve at no model cost")
             return quote.model_copy(update={"notes": notes})
         if not fetched:
@@ -497,6 +503,24 @@ class Engine:
         known: Extraction | None = None
         """Product facts read from the page before a model: the model is asked for the rest."""
         failures: list[StrategyFailed] = []
+        model_failure: StrategyFailed | None = None
+        asks_a_model = needs_model(request, "async") is not None
+
+        def served(value: Extraction, strategy: str) -> tuple[Extraction, str]:
+            """A model step that did not answer is never a plain success: what served
+            instead is partial, with the model's failure as its reason and a warning."""
+            if model_failure is None or strategy in MODEL_STRATEGIES:
+                return value, strategy
+            if model_failure.code == "model_unavailable" and not asks_a_model:
+                return value, strategy  # no key: the deterministic path is the design
+            note = (
+                f"the model step failed ({model_failure.code}: {model_failure.message[:300]}); "
+                f"{strategy} served instead"
+            )
+            value.problems.append(note)
+            spend.warnings.append(note)
+            return value, strategy
+
         for n, strategy in enumerate(chain):
             started = utcnow()
             try:
@@ -518,6 +542,8 @@ class Engine:
                     raise CeilingReached(exc.message) from None
                 if exc.code == "budget_exceeded":
                     refused = exc
+                if strategy in MODEL_STRATEGIES:
+                    model_failure = exc
                 failures.append(exc)
                 last = exc
                 continue
@@ -544,13 +570,18 @@ class Engine:
             if quality.vacant(value.problems):
                 vacant = vacant or (value, strategy)
                 continue
-            return value, strategy
+            return served(value, strategy)
         if vacant is not None:
-            return vacant
+            return served(*vacant)
         assert last is not None
-        # What the client must act on first: the budget; else what the page lacks (a missing
-        # model key is a fact of the stage, said beside it); the other failures follow.
-        lead = refused or next((f for f in failures if f.code != "model_unavailable"), last)
+        # What the client must act on first: the budget; else, for a job only a model can
+        # answer, the model's failure; else what the page lacks (a missing model key is a
+        # fact of the stage, said beside it); the other failures follow.
+        lead = (
+            refused
+            or (model_failure if asks_a_model else None)
+            or next((f for f in failures if f.code != "model_unavailable"), last)
+        )
         others = [f for f in failures if f is not lead]
         if others:
             also = "; ".join(f"{f.code}: {f.message}" for f in others)

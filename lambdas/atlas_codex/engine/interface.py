@@ -104,6 +104,9 @@ class DeadlineExceeded(ExtractionError):
 
 
 class Extractor(Protocol):
+    models_available: bool
+    """A model can be called (a key is configured)."""
+
     def extract(
         self,
         request: JobRequest,
@@ -136,6 +139,8 @@ class EngineUnavailable(ExtractionError):
 
 
 class _Unavailable:
+    models_available = False
+
     def extract(
         self,
         request: JobRequest,

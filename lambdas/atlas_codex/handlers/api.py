@@ -47,6 +47,7 @@ from atlas_codex.jobs.errors import (
     InvalidCursor,
     InvalidRequest,
     JobNotFound,
+    ModelRequired,
     NotReextractable,
     TransitionRefused,
 )
@@ -194,6 +195,11 @@ def _pages_gone(exc: PagesUnavailable) -> Response[str]:
 @app.exception_handler(EngineUnavailable)
 def _no_engine(exc: EngineUnavailable) -> Response[str]:
     return error_response(503, exc.code, exc.message)
+
+
+@app.exception_handler(ModelRequired)
+def _model_required(exc: ModelRequired) -> Response[str]:
+    return error_response(409, exc.code, str(exc), exc.field)
 
 
 @app.exception_handler(InvalidRequest)

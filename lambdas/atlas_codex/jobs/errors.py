@@ -57,6 +57,20 @@ class NotReextractable(JobDomainError):
         super().__init__(why)
 
 
+class ModelRequired(JobDomainError):
+    """The job needs a model (an instruction, or an ai-process job) and none is configured:
+    refused at once, before any page is fetched."""
+
+    code = "model_unavailable"
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(
+            "this job needs a model (an instruction, or an ai-process job) and no OpenAI API "
+            "key is configured: give 'selectors' or a 'json_schema' to extract without one"
+        )
+
+
 class InvalidRequest(JobDomainError):
     """A request that passed its model but breaks a rule of this deployment (for example a
     webhook target its network policy refuses); ``field`` is the part to blame."""

@@ -456,6 +456,18 @@ class JobRequest(_Model):
         return {**data, "json_schema": schema}
 
 
+def needs_model(request: JobRequest, job_type: str) -> str | None:
+    """The field that makes a job need a model (None: deterministic strategies can answer
+    it): an instruction alone, or an ai-process job without selectors."""
+    if request.selectors is not None:
+        return None
+    if job_type == "ai-process":
+        return "type"
+    if request.instruction is not None and request.json_schema is None:
+        return "instruction"
+    return None
+
+
 class CreateJobRequest(JobRequest):
     """The body of ``POST /jobs`` and ``POST /extract``."""
 

@@ -35,6 +35,7 @@ from atlas_codex.jobs.diff import field_diff
 from atlas_codex.jobs.errors import (
     InvalidRequest,
     JobNotFound,
+    ModelRequired,
     NotReextractable,
     TransitionRefused,
 )
@@ -52,6 +53,7 @@ from atlas_codex.jobs.schema import (
     JobType,
     ReextractionOf,
     ReextractRequest,
+    needs_model,
     utcnow,
 )
 from atlas_codex.jobs.sweeper import SweepReport, sweep
@@ -131,6 +133,7 @@ class JobService:
         """Create the job and queue it. A retry of a job still pending queues it again:
         if the first enqueue was lost the job still runs, and a duplicate loses the claim."""
         self.check_webhook(request.webhook_url)
+        self.check_model(request)
         outcome = self.manager.create(
             owner_id=owner_id,
             request=request,
@@ -155,6 +158,7 @@ class JobService:
         """Run a sync job inline until ``deadline`` (monotonic); past it, the job is handed
         to the queue and goes on asynchronously: the work is never thrown away."""
         self.check_webhook(request.webhook_url)
+        self.check_model(request)
         outcome = self.manager.create(
             owner_id=owner_id,
             request=request,
@@ -187,6 +191,13 @@ class JobService:
                 self.queue.send(current)
             return SyncOutcome(job=current, finished=current.status in TERMINAL_STATUSES)
         return SyncOutcome(job=outcome_job, finished=outcome_job.status in TERMINAL_STATUSES)
+
+    def check_model(self, request: CreateJobRequest) -> None:
+        """Refuse, at submission, a job that needs a model when none is configured: it could
+        only end with a page dump that does not answer it."""
+        field = needs_model(request, request.type)
+        if field is not None and not self._extractor().models_available:
+            raise ModelRequired(field)
 
     def check_webhook(self, url: str | None) -> None:
         """Refuse, at submission, a webhook target the delivery would refuse (a private,

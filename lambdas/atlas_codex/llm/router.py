@@ -447,6 +447,9 @@ class Router:
         if ceiling_message:
             # Every model the ceiling did not refuse failed: the job stops at its ceiling.
             last_code, last_message = "cost_ceiling_reached", ceiling_message
+        named = list(dict.fromkeys(a.model for a in attempts if a.model))
+        if named:
+            last_message = f"{last_message} (models tried: {', '.join(named)})"
         raise RouterFailed(last_code, last_message, attempts)
 
     def _timeout(
