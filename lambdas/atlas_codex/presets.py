@@ -37,8 +37,8 @@ _PRODUCT: Final[dict[str, Any]] = {
 PRESETS: Final = MappingProxyType({"product": _PRODUCT})
 
 
-def schema_of(preset: Preset) -> dict[str, Any]:
-    """A fresh copy of the preset's JSON schema."""
+def schema_of(preset: str) -> dict[str, Any]:
+    """A fresh copy of the preset's JSON schema (KeyError: no such preset)."""
     import copy
 
     return copy.deepcopy(PRESETS[preset])

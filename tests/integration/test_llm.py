@@ -21,6 +21,7 @@ from atlas_codex.llm.catalog import Usage, seeded_catalog
 from atlas_codex.llm.client import ModelCallFailed, ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
 from atlas_codex.llm.router import Cooldowns, Router
+from atlas_codex.llm.strict import to_strict
 from atlas_codex.policy import ModelPolicy
 from atlas_codex.usage import BudgetExceeded, BudgetGuard, UsageLedger
 from tests.fakes import inline_fetcher
@@ -262,7 +263,13 @@ def test_an_instruction_job_proposes_a_schema_then_extracts_with_it(config: Runt
     )
     assert outcome.data == {"product": "Desk lamp"}
     sent = server.requests[1]["response_format"]["json_schema"]["schema"]
-    assert sent["properties"]["data"] == proposal["schema"]
+    # Sent in strict mode: the proposal in the subset strict mode accepts.
+    assert sent["properties"]["data"] == to_strict(proposal["schema"])
+    assert server.requests[1]["response_format"]["json_schema"]["strict"] is True
+    # The proposal is made from the instruction alone: the page is not shown to it.
+    proposing = server.requests[0]["messages"][-1]["content"]
+    assert "PAGE_CONTENT" not in proposing
+    assert "Desk lamp" not in proposing
 
 
 def test_when_every_model_fails_the_deterministic_strategy_still_serves(

@@ -851,6 +851,8 @@ def test_the_product_preset_reads_every_fact_without_a_model(
     for body, field in (
         ({"preset": "product", "json_schema": {"type": "object"}}, "preset"),
         ({"preset": "catalog"}, "preset"),
+        ({"preset": {"name": "product"}}, "preset"),
+        ({"preset": ["product"]}, "preset"),
     ):
         status, error = world.call(
             "POST", "/jobs", body={"urls": ["http://127.0.0.1/lamp"], **body}
@@ -932,3 +934,20 @@ def test_without_a_key_an_instruction_job_is_refused_before_any_fetch(
     )
     assert status == 200
     assert any(n.startswith("model_unavailable") for n in data["notes"])
+
+
+def test_the_clients_schema_controls_the_output_strictly(world_for: Callable[..., World]) -> None:
+    def injected(model: str, sent: dict[str, Any]) -> Any:
+        return {
+            "data": {"name": "Desk lamp", "price": 12.5, "admin_password": "hunter2"},
+            "evidence": [{"field": "name", "quote": "Desk lamp"}],
+        }
+
+    world = world_for({"/lamp": LAMP}, injected)
+    job, done = extract_lamp(world)
+    assert done["result"]["data"] == {"name": "Desk lamp", "price": 12.5}
+    sent = world.model.requests[0]["response_format"]["json_schema"]
+    assert sent["strict"] is True
+    data = sent["schema"]["properties"]["data"]
+    assert data["additionalProperties"] is False
+    assert data["required"] == ["name", "price"]

@@ -446,7 +446,7 @@ class JobRequest(_Model):
         if not isinstance(data, dict) or data.get("preset") is None:
             return data
         preset = data["preset"]
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             return data  # the field's own validation names the allowed values
         schema = schema_of(preset)
         if data.get("json_schema") not in (None, schema):

@@ -91,6 +91,7 @@ class ModelClient:
         max_output_tokens: int,
         timeout_s: float,
         reasoning_effort: str | None = None,
+        strict: bool = False,
     ) -> Completion:
         import openai
 
@@ -101,7 +102,7 @@ class ModelClient:
             "timeout": timeout_s,
         }
         if schema is not None:
-            kwargs["response_format"] = tokens.response_format(schema)
+            kwargs["response_format"] = tokens.response_format(schema, strict=strict)
         if reasoning_effort is not None:
             kwargs["reasoning_effort"] = reasoning_effort
         try:

@@ -26,6 +26,7 @@ from atlas_codex.llm.router import (
     RouterFailed,
     analyse,
 )
+from atlas_codex.llm.strict import from_strict, to_strict
 from atlas_codex.policy import MODEL_TIERS, ModelTier
 
 PROPOSAL_MAX_OUTPUT: int = 1500
@@ -161,21 +162,19 @@ class ModelStrategies:
         decision: Decision,
         spend: Spend | None,
     ) -> Call:
+        strict = to_strict(schema)
         return Call(
             messages=lambda limit: prompts.schema_messages(url, _cut(markdown, limit), instruction),
-            schema=prompts.evidence_format(schema),
+            schema=prompts.evidence_format(strict or schema, strict=strict is not None),
+            strict=strict is not None,
             # Reasoning-enhanced when the job needs the full tier: a stronger model thinks more.
             reasoning_effort=REASONING_EFFORT if decision.tier == "full" else None,
             owner_id=spend.owner_id if spend else None,
         )
 
-    def _proposal_call(
-        self, url: str, markdown: str, instruction: str, spend: Spend | None
-    ) -> Call:
+    def _proposal_call(self, instruction: str, spend: Spend | None) -> Call:
         return Call(
-            messages=lambda limit: prompts.propose_messages(
-                url, _cut(markdown, limit), instruction
-            ),
+            messages=lambda limit: prompts.propose_messages(instruction),
             schema=prompts.PROPOSAL_FORMAT,
             max_output_tokens=PROPOSAL_MAX_OUTPUT,
             owner_id=spend.owner_id if spend else None,
@@ -207,7 +206,9 @@ class ModelStrategies:
         answer = routed.data if isinstance(routed.data, dict) else {}
         quotes = answer.get("evidence")
         return ModelAnswer(
-            data=answer.get("data"),
+            # Only what the client asked for: a property the page slipped in never reaches
+            # the result, whether or not the request went in strict mode.
+            data=from_strict(answer.get("data"), schema),
             quotes=[q for q in quotes if isinstance(q, dict)] if isinstance(quotes, list) else [],
             schema=schema,
             tier=decision.tier,
@@ -228,11 +229,12 @@ class ModelStrategies:
         start: ModelTier | None = None,
         may_downgrade: bool = True,
     ) -> ModelAnswer:
-        """The model proposes a schema for the instruction, then extracts with it."""
+        """The model proposes a schema from the instruction alone (the page is not shown to
+        that call: it cannot choose the output's fields), then extracts with it."""
         decision = self.decide(markdown, None, instruction, pages, start=start)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
         routed, decision = self._run(
-            self._proposal_call(url, markdown, instruction, spend),
+            self._proposal_call(instruction, spend),
             decision,
             deadline,
             spend,
@@ -275,7 +277,7 @@ class ModelStrategies:
         calls: list[tuple[Call, int]] = []
         if schema is None:
             assert instruction is not None
-            calls.append((self._proposal_call(url, markdown, instruction, None), 0))
+            calls.append((self._proposal_call(instruction, None), 0))
             # The proposed schema is not known yet: it is at most the proposal's output.
             placeholder: dict[str, Any] = {"type": "object"}
             extract = self._schema_call(url, markdown, placeholder, instruction, decision, None)

@@ -23,8 +23,9 @@ SYSTEM: Final = (
 )
 
 PROPOSE_SCHEMA: Final = (
-    "Propose a JSON schema (draft 2020-12, an object at the top level, at most 25 "
-    "properties, no $ref) for the data that answers the user's instruction. Answer with "
+    "You design the output of a data-extraction service. Propose a JSON schema (draft "
+    "2020-12, an object at the top level, at most 25 properties, no $ref) for the data that "
+    "answers the user's instruction. Answer with "
     'JSON of the form {"schema": {...}} only.'
 )
 
@@ -51,26 +52,23 @@ EVIDENCE: Final = (
 )
 
 
-def evidence_format(schema: dict[str, Any]) -> dict[str, Any]:
-    """The response format of an extraction: the client's schema as ``data``, with quotes."""
-    return {
+def evidence_format(schema: dict[str, Any], *, strict: bool = False) -> dict[str, Any]:
+    """The response format of an extraction: the client's schema as ``data``, with quotes
+    (closed and all-required when ``strict``: the schema is then already strict's subset)."""
+    quote: dict[str, Any] = {
         "type": "object",
-        "properties": {
-            "data": schema,
-            "evidence": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "field": {"type": "string"},
-                        "quote": {"type": ["string", "null"]},
-                    },
-                    "required": ["field", "quote"],
-                },
-            },
-        },
+        "properties": {"field": {"type": "string"}, "quote": {"type": ["string", "null"]}},
+        "required": ["field", "quote"],
+    }
+    wrapper: dict[str, Any] = {
+        "type": "object",
+        "properties": {"data": schema, "evidence": {"type": "array", "items": quote}},
         "required": ["data", "evidence"],
     }
+    if strict:
+        quote["additionalProperties"] = False
+        wrapper["additionalProperties"] = False
+    return wrapper
 
 
 def schema_messages(url: str, markdown: str, instruction: str | None) -> list[dict[str, str]]:
@@ -83,10 +81,12 @@ def schema_messages(url: str, markdown: str, instruction: str | None) -> list[di
     ]
 
 
-def propose_messages(url: str, markdown: str, instruction: str) -> list[dict[str, str]]:
+def propose_messages(instruction: str) -> list[dict[str, str]]:
+    """The schema for an instruction is proposed from the instruction alone: a page that
+    cannot be seen cannot choose the output's fields."""
     return [
-        {"role": "system", "content": SYSTEM + " " + PROPOSE_SCHEMA},
-        {"role": "user", "content": f"Instruction: {instruction}\n\n{page_block(url, markdown)}"},
+        {"role": "system", "content": PROPOSE_SCHEMA},
+        {"role": "user", "content": f"Instruction: {instruction}"},
     ]
 
 

@@ -210,6 +210,8 @@ class Call:
     schema: dict[str, Any] | None
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     reasoning_effort: str | None = None
+    strict: bool = False
+    """Send the schema in strict mode (it is already in the subset strict mode accepts)."""
     owner_id: str | None = None
     ceiling_usd: Decimal | None = None
     """What the job may still spend (its ``max_cost_usd`` less its spend so far): no call
@@ -291,7 +293,10 @@ class Router:
         models = chain(decision.tier, self.policy, self.catalog, self.today())
         first: tuple[str, int, Decimal, Decimal] | None = None
         high = Decimal(0)
-        whole_prompt = tokens.prompt_tokens(call.messages(None), call.schema) + extra_input_tokens
+        whole_prompt = (
+            tokens.prompt_tokens(call.messages(None), call.schema, strict=call.strict)
+            + extra_input_tokens
+        )
         for model, _ in models:
             entry = self.catalog.get(model)
             max_out = min(call.max_output_tokens, entry.max_output_tokens)
@@ -322,7 +327,7 @@ class Router:
         ceiling_message = ""  # why the job's cost ceiling refused a model; empty: none
         # The whole prompt is the same for every model: built and counted once.
         whole = call.messages(None)
-        whole_prompt = tokens.prompt_tokens(whole, call.schema)
+        whole_prompt = tokens.prompt_tokens(whole, call.schema, strict=call.strict)
         # (model, why it is here, an output cap of its own: a retry of a cut answer)
         queue: list[tuple[str, list[str], int | None]] = [(m, r, None) for m, r in models]
         while queue:
@@ -398,6 +403,7 @@ class Router:
                     max_output_tokens=max_out,
                     timeout_s=self._timeout(deadline, models, tried),
                     reasoning_effort=call.reasoning_effort if entry.reasoning else None,
+                    strict=call.strict,
                 )
             except ModelCallFailed as failure:
                 spent = cost_usd(entry, failure.usage) if failure.usage else Decimal(0)
@@ -473,7 +479,7 @@ class Router:
         limit = max(256, room - framing - 64)
         for _ in range(FIT_PASSES):
             messages = call.messages(limit)
-            prompt = tokens.prompt_tokens(messages, call.schema)
+            prompt = tokens.prompt_tokens(messages, call.schema, strict=call.strict)
             if prompt <= room or limit == 256:
                 break
             limit = max(256, limit - (prompt - room) - 16)

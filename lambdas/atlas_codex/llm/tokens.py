@@ -35,12 +35,12 @@ def count_many(texts: Iterable[str]) -> list[int]:
     return [int(n) for n in toktok.batch_count(list(texts), ENCODING, threads=1)]
 
 
-def response_format(schema: Mapping[str, Any]) -> dict[str, Any]:
+def response_format(schema: Mapping[str, Any], *, strict: bool = False) -> dict[str, Any]:
     """The ``response_format`` the client sends for ``schema`` (one definition: what is sent
     is what is counted)."""
     return {
         "type": "json_schema",
-        "json_schema": {"name": RESPONSE_FORMAT_NAME, "schema": dict(schema), "strict": False},
+        "json_schema": {"name": RESPONSE_FORMAT_NAME, "schema": dict(schema), "strict": strict},
     }
 
 
@@ -48,11 +48,13 @@ def prompt_tokens(
     messages: Sequence[Mapping[str, str]],
     schema: Mapping[str, Any] | None = None,
     model: str = "",
+    *,
+    strict: bool = False,
 ) -> int:
     """The input tokens of a Chat Completions request of these messages and schema."""
     body: dict[str, Any] = {"model": model, "messages": list(messages)}
     if schema is not None:
-        body["response_format"] = response_format(schema)
+        body["response_format"] = response_format(schema, strict=strict)
     return request_tokens("chat.completions", body)
 
 
