@@ -7,13 +7,19 @@ Items (``pk``, ``sk``):
   owner's spend this month and that day.
 
 ``ADD`` is atomic in DynamoDB, so concurrent workers never lose an increment. Amounts are
-stored as decimal strings of DynamoDB numbers (exact, no float drift). The model router
+integers of nano-dollars (``usd_nanos``, ``reserved_nanos``, ``committed_nanos``): exact,
+and sums of integers stay integers (a decimal ``0.0001 - 0.0001`` came back from the local
+emulator as ``0E-8``, which its next ``ADD`` could not parse). Dollars exist only at the
+edges (:func:`nanos`, :func:`usd`). Items written before kept decimal ``usd``/``reserved``/
+``committed``: readers add them in, and a month item is moved to nanos on its next
+reservation. The model router
 records every call's measured cost here; the health monitor and ``atlas-codex ops budget``
 read it against the stage's monthly budget.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +43,27 @@ def month_of(when: datetime) -> str:
 class OwnerSpend:
     owner_id: str
     usd: Decimal
+
+
+NANOS_PER_USD: Final = 10**9
+
+
+def nanos(amount: Decimal | float) -> int:
+    """Dollars as integer nano-dollars (rounded half up: a cost is never under-counted by
+    more than half a nano-dollar)."""
+    return int((Decimal(str(amount)) * NANOS_PER_USD).to_integral_value(rounding="ROUND_HALF_UP"))
+
+
+def usd(amount_nanos: int) -> Decimal:
+    return Decimal(amount_nanos) / NANOS_PER_USD
+
+
+def _read(item: dict[str, Any], name: str) -> int:
+    """An item's counter in nanos: the integer attribute, plus a decimal one written before."""
+    total = int(item[f"{name}_nanos"]["N"]) if f"{name}_nanos" in item else 0
+    if name in item:
+        total += nanos(Decimal(item[name]["N"]))
+    return total
 
 
 class UsageLedger:
@@ -72,13 +99,16 @@ class UsageLedger:
         self, key: dict[str, Any], amount: Decimal, when: datetime, also: str | None = None
     ) -> None:
         expires = int(when.timestamp()) + TTL_DAYS * 86400
-        expression = "ADD usd :usd" + (f", {also} :usd" if also else "")
+        expression = "ADD usd_nanos :n" + (f", {also}_nanos :n" if also else "")
         self.db.update_item(
             TableName=self.table,
             Key=key,
             UpdateExpression=f"{expression} SET #ttl = if_not_exists(#ttl, :ttl)",
             ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues={":usd": {"N": str(amount)}, ":ttl": {"N": str(expires)}},
+            ExpressionAttributeValues={
+                ":n": {"N": str(nanos(amount))},
+                ":ttl": {"N": str(expires)},
+            },
         )
 
     def owner_day_spend(self, owner_id: str, day: str) -> Decimal:
@@ -89,7 +119,7 @@ class UsageLedger:
             ConsistentRead=True,
         )
         item = out.get("Item")
-        return Decimal(item["usd"]["N"]) if item else Decimal(0)
+        return usd(_read(item, "usd")) if item else Decimal(0)
 
     def month_spend(self, *, when: datetime | None = None) -> Decimal:
         out = self.db.get_item(
@@ -98,7 +128,7 @@ class UsageLedger:
             ConsistentRead=True,
         )
         item = out.get("Item")
-        return Decimal(item["usd"]["N"]) if item else Decimal(0)
+        return usd(_read(item, "usd")) if item else Decimal(0)
 
     def owners(self, *, when: datetime | None = None) -> list[OwnerSpend]:
         """Every owner's spend this month, biggest first."""
@@ -115,7 +145,7 @@ class UsageLedger:
             for item in page["Items"]:
                 owner, _, item_month = item["sk"]["S"].removeprefix("owner#").rpartition("#")
                 if owner and item_month == month:
-                    spends.append(OwnerSpend(owner, Decimal(item["usd"]["N"])))
+                    spends.append(OwnerSpend(owner, usd(_read(item, "usd"))))
             if "LastEvaluatedKey" not in page:
                 break
             kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
@@ -157,43 +187,80 @@ class BudgetGuard:
         self.limit = Decimal(str(monthly_limit_usd))
         self.now = now
 
-    def reserve(self, usd: Decimal) -> Reservation:
+    def reserve(self, usd_amount: Decimal) -> Reservation:
         month = month_of(self.now())
-        if usd > self.limit:
+        if usd_amount > self.limit:
             raise BudgetExceeded(
-                f"a call that may cost ${usd:.4f} cannot fit the monthly budget of ${self.limit:.2f}"
+                f"a call that may cost ${usd_amount:.4f} cannot fit the monthly budget of "
+                f"${self.limit:.2f}"
             )
-        try:
+        worst = nanos(usd_amount)
+        for _ in range(2):  # a second time after moving a decimal month item to nanos
+            try:
+                self.ledger.db.update_item(
+                    TableName=self.ledger.table,
+                    Key=self.ledger.month_key(month),
+                    UpdateExpression="ADD reserved_nanos :est, committed_nanos :est",
+                    ConditionExpression=(
+                        "attribute_not_exists(committed) AND "
+                        "(attribute_not_exists(committed_nanos) OR committed_nanos <= :room)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":est": {"N": str(worst)},
+                        ":room": {"N": str(nanos(self.limit) - worst)},
+                    },
+                )
+                return Reservation(month=month, usd=usd(worst))
+            except self.ledger.db.exceptions.ConditionalCheckFailedException:
+                if not self._to_nanos(month):
+                    break
+        spent = self.ledger.month_spend(when=self.now())
+        raise BudgetExceeded(
+            f"the monthly model budget of ${self.limit:.2f} would be exceeded "
+            f"(${spent:.2f} spent this month, this call may cost up to ${usd_amount:.4f})"
+        )
+
+    def _to_nanos(self, month: str) -> bool:
+        """Move a month item written in decimals to integer nanos, once (True: it was one)."""
+        key = self.ledger.month_key(month)
+        item = self.ledger.db.get_item(
+            TableName=self.ledger.table, Key=key, ConsistentRead=True
+        ).get("Item", {})
+        legacy = [k for k in ("usd", "reserved", "committed") if k in item]
+        if not legacy:
+            return False
+        # Another worker may move it first: then the condition fails, and that is fine.
+        with contextlib.suppress(self.ledger.db.exceptions.ConditionalCheckFailedException):
             self.ledger.db.update_item(
                 TableName=self.ledger.table,
-                Key=self.ledger.month_key(month),
-                UpdateExpression="ADD reserved :est, committed :est",
-                ConditionExpression="attribute_not_exists(committed) OR committed <= :room",
+                Key=key,
+                UpdateExpression="ADD "
+                + ", ".join(f"{k}_nanos :{k}" for k in legacy)
+                + " REMOVE "
+                + ", ".join(legacy),
+                ConditionExpression=" AND ".join(f"{k} = :was_{k}" for k in legacy),
                 ExpressionAttributeValues={
-                    ":est": {"N": str(usd)},
-                    ":room": {"N": str(self.limit - usd)},
+                    **{f":{k}": {"N": str(nanos(Decimal(item[k]["N"])))} for k in legacy},
+                    **{f":was_{k}": item[k] for k in legacy},
                 },
             )
-        except self.ledger.db.exceptions.ConditionalCheckFailedException:
-            spent = self.ledger.month_spend(when=self.now())
-            raise BudgetExceeded(
-                f"the monthly model budget of ${self.limit:.2f} would be exceeded "
-                f"(${spent:.2f} spent this month, this call may cost up to ${usd:.4f})"
-            ) from None
-        return Reservation(month=month, usd=usd)
+        return True
 
     def commit(
         self, reservation: Reservation, actual: Decimal, owner_id: str | None = None
     ) -> None:
         """Replace the reservation by the actual cost (a failed call's usage is billed too)."""
+        spent, held = nanos(actual), nanos(reservation.usd)
         self.ledger.db.update_item(
             TableName=self.ledger.table,
             Key=self.ledger.month_key(reservation.month),
-            UpdateExpression="ADD usd :actual, reserved :release, committed :delta",
+            UpdateExpression=(
+                "ADD usd_nanos :actual, reserved_nanos :release, committed_nanos :delta"
+            ),
             ExpressionAttributeValues={
-                ":actual": {"N": str(actual)},
-                ":release": {"N": str(-reservation.usd)},
-                ":delta": {"N": str(actual - reservation.usd)},
+                ":actual": {"N": str(spent)},
+                ":release": {"N": str(-held)},
+                ":delta": {"N": str(spent - held)},
             },
         )
         if owner_id is not None and actual > 0:
@@ -210,7 +277,4 @@ class BudgetGuard:
             Key=self.ledger.month_key(month_of(self.now())),
             ConsistentRead=True,
         ).get("Item", {})
-        return {
-            k: Decimal(item[k]["N"]) if k in item else Decimal(0)
-            for k in ("usd", "reserved", "committed")
-        }
+        return {k: usd(_read(item, k)) for k in ("usd", "reserved", "committed")}

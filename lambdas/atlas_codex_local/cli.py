@@ -22,12 +22,23 @@ def _local_up(args: argparse.Namespace) -> int:
             allow_fetch=args.allow_fetch,
             info_file=args.info_file,
             stop=stop,
+            monthly_budget=args.monthly_budget,
         )
     except LocalModeError as exc:
         print(f"atlas-codex local up: {exc}", file=sys.stderr)
         return 1
     print("Stopped.", flush=True)
     return 0
+
+
+def _dollars(value: str) -> float:
+    try:
+        amount = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of dollars: {value!r}") from None
+    if not 0 < amount < float("inf"):
+        raise argparse.ArgumentTypeError(f"a budget is more than $0: {value!r}")
+    return amount
 
 
 def _http_url(value: str) -> str:
@@ -202,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         "--info-file",
         metavar="PATH",
         help="write api_url, api_key, aws_endpoint_url, stage, demo_url as JSON",
+    )
+    up.add_argument(
+        "--monthly-budget",
+        type=_dollars,
+        metavar="USD",
+        help="the monthly model budget for this run (default: $ATLAS_MONTHLY_BUDGET_USD, "
+        "else cdk.json's)",
     )
     up.set_defaults(run=_local_up)
 

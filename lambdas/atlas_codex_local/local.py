@@ -67,6 +67,29 @@ def _settings(extra_hosts: list[str]) -> Any:
     return settings.model_copy(update={"allowed_private_hosts": allowed})
 
 
+def _with_budget(settings: Any, monthly_budget: float | None) -> Any:
+    """The stage settings with the monthly model budget given to this run, if any."""
+    from atlas_codex.config import EnvVar
+
+    given = monthly_budget
+    if given is None and os.environ.get(EnvVar.MONTHLY_BUDGET_USD.value):
+        try:
+            given = float(os.environ[EnvVar.MONTHLY_BUDGET_USD.value])
+        except ValueError:
+            raise LocalModeError(
+                f"{EnvVar.MONTHLY_BUDGET_USD.value} is not a number of dollars"
+            ) from None
+    if given is None:
+        return settings
+    try:
+        budget = type(settings.budget).model_validate(
+            {**settings.budget.model_dump(), "monthly_usd": given}
+        )
+    except ValueError as exc:
+        raise LocalModeError(f"the monthly budget {given!r}: {exc}") from None
+    return settings.model_copy(update={"budget": budget})
+
+
 def _demo_site(enabled: bool) -> DemoSite | None:
     if not enabled:
         return None
@@ -86,12 +109,14 @@ def up(
     info_file: str | None = None,
     out: Any = None,
     stop: threading.Event | None = None,
+    monthly_budget: float | None = None,
 ) -> None:
-    """Start everything, print how to use it, run the demo job, serve until stopped."""
+    """Start everything, print how to use it, run the demo job, serve until stopped.
+    ``monthly_budget`` (else ``$ATLAS_MONTHLY_BUDGET_USD``) wins over cdk.json's."""
     started = time.monotonic()
     out = out or (lambda text: print(text, flush=True))
     stop = stop or threading.Event()
-    settings = _settings(allow_fetch or [])
+    settings = _with_budget(_settings(allow_fetch or []), monthly_budget)
     site = _demo_site(demo)
     emulator = EmulatorProcess().start()
     os.environ.update(

@@ -16,14 +16,14 @@ from atlas_codex import aws
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.interface import ExtractionError
-from atlas_codex.jobs.schema import JobRequest
+from atlas_codex.jobs.schema import JobRequest, utcnow
 from atlas_codex.llm.catalog import Usage, seeded_catalog
 from atlas_codex.llm.client import ModelCallFailed, ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
 from atlas_codex.llm.router import Cooldowns, Router
 from atlas_codex.llm.strict import to_strict
 from atlas_codex.policy import ModelPolicy
-from atlas_codex.usage import BudgetExceeded, BudgetGuard, UsageLedger
+from atlas_codex.usage import BudgetExceeded, BudgetGuard, UsageLedger, month_of
 from tests.fakes import inline_fetcher
 
 SCHEMA = {
@@ -341,6 +341,67 @@ def test_concurrent_reservations_never_pass_the_limit_and_settle_to_actual_costs
     assert len(admitted) + len(refused) == 80
     assert refused  # the limit was reached: 80 calls of up to $0.05 do not fit $1.00
     assert actual_total <= Decimal("1.00")
+
+
+def test_fifty_model_jobs_on_the_emulator_keep_the_budget_working(
+    config: RuntimeConfig, moto_endpoint: str
+) -> None:
+    """Counters are integer nano-dollars: a released reservation leaves an exact 0 (a decimal
+    one came back from the emulator as "0E-8" and broke every later model job)."""
+    answers: list[Any] = []
+    for n in range(50):
+        answers.append(completion(extracted({"name": "Desk lamp", "price": 12.5})))
+        if n % 5 == 0:  # every fifth job's first model fails: its reservation is released
+            answers.insert(-1, error(500, "server_error", "down"))
+    server = Server(*answers)
+    engine = _budgeted_engine(config, moto_endpoint, server, "5")
+    request = JobRequest.model_validate({"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA})
+    spent = Decimal(0)
+    for n in range(50):
+        outcome = engine.extract(
+            request,
+            deadline=time.monotonic() + 30,
+            correlation_id=f"c-{n}",
+            cancelled=lambda: False,
+        )
+        assert outcome.data == {"name": "Desk lamp", "price": 12.5}, n
+        spent += Decimal(str(outcome.cost.actual_usd))
+    ledger = UsageLedger(
+        dynamodb=aws.dynamodb(moto_endpoint), table_name=config.usage_table, stage="local"
+    )
+    state = BudgetGuard(ledger, monthly_limit_usd=Decimal(5)).state()
+    assert state["reserved"] == 0
+    assert abs(state["usd"] - spent) < Decimal("0.000001")
+    month = ledger.db.get_item(
+        TableName=config.usage_table, Key=ledger.month_key(month_of(utcnow()))
+    )["Item"]
+    assert {"usd_nanos", "reserved_nanos", "committed_nanos"} <= set(month)
+    assert month["reserved_nanos"]["N"] == "0"
+
+
+def test_a_month_written_in_decimals_moves_to_nanos_on_its_next_reservation(
+    config: RuntimeConfig, moto_endpoint: str
+) -> None:
+    ledger = UsageLedger(
+        dynamodb=aws.dynamodb(moto_endpoint), table_name=config.usage_table, stage="legacy"
+    )
+    key = ledger.month_key(month_of(utcnow()))
+    ledger.db.put_item(
+        TableName=config.usage_table,
+        Item={**key, "usd": {"N": "0.5"}, "reserved": {"N": "0"}, "committed": {"N": "0.5"}},
+    )
+    guard = BudgetGuard(ledger, monthly_limit_usd=Decimal(1))
+    assert ledger.month_spend() == Decimal("0.5")  # read before the move too
+    guard.reserve(Decimal("0.25"))
+    item = ledger.db.get_item(TableName=config.usage_table, Key=key)["Item"]
+    assert not {"usd", "reserved", "committed"} & set(item)
+    assert guard.state() == {
+        "usd": Decimal("0.5"),
+        "reserved": Decimal("0.25"),
+        "committed": Decimal("0.75"),
+    }
+    with pytest.raises(BudgetExceeded):
+        guard.reserve(Decimal("0.3"))  # 0.75 + 0.3 > 1: the old spend still counts
 
 
 def test_a_full_budget_refuses_with_a_clear_message(

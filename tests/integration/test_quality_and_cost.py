@@ -944,7 +944,7 @@ def test_the_clients_schema_controls_the_output_strictly(world_for: Callable[...
         }
 
     world = world_for({"/lamp": LAMP}, injected)
-    job, done = extract_lamp(world)
+    _, done = extract_lamp(world)
     assert done["result"]["data"] == {"name": "Desk lamp", "price": 12.5}
     sent = world.model.requests[0]["response_format"]["json_schema"]
     assert sent["strict"] is True

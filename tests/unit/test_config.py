@@ -137,3 +137,20 @@ def test_the_stacks_environment_is_one_the_runtime_accepts(cdk_context: dict[str
         assert config.model_policy == settings.models
         assert config.allowed_private_hosts == settings.allowed_private_hosts
         assert config.monthly_budget_usd == settings.budget.monthly_usd
+
+
+def test_a_local_runs_budget_wins_over_cdk_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_codex_local.local import LocalModeError, _settings, _with_budget
+
+    settings = _settings([])
+    monkeypatch.delenv("ATLAS_MONTHLY_BUDGET_USD", raising=False)
+    assert _with_budget(settings, None).budget == settings.budget
+    assert _with_budget(settings, 7.5).budget.monthly_usd == 7.5
+    monkeypatch.setenv("ATLAS_MONTHLY_BUDGET_USD", "3")
+    assert _with_budget(settings, None).budget.monthly_usd == 3.0
+    assert _with_budget(settings, 9.0).budget.monthly_usd == 9.0  # the flag wins
+    monkeypatch.setenv("ATLAS_MONTHLY_BUDGET_USD", "lots")
+    with pytest.raises(LocalModeError, match="not a number"):
+        _with_budget(settings, None)
+    with pytest.raises(LocalModeError, match="monthly budget"):
+        _with_budget(settings, -1.0)

@@ -74,5 +74,5 @@ def test_a_property_the_client_did_not_ask_for_never_reaches_the_result() -> Non
 def test_an_answer_that_fits_the_strict_schema_fits_it_after_the_mapping() -> None:
     strict = to_strict(SCHEMA)
     assert strict is not None
-    answer = {"name": "Lamp", "price": None, "tags": [], "seller": {"city": None}}
+    answer: dict[str, Any] = {"name": "Lamp", "price": None, "tags": [], "seller": {"city": None}}
     assert violation(strict, answer) is None
