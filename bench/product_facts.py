@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.content_extraction import Score
 from bench.product_pages import DATA, cases, extract_pages
 
 FIELDS = ("price", "sku", "availability", "currency", "name")
@@ -61,25 +62,11 @@ def normalised(field_name: str, value: Any) -> Any:
 
 
 @dataclass
-class FieldScore:
-    name: str
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
+class FieldScore(Score):
+    """One field's counts (precision, recall and F1 as the content benchmark computes them),
+    and how many right values each source gave."""
+
     sources: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def score() -> dict[str, FieldScore]:

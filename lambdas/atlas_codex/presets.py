@@ -6,6 +6,17 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 Preset = Literal["product"]
+AVAILABILITY: Final = (
+    "InStock",
+    "OutOfStock",
+    "PreOrder",
+    "BackOrder",
+    "Discontinued",
+    "LimitedAvailability",
+    "InStoreOnly",
+    "OnlineOnly",
+)
+"""schema.org ItemAvailability values a product's availability is given as."""
 
 _PRODUCT: Final[dict[str, Any]] = {
     "type": "object",
@@ -14,19 +25,7 @@ _PRODUCT: Final[dict[str, Any]] = {
         "price": {"type": "number"},
         "currency": {"type": "string", "description": "ISO 4217 code"},
         "sku": {"type": "string"},
-        "availability": {
-            "type": "string",
-            "enum": [
-                "InStock",
-                "OutOfStock",
-                "PreOrder",
-                "BackOrder",
-                "Discontinued",
-                "LimitedAvailability",
-                "InStoreOnly",
-                "OnlineOnly",
-            ],
-        },
+        "availability": {"type": "string", "enum": list(AVAILABILITY)},
         "brand": {"type": "string"},
         "gtin": {"type": "string"},
         "mpn": {"type": "string"},

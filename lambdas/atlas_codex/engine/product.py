@@ -32,10 +32,12 @@ from atlas_codex import limits
 from atlas_codex.engine.direct import Extraction, extract_structured
 from atlas_codex.engine.html import Metadata, words
 from atlas_codex.jobs.schema import FieldEvidence
-from atlas_codex.presets import schema_of
+from atlas_codex.presets import AVAILABILITY, schema_of
 
 FIELDS: Final = ("name", "price", "currency", "sku", "availability", "brand", "gtin", "mpn")
 SOURCE_RANK: Final = ("json-ld", "microdata", "rdfa", "meta", "platform", "buy-box", "page-label")
+"""Where a fact may come from, in the order :func:`read_facts` ranks them; a SKU written
+after its label on the page ("page-label") outranks them all."""
 
 # ------------------------------------------------------------------ which fields a job asks
 
@@ -188,18 +190,8 @@ def currency_code(text: str | None) -> str | None:
     return _CURRENCY_SIGNS.get(cleaned.lower())
 
 
-_AVAILABILITY: Final = (
-    "InStock",
-    "OutOfStock",
-    "PreOrder",
-    "BackOrder",
-    "Discontinued",
-    "LimitedAvailability",
-    "InStoreOnly",
-    "OnlineOnly",
-    "SoldOut",
-    "PreSale",
-)
+_AVAILABILITY: Final = (*AVAILABILITY, "SoldOut", "PreSale")
+"""The values read (a page's "SoldOut" is OutOfStock)."""
 
 
 def availability_value(value: Any) -> str | None:
