@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.data import BENCHDATA
+
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "benchdata" / "content-extraction"
+DATA = BENCHDATA / "content-extraction"
 _WS = re.compile(r"\s+")
 
 

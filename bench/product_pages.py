@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.data import BENCHDATA
+
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "benchdata" / "product-pages"
+DATA = BENCHDATA / "product-pages"
 PRODUCT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {

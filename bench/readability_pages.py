@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.data import BENCHDATA
+
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "benchdata" / "readability-pages" / "pages"
+DATA = BENCHDATA / "readability-pages" / "pages"
 _TOKEN = re.compile(r"\w+", re.U)
 ARTICLE_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from atlas_codex.llm import tokens
+from bench.data import BENCHDATA
 
 ROOT = Path(__file__).resolve().parent.parent
-RECORDED = ROOT.parent / "shared" / "benchdata" / "openai-recorded" / "recorded-dev.jsonl"
+RECORDED = BENCHDATA / "openai-recorded" / "recorded-dev.jsonl"
 
 
 def kind_of(body: dict[str, Any]) -> str:

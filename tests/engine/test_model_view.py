@@ -16,6 +16,7 @@ from atlas_codex.engine import model_view
 from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.html import parse
 from atlas_codex.engine.markdown import to_markdown
+from bench.data import benchdata
 from tests.engine.test_documents import html_pages
 
 
@@ -125,7 +126,7 @@ def test_no_generated_page_breaks_a_view(html: str) -> None:
 
 # --------------------------------------------------------------- the dev collections
 
-BENCHDATA = Path(__file__).resolve().parents[2].parent / "shared" / "benchdata"
+BENCHDATA = benchdata()
 needs_products = pytest.mark.skipif(
     not (BENCHDATA / "product-pages" / "ground-truth-dev.json").exists(),
     reason="../shared/benchdata/product-pages is not on this machine",

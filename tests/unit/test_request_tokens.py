@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 
 from atlas_codex.llm import tokens
+from bench.data import BENCHDATA
 from bench.token_counts import family as _family
 from bench.token_counts import kind_of as _kind
 
-RECORDED = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "benchdata"
-    / "openai-recorded"
-    / "recorded-dev.jsonl"
-)
-pytestmark = pytest.mark.skipif(not RECORDED.exists(), reason="the recorded calls are not here")
+RECORDED = BENCHDATA / "openai-recorded" / "recorded-dev.jsonl"
+needs_records = pytest.mark.skipif(not RECORDED.exists(), reason="the recorded calls are not here")
 
 
 def _errors() -> dict[str, Counter[int]]:
@@ -43,6 +37,7 @@ def _errors() -> dict[str, Counter[int]]:
     return by
 
 
+@needs_records
 def test_plain_chat_requests_are_counted_exactly_by_family_and_repository() -> None:
     by = _errors()
     plain = by["plain"]
@@ -54,6 +49,7 @@ def test_plain_chat_requests_are_counted_exactly_by_family_and_repository() -> N
             assert errors[0] / sum(errors.values()) >= 0.98, (key, errors)
 
 
+@needs_records
 def test_json_schema_requests_are_estimated_within_the_bound_the_docs_give() -> None:
     """Not exact yet (the API renders the schema its own way): the figure is kept honest."""
     schema = _errors()["json_schema"]
