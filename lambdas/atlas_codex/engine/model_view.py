@@ -245,10 +245,9 @@ def view(
     budget_tokens: int = OUTSIDE_BUDGET_TOKENS,
 ) -> View:
     """The page as ``name`` asks: ``full`` (the whole page's markdown), ``main`` (its main
-    content), or
-    ``model`` (main content with what the job's fields need from elsewhere; main content
-    alone when the job needs nothing it lacks). ``main``: the page's main-content markdown
-    (:func:`atlas_codex.engine.consensus.main_markdown`)."""
+    content), or ``model`` (main content with what the job's fields need from elsewhere;
+    main content alone when the job needs nothing it lacks). ``main``: the page's
+    main-content markdown (:func:`atlas_codex.engine.consensus.main_markdown`)."""
     from atlas_codex.llm import tokens
 
     full = to_markdown(tree, url)
