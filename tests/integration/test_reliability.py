@@ -286,6 +286,9 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
         if final.status != "completed":
             assert final.error is not None
             assert final.error.message
+        # Every billed call is one attempt: the attempts' costs are the job's actual cost.
+        billed = sum(a.cost_usd or 0.0 for a in final.attempts)
+        assert billed == pytest.approx(final.cost.actual_usd, abs=1e-9), final.job_id
         outcomes[final.status] = outcomes.get(final.status, 0) + 1
     with capsys.disabled():
         print(
