@@ -35,9 +35,10 @@ def family(model: str) -> str:
     return "reasoning" if tokens.is_reasoning(model) else model.split("-20")[0]
 
 
-def run() -> str:
-    if not RECORDED.exists():
-        return "## Token counts\n\nSkipped: ../shared/benchdata/openai-recorded is not on this machine."
+def errors_by_group() -> dict[tuple[str, str], Counter[int]]:
+    """(kind, group) -> how often each counting error (counted - billed) occurs, over the
+    recorded Chat Completions calls of the kinds the service sends (no tools, images or
+    JSON mode); groups: "all", "family <f>", "repo <r>"."""
     by: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
     for line in RECORDED.read_text().splitlines():
         record = json.loads(line)
@@ -51,6 +52,13 @@ def run() -> str:
         by[(kind, "all")][error] += 1
         by[(kind, f"family {family(body['model'])}")][error] += 1
         by[(kind, f"repo {record['source']['repo']}")][error] += 1
+    return by
+
+
+def run() -> str:
+    if not RECORDED.exists():
+        return "## Token counts\n\nSkipped: ../shared/benchdata/openai-recorded is not on this machine."
+    by = errors_by_group()
     lines = [
         "## Input tokens counted offline vs billed (recorded calls)",
         "",

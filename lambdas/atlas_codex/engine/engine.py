@@ -603,7 +603,7 @@ class Engine:
         assert page.page is not None
         tree = page.parsed()
         if strategy in MODEL_STRATEGIES:
-            if not self.models_available or self.models is None:
+            if not self._has_models():
                 raise StrategyFailed("model_unavailable", NO_MODEL)
             return self._model_strategy(strategy, page, request, attempts, deadline, spend)
         if strategy == "direct-css":
