@@ -23,7 +23,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 CDK := cdk --no-notices --no-version-reporting
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint synth diff snapshots deploy bench lock clean
+.PHONY: help setup run test lint browser synth diff snapshots deploy bench lock clean
 
 help:
 	@echo "make run    - start the service locally (no AWS account needed); RUN_ARGS=\"--port 0 ...\""
@@ -64,8 +64,15 @@ lint: setup
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+# The console's browser tests drive Debian's chromium (Playwright, executable_path): installed
+# once from Debian's packages (root, or sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium >/dev/null \
+		|| { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }
+
 # A full run (no PYTEST_ARGS) also lists every grant no recorded AWS call used (tests/support/iam.py).
-test: lint
+test: lint browser
 	rc=0; ATLAS_IAM_CHECK_UNUSED=$(if $(PYTEST_ARGS),0,1) $(PY) -m pytest -n 2 $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc

@@ -76,8 +76,9 @@ ACCEPTED: Final[dict[str, tuple[Accepted, ...]]] = {
     "AWS::ApiGateway::Method": (
         Accepted(
             "CKV_AWS_59",
-            "GET /health and GET /openapi.json are public by design (the README's API "
-            "table); every other route needs an API key.",
+            "GET /health, GET /openapi.json and the console's static files (GET /console, "
+            "GET /console/{asset}) are public by design (the README's API table); every "
+            "other route needs an API key.",
             _public_route,
         ),
     ),

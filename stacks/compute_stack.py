@@ -100,6 +100,10 @@ class ComputeStack(Stack):
         account = self.rest.api.node.try_find_child("Account")
         assert account is not None, "the REST API sets the account's CloudWatch role"
         self.websocket.stage.node.add_dependency(account)
+        # The console (served by the api function) subscribes to status changes there.
+        self.functions["api"].function.add_environment(
+            EnvVar.WEBSOCKET_URL.value, self.websocket.stage.url
+        )
         for fn in self.functions.values():
             self._grant(fn)
         self.openai_secret = secretsmanager.Secret.from_secret_name_v2(

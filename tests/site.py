@@ -67,6 +67,9 @@ def product(i: int) -> str:
 class Site:
     def __init__(self) -> None:
         self.hits: list[str] = []
+        self.release_slow = threading.Event()
+        """``/slow`` answers once this is set (or after a minute): a job reading it runs
+        until then."""
         site = self
         routes: dict[str, Callable[[], tuple[int, dict[str, str], bytes]]] = {
             "/robots.txt": lambda: (
@@ -112,6 +115,7 @@ class Site:
                 {"Content-Type": "text/html"},
                 b"<p>" + b"x" * 3_000_000 + b"</p>",
             ),
+            "/slow": site._slow,
             "/gone": lambda: (404, {"Content-Type": "text/html"}, b"<p>no</p>"),
             "/busy": lambda: (503, {"Content-Type": "text/html"}, b"<p>busy</p>"),
             "/private/x": lambda: (200, {"Content-Type": "text/html"}, b"<p>secret</p>"),
@@ -144,6 +148,10 @@ class Site:
         self.host_port = f"127.0.0.1:{self.port}"
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _slow(self) -> tuple[int, dict[str, str], bytes]:
+        self.release_slow.wait(60)
+        return 200, {"Content-Type": "text/html"}, _page("Slow", "<h1>At last</h1>").encode()
 
     def route(
         self, path: str, routes: dict[str, Callable[[], tuple[int, dict[str, str], bytes]]]

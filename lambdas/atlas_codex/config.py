@@ -55,6 +55,7 @@ class EnvVar(StrEnum):
     OPENAI_API_KEY = "OPENAI_API_KEY"
     OPENAI_BASE_URL = "OPENAI_BASE_URL"
     WEBSOCKET_ENDPOINT = "ATLAS_WEBSOCKET_ENDPOINT"
+    WEBSOCKET_URL = "ATLAS_WEBSOCKET_URL"
     OPENAI_SECRET_NAME = "ATLAS_OPENAI_SECRET_NAME"  # noqa: S105 - a variable name
 
 
@@ -137,6 +138,11 @@ class RuntimeConfig(BaseModel):
         default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$", alias=EnvVar.WEBSOCKET_ENDPOINT
     )
     """The WebSocket API's management endpoint; without it, status changes are not pushed."""
+    websocket_url: str | None = Field(
+        default=None, pattern=r"^wss://[^\s/]+(/[^\s]*)?$", alias=EnvVar.WEBSOCKET_URL
+    )
+    """The WebSocket API's client URL (the api function: the console subscribes there);
+    without it, the console polls."""
 
     @field_validator("openai_api_key", mode="before")
     @classmethod

@@ -53,9 +53,18 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/webhook-secret/rotate"),
     Route("GET", "/health", public=True),
     Route("GET", "/openapi.json", public=True),
+    Route("GET", "/console", public=True),
+    Route("GET", "/console/{asset}", public=True),
 )
 
-PUBLIC_PATHS: Final = frozenset(r.path for r in ROUTES if r.public)
+
+def _pattern(path: str) -> str:
+    return "^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$"
+
+
+def is_public(path: str) -> bool:
+    """Served without an API key: the path matches a public route."""
+    return any(r.public and re.fullmatch(_pattern(r.path), path) for r in ROUTES)
 
 
 def allowed_methods(path: str) -> tuple[str, ...]:
@@ -63,7 +72,6 @@ def allowed_methods(path: str) -> tuple[str, ...]:
     a known path is answered 405 with them in ``Allow``."""
     found = []
     for route in ROUTES:
-        pattern = "^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(route.path)) + "$"
-        if re.fullmatch(pattern, path) and route.method not in found:
+        if re.fullmatch(_pattern(route.path), path) and route.method not in found:
             found.append(route.method)
     return tuple(found)

@@ -6,6 +6,7 @@ Created once per process (cold start) and reused by every invocation.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 
 from atlas_codex import aws
@@ -78,6 +79,16 @@ def build_live_push(config: RuntimeConfig) -> LivePush | None:
     )
 
 
+_OBSERVERS: list[Notifier] = []
+
+
+def observe(notifier: Notifier) -> None:
+    """Also call ``notifier`` after every status change made in this process (local mode
+    prints a line per job event with it). Observers are called after the function's own
+    hooks, and one that fails never fails the job."""
+    _OBSERVERS.append(notifier)
+
+
 def build_notifier(config: RuntimeConfig) -> Notifier:
     hooks: list[Notifier] = [build_webhook_queue(config).notifier(), outcome_metrics(config.stage)]
     live = build_live_push(config)
@@ -87,6 +98,11 @@ def build_notifier(config: RuntimeConfig) -> Notifier:
     def notify(job: Job) -> None:
         for hook in hooks:
             hook(job)
+        for observer in list(_OBSERVERS):
+            try:
+                observer(job)
+            except Exception:  # an observer is a bystander: it never changes the job's fate
+                logging.getLogger(__name__).exception("a status observer failed")
 
     return notify
 

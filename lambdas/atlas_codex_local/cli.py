@@ -23,6 +23,7 @@ def _local_up(args: argparse.Namespace) -> int:
             info_file=args.info_file,
             stop=stop,
             monthly_budget=args.monthly_budget,
+            verbose=args.verbose,
         )
     except LocalModeError as exc:
         print(f"atlas-codex local up: {exc}", file=sys.stderr)
@@ -220,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="USD",
         help="the monthly model budget for this run (default: $ATLAS_MONTHLY_BUDGET_USD, "
         "else cdk.json's)",
+    )
+    up.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show metrics (EMF), JSON logs, warnings and the emulator's output here "
+        "(otherwise they go to the run's log files, named in the banner)",
     )
     up.set_defaults(run=_local_up)
 

@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import (
@@ -92,13 +93,16 @@ class Emulator:
 class EmulatorProcess:
     """The emulator in its own process: its work does not share a GIL with the service's."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, log: Path | None = None) -> None:
         self.host = host
         self.port = port
+        self.log = log
+        """Where the emulator's own output goes (its stderr); None: inherited."""
         self._proc: subprocess.Popen[str] | None = None
         self.endpoint = ""
 
     def start(self, timeout_s: float = 30) -> EmulatorProcess:
+        log = self.log.open("a") if self.log is not None else None
         self._proc = subprocess.Popen(
             [
                 sys.executable,
@@ -110,8 +114,11 @@ class EmulatorProcess:
                 str(self.port),
             ],
             stdout=subprocess.PIPE,
+            stderr=log,
             text=True,
         )
+        if log is not None:
+            log.close()  # the child holds its own descriptor
         assert self._proc.stdout is not None
         ready, _, _ = select.select([self._proc.stdout], [], [], timeout_s)
         line = self._proc.stdout.readline().strip() if ready else ""

@@ -21,17 +21,21 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
 from atlas_codex import aws
 from atlas_codex.policy import HostPort
+from atlas_codex_local import terminal
 from atlas_codex_local.demo_site import DemoSite
 from atlas_codex_local.emulator import EmulatorProcess
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
 
 ROOT: Final = Path(__file__).resolve().parents[2]
+RUNS_DIR: Final = ROOT / ".cache" / "local-runs"
+"""Each run's log files, in a directory of its own (the last few runs are kept)."""
 DEMO_PORT: Final = 8765
 """The port the local stage's settings allow for the demo site (cdk.json)."""
 _HOST_PORT: Final = TypeAdapter(HostPort)
@@ -110,15 +114,55 @@ def up(
     out: Any = None,
     stop: threading.Event | None = None,
     monthly_budget: float | None = None,
+    verbose: bool = False,
+    runs_dir: Path = RUNS_DIR,
 ) -> None:
     """Start everything, print how to use it, run the demo job, serve until stopped.
-    ``monthly_budget`` (else ``$ATLAS_MONTHLY_BUDGET_USD``) wins over cdk.json's."""
+    ``monthly_budget`` (else ``$ATLAS_MONTHLY_BUDGET_USD``) wins over cdk.json's. The
+    terminal shows a line per job event and per health status change; metrics, JSON logs
+    and warnings go to the run's log files (``verbose``: to the terminal as well)."""
     started = time.monotonic()
     out = out or (lambda text: print(text, flush=True))
     stop = stop or threading.Event()
     settings = _with_budget(_settings(allow_fetch or []), monthly_budget)
     site = _demo_site(demo)
-    emulator = EmulatorProcess().start()
+    files = terminal.RunFiles.create(runs_dir)
+    service_log = files.service_log.open("a", buffering=1)
+    real_stdout = sys.stdout
+    sys.stdout = terminal.LineRouter(real_stdout, service_log, verbose=verbose)
+    if not verbose:
+        terminal.capture_warnings(service_log)
+    try:
+        _serve(
+            settings=settings,
+            site=site,
+            files=files,
+            verbose=verbose,
+            port=port,
+            info_file=info_file,
+            out=out,
+            stop=stop,
+            started=started,
+        )
+    finally:
+        sys.stdout.flush()
+        sys.stdout = real_stdout
+        service_log.close()
+
+
+def _serve(
+    *,
+    settings: Any,
+    site: DemoSite | None,
+    files: terminal.RunFiles,
+    verbose: bool,
+    port: int,
+    info_file: str | None,
+    out: Any,
+    stop: threading.Event,
+    started: float,
+) -> None:
+    emulator = EmulatorProcess(log=None if verbose else files.emulator_log).start()
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "local",
@@ -190,7 +234,10 @@ def up(
         from atlas_codex.config import get_config
 
         get_config.cache_clear()
+        from atlas_codex import wiring
         from atlas_codex.handlers import api, webhooks, worker
+
+        wiring.observe(terminal.JobEvents(sys.stdout))
 
         api_server = ApiServer(
             api.handler,
@@ -250,7 +297,7 @@ def up(
             with os.fdopen(fd, "w") as handle:
                 handle.write(json.dumps(info, indent=2))
             partial.replace(info_file)
-        out(_banner(info, ready_s, api.config.models_available))
+        out(_banner(info, ready_s, api.config.models_available, files, verbose=verbose))
         if site is not None:
             out(_demo_job(api_server.url, key, site.url))
         out("Serving. Press Ctrl-C to stop.")
@@ -284,6 +331,7 @@ starting just after start-up; deployed stages every five minutes (EventBridge)."
 def _health_forever(handler: Any, stop: threading.Event) -> None:
     from atlas_codex_local.apigw import context
 
+    status = terminal.HealthStatus()
     # The first run waits a little: at start-up it would only compete with getting ready.
     if stop.wait(HEALTH_FIRST_RUN_S):
         return
@@ -292,7 +340,10 @@ def _health_forever(handler: Any, stop: threading.Event) -> None:
         run += 1
         try:
             event = {"id": f"local-health-{run}", "source": "atlas-codex.local"}
-            handler(event, context(60_000, function_name="atlas-codex-health-local"))
+            result = handler(event, context(60_000, function_name="atlas-codex-health-local"))
+            line = status.line(result)
+            if line is not None:
+                print(line, flush=True)
         except Exception as exc:  # the monitor must outlive a passing emulator error
             print(f"health: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         if stop.wait(HEALTH_EVERY_S):
@@ -311,16 +362,30 @@ def _wait_until_serving(url: str, timeout_s: float = 10) -> None:
     raise LocalModeError(f"the API at {url} did not answer /health within {timeout_s} s")
 
 
-def _banner(info: dict[str, Any], ready_s: float, models: bool) -> str:
+def _banner(
+    info: dict[str, Any],
+    ready_s: float,
+    models: bool,
+    files: terminal.RunFiles,
+    *,
+    verbose: bool = False,
+) -> str:
     body = json.dumps({"urls": [f"{info['demo_url'] or 'https://example.com'}/product/1"]})
+    logs = (
+        "shown here (--verbose)"
+        if verbose
+        else f"{files.service_log}  (metrics, JSON logs, warnings; --verbose shows them here)"
+    )
     return "\n".join(
         [
             f"Atlas Codex is running locally (ready in {ready_s:.1f} s).",
+            f"  Console:      {console_url(info['api_url'], info['api_key'])}",
             f"  API:          {info['api_url']}   (OpenAPI: {info['api_url']}/openapi.json)",
             f"  API key:      {info['api_key']}",
             f"  AWS emulator: {info['aws_endpoint_url']}",
             f"  Demo shop:    {info['demo_url'] or '(off)'}",
             f"  Models:       {'available' if models else 'not configured (set OPENAI_API_KEY); deterministic extraction serves'}",
+            f"  Logs:         {logs}",
             "",
             "Try:",
             f"  curl -s -X POST {info['api_url']}/extract -H 'x-api-key: {info['api_key']}' "
@@ -328,6 +393,12 @@ def _banner(info: dict[str, Any], ready_s: float, models: bool) -> str:
             "",
         ]
     )
+
+
+def console_url(api_url: str, api_key: str) -> str:
+    """The console with the key in the fragment: never sent to a server, read once by the
+    page (into the tab's session storage) and removed from the address bar."""
+    return f"{api_url}/console#key={quote(api_key, safe='')}"
 
 
 def _call(method: str, url: str, key: str, body: Any = None) -> tuple[int, Any]:

@@ -217,7 +217,8 @@ def _acknowledge_api_keys(scope: Construct) -> None:
         "AwsSolutions",
         "APIG4",
         "Clients are machines with API keys: API Gateway requires the key on every route "
-        "but /health and /openapi.json, and the function maps it to its owner.",
+        "but /health, /openapi.json and the console's static files, and the function maps it "
+        "to its owner.",
     )
     nag.acknowledge(
         scope,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -304,10 +305,26 @@ def test_a_quote_then_a_reextraction_over_the_stored_pages_with_a_diff(
     assert result["data"]["name"] == first["result"]["data"]["name"]
 
 
-def test_ctrl_c_stops_cleanly(local: dict[str, Any]) -> None:
+def test_the_terminal_shows_job_lines_and_ctrl_c_stops_cleanly(
+    local: dict[str, Any], site: Site
+) -> None:
+    with client(local) as c:
+        body = {
+            "urls": [f"{site.url}/product/1"],
+            "selectors": {"fields": {"n": {"selector": "h1"}}},
+        }
+        job = c.post("/extract", json=body).json()["job"]
     proc: subprocess.Popen[str] = local["process"]
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "Stopped." in out
     assert local["api_key"] in out
+    # One line a person can read per job event; machine output only in the run's log.
+    line = next(x for x in out.splitlines() if job["job_id"] in x and "completed" in x)
+    assert re.search(r"completed  1 page  \d+\.\d\d s  \$0\.0000  quality=complete", line), line
+    assert '{"_aws"' not in out
+    assert "Moto" not in out
+    assert "Warning" not in out
+    log = Path(re.search(r"Logs: +(\S+service\.log)", out)[1])  # type: ignore[index]
+    assert '"_aws"' in log.read_text()  # the EMF metrics went there

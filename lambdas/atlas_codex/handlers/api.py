@@ -26,7 +26,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from atlas_codex import aws, body_guard, limits, naming
+from atlas_codex import aws, body_guard, console, limits, naming
 from atlas_codex.api_models import (
     ErrorBody,
     HealthView,
@@ -57,6 +57,7 @@ from atlas_codex.jobs.schema import (
     FieldError,
     IdempotencyKey,
     Job,
+    JobId,
     JobStatus,
     JobType,
     ReextractRequest,
@@ -65,10 +66,10 @@ from atlas_codex.routes import (
     API_KEY_HEADER,
     CORRELATION_HEADER,
     IDEMPOTENCY_HEADER,
-    PUBLIC_PATHS,
     REQUEST_HEADERS,
     ROUTES,
     allowed_methods,
+    is_public,
 )
 from atlas_codex.wiring import build_key_store, build_secret_store, build_service
 
@@ -270,7 +271,7 @@ def admit(event: dict[str, Any]) -> tuple[str, str | None, Response[str] | None]
     given = _header(headers, CORRELATION_HEADER)
     cid = given if given and _CORRELATION_RE.fullmatch(given) else f"req-{uuid.uuid4().hex}"
     owner: str | None = None
-    if event.get("path") not in PUBLIC_PATHS:
+    if not is_public(str(event.get("path") or "")):
         owner = keys.owner_of(_header(headers, API_KEY_HEADER))
         if owner is None:
             refusal = error_response(
@@ -499,8 +500,16 @@ def list_jobs(
     type: Annotated[JobType | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    parent: Annotated[JobId | None, Query()] = None,
 ) -> Response[str]:
-    page = service.list(owner_id=_owner(), status=status, job_type=type, limit=limit, cursor=cursor)
+    page = service.list(
+        owner_id=_owner(),
+        status=status,
+        job_type=type,
+        limit=limit,
+        cursor=cursor,
+        parent_id=parent,
+    )
     return json_response(
         200, JobListView(jobs=[JobView.of(j) for j in page.jobs], next_cursor=page.next_cursor)
     )
@@ -591,6 +600,54 @@ def health(detail: Annotated[bool, Query()] = False) -> Response[str]:
         checked_at=report.checked_at if report else None,
     )
     return json_response(200, view)
+
+
+_TEXT_ERRORS: Final = {404: _ERRORS[404]}
+
+
+def _static(file: console.StaticFile) -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=file.content_type,
+        body=file.body,
+        headers={**file.headers, CORRELATION_HEADER: _correlation_id()},
+    )
+
+
+@app.get(
+    "/console",
+    responses={
+        200: {
+            "description": "The job console: a page for your jobs in the browser (public; it "
+            "asks for your API key and keeps it in the tab's session storage)",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
+    summary="The job console",
+)
+def console_page() -> Response[str]:
+    return _static(console.page(config.websocket_url))
+
+
+@app.get(
+    "/console/<asset>",
+    responses={
+        200: {
+            "description": "One of the console's script and style files",
+            "content": {
+                "text/javascript": {"schema": {"type": "string"}},
+                "text/css": {"schema": {"type": "string"}},
+            },
+        },
+        **_TEXT_ERRORS,
+    },
+    summary="A console file",
+)
+def console_asset(asset: str) -> Response[str]:
+    found = console.asset(asset, config.websocket_url)
+    if found is None:
+        return error_response(404, "not_found", f"the console has no file {asset!r}", "asset")
+    return _static(found)
 
 
 @app.get("/openapi.json", include_in_schema=False)

@@ -258,11 +258,17 @@ class JobManager:
         job_type: JobType | None = None,
         limit: int = 20,
         cursor: str | None = None,
+        parent_id: str | None = None,
     ) -> JobPage:
-        """An owner's top-level jobs, newest first, through the by-owner index."""
+        """An owner's top-level jobs (or the children of their batch ``parent_id``), newest
+        first, through the by-owner index."""
         names = {"#owner": "owner_id"}
         values: dict[str, Any] = {":owner": {"S": owner_id}}
         filters = ["attribute_not_exists(parent_id)"]
+        if parent_id is not None:  # a cursor is a place in the owner's index: any filter
+            names["#parent"] = "parent_id"
+            values[":parent"] = {"S": parent_id}
+            filters = ["#parent = :parent"]
         if status is not None:
             names["#status"] = "status"
             values[":status"] = {"S": status}

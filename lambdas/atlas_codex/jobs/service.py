@@ -265,9 +265,16 @@ class JobService:
         job_type: JobType | None,
         limit: int,
         cursor: str | None,
+        parent_id: str | None = None,
     ) -> JobPage:
+        """The owner's top-level jobs, or the children of their batch ``parent_id``."""
         return self.manager.list_for_owner(
-            owner_id, status=status, job_type=job_type, limit=limit, cursor=cursor
+            owner_id,
+            status=status,
+            job_type=job_type,
+            limit=limit,
+            cursor=cursor,
+            parent_id=parent_id,
         )
 
     def cancel(self, *, owner_id: str, job_id: str) -> Job:

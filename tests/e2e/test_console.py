@@ -1,0 +1,368 @@
+"""The job console in a real browser (Debian's chromium driven by Playwright) against local
+mode: the flows a person goes through, screenshots of each view kept under
+``test-artifacts/console/``, and an accessibility check of each view with axe-core."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from atlas_codex_local.local import ROOT, spawn, wait_for_info
+from tests.site import Site
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+WRONG_KEY_MESSAGE = "a valid API key is required in the x-api-key header"
+CATALOG_SELECTORS = {
+    "base_selector": "article.product",
+    "fields": {
+        "name": {"selector": ".name"},
+        "price": {"selector": ".price", "type": "number"},
+    },
+}
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("no chromium on PATH: `make test` installs Debian's chromium (apt-get)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    s = Site()
+    yield s
+    s.release_slow.set()
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[dict[str, Any]]:
+    info = tmp_path_factory.mktemp("console") / "info.json"
+    proc = spawn(info, "--allow-fetch", site.host_port, capture=True)  # with the demo shop
+    data = wait_for_info(proc, info)
+    yield data
+    proc.kill()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield ctx
+    ctx.close()
+
+
+class Console:
+    """One tab of the console, collecting what the browser complains about."""
+
+    def __init__(self, page: Page, local: dict[str, Any]) -> None:
+        self.page = page
+        self.local = local
+        self.problems: list[str] = []
+        page.on(
+            "console",
+            lambda m: self.problems.append(m.text) if m.type in ("error", "warning") else None,
+        )
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+
+    def open(self, fragment: str = "") -> Console:
+        self.page.goto(f"{self.local['api_url']}/console{fragment}")
+        return self
+
+    def signed_in(self) -> Console:
+        return self.open(f"#key={self.local['api_key']}")
+
+    def job(self, job_id: str) -> None:
+        self.page.evaluate("id => { location.hash = '#/jobs/' + id }", job_id)
+        expect(self.page.locator("#job-title")).to_have_text(f"Job {job_id}")
+
+    def status_is(self, status: str, timeout_s: float = 30) -> None:
+        expect(self.page.locator("#job-summary dd .status").first).to_have_text(
+            status, timeout=timeout_s * 1000
+        )
+
+    def shot(self, name: str) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def assert_no_complaints(self) -> None:
+        # 4xx answers the test provoked on purpose show as failed loads; nothing else may.
+        real = [p for p in self.problems if "Failed to load resource" not in p]
+        assert real == [], real
+
+
+@pytest.fixture
+def console(context: BrowserContext, local: dict[str, Any]) -> Console:
+    return Console(context.new_page(), local)
+
+
+def api(local: dict[str, Any]) -> httpx.Client:
+    return httpx.Client(
+        base_url=local["api_url"], headers={"x-api-key": local["api_key"]}, timeout=30
+    )
+
+
+# ---------------------------------------------------------------------- signing in
+
+
+def test_a_wrong_key_is_refused_with_the_api_s_message(console: Console) -> None:
+    console.open()
+    page = console.page
+    expect(page.locator("#key-title")).to_be_visible()
+    console.shot("sign-in")
+    page.fill("#api-key", "ack_wrongwrongwr_" + "x" * 43)
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#key-error")).to_have_text(WRONG_KEY_MESSAGE)
+    expect(page.locator("#view-jobs")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_a_typed_key_signs_in_and_stays_in_the_tab_only(
+    console: Console, local: dict[str, Any]
+) -> None:
+    page = console.open().page
+    page.fill("#api-key", local["api_key"])
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#jobs-title")).to_be_visible()
+    assert page.evaluate("Object.values(sessionStorage)") == [local["api_key"]]
+    assert page.evaluate("localStorage.length") == 0
+    assert page.context.cookies() == []
+    console.assert_no_complaints()
+
+
+def test_the_banner_s_key_is_read_once_and_leaves_the_address_bar(
+    console: Console, local: dict[str, Any]
+) -> None:
+    page = console.signed_in().page
+    expect(page.locator("#jobs-title")).to_be_visible()
+    assert local["api_key"] not in page.url
+    assert page.url.endswith("/console#/jobs")
+    # The demo job local mode ran at start-up is listed.
+    expect(page.locator("#jobs-table tbody tr").first).to_contain_text("completed")
+    console.shot("jobs")
+    console.assert_no_complaints()
+
+
+# ---------------------------------------------------------------------- jobs
+
+
+def test_a_selector_job_on_the_demo_shop_completes_and_shows_its_evidence(
+    console: Console, local: dict[str, Any]
+) -> None:
+    page = console.signed_in().page
+    page.click("#nav-new")
+    page.select_option("#new-type", "async")
+    page.fill("#new-urls", f"{local['demo_url']}/catalog/1")
+    page.check("#mode-selectors")
+    page.fill("#new-spec", json.dumps(CATALOG_SELECTORS))
+    page.click("#new-submit")
+    expect(page.locator("#job-title")).to_contain_text("job_")
+    console.status_is("completed")
+    expect(page.locator("#result-data")).to_contain_text("Desk lamp")
+    evidence = page.locator("table.evidence tbody tr").first
+    expect(evidence).to_contain_text(".name")
+    expect(evidence).to_contain_text("verified")
+    expect(page.locator("#job-timeline tbody tr")).to_have_count(
+        3
+    )  # pending, processing, completed
+    expect(page.locator("#job-attempts tbody tr").first).to_contain_text("direct-css")
+    console.shot("job-detail")
+    console.assert_no_complaints()
+
+
+def test_a_quote_is_shown_before_anything_billable_runs(
+    console: Console, local: dict[str, Any]
+) -> None:
+    page = console.signed_in().page
+    page.click("#nav-new")
+    page.fill("#new-urls", f"{local['demo_url']}/product/1")
+    page.check("#mode-selectors")
+    page.fill("#new-spec", json.dumps({"fields": {"name": {"selector": "h1"}}}))
+    page.fill("#new-max-cost", "0.05")
+    page.click("#new-quote")
+    quote = page.locator("#quote-body")
+    expect(quote).to_contain_text("direct-css")
+    expect(quote).to_contain_text("1 expected, 1 fetched")
+    expect(quote).to_contain_text("$0.050000")
+    console.shot("quote")
+    console.assert_no_complaints()
+
+
+def test_bad_input_in_the_form_gets_the_api_s_error_naming_the_field(
+    console: Console, local: dict[str, Any]
+) -> None:
+    page = console.signed_in().page
+    page.click("#nav-new")
+    page.select_option("#new-type", "webhook")
+    page.fill("#new-urls", f"{local['demo_url']}/product/1")
+    page.check("#mode-none")
+    page.click("#new-submit")
+    expect(page.locator("#new-error")).to_contain_text("field: webhook_url")
+    page.check("#mode-selectors")
+    page.fill("#new-spec", "{not json")
+    page.click("#new-submit")
+    expect(page.locator("#new-error")).to_contain_text("Selectors: not valid JSON")
+
+
+def test_a_slow_job_is_cancelled_from_its_page(
+    console: Console, local: dict[str, Any], site: Site
+) -> None:
+    with api(local) as c:
+        job = c.post("/jobs", json={"urls": [f"{site.url}/slow"]}).json()
+        end = time.monotonic() + 30
+        while c.get(f"/jobs/{job['job_id']}").json()["status"] != "processing":
+            assert time.monotonic() < end, "the job never started"
+            time.sleep(0.1)
+    page = console.signed_in().page
+    console.job(job["job_id"])
+    console.status_is("processing")
+    page.click("#job-cancel")
+    console.status_is("cancelled")
+    expect(page.locator("#job-cancel")).to_be_hidden()
+    expect(page.locator("#job-timeline")).to_contain_text("cancelled")
+    with api(local) as c:
+        assert c.get(f"/jobs/{job['job_id']}").json()["status"] == "cancelled"
+    site.release_slow.set()
+    console.assert_no_complaints()
+
+
+def test_a_partial_job_shows_why(console: Console, local: dict[str, Any]) -> None:
+    urls = [f"{local['demo_url']}/product/1", f"{local['demo_url']}/product/999"]
+    with api(local) as c:
+        body = {"urls": urls, "selectors": {"fields": {"name": {"selector": "h1"}}}}
+        job = c.post("/extract", json=body).json()["job"]
+    assert job["quality"] == "partial"
+    page = console.signed_in().page
+    console.job(job["job_id"])
+    reasons = page.locator("#partial-reasons")
+    expect(reasons).to_contain_text("Partial result: why")
+    expect(reasons).to_contain_text("1 of 2 pages could not be read")
+    expect(page.locator("#result-body")).to_contain_text("answered HTTP 404")
+    console.shot("partial")
+    console.assert_no_complaints()
+
+
+def test_a_batch_lists_its_children(console: Console, local: dict[str, Any]) -> None:
+    urls = [f"{local['demo_url']}/product/{i}" for i in (1, 2)]
+    with api(local) as c:
+        body = {
+            "type": "batch",
+            "urls": urls,
+            "selectors": {"fields": {"name": {"selector": "h1"}}},
+        }
+        batch = c.post("/jobs", json=body).json()
+    page = console.signed_in().page
+    console.job(batch["job_id"])
+    console.status_is("completed")
+    page.click("#job-refresh")
+    rows = page.locator("#children-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#job-children")).to_contain_text(urls[0])
+    rows.first.locator("a").click()
+    expect(page.locator("#job-summary")).to_contain_text(batch["job_id"])  # its batch
+
+
+# ---------------------------------------------------------------------- accessibility
+
+VIEWS = ("sign-in", "jobs", "job", "new")
+
+
+def _axe(page: Page) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate(
+        """async () => await axe.run(document, {
+            runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}
+        })"""
+    )
+    assert len(result["passes"]) > 10, "axe checked next to nothing: is the page empty?"
+    return [
+        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+    ]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_each_view_passes_the_accessibility_check(
+    browser: Browser, local: dict[str, Any], view: str
+) -> None:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make setup` installs axe-core from package.json")
+    # axe is injected as a script: this context alone lets it past the page's policy.
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    try:
+        c = Console(ctx.new_page(), local)
+        page = c.page
+        if view == "sign-in":
+            c.open()
+            expect(page.locator("#key-title")).to_be_visible()
+        else:
+            c.signed_in()
+            expect(page.locator("#jobs-title")).to_be_visible()
+        if view == "job":
+            page.locator("#jobs-table tbody tr a").first.click()
+            expect(page.locator("#result-body")).not_to_be_empty()
+        elif view == "new":
+            page.click("#nav-new")
+            expect(page.locator("#new-title")).to_be_visible()
+        assert _axe(page) == []
+    finally:
+        ctx.close()
+
+
+def test_the_new_job_form_is_reached_by_keyboard_in_reading_order(console: Console) -> None:
+    page = console.signed_in().page
+    page.click("#nav-new")
+    page.focus("#new-type")
+    order = ["new-type"]
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id"))
+    assert (
+        order
+        == [
+            "new-type",
+            "new-urls",
+            "mode-selectors",  # a radio group is one stop
+            "new-spec",
+            "new-max-pages",
+            "new-max-cost",
+            "new-webhook",
+            "new-evidence",
+            "new-quote",
+            "new-submit",
+            "",  # out of the form, to the page
+        ][: len(order)]
+    )
