@@ -34,13 +34,11 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 WRONG_KEY_MESSAGE = "a valid API key is required in the x-api-key header"
-CATALOG_SELECTORS = {
-    "base_selector": "article.product",
-    "fields": {
-        "name": {"selector": ".name"},
-        "price": {"selector": ".price", "type": "number"},
-    },
+CATALOG_FIELDS: dict[str, dict[str, str]] = {
+    "name": {"selector": ".name"},
+    "price": {"selector": ".price", "type": "number"},
 }
+CATALOG_SELECTORS: dict[str, Any] = {"base_selector": "article.product", "fields": CATALOG_FIELDS}
 
 
 def chromium() -> str:
@@ -200,6 +198,19 @@ def test_a_selector_job_on_the_demo_shop_completes_and_shows_its_evidence(
     )  # pending, processing, completed
     expect(page.locator("#job-attempts tbody tr").first).to_contain_text("direct-css")
     console.shot("job-detail")
+    # Re-extract the stored pages with one more field: a new job, and a diff against this one.
+    first = page.locator("#job-title").inner_text().removeprefix("Job ")
+    more = {
+        **CATALOG_SELECTORS,
+        "fields": {**CATALOG_FIELDS, "stock": {"selector": ".stock"}},
+    }
+    page.fill("#rx-spec", json.dumps(more))
+    page.click("#reextract-form button[type=submit]")
+    expect(page.locator("#job-title")).not_to_have_text(f"Job {first}")
+    console.status_is("completed")
+    expect(page.locator("#job-summary")).to_contain_text(first)  # re-extraction of
+    expect(page.locator("#result-diff")).to_contain_text("added")
+    expect(page.locator("#result-diff")).to_contain_text("stock")
     console.assert_no_complaints()
 
 
