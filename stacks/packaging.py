@@ -27,9 +27,13 @@ LAMBDAS_DIR: Final = ROOT / "lambdas"
 RUNTIME_PACKAGE: Final = "atlas_codex"
 LOCK_FILE: Final = ROOT / "requirements" / "lambda.txt"
 
-RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
-PYTHON_VERSION: Final = "3.14"
-"""The runtime's Python version: pip selects wheels for it."""
+RUNTIME: Final = lambda_.Runtime.PYTHON_3_13
+PYTHON_VERSION: Final = "3.13"
+"""The runtime's Python version: pip selects wheels for it, the bundled bytecode is made by
+it, and the tests run on it (the Makefile reads it from here). 3.13 is the newest Lambda
+Python whose interpreter these machines can install (docs/ARCHITECTURE.md, "Python")."""
+RUNTIME_ROOT: Final = "/var/task"
+"""Where Lambda unpacks the asset: the bytecode names its sources there."""
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
 PIP_PLATFORMS: Final = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 """Wheel platforms the arm64 runtime (Amazon Linux 2023, glibc 2.34) can load."""
@@ -85,7 +89,41 @@ class LocalPipBundling:
             dirs_exist_ok=True,
         )
         self._run(pip_command(output_dir))
+        self._run(compile_command(output_dir))
         return True
+
+
+class WrongPython(RuntimeError):
+    """Bytecode made by another Python than the runtime's would be ignored by Lambda."""
+
+
+def compile_command(output_dir: str, python: str = sys.executable) -> list[str]:
+    """Bytecode for every module of the asset, made by the runtime's Python.
+
+    Lambda's ``/var/task`` is read-only, so without shipped bytecode every cold start
+    compiles every module it imports. Unchecked hash-based pycs are used as they are (no
+    source timestamp is compared) and are the same on every machine: the embedded paths are
+    the runtime's (``/var/task/...``), not the build directory's."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != PYTHON_VERSION:
+        raise WrongPython(
+            f"the asset's bytecode must be made by Python {PYTHON_VERSION} (the functions' "
+            f"runtime), not {sys.version.split()[0]}: run `make` targets, which use it"
+        )
+    return [
+        python,
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-s",
+        output_dir,
+        "-p",
+        RUNTIME_ROOT,
+        output_dir,
+    ]
 
 
 def asset_hash(lambdas_dir: Path = LAMBDAS_DIR, lock_file: Path = LOCK_FILE) -> str:

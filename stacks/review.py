@@ -53,14 +53,16 @@ REPLACING: Final[dict[str, frozenset[str]]] = {
 
 _ASSET_HASH: Final = re.compile(r"\b[0-9a-f]{64}\b")
 _DEPLOYMENT_HASH: Final = re.compile(r"(Deployment[0-9A-F]{8})[0-9a-f]{32}")
+_VERSION_HASH: Final = re.compile(r"(CurrentVersion[0-9A-F]{8})[0-9a-f]{32}")
+"""A published version's logical id ends in a hash of the function's code and settings."""
 _ACCOUNT: Final = re.compile(r"(?<![0-9])\d{12}(?![0-9])")
 
 Change = Literal["added", "removed", "modified", "replaced"]
 
 
 def mask(template: Any) -> Any:
-    """The template as a reviewer compares it: asset hashes, account ids and the API
-    deployment's config hash masked (a changed method shows on the method itself), and the
+    """The template as a reviewer compares it: asset hashes, account ids, the API
+    deployment's config hash and a published version's code hash masked (a changed method shows on the method itself), and the
     CDK tooling's ``aws:*`` resource metadata (paths, asset locations) left out."""
     template = json.loads(json.dumps(template))
     for resource in template.get("Resources", {}).values():
@@ -73,6 +75,7 @@ def mask(template: Any) -> Any:
                 del resource["Metadata"]
     text = json.dumps(template, sort_keys=True)
     text = _DEPLOYMENT_HASH.sub(r"\1<config-hash>", text)
+    text = _VERSION_HASH.sub(r"\1<code-hash>", text)
     text = _ASSET_HASH.sub("<asset-hash>", text)
     text = _ACCOUNT.sub("<account>", text)
     return json.loads(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from atlas_codex import aws
 from atlas_codex.auth import ApiKeyStore
@@ -15,7 +16,6 @@ from atlas_codex.config import RuntimeConfig, get_config
 from atlas_codex.engine.interface import Extractor, load_extractor
 from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.engine.pages import PageStore
-from atlas_codex.health import HealthMonitor, canary_extractor, openai_model_probe
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import Job
@@ -25,6 +25,9 @@ from atlas_codex.outcomes import outcome_metrics
 from atlas_codex.usage import UsageLedger
 from atlas_codex.webhooks.delivery import WebhookQueue, WebhookSender
 from atlas_codex.webhooks.secrets_store import WebhookSecretStore
+
+if TYPE_CHECKING:
+    from atlas_codex.health import HealthMonitor
 
 
 @functools.cache
@@ -37,14 +40,14 @@ def build_manager(config: RuntimeConfig) -> JobManager:
         table_name=config.jobs_table,
         bucket=config.artifacts_bucket,
         dynamodb=aws.dynamodb(config.aws_endpoint_url),
-        s3=aws.s3(config.aws_endpoint_url),
+        s3=aws.lazy(aws.s3, config.aws_endpoint_url),
         ttl_days=config.job_ttl_days,
     )
 
 
 def build_webhook_queue(config: RuntimeConfig) -> WebhookQueue:
     return WebhookQueue(
-        sqs=aws.sqs(config.aws_endpoint_url),
+        sqs=aws.lazy(aws.sqs, config.aws_endpoint_url),
         queue_url=config.webhooks_queue_url,
         dlq_url=config.webhooks_dlq_url,
     )
@@ -53,7 +56,9 @@ def build_webhook_queue(config: RuntimeConfig) -> WebhookQueue:
 def build_service(config: RuntimeConfig) -> JobService:
     return JobService(
         manager=build_manager(config),
-        queue=JobQueue(sqs=aws.sqs(config.aws_endpoint_url), queue_url=config.jobs_queue_url),
+        queue=JobQueue(
+            sqs=aws.lazy(aws.sqs, config.aws_endpoint_url), queue_url=config.jobs_queue_url
+        ),
         extractor=extractor,
         max_receives=config.jobs_max_receives,
         notify=build_notifier(config),
@@ -129,10 +134,12 @@ def build_key_store(config: RuntimeConfig) -> ApiKeyStore:
 
 
 def build_health_monitor(config: RuntimeConfig) -> HealthMonitor:
+    from atlas_codex.health import HealthMonitor, canary_extractor, openai_model_probe
+
     return HealthMonitor(
         config,
         dynamodb=aws.dynamodb(config.aws_endpoint_url),
-        sqs=aws.sqs(config.aws_endpoint_url),
+        sqs=aws.lazy(aws.sqs, config.aws_endpoint_url),
         extractor=canary_extractor,
         environ=os.environ,
         model_probe=openai_model_probe(config),

@@ -158,6 +158,10 @@ class ApiSettings(_Settings):
     burst_limit: Annotated[int, Field(ge=1, le=5000)]
     quota_per_day: Annotated[int, Field(ge=1)]
     waf_enabled: bool
+    snapstart: bool
+    """The api function starts from a snapshot of its initialised state (Lambda SnapStart):
+    published versions, an alias ``live`` that API Gateway calls, the hooks of
+    ``atlas_codex/snapstart.py``. Billed per cached snapshot and per restore."""
 
     @field_validator("cors_origins")
     @classmethod

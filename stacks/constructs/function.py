@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Annotations, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -15,6 +15,8 @@ from stacks import nag
 from stacks.constructs.log_group import stage_log_group
 from stacks.functions import FunctionSpec
 from stacks.packaging import ARCHITECTURE, RUNTIME
+
+SNAPSTART_ALIAS = "live"
 
 
 class ServiceFunction(Construct):
@@ -27,6 +29,7 @@ class ServiceFunction(Construct):
         settings: StageSettings,
         code: lambda_.Code,
         environment: Mapping[str, str],
+        snapstart: bool = False,
     ) -> None:
         super().__init__(scope, cid)
         stage = settings.stage
@@ -67,6 +70,7 @@ class ServiceFunction(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
             environment={
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": naming.service_name(spec.name),
@@ -74,6 +78,22 @@ class ServiceFunction(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
         )
+        self.entry: lambda_.IFunction = self.function
+        """What callers invoke: the function, or with SnapStart the alias of its published
+        version (SnapStart applies to published versions only, never to $LATEST)."""
+        if snapstart:
+            Annotations.of(self.function).acknowledge_warning(
+                "@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "The alias below publishes a version on every code or configuration change "
+                "(current_version), and API Gateway calls that alias.",
+            )
+            self.entry = lambda_.Alias(
+                self,
+                "Live",
+                alias_name=SNAPSTART_ALIAS,
+                version=self.function.current_version,
+                description="The published version API Gateway calls (SnapStart)",
+            )
         nag.acknowledge(
             self.function,
             "AwsSolutions",
@@ -82,6 +102,15 @@ class ServiceFunction(Construct):
             "them for active tracing.",
             finding="Resource::*",
         )
+        for pack, rule in (("AwsSolutions", "L1"), ("Serverless", "LambdaLatestVersion")):
+            nag.acknowledge(
+                self.function,
+                pack,  # type: ignore[arg-type]
+                rule,
+                "Python 3.13 is the newest Lambda runtime whose interpreter these machines "
+                "can install, so the tests and the shipped bytecode run on the functions' "
+                "exact Python (docs/ARCHITECTURE.md, 'Python').",
+            )
         nag.acknowledge(
             self.function,
             "Serverless",

@@ -447,3 +447,45 @@ def test_every_log_group_is_encrypted_with_the_stage_s_logs_key(
     assert len(groups) == 7  # five functions, two APIs' access logs
     for group in groups.values():
         assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logs_key, "Arn"]}
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_the_api_starts_from_a_snapshot_where_the_stage_says_so(
+    templates: dict[str, Any],
+    template_json: dict[str, Any],
+    settings: dict[str, StageSettings],
+    stage: str,
+) -> None:
+    compute = templates[stage]["compute"]
+    api_name = naming.function_name("api", stage)
+    functions = _functions(compute)
+    assert all("SnapStart" not in f["Properties"] for n, f in functions.items() if n != api_name)
+    aliases = compute.find_resources("AWS::Lambda::Alias")
+    resources = template_json[stage]["compute"]["Resources"]
+    proxies = [
+        json.dumps(r["Properties"]["Integration"]["Uri"])
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGateway::Method"
+        and r["Properties"].get("Integration", {}).get("Type") == "AWS_PROXY"
+    ]
+    assert proxies
+    api = functions[api_name]
+    if not settings[stage].api.snapstart:
+        assert "SnapStart" not in api["Properties"]
+        assert aliases == {}
+        return
+    assert api["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    ((alias_id, alias),) = aliases.items()
+    assert alias["Properties"]["Name"] == "live"
+    version = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    assert resources[version]["Type"] == "AWS::Lambda::Version"
+    # API Gateway calls the alias (a published version) on every route, never $LATEST.
+    assert all(alias_id in uri for uri in proxies)
+
+
+def test_snapstart_is_on_where_latency_matters_and_off_where_it_only_costs(
+    settings: dict[str, StageSettings],
+) -> None:
+    assert settings["staging"].api.snapstart
+    assert settings["prod"].api.snapstart
+    assert not settings["dev"].api.snapstart

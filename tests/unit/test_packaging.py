@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from stacks import packaging
+
+RUNTIME_MAGIC = {"3.12": 3531, "3.13": 3571}
+"""CPython's bytecode magic numbers (importlib/_bootstrap_external.py), fixed for a minor
+version from its first release on: a Lambda runtime of that version loads these pycs."""
 
 
 def _lambdas(tmp_path: Path) -> Path:
@@ -32,8 +40,49 @@ def test_the_asset_holds_the_runtime_package_and_the_locked_wheels_only(tmp_path
 
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == ["atlas_codex/__init__.py", "atlas_codex/handlers/api.py"]
-    assert len(calls) == 1
+    assert len(calls) == 2
     assert calls[0][-4:] == ["--target", str(out), "--requirement", str(packaging.LOCK_FILE)]
+    assert calls[1] == packaging.compile_command(str(out))  # after pip: the wheels' too
+
+
+def test_the_asset_carries_bytecode_the_runtime_s_python_uses_as_is(tmp_path: Path) -> None:
+    out = tmp_path / "asset"
+    out.mkdir()
+    bundler = packaging.LocalPipBundling(
+        run=lambda command: None if "pip" in command else _run(command),
+        lambdas_dir=_lambdas(tmp_path),
+    )
+    bundler.try_bundle(str(out), image=None)
+
+    pycs = sorted(out.rglob("*.pyc"))
+    assert [p.relative_to(out).as_posix() for p in pycs] == [
+        f"atlas_codex/__pycache__/__init__.{sys.implementation.cache_tag}.pyc",
+        f"atlas_codex/handlers/__pycache__/api.{sys.implementation.cache_tag}.pyc",
+    ]
+    for pyc in pycs:
+        header = pyc.read_bytes()[:16]
+        # The magic number of the runtime's Python (the tests run on it: checked below).
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+        assert header[:4] == RUNTIME_MAGIC[packaging.PYTHON_VERSION].to_bytes(2, "little") + b"\r\n"
+        flags = int.from_bytes(header[4:8], "little")
+        assert flags == 0b01  # hash-based, not checked against the source: used as it is
+        code = marshal.loads(pyc.read_bytes()[16:])
+        assert code.co_filename.startswith(f"{packaging.RUNTIME_ROOT}/atlas_codex/")
+
+
+def test_the_tests_run_on_the_python_the_functions_run_on() -> None:
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" == packaging.PYTHON_VERSION
+    assert packaging.RUNTIME.name == f"python{packaging.PYTHON_VERSION}"
+
+
+def test_bytecode_from_another_python_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packaging, "PYTHON_VERSION", "3.9")
+    with pytest.raises(packaging.WrongPython, match=r"Python 3\.9"):
+        packaging.compile_command("/out")
+
+
+def _run(command: Sequence[str]) -> None:
+    subprocess.run(command, check=True)
 
 
 def test_pip_is_asked_for_binary_wheels_of_the_lambda_platform_and_python() -> None:

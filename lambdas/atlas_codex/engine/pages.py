@@ -78,7 +78,7 @@ class PageStore:
     @classmethod
     def for_config(cls, config: RuntimeConfig) -> PageStore:
         return cls(
-            s3=aws.s3(config.aws_endpoint_url),
+            s3=aws.lazy(aws.s3, config.aws_endpoint_url),
             bucket=config.artifacts_bucket,
             expiry_days=config.pages_expiry_days,
         )

@@ -26,7 +26,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from atlas_codex import aws, body_guard, console, limits, naming
+from atlas_codex import aws, body_guard, console, limits, naming, snapstart
 from atlas_codex.api_models import (
     ErrorBody,
     HealthView,
@@ -41,7 +41,6 @@ from atlas_codex.api_models import (
 from atlas_codex.config import get_config
 from atlas_codex.engine.interface import EngineUnavailable, Quote
 from atlas_codex.engine.pages import PagesUnavailable
-from atlas_codex.health import latest_report
 from atlas_codex.jobs.errors import (
     IdempotencyConflict,
     InvalidCursor,
@@ -83,6 +82,7 @@ logger = Logger(service=naming.service_name("api"))
 service = build_service(config)
 keys = build_key_store(config)
 secrets = build_secret_store(config)
+snapstart.register()  # with SnapStart (staging, prod), the hooks around the snapshot
 
 _origins = list(config.cors_origins)
 cors = (
@@ -581,6 +581,8 @@ def rotate_webhook_secret() -> Response[str]:
     },
 )
 def health(detail: Annotated[bool, Query()] = False) -> Response[str]:
+    from atlas_codex.health import latest_report  # the monitor's code only when asked
+
     report = latest_report(aws.dynamodb(config.aws_endpoint_url), config.usage_table)
     if detail:
         if keys.owner_of(_header(app.current_event.headers, API_KEY_HEADER)) is None:

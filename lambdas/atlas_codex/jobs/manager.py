@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import JsonValue
 
 from atlas_codex import artifacts, limits
+from atlas_codex.dynamo import attribute_value, from_attribute_value
 from atlas_codex.jobs.errors import (
     IdempotencyConflict,
     InvalidCursor,
@@ -63,19 +63,17 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
-_SER: Final = TypeSerializer()
-_DESER: Final = TypeDeserializer()
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CHILD_OUTCOMES: Final = "child_outcomes"
 BATCH_GET_MAX: Final = 100
 
 
 def _wire(value: Any) -> dict[str, Any]:
-    return dict(_SER.serialize(to_dynamo(value)))
+    return attribute_value(to_dynamo(value))
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _DESER.deserialize(v) for k, v in item.items()}
+    return {k: from_attribute_value(v) for k, v in item.items()}
 
 
 def request_hash(request: CreateJobRequest, reextraction_of: ReextractionOf | None = None) -> str:

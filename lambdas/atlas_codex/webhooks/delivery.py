@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from atlas_codex.api_models import JobView
@@ -46,6 +45,7 @@ from atlas_codex.webhooks import signing
 from atlas_codex.webhooks.secrets_store import WebhookSecretStore
 
 if TYPE_CHECKING:
+    import httpx
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ RETRY_DELAYS_S: Final = (5, 300, 1800, 7200, 18000, 36000, 36000)
 """Waits before attempts 2..8; attempt 1 is immediate."""
 MAX_ATTEMPTS: Final = 1 + len(RETRY_DELAYS_S)
 MAX_SQS_DELAY_S: Final = 900
-TIMEOUT: Final = httpx.Timeout(10.0, connect=3.0)
+TIMEOUT_S: Final = 10.0
+CONNECT_TIMEOUT_S: Final = 3.0
 USER_AGENT: Final = "AtlasCodex-Webhooks/1.0"
 
 
@@ -137,7 +138,12 @@ class WebhookSender:
         self.queue = queue
         self.policy = policy
         self.resolver = resolver
-        self.http = http or httpx.Client(follow_redirects=False, timeout=TIMEOUT, trust_env=False)
+        if http is None:
+            import httpx  # only the webhooks function sends: the api only queues
+
+            timeout = httpx.Timeout(TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+            http = httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False)
+        self.http = http
         self.clock = clock
 
     def handle(self, message: WebhookMessage) -> str:
@@ -199,6 +205,8 @@ class WebhookSender:
             "User-Agent": USER_AGENT,
             "X-Correlation-Id": job.correlation_id,
         }
+        import httpx
+
         try:
             response = self.http.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.HTTPError as exc:
