@@ -145,7 +145,7 @@ def test_the_prompt_count_includes_message_framing_and_the_schema() -> None:
     )
     assert bare == texts + 2 * tokens.TOKENS_PER_MESSAGE + tokens.REPLY_PRIMING
     schema = {"type": "object", "properties": {"title": {"type": "string"}}}
-    assert tokens.prompt_tokens(messages, schema) > bare + tokens.SCHEMA_FORMAT_TOKENS
+    assert tokens.prompt_tokens(messages, schema) > bare + tokens.RESPONSE_FORMAT_TOKENS
 
 
 def test_truncation_reports_the_counts_before_and_after() -> None:

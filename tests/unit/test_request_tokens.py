@@ -26,14 +26,48 @@ def test_plain_chat_requests_are_counted_exactly_by_family_and_repository() -> N
 
 
 @needs_records
-def test_json_schema_requests_are_estimated_within_the_bound_the_docs_give() -> None:
-    """Not exact yet (the API renders the schema its own way): the figure is kept honest."""
+def test_json_schema_requests_are_counted_as_the_api_renders_the_format() -> None:
+    """Not yet the 98% exact the plain requests reach (docs/PERFORMANCE.md says which
+    records miss and by how much): the figures are kept honest here."""
     schema = errors_by_group()[("json_schema", "all")]
     total = sum(schema.values())
     assert total >= 150
-    within = sum(n for error, n in schema.items() if abs(error) <= 20)
-    assert within == total  # never off by more than 20 on the dev set
-    assert sum(n for error, n in schema.items() if abs(error) <= 5) / total >= 0.45
+    assert schema[0] / total >= 0.75
+    assert sum(n for error, n in schema.items() if abs(error) <= 2) / total >= 0.85
+    assert all(abs(error) <= 4 for error in schema)  # never off by more than 4
+
+
+def test_the_format_hides_constraint_keywords_but_not_properties_named_like_them() -> None:
+    spec = {
+        "name": "extraction",
+        "schema": {
+            "type": "object",
+            "properties": {
+                "default": {"type": "string", "maxLength": 5},
+                "required": {"type": "number", "minimum": 0, "default": 1},
+            },
+            "required": ["default", "required"],
+            "additionalProperties": False,
+        },
+    }
+    rendered = tokens.render_response_format(spec)
+    assert rendered == (
+        "# Response Formats\n\n## extraction\n\n"
+        '{"type":"object","properties":{"default":{"type":"string"},'
+        '"required":{"type":"number"}}}'
+    )
+
+
+def test_a_format_without_a_system_message_comes_in_a_message_of_its_own() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    user = [{"role": "user", "content": "hi"}]
+    alone = tokens.prompt_tokens(user, schema)
+    with_system = tokens.prompt_tokens([{"role": "system", "content": "Be brief."}, *user], schema)
+    system_alone = tokens.prompt_tokens([{"role": "system", "content": "Be brief."}, *user])
+    # A message of its own costs its framing (3 + the role, give or take the one token the
+    # joint with the system text may save); appended, only the text and its joint are paid.
+    extra = (alone - tokens.prompt_tokens(user)) - (with_system - system_alone)
+    assert 3 <= extra <= 5
 
 
 def test_an_endpoint_without_a_rule_is_refused() -> None:

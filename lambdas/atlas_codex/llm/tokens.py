@@ -5,8 +5,9 @@ cannot; ``toktok-rs`` ships the vocabulary in a 4.5 MB wheel and counts at ~200 
 checks its counts against a second implementation (``bpe-openai``) on mixed text.
 
 :func:`request_tokens` counts what a Chat Completions request bills: each message's framing
-(3 tokens, plus the role) and text, the reply priming, and the JSON schema of a structured
-output (:func:`prompt_tokens` for the service's own requests).
+(3 tokens, plus the role) and text, the reply priming, and the JSON-schema response format
+as the API renders it into the prompt (:func:`render_response_format`; :func:`prompt_tokens`
+for the service's own requests).
 """
 
 from __future__ import annotations
@@ -63,11 +64,33 @@ REASONING_PRIMING: Final = 2
 models' on every plain request of the recorded dev set (18 of 18; o1-mini keeps 3)."""
 NAME_TOKENS: Final = 1
 """A message's ``name`` costs its own tokens and one more."""
-SCHEMA_FORMAT_TOKENS: Final = 11
-"""Around a JSON-schema response format: the median on the recorded dev set of what the API
-billed beyond the schema's compact JSON (without ``additionalProperties`` and
-``required``), its name and its description. Not exact: the API renders the schema in a
-form of its own (a flat schema is within -2..+4 of this; nested ones further)."""
+RESPONSE_FORMAT_TOKENS: Final = 4
+"""Beyond the rendered response format (below), the API bills 4 more tokens for it; when
+the request has no system or developer message the format comes in one of its own, which
+also costs the message framing (3 + the role)."""
+NOT_RENDERED: Final = frozenset(
+    {
+        "additionalProperties",
+        "required",
+        "default",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+    }
+)
+"""Schema keywords the model is not shown (structured outputs enforces them while decoding).
+Seen on the recorded calls: ``additionalProperties``, ``required``, ``default``,
+``minimum``, ``maximum`` and ``maxItems`` cost nothing; the other constraint keywords of
+strict mode are assumed to go the same way (no recorded call has them)."""
+_SCHEMA_MAPS: Final = frozenset({"properties", "$defs", "definitions", "patternProperties"})
 _REASONING: Final = re.compile(r"^(o[3-9]|gpt-5)")
 
 
@@ -80,9 +103,10 @@ def request_tokens(endpoint: str, body: Mapping[str, Any]) -> int:
     """The input tokens the API bills for a request body as the service sends it.
 
     ``chat.completions``: each message's framing (3), role, text (string or text parts) and
-    name; the reply priming (3, or 2 for reasoning models); a JSON-schema response format's
-    schema, name and description (an estimate, see :data:`SCHEMA_FORMAT_TOKENS`). Exact on
-    plain requests of the recorded dev set; the test measures it."""
+    name; the reply priming (3, or 2 for reasoning models); a JSON-schema response format as
+    rendered by :func:`render_response_format`, appended to the first system message (or in
+    a system message of its own), plus :data:`RESPONSE_FORMAT_TOKENS`. The test measures it
+    on the recorded dev set."""
     if endpoint != "chat.completions":
         raise ValueError(f"request_tokens: no rule for the endpoint {endpoint!r}")
     messages = body.get("messages") or []
@@ -99,7 +123,15 @@ def request_tokens(endpoint: str, body: Mapping[str, Any]) -> int:
     total = sum(count_many(texts)) + TOKENS_PER_MESSAGE * len(messages) + priming + extra
     response_format = body.get("response_format") or {}
     if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
-        total += _schema_format_tokens(response_format.get("json_schema") or {})
+        system = next((m for m in messages if m.get("role") in ("system", "developer")), None)
+        rendered = render_response_format(response_format.get("json_schema") or {})
+        if system is None:
+            total += TOKENS_PER_MESSAGE + count("system") + count(rendered)
+        else:
+            # Appended to the first system message: counted together, as it is tokenized.
+            text = _content_text(system.get("content"))
+            total += count(f"{text}\n\n{rendered}") - count(text)
+        total += RESPONSE_FORMAT_TOKENS
     return total
 
 
@@ -115,19 +147,34 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _schema_format_tokens(spec: Mapping[str, Any]) -> int:
-    schema = _without(spec.get("schema") or {}, frozenset({"additionalProperties", "required"}))
-    texts = [json.dumps(schema, separators=(",", ":"), ensure_ascii=False)]
-    texts += [str(spec[k]) for k in ("name", "description") if spec.get(k)]
-    return sum(count_many(texts)) + SCHEMA_FORMAT_TOKENS
+def render_response_format(spec: Mapping[str, Any]) -> str:
+    """The text a JSON-schema response format becomes in the prompt, as the recorded calls
+    bill it: a ``# Response Formats`` section naming it, its description as a ``//``
+    comment, and the schema as compact ASCII JSON (keys in the order given) without the
+    keywords of :data:`NOT_RENDERED`."""
+    text = f"# Response Formats\n\n## {spec.get('name', '')}\n\n"
+    if spec.get("description"):
+        text += f"// {spec['description']}\n"
+    schema = _shown(spec.get("schema") or {})
+    return text + json.dumps(schema, separators=(",", ":"), ensure_ascii=True)
 
 
-def _without(value: Any, keys: frozenset[str]) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
-    if isinstance(value, list):
-        return [_without(v, keys) for v in value]
-    return value
+def _shown(node: Any) -> Any:
+    """A schema node without the keywords the model is not shown (a property that happens
+    to be called ``default`` or ``required`` is a name, not a keyword, and stays)."""
+    if isinstance(node, list):
+        return [_shown(v) for v in node]
+    if not isinstance(node, Mapping):
+        return node
+    shown: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in NOT_RENDERED:
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, Mapping):
+            shown[key] = {name: _shown(sub) for name, sub in value.items()}
+        else:
+            shown[key] = _shown(value)
+    return shown
 
 
 def truncate(text: str, max_tokens: int) -> tuple[str, int, int]:
