@@ -597,7 +597,8 @@ def test_a_reextraction_reads_the_stored_pages_makes_no_fetch_and_diffs(
             Bucket=config.artifacts_bucket, Prefix=f"pages/{first_id}/"
         )["Contents"]
     }
-    assert keys == {f"pages/{first_id}/{n}" for n in ("00000.html", "00000.md", "manifest.json")}
+    # The HTML and the manifest; no main-content markdown: a CSS job never made one.
+    assert keys == {f"pages/{first_id}/{n}" for n in ("00000.html", "manifest.json")}
 
     world.site.fetches.clear()
     status, created = world.call(

@@ -81,6 +81,10 @@ class CrawledPage:
             self.tree = parse(self.page.text)
         return self.tree
 
+    def made_markdown(self) -> str | None:
+        """The main-content markdown if a reader has made it already, else None."""
+        return self._markdown
+
     def main_markdown(self) -> str:
         """The page's main content as markdown (:mod:`atlas_codex.engine.consensus`), made
         once for every reader (the strategies, the model view, the stored copy)."""
