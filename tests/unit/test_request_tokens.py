@@ -70,6 +70,33 @@ def test_a_format_without_a_system_message_comes_in_a_message_of_its_own() -> No
     assert 3 <= extra <= 5
 
 
+@needs_records
+def test_the_expected_output_is_near_what_the_recorded_answers_were_billed() -> None:
+    from bench.token_counts import output_errors_by_family, percentile
+
+    errors = output_errors_by_family()["all"]
+    assert len(errors) >= 140
+    assert abs(percentile(errors, 0.5)) <= 15  # centred: neither side favoured much
+    assert percentile([abs(e) for e in errors], 0.5) <= 20
+
+
+def test_an_answer_s_size_follows_its_schema() -> None:
+    from atlas_codex.llm import output
+
+    flat = {"type": "object", "properties": {"name": {"type": "string"}}}
+    wider = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "price": {"anyOf": [{"type": "number"}, {"type": "null"}]},
+            "tags": {"type": "array", "items": {"$ref": "#/$defs/Tag"}},
+        },
+        "$defs": {"Tag": {"type": "object", "properties": {"label": {"type": "string"}}}},
+    }
+    assert output.expected_tokens(flat) < output.expected_tokens(wider)
+    assert output.leaf_fields(wider) == 3  # name, price, tags[].label
+
+
 def test_an_endpoint_without_a_rule_is_refused() -> None:
     with pytest.raises(ValueError, match="responses"):
         tokens.request_tokens("responses", {"input": "hi"})

@@ -15,7 +15,7 @@ from typing import Any
 
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.schema import Attempt
-from atlas_codex.llm import prompts, tokens
+from atlas_codex.llm import output, prompts, tokens
 from atlas_codex.llm.catalog import Catalog, catalog_for
 from atlas_codex.llm.router import (
     Call,
@@ -167,6 +167,8 @@ class ModelStrategies:
             messages=lambda limit: prompts.schema_messages(url, _cut(markdown, limit), instruction),
             schema=prompts.evidence_format(strict or schema, strict=strict is not None),
             strict=strict is not None,
+            expected_output_tokens=output.expected_tokens(schema)
+            + output.evidence_tokens(output.leaf_fields(schema)),
             # Reasoning-enhanced when the job needs the full tier: a stronger model thinks more.
             reasoning_effort=REASONING_EFFORT if decision.tier == "full" else None,
             owner_id=spend.owner_id if spend else None,

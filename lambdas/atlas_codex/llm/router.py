@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from atlas_codex.jobs.schema import Attempt, JobError, utcnow
-from atlas_codex.llm import tokens
+from atlas_codex.llm import output, tokens
 from atlas_codex.llm.catalog import Catalog, Usage, cost_usd
 from atlas_codex.policy import MODEL_TIERS, ModelPolicy, ModelTier
 from atlas_codex.usage import BudgetExceeded, BudgetGuard
@@ -216,6 +216,9 @@ class Call:
     ceiling_usd: Decimal | None = None
     """What the job may still spend (its ``max_cost_usd`` less its spend so far): no call
     starts whose worst case would cross it."""
+    expected_output_tokens: int | None = None
+    """The answer's expected size when the caller knows better than the schema alone
+    (an extraction answer carries an evidence quote per field)."""
 
 
 @dataclass
@@ -273,13 +276,18 @@ class Router:
         self.clock = clock
 
     def estimate(
-        self, model: str, input_tokens: int, schema: dict[str, Any] | None, max_out: int
+        self, model: str, input_tokens: int, call: Call, max_out: int
     ) -> tuple[Decimal, Decimal]:
-        """(expected, worst case) cost of a call: exact input, output expected from the
-        schema's size (capped by max_output_tokens) or all of max_output_tokens."""
+        """(expected, worst case) cost of a call: exact input; output as expected from the
+        schema (:mod:`atlas_codex.llm.output`, capped by max_output_tokens), or all of
+        max_output_tokens for the worst case."""
         entry = self.catalog.get(model)
-        fields, _ = schema_shape(schema)
-        expected_out = min(max_out, 40 + 24 * max(fields, 4))
+        expected_out = min(
+            max_out,
+            call.expected_output_tokens
+            if call.expected_output_tokens is not None
+            else output.expected_tokens(call.schema),
+        )
         expected = cost_usd(entry, Usage(input_tokens=input_tokens, output_tokens=expected_out))
         worst = cost_usd(
             entry,
@@ -304,7 +312,7 @@ class Router:
             room = entry.context_window - max_out
             if prompt > room:
                 prompt = room
-            expected, worst = self.estimate(model, prompt, call.schema, max_out)
+            expected, worst = self.estimate(model, prompt, call, max_out)
             high += worst
             if first is None:
                 low = cost_usd(entry, Usage(input_tokens=prompt, output_tokens=0))
@@ -370,7 +378,7 @@ class Router:
                 messages, prompt = self._fit(call, whole, prompt, room)
                 warnings.append(f"content truncated for {model}: {before} -> {prompt} input tokens")
                 truncated = True
-            expected, worst = self.estimate(model, prompt, call.schema, max_out)
+            expected, worst = self.estimate(model, prompt, call, max_out)
             if call.ceiling_usd is not None and actual + worst > call.ceiling_usd:
                 message = (
                     f"the job's cost ceiling leaves ${max(call.ceiling_usd - actual, Decimal(0)):.6f};"
