@@ -42,6 +42,7 @@ from typing import Any, Final
 ROOT: Final = Path(__file__).resolve().parent.parent
 RUNS: Final = 11
 MINIMAL: Final = "minimal"
+FLOOR: Final = "floor"
 TARGETS: Final = ("api", "worker", "webhooks", "health")
 GOALS: Final = {"api": 1.5, "worker": 2.0, "webhooks": 2.0, "health": 2.5}
 """The issue's goals: a cold start at most this many times the minimal handler's."""
@@ -142,7 +143,8 @@ def build(dest: Path) -> Layout:
     for name in sorted(_runtime_lock().PROVIDED_BY_RUNTIME):
         _copy_distribution(name, layout.runtime)
     layout.minimal.mkdir(parents=True)
-    shutil.copy2(ROOT / "bench" / "minimal_powertools.py", layout.minimal / "minimal_powertools.py")
+    for name in ("minimal_powertools.py", "minimal_with_sdk.py"):
+        shutil.copy2(ROOT / "bench" / name, layout.minimal / name)
     for name in ("aws_lambda_powertools", "typing_extensions"):
         _copy_distribution(name, layout.minimal)
     for directory in (layout.asset, layout.runtime, layout.minimal):
@@ -262,7 +264,7 @@ def _events(target: str, env: dict[str, str], server: _Server, count: int) -> li
         "urls": [f"http://{server.host_port}/lamp"],
         "selectors": {"fields": {"name": {"selector": "h1"}}},
     }
-    if target == MINIMAL:
+    if target in (MINIMAL, FLOOR):
         return [rest_event("GET", "/ping") for _ in range(count)]
     if target == "health":
         return [{"id": f"bench-{i}", "source": "bench"} for i in range(count)]
@@ -352,12 +354,13 @@ def _run(
 
 MODULES: Final = {
     MINIMAL: "minimal_powertools",
+    FLOOR: "minimal_with_sdk",
     **{t: f"atlas_codex.handlers.{t}" for t in TARGETS},
 }
 
 
 def measure(runs: int = RUNS) -> dict[str, list[Sample]]:
-    samples: dict[str, list[Sample]] = {t: [] for t in (MINIMAL, *TARGETS)}
+    samples: dict[str, list[Sample]] = {t: [] for t in (MINIMAL, FLOOR, *TARGETS)}
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp, _world() as (env, server):
         layout = build(Path(tmp) / "bundles")
         try:
@@ -373,7 +376,10 @@ def measure(runs: int = RUNS) -> dict[str, list[Sample]]:
                     files[target].append(path)
             for i in range(runs + 1):  # round 0 warms the page cache; it is not counted
                 for target in samples:
-                    paths = [layout.minimal if target == MINIMAL else layout.asset, layout.runtime]
+                    paths = {
+                        MINIMAL: [layout.minimal, layout.runtime],
+                        FLOOR: [layout.minimal, layout.asset, layout.runtime],
+                    }.get(target, [layout.asset, layout.runtime])
                     warm = WARM_REQUESTS if target in (MINIMAL, "api") else 0
                     sample = _run(MODULES[target], paths, files[target][i], env, warm)
                     if i:
@@ -407,7 +413,7 @@ def run(runs: int = RUNS) -> str:
         "| function | CPU ms | wall ms | import ms | first event ms | x minimal (CPU) | x minimal (wall) | goal |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for target in (MINIMAL, *TARGETS):
+    for target in (MINIMAL, FLOOR, *TARGETS):
         rows = samples[target]
         cpu = statistics.median(s.cpu_s for s in rows)
         wall = statistics.median(s.wall_s for s in rows)
@@ -421,7 +427,10 @@ def run(runs: int = RUNS) -> str:
                 f"<= {goal}x: {'met' if max(cpu / base_cpu, wall / base_wall) <= goal else 'not met'}"
             )
         )
-        name = "minimal Powertools handler" if target == MINIMAL else target
+        name = {
+            MINIMAL: "minimal Powertools handler",
+            FLOOR: "minimal + pydantic + a DynamoDB client",
+        }.get(target, target)
         lines.append(
             f"| {name} | {cpu * 1000:.0f} | {wall * 1000:.0f} | {imp * 1000:.0f} | "
             f"{first * 1000:.0f} | {cpu / base_cpu:.2f} | {wall / base_wall:.2f} | {verdict} |"
@@ -433,5 +442,14 @@ def run(runs: int = RUNS) -> str:
         f"Warm requests (the {WARM_REQUESTS} after the first, in the same processes): api "
         f"`POST /jobs` median {warm_api * 1000:.1f} ms; the minimal handler's `GET /ping` "
         f"{warm_min * 1000:.2f} ms.",
+        "",
+        "*minimal + pydantic + a DynamoDB client* (`bench/minimal_with_sdk.py`) is the floor "
+        "of any handler that validates a request and writes a job: the goals for the api "
+        "(1.5x) and the worker and webhooks (2x) are below it, so they cannot be met while the "
+        "functions use Powertools with pydantic and an AWS SDK. Staging and prod run the api "
+        "with SnapStart, where a new environment is restored from a snapshot taken after "
+        "initialisation instead of importing and initialising (AWS documents startup 'as low "
+        "as sub-second': Lambda developer guide, 'Improving startup performance with Lambda "
+        "SnapStart'); a restore cannot be measured here.",
     ]
     return "\n".join(lines)
