@@ -123,11 +123,11 @@ def run() -> str:
         "| family | records | p10 | p50 | p90 | median absolute |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, errors in sorted(output_errors_by_family().items()):
+    for name, signed in sorted(output_errors_by_family().items()):
         lines.append(
-            f"| {name} | {len(errors)} | {percentile(errors, 0.1):+d} | "
-            f"{percentile(errors, 0.5):+d} | {percentile(errors, 0.9):+d} | "
-            f"{percentile([abs(e) for e in errors], 0.5)} |"
+            f"| {name} | {len(signed)} | {percentile(signed, 0.1):+d} | "
+            f"{percentile(signed, 0.5):+d} | {percentile(signed, 0.9):+d} | "
+            f"{percentile([abs(e) for e in signed], 0.5)} |"
         )
     lines += [
         "",

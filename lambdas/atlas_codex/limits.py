@@ -21,6 +21,11 @@ MAX_CORRELATION_ID_CHARS: Final = 128
 MAX_JOB_ID_CHARS: Final = 128
 MAX_OWNER_ID_CHARS: Final = 128
 MAX_ERROR_MESSAGE_CHARS: Final = 2000
+MAX_NOTE_CHARS: Final = 500
+"""A routing reason, warning or quality reason of a job, the reason of a status change, or
+the error of a webhook attempt."""
+MAX_NOTES: Final = 20
+"""Routing reasons, warnings and quality reasons a job keeps, each."""
 MAX_ATTEMPTS_RECORDED: Final = 50
 MAX_TIMELINE_ENTRIES: Final = 100
 MAX_REQUEST_BODY_BYTES: Final = 256 * 1024

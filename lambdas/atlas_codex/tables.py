@@ -67,7 +67,12 @@ IDEMPOTENCY: Final = TableSpec(
     ttl_attribute="expiration",
 )
 USAGE: Final = TableSpec(
-    # pk: "stage#2026-11" (monthly spend) or "key#<owner>#2026-11-29" (daily per key).
+    # Its item kinds, pk / sk, each written by one module:
+    #   "spend#<stage>"   / "month#2026-11"                the stage's model spend (usage.py)
+    #   "spend#<stage>"   / "owner#<owner>#2026-11[-29]"   an owner's, by month and day (usage.py)
+    #   "apikey#<key id>" / "apikey"                       an API key, hashed (auth.py)
+    #   "owner#<owner>"   / "webhook-secrets"              webhook signing secrets (webhooks/)
+    #   "health#latest"   / "report"                       the last health report (health.py)
     resource="usage",
     partition_key="pk",
     sort_key="sk",

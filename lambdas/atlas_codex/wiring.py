@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from atlas_codex import aws
 from atlas_codex.auth import ApiKeyStore
 from atlas_codex.config import RuntimeConfig, get_config
-from atlas_codex.engine.interface import Extractor, load_extractor
+from atlas_codex.engine.interface import Extractor
 from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.engine.pages import PageStore
 from atlas_codex.jobs.manager import JobManager
@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 
 @functools.cache
 def extractor() -> Extractor:
-    return load_extractor(get_config())
+    # The engine is imported when a job is first run, not at a function's cold start.
+    from atlas_codex.engine.engine import build_extractor
+
+    return build_extractor(get_config())
 
 
 def build_manager(config: RuntimeConfig) -> JobManager:

@@ -75,10 +75,11 @@ def test_prod_retains_its_stateful_resources_and_protects_them(
 
 
 def test_dev_data_can_be_torn_down(resources: dict[str, dict[str, Any]]) -> None:
-    for resource in resources["dev"].values():
-        if resource["Type"] == "AWS::DynamoDB::Table":
-            assert resource["DeletionPolicy"] == "Delete"
-            assert resource["Properties"]["DeletionProtectionEnabled"] is False
+    tables = [r for r in resources["dev"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == len(TABLE_SPECS)  # every table is checked, none is missed
+    for resource in tables:
+        assert resource["DeletionPolicy"] == "Delete"
+        assert resource["Properties"]["DeletionProtectionEnabled"] is False
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)

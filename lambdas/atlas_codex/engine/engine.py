@@ -208,7 +208,9 @@ class Engine:
                     exc.outcome = self._outcome(None, pages, "", attempts, spend, expires_at)
                     raise
                 # One page the strategies could not read does not sink the crawl.
-                error = JobError(code=exc.code, message=exc.message[:2000])
+                error = JobError(
+                    code=exc.code, message=exc.message[: limits.MAX_ERROR_MESSAGE_CHARS]
+                )
                 pages.append(PageOutcome(url=page.url, status="failed", error=error))
                 continue
             served.add(strategy)
@@ -535,7 +537,9 @@ class Engine:
                         strategy=strategy,
                         started_at=started,
                         ended_at=utcnow(),
-                        error=JobError(code=exc.code, message=exc.message[:2000]),
+                        error=JobError(
+                            code=exc.code, message=exc.message[: limits.MAX_ERROR_MESSAGE_CHARS]
+                        ),
                     )
                 )
                 if exc.code == "cost_ceiling_reached":
@@ -836,18 +840,24 @@ def _failed_page(url: str, error: FetchError) -> PageOutcome:
         url=url,
         status="failed",
         http_status=error.status,
-        error=JobError(code=error.code, message=error.message[:2000], retryable=error.retryable),
+        error=JobError(
+            code=error.code,
+            message=error.message[: limits.MAX_ERROR_MESSAGE_CHARS],
+            retryable=error.retryable,
+        ),
     )
 
 
 def _skipped_page(url: str, stop: ExtractionError) -> PageOutcome:
     return PageOutcome(
-        url=url, status="skipped", error=JobError(code=stop.code, message=stop.message[:2000])
+        url=url,
+        status="skipped",
+        error=JobError(code=stop.code, message=stop.message[: limits.MAX_ERROR_MESSAGE_CHARS]),
     )
 
 
 def _unique(notes: list[str]) -> list[str]:
-    return [n[:500] for n in dict.fromkeys(notes)][:20]
+    return [n[: limits.MAX_NOTE_CHARS] for n in dict.fromkeys(notes)][: limits.MAX_NOTES]
 
 
 def _dedupe(attempts: list[Attempt]) -> list[Attempt]:
@@ -893,7 +903,7 @@ def _billed(attempt: Attempt) -> bool:
 
 
 def build_extractor(config: RuntimeConfig) -> Engine:
-    """The factory :func:`atlas_codex.engine.interface.load_extractor` calls."""
+    """The engine of a function's configuration (``atlas_codex.wiring.extractor``)."""
     fetcher = Fetcher(policy=NetPolicy.from_host_ports(config.allowed_private_hosts))
     models = None
     if config.models_available:

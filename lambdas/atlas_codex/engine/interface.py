@@ -1,23 +1,18 @@
 """The contract between the job lifecycle and the extraction engine.
 
-The worker and the sync API path call an :class:`Extractor`; the engine implements it.
-Until an engine module is installed, :func:`load_extractor` says so and jobs fail with
-``engine_unavailable`` — no result is ever made up.
+The worker and the sync API path call an :class:`Extractor`; the engine
+(:func:`atlas_codex.engine.engine.build_extractor`) implements it.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.schema import Attempt, JobCost, JobRequest, PageOutcome, Quality
-
-ENGINE_MODULE: Final = "atlas_codex.engine.engine"
 
 
 class ExtractionOutcome(BaseModel):
@@ -128,43 +123,3 @@ class Extractor(Protocol):
     def quote(self, request: JobRequest, *, deadline: float) -> Quote:
         """What running ``request`` would cost; fetches pages, calls no model."""
         ...
-
-
-class EngineUnavailable(ExtractionError):
-    def __init__(self) -> None:
-        super().__init__(
-            "engine_unavailable",
-            "the extraction engine is not installed in this deployment; no extraction was run",
-        )
-
-
-class _Unavailable:
-    models_available = False
-
-    def extract(
-        self,
-        request: JobRequest,
-        *,
-        deadline: float,
-        correlation_id: str,
-        cancelled: Callable[[], bool],
-        owner_id: str | None = None,
-        job_id: str | None = None,
-        stored_pages_of: str | None = None,
-    ) -> ExtractionOutcome:
-        raise EngineUnavailable()
-
-    def quote(self, request: JobRequest, *, deadline: float) -> Quote:
-        raise EngineUnavailable()
-
-
-def load_extractor(config: RuntimeConfig) -> Extractor:
-    """The installed engine, or one that fails every job with ``engine_unavailable``."""
-    try:
-        module = importlib.import_module(ENGINE_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != ENGINE_MODULE:
-            raise
-        return _Unavailable()
-    factory: Callable[[RuntimeConfig], Extractor] = module.build_extractor
-    return factory(config)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from atlas_codex import artifacts, aws
+from atlas_codex import artifacts, aws, limits
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.schema import Timestamp, utcnow
 
@@ -98,7 +98,9 @@ class PageStore:
                         depth=page.depth,
                         status=error.status if error else None,
                         error_code=error.code if error else "not_fetched",
-                        error_message=(error.message if error else "not fetched")[:2000],
+                        error_message=(error.message if error else "not fetched")[
+                            : limits.MAX_ERROR_MESSAGE_CHARS
+                        ],
                         error_retryable=error.retryable if error else False,
                     )
                 )

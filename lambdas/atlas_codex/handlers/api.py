@@ -39,7 +39,7 @@ from atlas_codex.api_models import (
     shown,
 )
 from atlas_codex.config import get_config
-from atlas_codex.engine.interface import EngineUnavailable, Quote
+from atlas_codex.engine.interface import Quote
 from atlas_codex.engine.pages import PagesUnavailable
 from atlas_codex.jobs.errors import (
     IdempotencyConflict,
@@ -191,11 +191,6 @@ def _pages_gone(exc: PagesUnavailable) -> Response[str]:
     if exc.expired_at is not None:
         return error_response(410, "pages_expired", str(exc), "job_id")
     return error_response(409, "pages_unavailable", str(exc), "job_id")
-
-
-@app.exception_handler(EngineUnavailable)
-def _no_engine(exc: EngineUnavailable) -> Response[str]:
-    return error_response(503, exc.code, exc.message)
 
 
 @app.exception_handler(ModelRequired)

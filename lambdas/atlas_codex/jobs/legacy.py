@@ -226,7 +226,9 @@ class _Collector:
         if status == "failed":
             error = JobError(
                 code="legacy_failure",
-                message=(error_message or "the legacy engine recorded no reason")[:2000],
+                message=(error_message or "the legacy engine recorded no reason")[
+                    : limits.MAX_ERROR_MESSAGE_CHARS
+                ],
             )
         elif error_message:
             self.skip(

@@ -30,7 +30,6 @@ from atlas_codex.jobs.errors import (
 )
 from atlas_codex.jobs.schema import (
     JOB_STATUSES,
-    MAX_NOTES,
     PARTIAL_RESULT_ERRORS,
     TERMINAL_STATUSES,
     TIMESTAMP_FORMAT,
@@ -373,7 +372,9 @@ class JobManager:
             "#timeline": "timeline",
             "#id": "job_id",
         }
-        entry = StatusChange(status=to, at=now, reason=reason[:500] if reason else None)
+        entry = StatusChange(
+            status=to, at=now, reason=reason[: limits.MAX_NOTE_CHARS] if reason else None
+        )
         values: dict[str, Any] = {
             ":to": {"S": to},
             ":one": {"N": "1"},
@@ -726,7 +727,7 @@ class JobManager:
                 JobResult(data=data, pages=pages),
                 cost=spent,
                 quality="partial" if reasons else "complete",
-                quality_reasons=[r[:500] for r in reasons][:MAX_NOTES],
+                quality_reasons=[r[: limits.MAX_NOTE_CHARS] for r in reasons][: limits.MAX_NOTES],
             )
         except TransitionRefused as exc:  # cancelled or timed out meanwhile: it stays so
             return exc.current

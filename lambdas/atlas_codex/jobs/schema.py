@@ -557,8 +557,8 @@ class Attempt(_Model):
     error: JobError | None = None
 
 
-Note = Annotated[str, Field(min_length=1, max_length=500)]
-MAX_NOTES: Final = 20
+Note = Annotated[str, Field(min_length=1, max_length=limits.MAX_NOTE_CHARS)]
+MAX_NOTES: Final = limits.MAX_NOTES
 
 
 class JobCost(_Model):
@@ -569,7 +569,7 @@ class JobCost(_Model):
 class StatusChange(_Model):
     status: JobStatus
     at: Timestamp
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=limits.MAX_NOTE_CHARS)] | None = None
 
 
 class ChildCounters(_Model):
@@ -682,7 +682,7 @@ class WebhookAttempt(_Model):
     attempt: Annotated[int, Field(ge=1)]
     at: Timestamp
     status_code: Annotated[int, Field(ge=100, le=599)] | None = None
-    error: Annotated[str, Field(max_length=500)] | None = None
+    error: Annotated[str, Field(max_length=limits.MAX_NOTE_CHARS)] | None = None
 
 
 class WebhookState(_Model):

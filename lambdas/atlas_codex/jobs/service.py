@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from atlas_codex import limits
 from atlas_codex.engine.interface import (
     DeadlineExceeded,
     ExtractionError,
@@ -398,7 +399,11 @@ class JobService:
         except DeadlineExceeded:
             raise
         except ExtractionError as exc:
-            error = JobError(code=exc.code, message=exc.message[:2000], retryable=exc.retryable)
+            error = JobError(
+                code=exc.code,
+                message=exc.message[: limits.MAX_ERROR_MESSAGE_CHARS],
+                retryable=exc.retryable,
+            )
             attempts = exc.attempts or (exc.outcome.attempts if exc.outcome else [])
             done = exc.outcome
             if exc.retryable and receive_count < self.max_receives:
@@ -500,13 +505,13 @@ class JobService:
             model=outcome.model,
             cost=outcome.cost,
             routing=outcome.routing,
-            warnings=[*outcome.warnings, *outcome.quality_reasons][:20],
+            warnings=[*outcome.warnings, *outcome.quality_reasons][: limits.MAX_NOTES],
             partial=partial,
         )
 
     def _release(self, job: Job, reason: str) -> None:
         with contextlib.suppress(TransitionRefused):  # cancelled or timed out meanwhile
-            self.notify(self.manager.release(job.job_id, reason=reason[:500]))
+            self.notify(self.manager.release(job.job_id, reason=reason[: limits.MAX_NOTE_CHARS]))
 
     def _terminal(self, change: Callable[[], Job]) -> Job:
         """Make the final change; a job cancelled or timed out meanwhile stays so."""

@@ -23,6 +23,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
+from atlas_codex import limits
 from atlas_codex.jobs.schema import Attempt, JobError, utcnow
 from atlas_codex.llm import output, tokens
 from atlas_codex.llm.catalog import Catalog, Usage, cost_usd
@@ -518,7 +519,7 @@ def _skipped(model: str, started: Any, kind: str, message: str) -> Attempt:
         ended_at=utcnow(),
         error=JobError(
             code=kind if kind in ("budget_exceeded", "cost_ceiling_reached") else _code(kind),
-            message=message[:2000],
+            message=message[: limits.MAX_ERROR_MESSAGE_CHARS],
         ),
     )
 
@@ -543,5 +544,9 @@ def _attempt(
         output_tokens=usage.output_tokens if usage else 0,
         estimated_cost_usd=float(expected),
         cost_usd=float(spent),
-        error=JobError(code=_code(kind), message=(message or kind)[:2000]) if kind else None,
+        error=JobError(
+            code=_code(kind), message=(message or kind)[: limits.MAX_ERROR_MESSAGE_CHARS]
+        )
+        if kind
+        else None,
     )

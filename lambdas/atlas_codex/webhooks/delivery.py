@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atlas_codex import limits
 from atlas_codex.api_models import JobView
 from atlas_codex.engine.netguard import (
     BlockedTarget,
@@ -159,7 +160,7 @@ class WebhookSender:
             attempt=message.attempt,
             at=datetime.fromtimestamp(now, UTC),
             status_code=result.status_code,
-            error=result.error[:500] if result.error else None,
+            error=result.error[: limits.MAX_NOTE_CHARS] if result.error else None,
         )
         if result.ok:
             self.manager.record_webhook(job.job_id, attempt, "delivered")
