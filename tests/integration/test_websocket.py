@@ -87,6 +87,14 @@ def test_another_owner_s_job_cannot_be_watched(ws: tuple[ModuleType, Stubber]) -
         event("subscribe", "c2", body={"action": "subscribe", "job_id": job.job_id}), context()
     )
     assert reply["statusCode"] == 404
+    error = json.loads(reply["body"])["error"]
+    # The REST API's answer to the same refusal: code, message and the field to blame.
+    assert (error["code"], error["message"], error["field"]) == (
+        "job_not_found",
+        "no such job",
+        "job_id",
+    )
+    assert error["correlation_id"]
     assert module.connections.subscribers(job.job_id) == []
 
 
@@ -96,7 +104,9 @@ def test_a_malformed_message_is_422(ws: tuple[ModuleType, Stubber]) -> None:
     module.handler(event("$connect", "c3", query={"api_key": key}), context())
     reply = module.handler(event("subscribe", "c3", body={"action": "watch"}), context())
     assert reply["statusCode"] == 422
-    assert json.loads(reply["body"])["error"]["code"] == "validation_error"
+    error = json.loads(reply["body"])["error"]
+    assert error["code"] == "validation_error"
+    assert error["field"] == "action"
 
 
 def test_a_gone_connection_is_removed(ws: tuple[ModuleType, Stubber]) -> None:

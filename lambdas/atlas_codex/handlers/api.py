@@ -40,16 +40,6 @@ from atlas_codex.api_models import (
 )
 from atlas_codex.config import get_config
 from atlas_codex.engine.interface import Quote
-from atlas_codex.engine.pages import PagesUnavailable
-from atlas_codex.jobs.errors import (
-    IdempotencyConflict,
-    InvalidCursor,
-    InvalidRequest,
-    JobNotFound,
-    ModelRequired,
-    NotReextractable,
-    TransitionRefused,
-)
 from atlas_codex.jobs.schema import (
     IDEMPOTENCY_KEY_PATTERN,
     CreateJobRequest,
@@ -61,6 +51,7 @@ from atlas_codex.jobs.schema import (
     JobType,
     ReextractRequest,
 )
+from atlas_codex.refusals import REFUSED, refusal
 from atlas_codex.routes import (
     API_KEY_HEADER,
     CORRELATION_HEADER,
@@ -166,46 +157,10 @@ def _unsupported(exc: RequestUnsupportedContentType) -> Response[str]:
     )
 
 
-@app.exception_handler(JobNotFound)
-def _not_found(exc: JobNotFound) -> Response[str]:
-    return error_response(404, exc.code, "no such job", "job_id")
-
-
-@app.exception_handler(TransitionRefused)
-def _refused(exc: TransitionRefused) -> Response[str]:
-    return error_response(409, exc.code, f"the job is already {exc.current.status}")
-
-
-@app.exception_handler(IdempotencyConflict)
-def _conflict(exc: IdempotencyConflict) -> Response[str]:
-    return error_response(409, exc.code, str(exc), IDEMPOTENCY_HEADER)
-
-
-@app.exception_handler(NotReextractable)
-def _not_reextractable(exc: NotReextractable) -> Response[str]:
-    return error_response(409, exc.code, str(exc), "job_id")
-
-
-@app.exception_handler(PagesUnavailable)
-def _pages_gone(exc: PagesUnavailable) -> Response[str]:
-    if exc.expired_at is not None:
-        return error_response(410, "pages_expired", str(exc), "job_id")
-    return error_response(409, "pages_unavailable", str(exc), "job_id")
-
-
-@app.exception_handler(ModelRequired)
-def _model_required(exc: ModelRequired) -> Response[str]:
-    return error_response(409, exc.code, str(exc), exc.field)
-
-
-@app.exception_handler(InvalidRequest)
-def _invalid(exc: InvalidRequest) -> Response[str]:
-    return error_response(422, exc.code, str(exc), exc.field)
-
-
-@app.exception_handler(InvalidCursor)
-def _bad_cursor(exc: InvalidCursor) -> Response[str]:
-    return error_response(400, exc.code, str(exc), "cursor")
+@app.exception_handler(list(REFUSED))
+def _refused(exc: Exception) -> Response[str]:
+    answer = refusal(exc)
+    return error_response(answer.status, answer.code, answer.message, answer.field)
 
 
 @app.exception_handler(ServiceError)
@@ -453,7 +408,7 @@ def _delivered(job: Job, include_evidence: bool) -> ResultView | None:
     presigned URL (a response must stay far below Lambda's 6 MB)."""
     if job.result is None and job.result_location is None:
         return None
-    url = service.manager.result_url(job, expires_in=limits.RESULT_URL_EXPIRES_S)
+    url = service.result_url(job, expires_in=limits.RESULT_URL_EXPIRES_S)
     if url is not None:
         return ResultView(
             job_id=job.job_id,

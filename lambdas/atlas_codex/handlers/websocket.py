@@ -19,6 +19,7 @@ from atlas_codex import naming
 from atlas_codex.config import get_config
 from atlas_codex.jobs.errors import JobNotFound
 from atlas_codex.jobs.schema import JobId
+from atlas_codex.refusals import refusal
 from atlas_codex.wiring import build_connections, build_key_store, build_live_push, build_manager
 
 config = get_config()
@@ -37,17 +38,17 @@ class Subscribe(BaseModel):
 
 
 def _reply(
-    http_status: int, code: str | None = None, message: str | None = None, **data: Any
+    http_status: int,
+    code: str | None = None,
+    message: str | None = None,
+    field: str | None = None,
+    **data: Any,
 ) -> dict[str, Any]:
     body: dict[str, Any] = dict(data)
     if code is not None:
-        body = {
-            "error": {
-                "code": code,
-                "message": message,
-                "correlation_id": logger.get_correlation_id() or "unknown",
-            }
-        }
+        error = {"code": code, "message": message, "field": field}
+        error["correlation_id"] = logger.get_correlation_id() or "unknown"
+        body = {"error": {k: v for k, v in error.items() if v is not None}}
     return {"statusCode": http_status, "body": json.dumps(body)}
 
 
@@ -88,13 +89,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        return _reply(
-            422, "validation_error", f"{field}: {first['msg']}" if field else first["msg"]
-        )
+        return _reply(422, "validation_error", str(first["msg"]), field or None)
     try:
         job = manager.get(message.job_id, owner_id=owner)
-    except JobNotFound:
-        return _reply(404, "job_not_found", "no such job")
+    except JobNotFound as exc:  # answered as the REST API answers it
+        answer = refusal(exc)
+        return _reply(answer.status, answer.code, answer.message, answer.field)
     connections.subscribe(connection_id, job.job_id)
     if live is not None:
         live.send(connection_id, job)

@@ -258,6 +258,10 @@ class JobService:
     def get(self, *, owner_id: str, job_id: str) -> Job:
         return self.manager.get(job_id, owner_id=owner_id)
 
+    def result_url(self, job: Job, *, expires_in: int) -> str | None:
+        """A presigned URL of a result kept in the bucket (None: it is inline)."""
+        return self.manager.result_url(job, expires_in=expires_in)
+
     def list(
         self,
         *,
