@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from atlas_codex import aws
@@ -56,13 +57,16 @@ def build_webhook_queue(config: RuntimeConfig) -> WebhookQueue:
     )
 
 
-def build_service(config: RuntimeConfig) -> JobService:
+def build_service(
+    config: RuntimeConfig, *, engine: Callable[[], Extractor] | None = None
+) -> JobService:
+    """The job service; ``engine`` replaces the extraction engine (tests inject one)."""
     return JobService(
         manager=build_manager(config),
         queue=JobQueue(
             sqs=aws.lazy(aws.sqs, config.aws_endpoint_url), queue_url=config.jobs_queue_url
         ),
-        extractor=extractor,
+        extractor=engine or extractor,
         max_receives=config.jobs_max_receives,
         notify=build_notifier(config),
         pages=PageStore.for_config(config),

@@ -66,11 +66,15 @@ def test_no_other_file_is_served(api: ModuleType, asset: str) -> None:
     assert_error(404, json.loads(out["body"]), "not_found", "asset")
 
 
-def test_a_deployed_console_subscribes_at_the_websocket_api(
-    api: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(api, "config", api.config.model_copy(update={"websocket_url": WSS}))
-    status, body, headers = get(api, "/console")
+def test_a_deployed_console_subscribes_at_the_websocket_api(api: ModuleType) -> None:
+    deployed = api.config.model_copy(update={"websocket_url": WSS})
+    app = api.build_app(
+        config=deployed, service=api.service, keys=api.keys, secrets=api.secrets, cors=None
+    )
+    out = api.make_handler(app, api.keys, None)(rest_event("GET", "/console"), context(28_000))
+    status, body = out["statusCode"], out["body"]
+    headers = {k.lower(): v[0] for k, v in (out.get("multiValueHeaders") or {}).items()}
+    headers |= {k.lower(): v for k, v in (out.get("headers") or {}).items()}
     assert status == 200
     assert f'<meta name="atlas-websocket" content="{WSS}">' in body
     assert csp(headers)["connect-src"] == f"'self' {WSS}"
