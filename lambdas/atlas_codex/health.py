@@ -30,8 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from atlas_codex.config import ConfigError, RuntimeConfig
 from atlas_codex.jobs.manager import job_from_wire_item
-from atlas_codex.jobs.schema import JobRequest, format_timestamp, utcnow
-from atlas_codex.tables import JOBS_BY_STATUS
+from atlas_codex.jobs.schema import JOB_STATUSES, JobRequest, JobStatus, format_timestamp, utcnow
+from atlas_codex.jobs.status_index import StatusIndex
 from atlas_codex.usage import UsageLedger
 
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ class HealthMonitor:
     ) -> None:
         self.config = config
         self.db = dynamodb
+        self.status_index = StatusIndex(dynamodb=dynamodb, table_name=config.jobs_table)
         self.sqs = sqs
         self.extractor = extractor
         self.environ = environ
@@ -319,17 +320,9 @@ class HealthMonitor:
     def check_schema(self) -> Passed:
         """The most recent jobs of every status, read whole and validated as the API would."""
         keys: list[dict[str, Any]] = []
-        for status in ("pending", "processing", "completed", "failed", "cancelled", "timeout"):
-            page = self.db.query(
-                TableName=self.config.jobs_table,
-                IndexName=JOBS_BY_STATUS.name,
-                KeyConditionExpression="#s = :s",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": {"S": status}},
-                ScanIndexForward=False,
-                Limit=SCHEMA_SAMPLE,
-            )
-            keys.extend({"job_id": item["job_id"]} for item in page["Items"])
+        for status in JOB_STATUSES:
+            page = self.status_index.page(status, newest_first=True, limit=SCHEMA_SAMPLE)
+            keys.extend({"job_id": item["job_id"]} for item in page.items)
         items: list[dict[str, Any]] = []
         if keys:  # the index projects keys only: read the records themselves
             out = self.db.batch_get_item(
@@ -433,44 +426,23 @@ class HealthMonitor:
         )["Attributes"]
         return sum(int(v) for v in attrs.values())
 
-    def _oldest_age(self, status: str, now: datetime) -> int | None:
-        page = self.db.query(
-            TableName=self.config.jobs_table,
-            IndexName=JOBS_BY_STATUS.name,
-            KeyConditionExpression="#s = :s",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": status}},
-            ScanIndexForward=True,
-            Limit=1,
-        )
-        if not page["Items"]:
+    def _oldest_age(self, status: JobStatus, now: datetime) -> int | None:
+        updated = self.status_index.oldest_change(status)
+        if updated is None:
             return None
-        updated = datetime.fromisoformat(page["Items"][0]["updated_at"]["S"].replace("Z", "+00:00"))
         return max(0, int((now - updated).total_seconds()))
 
     def _stuck(self, now: datetime) -> int:
         """Jobs the sweeper would act on: processing past their deadline, or pending with
         their message lost (unchanged for the queue's visibility timeout x max receives)."""
         overdue = 0
-        for item in self._by_status("processing", now):
+        for item in self.status_index.all_before("processing", now):
             deadline = item.get("deadline_at", {}).get("S")
             if deadline and datetime.fromisoformat(deadline.replace("Z", "+00:00")) < now:
                 overdue += 1
-        lost = len(self._by_status("pending", now - self.config.message_lost_after))
+        before = now - self.config.message_lost_after
+        lost = sum(1 for _ in self.status_index.all_before("pending", before))
         return overdue + lost
-
-    def _by_status(self, status: str, before: datetime) -> list[dict[str, Any]]:
-        page = self.db.query(
-            TableName=self.config.jobs_table,
-            IndexName=JOBS_BY_STATUS.name,
-            KeyConditionExpression="#s = :s AND updated_at < :before",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":s": {"S": status},
-                ":before": {"S": format_timestamp(before)},
-            },
-        )
-        return list(page["Items"])
 
 
 def _timed(name: str, check: Check) -> CheckResult:

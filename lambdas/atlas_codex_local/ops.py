@@ -9,6 +9,7 @@ something is wrong (no such job, the stage's table does not exist, no credential
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -19,8 +20,10 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any, Final
 
+from botocore.exceptions import ClientError
+
 from atlas_codex import naming
-from atlas_codex.jobs.schema import JOB_STATUSES, Job, format_timestamp, utcnow
+from atlas_codex.jobs.schema import JOB_STATUSES, Job, utcnow
 
 LOG_FUNCTIONS: Final = naming.FUNCTIONS
 NO_SETTINGS: Final = (
@@ -264,30 +267,29 @@ def _job_logs(target: Target, job: Job) -> list[str]:
 
 def jobs_list(target: Target, args: argparse.Namespace) -> int:
     from atlas_codex.jobs.manager import job_from_wire_item
-    from atlas_codex.tables import JOBS_BY_STATUS
+    from atlas_codex.jobs.status_index import StatusIndex
 
     statuses = [args.status] if args.status else list(JOB_STATUSES)
-    since = format_timestamp(args.since) if args.since else "0"
-    db = target.client("dynamodb")
+    index = StatusIndex(dynamodb=target.client("dynamodb"), table_name=target.table("jobs"))
     jobs: list[Job] = []
     for status in statuses:
-        kwargs: dict[str, Any] = {}
+        start: dict[str, Any] | None = None
         while len(jobs) < args.limit * len(statuses):
             page = _query(
-                db,
-                TableName=target.table("jobs"),
-                IndexName=JOBS_BY_STATUS.name,
-                KeyConditionExpression="#s = :s AND updated_at >= :since",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": {"S": status}, ":since": {"S": since}},
-                ScanIndexForward=False,
-                Limit=args.limit,
-                **kwargs,
+                functools.partial(
+                    index.page,
+                    status,
+                    newest_first=True,
+                    limit=args.limit,
+                    updated_since=args.since,
+                    start=start,
+                ),
+                target.table("jobs"),
             )
-            jobs.extend(job_from_wire_item(item) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
+            jobs.extend(job_from_wire_item(item) for item in page.items)
+            if page.last_key is None:
                 break
-            kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+            start = page.last_key
     jobs = sorted(jobs, key=lambda j: j.updated_at, reverse=True)[: args.limit]
     emit(
         args,
@@ -318,13 +320,13 @@ def jobs_list(target: Target, args: argparse.Namespace) -> int:
     return 0
 
 
-def _query(db: Any, **kwargs: Any) -> Any:
+def _query[T](read: Callable[[], T], table: str) -> T:
     try:
-        return db.query(**kwargs)
-    except db.exceptions.ResourceNotFoundException:
-        raise OpsError(
-            f"the table {kwargs['TableName']} does not exist here: is the stage deployed?"
-        ) from None
+        return read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        raise OpsError(f"the table {table} does not exist here: is the stage deployed?") from None
 
 
 def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
