@@ -577,16 +577,21 @@
     $("quote").hidden = true;
   }
 
-  $("new-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
+  // The form's request, or null with the problem shown under the form.
+  function formRequest() {
     $("new-error").textContent = "";
-    let body;
     try {
-      body = newRequest();
+      return newRequest();
     } catch (error) {
       $("new-error").textContent = error.message;
-      return;
+      return null;
     }
+  }
+
+  $("new-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = formRequest();
+    if (!body) return;
     const submit = $("new-submit");
     submit.disabled = true;
     try {
@@ -606,14 +611,8 @@
   });
 
   $("new-quote").addEventListener("click", async () => {
-    $("new-error").textContent = "";
-    let body;
-    try {
-      body = newRequest();
-    } catch (error) {
-      $("new-error").textContent = error.message;
-      return;
-    }
+    const body = formRequest();
+    if (!body) return;
     if (body.type === "sync") body.type = "async";
     const button = $("new-quote");
     button.disabled = true;

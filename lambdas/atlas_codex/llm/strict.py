@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-MOVED_TO_DESCRIPTION: Final = frozenset(
+CONSTRAINT_KEYWORDS: Final = frozenset(
     {
         "minLength",
         "maxLength",
@@ -37,6 +37,11 @@ MOVED_TO_DESCRIPTION: Final = frozenset(
         "multipleOf",
         "minItems",
         "maxItems",
+    }
+)
+"""The value constraints of JSON Schema (lengths, patterns, formats, bounds, sizes)."""
+MOVED_TO_DESCRIPTION: Final = CONSTRAINT_KEYWORDS | frozenset(
+    {
         "uniqueItems",
         "minProperties",
         "maxProperties",

@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from atlas_codex.llm.strict import CONSTRAINT_KEYWORDS
+
 ENCODING: Final = "o200k_base"
 TOKENS_PER_MESSAGE: Final = 3
 REPLY_PRIMING: Final = 3
@@ -68,23 +70,8 @@ RESPONSE_FORMAT_TOKENS: Final = 4
 """Beyond the rendered response format (below), the API bills 4 more tokens for it; when
 the request has no system or developer message the format comes in one of its own, which
 also costs the message framing (3 + the role)."""
-NOT_RENDERED: Final = frozenset(
-    {
-        "additionalProperties",
-        "required",
-        "default",
-        "minimum",
-        "maximum",
-        "exclusiveMinimum",
-        "exclusiveMaximum",
-        "multipleOf",
-        "minItems",
-        "maxItems",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "format",
-    }
+NOT_RENDERED: Final = (
+    frozenset({"additionalProperties", "required", "default"}) | CONSTRAINT_KEYWORDS
 )
 """Schema keywords the model is not shown (structured outputs enforces them while decoding).
 Seen on the recorded calls: ``additionalProperties``, ``required``, ``default``,
