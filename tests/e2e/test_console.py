@@ -4,16 +4,20 @@ mode: the flows a person goes through, screenshots of each view kept under
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+import websockets.asyncio.server
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from atlas_codex_local.local import ROOT, spawn, wait_for_info
 from tests.site import Site
@@ -32,6 +36,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # A page the test serves through Playwright's interception has no address, so Chromium
+    # takes it for a public one and refuses its connections to loopback (the stand-in
+    # WebSocket API): that check is Chromium's, not the console's.
+    "--disable-features=LocalNetworkAccessChecks",
 ]
 WRONG_KEY_MESSAGE = "a valid API key is required in the x-api-key header"
 CATALOG_FIELDS: dict[str, dict[str, str]] = {
@@ -304,6 +312,106 @@ def test_a_batch_lists_its_children(console: Console, local: dict[str, Any]) -> 
     expect(page.locator("#job-children")).to_contain_text(urls[0])
     rows.first.locator("a").click()
     expect(page.locator("#job-summary")).to_contain_text(batch["job_id"])  # its batch
+
+
+class LiveStandIn:
+    """A stand-in for a deployed stage's WebSocket API, on loopback: it takes a connection
+    that carries the API key, records subscriptions, and pushes status messages in the shape
+    ``atlas_codex.live.status_message`` sends."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.subscribed: list[str] = []
+        self.peers: set[Any] = set()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            async with websockets.asyncio.server.serve(self._peer, "127.0.0.1", 0) as server:
+                self.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+                ready.set()
+                await self.done  # until close()
+
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(serve(),), daemon=True
+        )
+        self.thread.start()
+        ready.wait(10)
+
+    async def _peer(self, peer: Any) -> None:
+        query = parse_qs(urlsplit(peer.request.path).query)
+        if query.get("api_key") != [self.api_key]:
+            await peer.close(4001, "unauthorized")
+            return
+        self.peers.add(peer)
+        async for message in peer:
+            request = json.loads(message)
+            if request.get("action") == "subscribe":
+                self.subscribed.append(request["job_id"])
+                await peer.send(json.dumps({"subscribed": request["job_id"]}))
+
+    def push(self, job_id: str, status: str) -> None:
+        message = json.dumps({"type": "job.status", "job_id": job_id, "status": status})
+
+        async def send() -> None:
+            for peer in list(self.peers):
+                await peer.send(message)
+
+        asyncio.run_coroutine_threadsafe(send(), self.loop).result(10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.done.set_result, None)
+        self.thread.join(10)
+
+
+def test_a_deployed_console_follows_a_job_over_the_websocket_api_without_polling(
+    console: Console, local: dict[str, Any], site: Site
+) -> None:
+    live = LiveStandIn(local["api_key"])
+    page = console.page
+
+    def as_deployed(route: Route) -> None:
+        # The page as a stage with a WebSocket API serves it: its URL in the page and the policy.
+        response = route.fetch()
+        body = response.text().replace(
+            '<meta name="atlas-websocket" content="">',
+            f'<meta name="atlas-websocket" content="{live.url}">',
+        )
+        headers = dict(response.headers)
+        policy = headers["content-security-policy"]
+        headers["content-security-policy"] = policy.replace(
+            "connect-src 'self'", f"connect-src 'self' {live.url}"
+        )
+        route.fulfill(response=response, body=body, headers=headers)
+
+    page.route("**/console", as_deployed)
+    try:
+        site.release_slow.clear()
+        with api(local) as c:
+            job = c.post("/jobs", json={"urls": [f"{site.url}/slow"]}).json()
+        console.signed_in()
+        expect(page.locator("#live-mode")).to_have_text("live updates: WebSocket")
+        console.job(job["job_id"])
+        end = time.monotonic() + 20
+        while job["job_id"] not in live.subscribed:
+            assert time.monotonic() < end, f"the page never subscribed: {console.problems}"
+            time.sleep(0.05)
+        reads: list[str] = []
+        page.on("request", lambda r: reads.append(r.url) if job["job_id"] in r.url else None)
+        page.wait_for_timeout(2500)
+        assert reads == []  # subscribed: no polling
+        site.release_slow.set()
+        with api(local) as c:
+            while c.get(f"/jobs/{job['job_id']}").json()["status"] != "completed":
+                assert time.monotonic() < end + 30, "the job did not finish"
+                time.sleep(0.1)
+        live.push(job["job_id"], "completed")
+        console.status_is("completed")
+        assert reads  # the push made the page read the job again
+        console.assert_no_complaints()
+    finally:
+        live.close()
 
 
 # ---------------------------------------------------------------------- accessibility
