@@ -127,4 +127,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out $(REVIEW_OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out $(REVIEW_OUT) .pytest_cache .mypy_cache .ruff_cache test-artifacts
