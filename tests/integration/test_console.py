@@ -17,8 +17,8 @@ from tests.integration.test_api import assert_error, call
 WSS = "wss://abc123.execute-api.eu-west-1.amazonaws.com/dev"
 
 
-def get(api: ModuleType, path: str) -> tuple[int, str, dict[str, str]]:
-    out = api.handler(rest_event("GET", path), context(28_000))
+def get(api: ModuleType, path: str, handler: Any = None) -> tuple[int, str, dict[str, str]]:
+    out = (handler or api.handler)(rest_event("GET", path), context(28_000))
     headers = {k.lower(): v for k, v in (out.get("headers") or {}).items()}
     for k, v in (out.get("multiValueHeaders") or {}).items():
         headers.setdefault(k.lower(), v[0])
@@ -71,10 +71,7 @@ def test_a_deployed_console_subscribes_at_the_websocket_api(api: ModuleType) -> 
     app = api.build_app(
         config=deployed, service=api.service, keys=api.keys, secrets=api.secrets, cors=None
     )
-    out = api.make_handler(app, api.keys, None)(rest_event("GET", "/console"), context(28_000))
-    status, body = out["statusCode"], out["body"]
-    headers = {k.lower(): v[0] for k, v in (out.get("multiValueHeaders") or {}).items()}
-    headers |= {k.lower(): v for k, v in (out.get("headers") or {}).items()}
+    status, body, headers = get(api, "/console", api.make_handler(app, api.keys, None))
     assert status == 200
     assert f'<meta name="atlas-websocket" content="{WSS}">' in body
     assert csp(headers)["connect-src"] == f"'self' {WSS}"

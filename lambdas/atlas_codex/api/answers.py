@@ -3,23 +3,29 @@ the OpenAPI description of the error statuses."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
 from atlas_codex.api_models import ErrorBody
 from atlas_codex.routes import CORRELATION_HEADER
 
 
-def correlation_id(router: Router) -> str:
+class HasContext(Protocol):
+    """A resolver or one of its routers: both carry the request's context."""
+
+    @property
+    def context(self) -> dict[str, Any]: ...
+
+
+def correlation_id(router: HasContext) -> str:
     """The request's correlation id (set by the door for every request)."""
     value = router.context.get("correlation_id")
     return value if isinstance(value, str) else "unknown"
 
 
-def owner(router: Router) -> str:
+def owner(router: HasContext) -> str:
     value = router.context.get("owner_id")
     assert isinstance(value, str), "the door sets the owner of every non-public route"
     return value

@@ -50,10 +50,8 @@ def build_app(
     app.include_router(public_routes(config, keys))
 
     def error(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
-        cid = app.context.get("correlation_id")
-        return answers.error_response(
-            status, code, message, field, correlation_id=cid if isinstance(cid, str) else "unknown"
-        )
+        cid = answers.correlation_id(app)
+        return answers.error_response(status, code, message, field, correlation_id=cid)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_json() -> Response[str]:
