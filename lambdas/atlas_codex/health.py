@@ -319,16 +319,12 @@ class HealthMonitor:
 
     def check_schema(self) -> Passed:
         """The most recent jobs of every status, read whole and validated as the API would."""
-        keys: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
         for status in JOB_STATUSES:
             page = self.status_index.page(status, newest_first=True, limit=SCHEMA_SAMPLE)
-            keys.extend({"job_id": item["job_id"]} for item in page.items)
-        items: list[dict[str, Any]] = []
-        if keys:  # the index projects keys only: read the records themselves
-            out = self.db.batch_get_item(
-                RequestItems={self.config.jobs_table: {"Keys": keys, "ConsistentRead": True}}
-            )
-            items = list(out["Responses"].get(self.config.jobs_table, []))
+            entries.extend(page.items)
+        # The index projects keys and the deadline: read the records themselves.
+        items = self.status_index.records(entries)
         invalid = []
         for item in items:
             try:

@@ -266,6 +266,7 @@ def _job_logs(target: Target, job: Job) -> list[str]:
 
 
 def jobs_list(target: Target, args: argparse.Namespace) -> int:
+    from atlas_codex.jobs.index_reader import ShardPosition
     from atlas_codex.jobs.manager import job_from_wire_item
     from atlas_codex.jobs.status_index import StatusIndex
 
@@ -273,7 +274,7 @@ def jobs_list(target: Target, args: argparse.Namespace) -> int:
     index = StatusIndex(dynamodb=target.client("dynamodb"), table_name=target.table("jobs"))
     jobs: list[Job] = []
     for status in statuses:
-        start: dict[str, Any] | None = None
+        start: list[ShardPosition] | None = None
         while len(jobs) < args.limit * len(statuses):
             page = _query(
                 functools.partial(
@@ -286,10 +287,11 @@ def jobs_list(target: Target, args: argparse.Namespace) -> int:
                 ),
                 target.table("jobs"),
             )
-            jobs.extend(job_from_wire_item(item) for item in page.items)
-            if page.last_key is None:
+            records = _query(functools.partial(index.records, page.items), target.table("jobs"))
+            jobs.extend(job_from_wire_item(item) for item in records)
+            if page.next_start is None:
                 break
-            start = page.last_key
+            start = page.next_start
     jobs = sorted(jobs, key=lambda j: j.updated_at, reverse=True)[: args.limit]
     emit(
         args,

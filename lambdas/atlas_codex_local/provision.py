@@ -51,7 +51,10 @@ def table_definition(spec: TableSpec, name: str) -> dict[str, Any]:
                         else []
                     ),
                 ],
-                "Projection": {"ProjectionType": index.projection},
+                "Projection": {
+                    "ProjectionType": index.projection,
+                    **({"NonKeyAttributes": list(index.include)} if index.include else {}),
+                },
             }
             for index in spec.indexes
         ]

@@ -12,6 +12,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from atlas_codex import naming
+from atlas_codex.jobs.manager import job_from_wire_item, job_to_wire_item
 from atlas_codex.jobs.schema import Job
 from atlas_codex.tables import JOBS, TABLE_SPECS
 from tests.conftest import ROOT
@@ -50,9 +51,34 @@ def test_tables_have_the_keys_indexes_and_ttl_of_their_spec(
         )
 
 
-def test_the_jobs_table_keys_are_fields_of_the_job_record() -> None:
-    for attribute in (*JOBS.key_attributes, JOBS.ttl_attribute):
-        assert attribute in Job.model_fields
+def test_the_jobs_table_keys_are_fields_of_the_job_record_or_made_from_them() -> None:
+    sharded = {i.partition_key: i.sharded_from for i in JOBS.indexes if i.sharded_from}
+    for attribute in (*JOBS.key_attributes, str(JOBS.ttl_attribute)):
+        assert sharded.get(attribute, attribute) in Job.model_fields
+    for index in JOBS.indexes:
+        for attribute in index.include:
+            assert attribute in Job.model_fields
+    # the sharded keys are written with every record and never read back as fields
+    at = "2026-01-01T00:00:00.000000Z"
+    job = Job.model_validate_json(
+        json.dumps(
+            {
+                "job_id": "job_01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                "type": "async",
+                "status": "pending",
+                "owner_id": "owner-a",
+                "correlation_id": "c",
+                "request": {"urls": ["https://shop.example/a"]},
+                "created_at": at,
+                "updated_at": at,
+                "timeline": [{"status": "pending", "at": at}],
+            }
+        )
+    )
+    item = job_to_wire_item(job)
+    assert item["status_key"]["S"].startswith("pending#")
+    assert item["owner_key"]["S"].startswith("owner-a#")
+    assert job_from_wire_item(item) == job
 
 
 def test_prod_retains_its_stateful_resources_and_protects_them(

@@ -22,6 +22,7 @@ from atlas_codex.health import (
 )
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.schema import CreateJobRequest, utcnow
+from atlas_codex.tables import shard_key
 from atlas_codex.usage import UsageLedger
 
 
@@ -115,9 +116,10 @@ def test_a_corrupt_job_record_fails_the_schema_check(
 ) -> None:
     aws.dynamodb(moto_endpoint).put_item(
         TableName=config.jobs_table,
-        Item={
+        Item={  # in the by-status index (its shard key) but not a job record
             "job_id": {"S": "job_corrupt"},
             "status": {"S": "completed"},
+            "status_key": {"S": shard_key("completed", "job_corrupt")},
             "updated_at": {"S": "2026-11-29T00:00:00.000000Z"},
         },
     )

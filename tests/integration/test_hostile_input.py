@@ -216,7 +216,16 @@ def test_hostile_reextractions_are_422(
         "eyJjcmVhdGVkX2F0IjoiMjAyNi0wMS0wMVQwMDowMDowMC4wMDAwMDBaIiwiam9iX2lkIjoiIiwib3duZXJfaWQiOiJvd25lci1hIn0",
         "e30",  # {}
         "W10",  # []
-        "bnVsbA",  # null
+        # one shard's position under another owner's shard key
+        "eyJsIjoiMDJiMzJmYTcxZGY5Y2Y3YiIsInAiOlt7ImNyZWF0ZWRfYXQiOiIyMDI2LTAxLTAxVDAwOjAwOjAwLjAwMDAwMFoiLCJqb2JfaWQiOiJqb2JfMDFBUlozTkRFS1RTVjRSUkZGUTY5RzVGQVYiLCJvd25lcl9rZXkiOiJvd25lci1iIzAifSxudWxsLG51bGwsbnVsbCxudWxsLG51bGwsbnVsbCxudWxsXX0",
+        # every shard read to its end (no cursor is ever made of that)
+        "eyJsIjoiMDJiMzJmYTcxZGY5Y2Y3YiIsInAiOlsiZG9uZSIsImRvbmUiLCJkb25lIiwiZG9uZSIsImRvbmUiLCJkb25lIiwiZG9uZSIsImRvbmUiXX0",
+        # one position fewer than the index has shards
+        "eyJsIjoiMDJiMzJmYTcxZGY5Y2Y3YiIsInAiOltudWxsLG51bGwsbnVsbCxudWxsLG51bGwsbnVsbCxudWxsXX0",
+        # the owner's own shard key with a value that is not a timestamp
+        "eyJsIjoiMDJiMzJmYTcxZGY5Y2Y3YiIsInAiOlt7ImNyZWF0ZWRfYXQiOiJ5ZXN0ZXJkYXkiLCJqb2JfaWQiOiJqb2JfMDFBUlozTkRFS1RTVjRSUkZGUTY5RzVGQVYiLCJvd25lcl9rZXkiOiJvd25lci1hIzAifSxudWxsLG51bGwsbnVsbCxudWxsLG51bGwsbnVsbCxudWxsXX0",
+        # a well-formed cursor of another owner's listing
+        "eyJsIjoiNjFjNjE0NGM5OGNkOTBkMCIsInAiOltudWxsLG51bGwsbnVsbCxudWxsLG51bGwsbnVsbCxudWxsLG51bGxdfQ",
     ],
 )
 def test_forged_cursors_are_400(api: ModuleType, key: str, cursor: str) -> None:

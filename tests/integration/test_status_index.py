@@ -20,7 +20,7 @@ def test_every_match_is_found_across_pages_and_the_oldest_change_is_the_first(
     index = StatusIndex(dynamodb=manager.db, table_name=manager.table)
     first = index.page("pending", limit=2)
     assert len(first.items) == 2
-    assert first.last_key is not None  # more to read
+    assert first.next_start is not None  # more to read
     later = utcnow() + timedelta(seconds=1)
     assert sum(1 for _ in index.all_before("pending", later)) == 5
     assert sum(1 for _ in index.all_before("pending", made[0].created_at)) == 0

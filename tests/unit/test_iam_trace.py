@@ -32,7 +32,9 @@ BUCKET = "atlas-codex-artifacts-123456789012-us-east-1-local"
 
 EXAMPLES = [
     call("worker", "dynamodb", "UpdateItem", TableName="atlas-codex-jobs-local"),
-    call("api", "dynamodb", "Query", TableName="atlas-codex-jobs-local", IndexName="by-owner"),
+    call(
+        "api", "dynamodb", "Query", TableName="atlas-codex-jobs-local", IndexName="by-owner-shard"
+    ),
     call("api", "sqs", "SendMessage", QueueUrl=QUEUE),
     call("worker", "s3", "PutObject", Bucket=BUCKET, Key="results/job_1.json"),
     call("api", "s3", "ListObjectsV2", Bucket=BUCKET, Prefix="pages/job_1/"),

@@ -28,8 +28,8 @@ from atlas_codex.jobs.errors import (
     JobNotFound,
     TransitionRefused,
 )
+from atlas_codex.jobs.index_reader import ShardPosition, check_positions, query_sharded
 from atlas_codex.jobs.schema import (
-    JOB_STATUSES,
     PARTIAL_RESULT_ERRORS,
     TERMINAL_STATUSES,
     TIMESTAMP_FORMAT,
@@ -56,7 +56,7 @@ from atlas_codex.jobs.schema import (
     to_dynamo,
     utcnow,
 )
-from atlas_codex.tables import JOBS, JOBS_BY_OWNER, JOBS_BY_STATUS
+from atlas_codex.tables import JOBS, JOBS_BY_OWNER, JOBS_BY_STATUS, Index, shard_key, sharded_keys
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -259,8 +259,8 @@ class JobManager:
     ) -> JobPage:
         """An owner's top-level jobs (or the children of their batch ``parent_id``), newest
         first, through the by-owner index."""
-        names = {"#owner": "owner_id"}
-        values: dict[str, Any] = {":owner": {"S": owner_id}}
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
         filters = ["attribute_not_exists(parent_id)"]
         if parent_id is not None:  # a cursor is a place in the owner's index: any filter
             names["#parent"] = "parent_id"
@@ -274,16 +274,16 @@ class JobManager:
             names["#type"] = "type"
             values[":type"] = {"S": job_type}
             filters.append("#type = :type")
-        query = {
-            "TableName": self.table,
-            "IndexName": JOBS_BY_OWNER.name,
-            "KeyConditionExpression": "#owner = :owner",
-            "FilterExpression": " AND ".join(filters),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-        }
-        return self._paged_query(query, limit, cursor, scope={"owner_id": owner_id})
+        return self._sharded_page(
+            JOBS_BY_OWNER,
+            owner_id,
+            limit=limit,
+            cursor=cursor,
+            newest_first=True,
+            filters=" AND ".join(filters),
+            names=names,
+            values=values,
+        )
 
     def list_by_status(
         self,
@@ -294,54 +294,47 @@ class JobManager:
         cursor: str | None = None,
     ) -> JobPage:
         """Jobs in one status, least recently changed first, through the by-status index."""
-        names = {"#status": "status"}
-        values: dict[str, Any] = {":status": {"S": status}}
-        condition = "#status = :status"
+        values: dict[str, Any] = {}
         if updated_before is not None:
-            names["#updated"] = "updated_at"
             values[":before"] = {"S": format_timestamp(updated_before)}
-            condition += " AND #updated < :before"
-        query = {
-            "TableName": self.table,
-            "IndexName": JOBS_BY_STATUS.name,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": True,
-        }
-        return self._paged_query(query, limit, cursor, scope={"status": status})
+        return self._sharded_page(
+            JOBS_BY_STATUS,
+            status,
+            limit=limit,
+            cursor=cursor,
+            newest_first=False,
+            sort_condition=("<", ":before") if updated_before is not None else None,
+            values=values,
+        )
 
-    def _paged_query(
-        self, query: dict[str, Any], limit: int, cursor: str | None, scope: dict[str, str]
+    def _sharded_page(
+        self,
+        index: Index,
+        value: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        newest_first: bool,
+        **query: Any,
     ) -> JobPage:
         if not 1 <= limit <= 100:
             raise ValueError("limit must be between 1 and 100")
-        start = (
-            _decode_cursor(cursor, scope, self._index_key(query["IndexName"])) if cursor else None
+        positions = _decode_cursor(cursor, index, value) if cursor else None
+        page = query_sharded(
+            self.db,
+            table=self.table,
+            index=index,
+            value=value,
+            limit=limit,
+            newest_first=newest_first,
+            positions=positions,
+            **query,
         )
-        jobs: list[Job] = []
-        while True:
-            page_query = {
-                **query,
-                "Limit": limit - len(jobs) if "FilterExpression" not in query else limit,
-            }
-            if start:
-                page_query["ExclusiveStartKey"] = start
-            out = self.db.query(**page_query)
-            for item in out.get("Items", []):
-                jobs.append(_job_from_item(item))
-                if len(jobs) == limit:
-                    last = _plain(item)
-                    key = {k: last[k] for k in self._index_key(query["IndexName"])}
-                    return JobPage(jobs=jobs, next_cursor=_encode_cursor(key))
-            start = out.get("LastEvaluatedKey")
-            if not start:
-                return JobPage(jobs=jobs, next_cursor=None)
-
-    @staticmethod
-    def _index_key(index_name: str) -> tuple[str, ...]:
-        index = next(i for i in JOBS.indexes if i.name == index_name)
-        return tuple(k for k in (JOBS.partition_key, index.partition_key, index.sort_key) if k)
+        jobs = self._batch_get([item[JOBS.partition_key]["S"] for item in page.items])
+        next_cursor = (
+            _encode_cursor(index, value, page.positions) if page.positions is not None else None
+        )
+        return JobPage(jobs=jobs, next_cursor=next_cursor)
 
     # ------------------------------------------------------------------ transitions
 
@@ -371,6 +364,7 @@ class JobManager:
             "#updated": "updated_at",
             "#timeline": "timeline",
             "#id": "job_id",
+            "#status_key": JOBS_BY_STATUS.partition_key,
         }
         entry = StatusChange(
             status=to, at=now, reason=reason[: limits.MAX_NOTE_CHARS] if reason else None
@@ -380,9 +374,11 @@ class JobManager:
             ":one": {"N": "1"},
             ":now": _wire(format_timestamp(now)),
             ":entry": _wire([entry.model_dump(mode="json")]),
+            ":status_key": {"S": shard_key(to, job_id)},
         }
         sets = [
             "#status = :to",
+            "#status_key = :status_key",
             "#version = #version + :one",
             "#updated = :now",
             "#timeline = list_append(#timeline, :entry)",
@@ -779,12 +775,19 @@ def _code(exc: ClientError) -> str:
 def _job_from_item(item: Mapping[str, Any]) -> Job:
     plain = _plain(item)
     plain.pop(CHILD_OUTCOMES, None)
+    for index in JOBS.indexes:
+        if index.sharded_from is not None:
+            plain.pop(index.partition_key, None)
     return Job.from_item(plain)
 
 
 def job_to_wire_item(job: Job) -> dict[str, Any]:
-    """The item the manager writes for ``job``, in the low-level client's form."""
-    item = {k: _wire(v) for k, v in job.to_item().items()}
+    """The item the manager writes for ``job``, in the low-level client's form (with the
+    write-sharded index keys derived from it)."""
+    plain = job.to_item()
+    item = {k: _wire(v) for k, v in plain.items()}
+    keys = sharded_keys(plain, job.job_id)
+    item.update({name: {"S": key} for name, key in keys.items()})
     if job.type == "batch":
         item[CHILD_OUTCOMES] = {"M": {}}
     return item
@@ -812,39 +815,40 @@ def _failure_item(exc: ClientError) -> dict[str, Any] | None:
     return item if isinstance(item, dict) and item else None
 
 
-def _encode_cursor(key: Mapping[str, Any]) -> str:
-    raw = json.dumps(dict(key), sort_keys=True, separators=(",", ":")).encode()
+def _scope(index: Index, value: str) -> str:
+    """Which listing a cursor belongs to (so one owner's cursor is refused in another's)."""
+    return hashlib.blake2b(f"{index.name}\0{value}".encode(), digest_size=8).hexdigest()
+
+
+def _encode_cursor(index: Index, value: str, positions: Sequence[ShardPosition]) -> str:
+    cursor = {"l": _scope(index, value), "p": list(positions)}
+    raw = json.dumps(cursor, sort_keys=True, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 _CURSOR_VALUES: Final[dict[str, Callable[[str], object]]] = {
     "job_id": check_id,
-    "owner_id": check_id,
     "created_at": lambda v: datetime.strptime(v, TIMESTAMP_FORMAT),
     "updated_at": lambda v: datetime.strptime(v, TIMESTAMP_FORMAT),
-    "status": lambda v: JOB_STATUSES.index(v),  # type: ignore[arg-type,unused-ignore]
 }
 
 
-def _decode_cursor(
-    cursor: str, scope: Mapping[str, str], key_names: Sequence[str]
-) -> dict[str, Any]:
-    """The cursor's key, if it is one of ours: exactly the index's key attributes, each a
-    well-formed value, in this listing's scope (a forged key never reaches DynamoDB)."""
+def _check_cursor_value(name: str, value: str) -> None:
+    try:
+        _CURSOR_VALUES[name](value)
+    except KeyError:
+        raise ValueError(f"{name} is not part of a cursor") from None
+
+
+def _decode_cursor(cursor: str, index: Index, value: str) -> list[ShardPosition]:
+    """The cursor's positions, if it is one of ours for this listing (``index_reader``)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
+        decoded = json.loads(raw)
+        if not isinstance(decoded, dict) or set(decoded) != {"l", "p"}:
+            raise ValueError("not a cursor")
+        if decoded["l"] != _scope(index, value):
+            raise ValueError("a cursor of another listing")
+        return check_positions(decoded["p"], index, value, _check_cursor_value)
     except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise InvalidCursor() from None
-    if not isinstance(key, dict) or set(key) != set(key_names):
-        raise InvalidCursor()
-    if not all(isinstance(v, str) for v in key.values()):
-        raise InvalidCursor()
-    if any(key.get(k) != v for k, v in scope.items()):
-        raise InvalidCursor()
-    for name, value in key.items():
-        try:
-            _CURSOR_VALUES[name](value)
-        except (ValueError, KeyError):
-            raise InvalidCursor() from None
-    return {k: {"S": v} for k, v in key.items()}

@@ -3,28 +3,34 @@
 The health monitor (oldest job per status, stuck jobs, a sample to validate) and the
 operator CLI (jobs by status) read the index through here instead of writing queries of
 their own; the job manager's paged listing (with its cursor, for the sweeper) is the other
-reader. How the index is keyed comes from the table spec (``tables.JOBS_BY_STATUS``).
+reader. How the index is keyed and sharded comes from the table spec
+(``tables.JOBS_BY_STATUS``); every page reads all the shards (``jobs/index_reader.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from atlas_codex.jobs.index_reader import ShardPosition, query_sharded
 from atlas_codex.jobs.schema import JobStatus, format_timestamp
-from atlas_codex.tables import JOBS_BY_STATUS
+from atlas_codex.tables import JOBS, JOBS_BY_STATUS
 
 MAX_PAGES: Final = 50
 """A scan of one status stops after this many pages (DynamoDB returns up to 1 MB each)."""
+PAGE_SIZE: Final = 100
+BATCH_GET_MAX: Final = 100
 
 
 @dataclass(frozen=True)
 class IndexPage:
     items: list[dict[str, Any]]
-    """Key attributes (and the projected ones) in DynamoDB's wire form."""
-    last_key: dict[str, Any] | None
+    """The index entries in DynamoDB's wire form: the keys, ``updated_at`` and
+    ``deadline_at`` (what the index projects; :meth:`StatusIndex.records` reads the rest)."""
+    next_start: list[ShardPosition] | None
+    """Where the next page starts (None: this was the last)."""
 
 
 class StatusIndex:
@@ -37,47 +43,42 @@ class StatusIndex:
         status: JobStatus,
         *,
         newest_first: bool = False,
-        limit: int | None = None,
+        limit: int = PAGE_SIZE,
         updated_before: datetime | None = None,
         updated_since: datetime | None = None,
-        start: dict[str, Any] | None = None,
+        start: Sequence[ShardPosition] | None = None,
     ) -> IndexPage:
-        """One page of the jobs in ``status``, by their last change."""
-        names = {"#s": JOBS_BY_STATUS.partition_key}
-        values: dict[str, Any] = {":s": {"S": status}}
-        condition = "#s = :s"
-        if updated_before is not None or updated_since is not None:
-            names["#u"] = str(JOBS_BY_STATUS.sort_key)
+        """One page of the jobs in ``status``, by their last change, over every shard."""
+        values: dict[str, Any] = {}
+        condition: tuple[str, str] | None = None
         if updated_before is not None:
             values[":before"] = {"S": format_timestamp(updated_before)}
-            condition += " AND #u < :before"
+            condition = ("<", ":before")
         elif updated_since is not None:
             values[":since"] = {"S": format_timestamp(updated_since)}
-            condition += " AND #u >= :since"
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": JOBS_BY_STATUS.name,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": not newest_first,
-        }
-        if limit is not None:
-            query["Limit"] = limit
-        if start:
-            query["ExclusiveStartKey"] = start
-        out = self.db.query(**query)
-        return IndexPage(list(out.get("Items", [])), out.get("LastEvaluatedKey"))
+            condition = (">=", ":since")
+        page = query_sharded(
+            self.db,
+            table=self.table,
+            index=JOBS_BY_STATUS,
+            value=status,
+            limit=limit,
+            newest_first=newest_first,
+            positions=start,
+            sort_condition=condition,
+            values=values,
+        )
+        return IndexPage(page.items, page.positions)
 
     def all_before(self, status: JobStatus, before: datetime) -> Iterator[dict[str, Any]]:
         """Every job in ``status`` unchanged since before ``before`` (up to MAX_PAGES)."""
-        start: dict[str, Any] | None = None
+        start: list[ShardPosition] | None = None
         for _ in range(MAX_PAGES):
             page = self.page(status, updated_before=before, start=start)
             yield from page.items
-            if page.last_key is None:
+            if page.next_start is None:
                 return
-            start = page.last_key
+            start = page.next_start
 
     def oldest_change(self, status: JobStatus) -> datetime | None:
         """When the job longest in ``status`` last changed (None: no job is)."""
@@ -86,3 +87,18 @@ class StatusIndex:
             return None
         updated = page.items[0][str(JOBS_BY_STATUS.sort_key)]["S"]
         return datetime.fromisoformat(updated.replace("Z", "+00:00"))
+
+    def records(self, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The whole items of the index ``entries``, in their order (strongly consistent; a
+        job deleted since, by its TTL, is left out)."""
+        ids = [entry[JOBS.partition_key]["S"] for entry in entries]
+        found: dict[str, dict[str, Any]] = {}
+        for first in range(0, len(ids), BATCH_GET_MAX):
+            keys = [{JOBS.partition_key: {"S": i}} for i in ids[first : first + BATCH_GET_MAX]]
+            request: Any = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                out = self.db.batch_get_item(RequestItems=request)
+                for item in out["Responses"].get(self.table, []):
+                    found[item[JOBS.partition_key]["S"]] = item
+                request = out.get("UnprocessedKeys") or None
+        return [found[i] for i in ids if i in found]
