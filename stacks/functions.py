@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from atlas_codex.naming import FunctionResource, QueueResource, TableResource
+from atlas_codex.tables import JOBS_BY_OWNER, JOBS_BY_STATUS
 
 DynamoAction = Literal["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem"]
 S3Action = Literal["GetObject", "PutObject", "DeleteObject"]
@@ -69,10 +70,11 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         description="REST API: submits, reads and cancels jobs; runs sync extractions",
         tables={
             # jobs: the store, an owner's listing, a batch closed by cancelling its last child
-            "jobs": TableGrant(actions=(*JOB_STORE, *BATCH_CLOSE), indexes=("by-owner",)),
+            "jobs": TableGrant(actions=(*JOB_STORE, *BATCH_CLOSE), indexes=(JOBS_BY_OWNER.name,)),
             # usage: API keys and the health report (read), webhook secrets (read, create,
-            # rotate), model spend of sync jobs (reserve, commit, release)
-            "usage": TableGrant(actions=("GetItem", "PutItem", "UpdateItem")),
+            # rotate), model spend of sync jobs (reserve, commit, release; the month's items
+            # read together when a reservation is refused)
+            "usage": TableGrant(actions=("GetItem", "PutItem", "UpdateItem", "Query")),
             "connections": LIVE_PUSH,
         },
         sends_to=("queue", "webhooks"),
@@ -87,8 +89,9 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
             "jobs": TableGrant(actions=(*JOB_STORE, *BATCH_CLOSE)),
             # Powertools idempotency: the in-progress record, its result, its removal on error
             "idempotency": TableGrant(actions=("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
-            # usage: model spend (reserve, commit, release) and the budget read
-            "usage": TableGrant(actions=("GetItem", "UpdateItem")),
+            # usage: model spend (reserve, commit, release) and the budget read (the month's
+            # spend items, one query)
+            "usage": TableGrant(actions=("GetItem", "UpdateItem", "Query")),
             "connections": LIVE_PUSH,
         },
         sends_to=("queue", "webhooks"),
@@ -127,10 +130,10 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
             # jobs: the read check, the schema sample and the sweep (by status), time-outs and
             # re-queues, batches the sweep closes
             "jobs": TableGrant(
-                actions=("GetItem", "UpdateItem", "BatchGetItem"), indexes=("by-status",)
+                actions=("GetItem", "UpdateItem", "BatchGetItem"), indexes=(JOBS_BY_STATUS.name,)
             ),
-            # usage: the month's spend (read), the report (write)
-            "usage": TableGrant(actions=("GetItem", "PutItem")),
+            # usage: the month's spend (its items, one query), the report (write)
+            "usage": TableGrant(actions=("GetItem", "PutItem", "Query")),
             "connections": LIVE_PUSH,
         },
         sends_to=("queue", "webhooks"),

@@ -2,7 +2,8 @@
 
 Items (``pk``, ``sk``):
 
-- ``spend#<stage>`` / ``month#2026-11``: the stage's model spend this month (USD);
+- ``spend#<stage>`` / ``month#2026-11`` and ``month#2026-11#1`` .. ``#3``: the stage's model
+  spend this month, in :data:`SPEND_SHARDS` items (see :class:`BudgetGuard`);
 - ``spend#<stage>`` / ``owner#<owner>#2026-11`` and ``owner#<owner>#2026-11-29``: one
   owner's spend this month and that day.
 
@@ -19,8 +20,8 @@ read it against the stage's monthly budget.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 
 TTL_DAYS: Final = 400
 """Spend items outlive a year, for month-over-month comparisons."""
+SPEND_SHARDS: Final = 4
+"""The stage's month spend is kept in this many items, each holding an equal share of the
+budget: every model call writes its month twice (reserve, settle), and one item takes at
+most 1,000 writes a second (docs/CAPACITY.md)."""
 
 
 def month_of(when: datetime) -> str:
@@ -58,6 +63,13 @@ def usd(amount_nanos: int) -> Decimal:
     return Decimal(amount_nanos) / NANOS_PER_USD
 
 
+def split(amount_nanos: int, parts: int) -> list[int]:
+    """``amount_nanos`` in ``parts`` integer parts as equal as they can be (the first ones
+    take the remainder)."""
+    base, extra = divmod(amount_nanos, parts)
+    return [base + (1 if n < extra else 0) for n in range(parts)]
+
+
 def _read(item: dict[str, Any], name: str) -> int:
     """An item's counter in nanos: the integer attribute, plus a decimal one written before."""
     total = int(item[f"{name}_nanos"]["N"]) if f"{name}_nanos" in item else 0
@@ -80,12 +92,35 @@ class UsageLedger:
         if amount == 0:
             return
         now = when or utcnow()
-        # The month item's ``committed`` (spent + reserved) is what reservations check.
-        self._add(self.month_key(month_of(now)), amount, now, also="committed")
+        # Each month item's ``committed`` (spent + reserved) is what reservations check: the
+        # cost is spread evenly, so no item passes its share of the budget before the month.
+        for shard, part in enumerate(split(nanos(amount), SPEND_SHARDS)):
+            if part:
+                self._add(
+                    self.month_key(month_of(now), shard),
+                    Decimal(part) / NANOS_PER_USD,
+                    now,
+                    also="committed",
+                )
         self.add_owner(owner_id, amount, when=now, periods=(month_of(now),))
 
-    def month_key(self, month: str) -> dict[str, Any]:
-        return {"pk": {"S": self.pk}, "sk": {"S": f"month#{month}"}}
+    def month_key(self, month: str, shard: int = 0) -> dict[str, Any]:
+        """One of the month's spend items (shard 0 is the key a single item had before)."""
+        sk = f"month#{month}" + (f"#{shard}" if shard else "")
+        return {"pk": {"S": self.pk}, "sk": {"S": sk}}
+
+    def month_items(self, month: str) -> list[dict[str, Any]]:
+        """Every spend item of ``month`` (one strongly consistent query)."""
+        out = self.db.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :month)",
+            ExpressionAttributeValues={
+                ":pk": {"S": self.pk},
+                ":month": {"S": f"month#{month}"},
+            },
+            ConsistentRead=True,
+        )
+        return list(out.get("Items", []))
 
     def add_owner(
         self, owner_id: str, amount: Decimal, *, when: datetime, periods: tuple[str, ...]
@@ -122,13 +157,8 @@ class UsageLedger:
         return usd(_read(item, "usd")) if item else Decimal(0)
 
     def month_spend(self, *, when: datetime | None = None) -> Decimal:
-        out = self.db.get_item(
-            TableName=self.table,
-            Key=self.month_key(month_of(when or utcnow())),
-            ConsistentRead=True,
-        )
-        item = out.get("Item")
-        return usd(_read(item, "usd")) if item else Decimal(0)
+        items = self.month_items(month_of(when or utcnow()))
+        return usd(sum(_read(item, "usd") for item in items))
 
     def owners(self, *, when: datetime | None = None) -> list[OwnerSpend]:
         """Every owner's spend this month, biggest first."""
@@ -165,15 +195,24 @@ class BudgetExceeded(Exception):
 class Reservation:
     month: str
     usd: Decimal
+    parts: tuple[tuple[int, int], ...] = ()
+    """Where it is held: (shard, nano-dollars) for each month item it took room in (empty:
+    all of it in shard 0)."""
+
+    def held(self) -> Sequence[tuple[int, int]]:
+        return self.parts or ((0, nanos(self.usd)),)
 
 
 class BudgetGuard:
     """Reserve a call's worst case before it, settle the actual cost after it.
 
-    The month item carries ``usd`` (spent), ``reserved`` and ``committed`` (their sum). A
-    reservation is one conditional update, ``committed <= limit - worst_case``: concurrent
-    reservations can never together pass the limit. Settling replaces the reservation by
-    the actual cost (``commit``) or gives it back (``release``), so nothing leaks.
+    The month's spend is :data:`SPEND_SHARDS` items, each allowed an equal share of the
+    limit; each carries ``usd`` (spent), ``reserved`` and ``committed`` (their sum). A
+    reservation is one conditional update of one item, ``committed <= share - worst_case``,
+    starting at a random item and taking room in the next ones when the first has too little:
+    no item ever passes its share, so concurrent reservations can never together pass the
+    limit. Settling replaces each part of a reservation by its part of the actual cost
+    (``commit``) or gives it back (``release``), so nothing leaks and no item passes its share.
     """
 
     def __init__(
@@ -185,7 +224,12 @@ class BudgetGuard:
     ) -> None:
         self.ledger = ledger
         self.limit = Decimal(str(monthly_limit_usd))
+        self.shares = split(nanos(self.limit), SPEND_SHARDS)
         self.now = now
+        self._moved: set[str] = set()
+        """Months whose single decimal item (written before the shards) this process has
+        seen moved: the move must come before any reservation, or the other shards would not
+        know of that month's spend."""
 
     def reserve(self, usd_amount: Decimal) -> Reservation:
         month = month_of(self.now())
@@ -195,33 +239,79 @@ class BudgetGuard:
                 f"${self.limit:.2f}"
             )
         worst = nanos(usd_amount)
-        for _ in range(2):  # a second time after moving a decimal month item to nanos
-            try:
-                self.ledger.db.update_item(
-                    TableName=self.ledger.table,
-                    Key=self.ledger.month_key(month),
-                    UpdateExpression="ADD reserved_nanos :est, committed_nanos :est",
-                    ConditionExpression=(
-                        "attribute_not_exists(committed) AND "
-                        "(attribute_not_exists(committed_nanos) OR committed_nanos <= :room)"
-                    ),
-                    ExpressionAttributeValues={
-                        ":est": {"N": str(worst)},
-                        ":room": {"N": str(nanos(self.limit) - worst)},
-                    },
-                )
-                return Reservation(month=month, usd=usd(worst))
-            except self.ledger.db.exceptions.ConditionalCheckFailedException:
-                if not self._to_nanos(month):
-                    break
+        if month not in self._moved:
+            self._to_nanos(month)
+            self._moved.add(month)
+        first = random.randrange(SPEND_SHARDS)  # noqa: S311 - spreading load, not a secret
+        order = [(first + n) % SPEND_SHARDS for n in range(SPEND_SHARDS)]
+        taken: list[tuple[int, int]] = []
+        left = worst
+        for shard in order:
+            if left == 0:
+                break
+            got = self._take(month, shard, min(left, self.shares[shard]))
+            if got:
+                taken.append((shard, got))
+                left -= got
+        if left == 0:
+            return Reservation(month=month, usd=usd(worst), parts=tuple(taken))
+        for shard, part in taken:  # not enough room in all the items together: give it back
+            self._settle(month, shard, held=part, spent=0)
         spent = self.ledger.month_spend(when=self.now())
         raise BudgetExceeded(
             f"the monthly model budget of ${self.limit:.2f} would be exceeded "
             f"(${spent:.2f} spent this month, this call may cost up to ${usd_amount:.4f})"
         )
 
+    def _take(self, month: str, shard: int, want: int) -> int:
+        """Reserve ``want`` nanos in one month item, or, when it has less room, what room it
+        has (a read first); 0 when it has none."""
+        attempt = want
+        for _ in range(3):
+            if attempt <= 0:
+                return 0
+            if self._hold(month, shard, attempt):
+                return attempt
+            room = self.shares[shard] - self._committed(month, shard)
+            if room >= attempt:  # the room changed meanwhile: try the same again
+                continue
+            attempt = min(room, want)
+        return 0
+
+    def _hold(self, month: str, shard: int, amount: int) -> bool:
+        key = self.ledger.month_key(month, shard)
+        for _ in range(2):  # a second time after moving a decimal month item to nanos
+            try:
+                self.ledger.db.update_item(
+                    TableName=self.ledger.table,
+                    Key=key,
+                    UpdateExpression="ADD reserved_nanos :est, committed_nanos :est",
+                    ConditionExpression=(
+                        "attribute_not_exists(committed) AND "
+                        "(attribute_not_exists(committed_nanos) OR committed_nanos <= :room)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":est": {"N": str(amount)},
+                        ":room": {"N": str(self.shares[shard] - amount)},
+                    },
+                )
+                return True
+            except self.ledger.db.exceptions.ConditionalCheckFailedException:
+                if shard != 0 or not self._to_nanos(month):  # another process wrote one
+                    return False
+        return False
+
+    def _committed(self, month: str, shard: int) -> int:
+        item = self.ledger.db.get_item(
+            TableName=self.ledger.table,
+            Key=self.ledger.month_key(month, shard),
+            ConsistentRead=True,
+        ).get("Item", {})
+        return _read(item, "committed")
+
     def _to_nanos(self, month: str) -> bool:
-        """Move a month item written in decimals to integer nanos, once (True: it was one)."""
+        """Move a month item written in decimals (one item, before the shards) to integer
+        nanos, spread over the shards, once (True: it was one)."""
         key = self.ledger.month_key(month)
         item = self.ledger.db.get_item(
             TableName=self.ledger.table, Key=key, ConsistentRead=True
@@ -229,8 +319,17 @@ class BudgetGuard:
         legacy = [k for k in ("usd", "reserved", "committed") if k in item]
         if not legacy:
             return False
-        # Another worker may move it first: then the condition fails, and that is fine.
-        with contextlib.suppress(self.ledger.db.exceptions.ConditionalCheckFailedException):
+        # Another worker may move it first: then the condition fails, and that is fine. What
+        # was reserved stays in shard 0, where the calls that hold it settle; what was spent
+        # is spread like any recorded spend.
+        amounts = {k: nanos(Decimal(item[k]["N"])) for k in legacy}
+        spent = amounts.get("usd", 0)
+        shards = split(spent, SPEND_SHARDS)
+        own = {
+            k: v - (spent - shards[0] if k in ("usd", "committed") else 0)
+            for k, v in amounts.items()
+        }
+        try:
             self.ledger.db.update_item(
                 TableName=self.ledger.table,
                 Key=key,
@@ -240,20 +339,43 @@ class BudgetGuard:
                 + ", ".join(legacy),
                 ConditionExpression=" AND ".join(f"{k} = :was_{k}" for k in legacy),
                 ExpressionAttributeValues={
-                    **{f":{k}": {"N": str(nanos(Decimal(item[k]["N"])))} for k in legacy},
+                    **{f":{k}": {"N": str(own[k])} for k in legacy},
                     **{f":was_{k}": item[k] for k in legacy},
                 },
             )
+        except self.ledger.db.exceptions.ConditionalCheckFailedException:
+            return True
+        for shard in range(1, SPEND_SHARDS):
+            if shards[shard]:
+                self.ledger.db.update_item(
+                    TableName=self.ledger.table,
+                    Key=self.ledger.month_key(month, shard),
+                    UpdateExpression="ADD usd_nanos :n, committed_nanos :n",
+                    ExpressionAttributeValues={":n": {"N": str(shards[shard])}},
+                )
         return True
 
     def commit(
         self, reservation: Reservation, actual: Decimal, owner_id: str | None = None
     ) -> None:
-        """Replace the reservation by the actual cost (a failed call's usage is billed too)."""
-        spent, held = nanos(actual), nanos(reservation.usd)
+        """Replace the reservation by the actual cost (a failed call's usage is billed too),
+        each part of it by its share of the cost."""
+        held = reservation.held()
+        total = sum(part for _, part in held)
+        spent = nanos(actual)
+        shares = [spent * part // total if total else 0 for _, part in held]
+        shares[0] += spent - sum(shares)
+        for (shard, part), cost in zip(held, shares, strict=True):
+            self._settle(reservation.month, shard, held=part, spent=cost)
+        if owner_id is not None and actual > 0:
+            now = self.now()
+            day = now.strftime("%Y-%m-%d")  # the owner's month and the owner's day
+            self.ledger.add_owner(owner_id, actual, when=now, periods=(reservation.month, day))
+
+    def _settle(self, month: str, shard: int, *, held: int, spent: int) -> None:
         self.ledger.db.update_item(
             TableName=self.ledger.table,
-            Key=self.ledger.month_key(reservation.month),
+            Key=self.ledger.month_key(month, shard),
             UpdateExpression=(
                 "ADD usd_nanos :actual, reserved_nanos :release, committed_nanos :delta"
             ),
@@ -263,18 +385,12 @@ class BudgetGuard:
                 ":delta": {"N": str(spent - held)},
             },
         )
-        if owner_id is not None and actual > 0:
-            now = self.now()
-            day = now.strftime("%Y-%m-%d")  # the owner's month and the owner's day
-            self.ledger.add_owner(owner_id, actual, when=now, periods=(reservation.month, day))
 
     def release(self, reservation: Reservation) -> None:
         self.commit(reservation, Decimal(0))
 
     def state(self) -> dict[str, Decimal]:
-        item = self.ledger.db.get_item(
-            TableName=self.ledger.table,
-            Key=self.ledger.month_key(month_of(self.now())),
-            ConsistentRead=True,
-        ).get("Item", {})
-        return {k: usd(_read(item, k)) for k in ("usd", "reserved", "committed")}
+        items = self.ledger.month_items(month_of(self.now()))
+        return {
+            k: usd(sum(_read(item, k) for item in items)) for k in ("usd", "reserved", "committed")
+        }
