@@ -22,6 +22,8 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
+from atlas_codex_stage.settings import LAMBDA_ARCHITECTURE
+
 ROOT: Final = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR: Final = ROOT / "lambdas"
 RUNTIME_PACKAGE: Final = "atlas_codex"
@@ -34,7 +36,9 @@ it, and the tests run on it (the Makefile reads it from here). 3.13 is the newes
 Python whose interpreter these machines can install (docs/ARCHITECTURE.md, "Python")."""
 RUNTIME_ROOT: Final = "/var/task"
 """Where Lambda unpacks the asset: the bytecode names its sources there."""
-ARCHITECTURE: Final = lambda_.Architecture.ARM_64
+ARCHITECTURE: Final = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}[
+    LAMBDA_ARCHITECTURE
+]
 PIP_PLATFORMS: Final = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 """Wheel platforms the arm64 runtime (Amazon Linux 2023, glibc 2.34) can load."""
 

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from atlas_codex import naming
+from atlas_codex.aws_cost import CostBasis
 from atlas_codex.naming import Stage
 from atlas_codex.policy import HostPort, ModelPolicy, check_cors_origins, check_private_hosts
 
@@ -57,6 +58,7 @@ class EnvVar(StrEnum):
     WEBSOCKET_ENDPOINT = "ATLAS_WEBSOCKET_ENDPOINT"
     WEBSOCKET_URL = "ATLAS_WEBSOCKET_URL"
     OPENAI_SECRET_NAME = "ATLAS_OPENAI_SECRET_NAME"  # noqa: S105 - a variable name
+    COST_BASIS = "ATLAS_COST_BASIS"
 
 
 class ConfigError(RuntimeError):
@@ -143,6 +145,9 @@ class RuntimeConfig(BaseModel):
     )
     """The WebSocket API's client URL (the api function: the console subscribes there);
     without it, the console polls."""
+    cost_basis: Annotated[CostBasis, BeforeValidator(_parse_json)] = Field(alias=EnvVar.COST_BASIS)
+    """The stage's region, architecture, memory sizes, retries and retention: what a job's
+    AWS cost is estimated from (``aws_cost``)."""
 
     @field_validator("openai_api_key", mode="before")
     @classmethod

@@ -72,6 +72,7 @@ def build_service(
         pages=PageStore.for_config(config),
         message_lost_after=config.message_lost_after,
         webhook_policy=NetPolicy.from_host_ports(config.allowed_private_hosts),
+        cost_basis=config.cost_basis,
     )
 
 

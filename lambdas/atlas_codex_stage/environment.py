@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from atlas_codex.aws_cost import CostBasis
 from atlas_codex.config import EnvVar
 from atlas_codex.naming import QueueResource, TableResource
-from atlas_codex_stage.settings import StageSettings
+from atlas_codex_stage.settings import LAMBDA_ARCHITECTURE, StageSettings
 
 
 def function_environment(
@@ -39,4 +40,22 @@ def function_environment(
         EnvVar.JOBS_VISIBILITY_TIMEOUT_S.value: str(settings.jobs_queue.visibility_timeout_s),
         EnvVar.CORS_ORIGINS.value: ",".join(settings.api.cors_origins),
         EnvVar.ALLOWED_PRIVATE_HOSTS.value: ",".join(settings.allowed_private_hosts),
+        EnvVar.COST_BASIS.value: cost_basis(settings).model_dump_json(),
     }
+
+
+def cost_basis(settings: StageSettings) -> CostBasis:
+    """The stage's facts a job's AWS cost is estimated from."""
+    return CostBasis(
+        region=settings.region,
+        architecture=LAMBDA_ARCHITECTURE,
+        memory_mb={
+            "api": settings.functions.api.memory_mb,
+            "worker": settings.functions.worker.memory_mb,
+        },
+        worker_timeout_s=settings.functions.worker.timeout_s,
+        max_receives=settings.jobs_queue.max_receive_count,
+        job_ttl_days=settings.data.job_ttl_days,
+        pages_expiry_days=settings.data.artifact_expiry_days,
+        log_retention_days=settings.log_retention_days,
+    )

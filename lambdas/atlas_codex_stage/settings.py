@@ -53,6 +53,8 @@ LOG_RETENTION_DAYS: Final = frozenset(
 API_GATEWAY_TIMEOUT_S: Final = 29
 MIN_EVENT_SOURCE_CONCURRENCY: Final = 2
 """The least maximum concurrency an SQS event source mapping takes (AWS Lambda)."""
+LAMBDA_ARCHITECTURE: Final = "arm64"
+"""The functions' architecture: the stacks build for it, the cost model prices it."""
 DEFAULT_ACCOUNT_CONCURRENCY: Final = 1000
 """AWS Lambda's default concurrent-executions quota per account and region."""
 UNRESERVED_CONCURRENCY: Final = 100
@@ -178,6 +180,11 @@ class DataSettings(_Settings):
     deletion_protection: bool
     job_ttl_days: Annotated[int, Field(ge=1, le=3650)]
     artifact_expiry_days: Annotated[int, Field(ge=1, le=3650)]
+    throttled_keys_insights: bool = False
+    """CloudWatch Contributor Insights on every table and index in throttled-keys mode: the
+    DynamoDB console then names the partition keys that were throttled. It costs its rules
+    ($0.50 a month each, two per table or index with a sort key, one without) and $0.03 per
+    million events, counted only when a request is throttled (docs/CAPACITY.md)."""
 
 
 class StageSettings(_Settings):

@@ -225,6 +225,31 @@ def test_a_quote_fetches_calls_no_model_and_brackets_the_job_s_actual_cost(
     assert attempt["input_tokens"] == quote["input_tokens"]  # the exact prompt, counted offline
     assert quote["low_usd"] <= job["cost"]["actual_usd"] <= quote["high_usd"]
     assert job["cost"]["estimated_usd"] == pytest.approx(quote["expected_usd"])
+    # AWS beside the model: quoted from the measured use, and recorded after the run from
+    # the function's measured time (loopback pages and a stand-in model: under the expected)
+    aws = quote["aws_usd"]
+    assert 0 < aws["low_usd"] < aws["expected_usd"] < aws["high_usd"]
+    assert quote["model_calls"] == 1
+    assert aws["low_usd"] * 0.5 <= job["cost"]["aws_usd"] <= aws["high_usd"]
+
+
+def test_a_quote_prices_aws_for_every_page_and_a_job_without_a_model_records_it_too(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    world = world_for({"/lamp": LAMP, "/lamp-2": LAMP})
+    selectors = {"fields": {"name": {"selector": "h1"}}}
+    one = {"urls": ["http://127.0.0.1/lamp"], "selectors": selectors}
+    two = {"urls": ["http://127.0.0.1/lamp", "http://127.0.0.1/lamp-2"], "selectors": selectors}
+    _, quote_one = world.call("POST", "/jobs/quote", body=one)
+    _, quote_two = world.call("POST", "/jobs/quote", body=two)
+    assert quote_one["expected_usd"] == 0  # no model on this path
+    assert quote_one["aws_usd"]["expected_usd"] < quote_two["aws_usd"]["expected_usd"]
+    status, created = world.call("POST", "/jobs", body=two)
+    assert status == 202, created
+    job = world.run_queue(config, created["job_id"])
+    assert job["status"] == "completed"
+    assert job["cost"]["actual_usd"] == 0
+    assert 0 < job["cost"]["aws_usd"] < quote_two["aws_usd"]["high_usd"]
 
 
 def test_a_crawl_s_quote_extrapolates_from_the_pages_it_fetched_and_respects_the_ceiling(

@@ -24,6 +24,11 @@ def good_env(stage: str = "dev") -> dict[str, str]:
         EnvVar.PAGES_EXPIRY_DAYS: "7",
         EnvVar.JOBS_MAX_RECEIVES: "3",
         EnvVar.JOBS_VISIBILITY_TIMEOUT_S: "1800",
+        EnvVar.COST_BASIS: (
+            '{"region": "eu-west-1", "architecture": "arm64", "memory_mb": {"api": 512, '
+            '"worker": 1024}, "worker_timeout_s": 300, "max_receives": 3, "job_ttl_days": 30, '
+            '"pages_expiry_days": 7, "log_retention_days": 30}'
+        ),
     }
 
 

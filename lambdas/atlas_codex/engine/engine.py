@@ -410,6 +410,7 @@ class Engine:
 
         low = expected = high = Decimal(0)
         tokens_in = 0
+        calls_made = 0
         tiers: list[str] = []
         models: list[str] = []
         try:
@@ -425,6 +426,7 @@ class Engine:
                 )
                 tiers.append(decision.tier)
                 models.append(calls[-1].model)
+                calls_made += len(calls)
                 for call in calls:
                     low += call.low_usd
                     expected += call.expected_usd
@@ -434,7 +436,10 @@ class Engine:
             notes.append(f"the router cannot serve this job: {exc.message}")
             return quote.model_copy(update={"notes": notes})
         scale = Decimal(expected_pages) / Decimal(len(fetched))
+        model_calls = float(calls_made * scale)
+        worst_calls = model_calls * (1 + MAX_ESCALATIONS)
         if request.crawl is not None and expected_pages > 1:
+            worst_calls += expected_pages
             ranking = self.models.ranking_worst_usd()
             high += ranking * Decimal(expected_pages)
             notes.append("link choice: one model call per crawled page at most")
@@ -454,6 +459,8 @@ class Engine:
                 "low_usd": float(low * scale),
                 "expected_usd": float(expected * scale),
                 "high_usd": float(max(top, low * scale)),
+                "model_calls": model_calls,
+                "worst_model_calls": worst_calls,
                 "notes": notes,
             }
         )

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from atlas_codex.aws_cost import UsdRange
 from atlas_codex.jobs.schema import Attempt, JobCost, JobRequest, PageOutcome, Quality
 
 
@@ -66,6 +67,14 @@ class Quote(BaseModel):
     """Every model of every chain answering at its output cap, escalations included (or the
     job's ``max_cost_usd``, which stops it first)."""
     max_cost_usd: float | None = None
+    model_calls: float = 0
+    """Model calls the job is expected to make (scaled to the expected pages)."""
+    worst_model_calls: float = 0
+    """At most: every extraction escalated as far as the quality gate goes, and a crawl's
+    link choice on every page."""
+    aws_usd: UsdRange | None = None
+    """What running the job will cost in AWS (docs/COST.md); None where this stage's
+    region has no prices."""
     notes: list[str] = Field(default_factory=list)
 
 

@@ -564,6 +564,11 @@ MAX_NOTES: Final = limits.MAX_NOTES
 class JobCost(_Model):
     estimated_usd: NonNegativeUsd = 0.0
     actual_usd: NonNegativeUsd = 0.0
+    """Model spend: estimated before the calls, billed after them."""
+    aws_usd: NonNegativeUsd | None = None
+    """What running the job cost in AWS, estimated from its function's measured run time and
+    the measured use of the rest (``aws_cost``; docs/COST.md). None: not estimated (a job
+    recorded before the estimate existed, or one that never ran)."""
 
 
 class StatusChange(_Model):

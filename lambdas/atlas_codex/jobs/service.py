@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from atlas_codex import limits
+from atlas_codex import aws_cost, limits
+from atlas_codex.aws_cost import CostBasis, FunctionName
 from atlas_codex.engine.interface import (
     DeadlineExceeded,
     ExtractionError,
@@ -48,6 +49,7 @@ from atlas_codex.jobs.schema import (
     Attempt,
     CreateJobRequest,
     Job,
+    JobCost,
     JobError,
     JobResult,
     JobStatus,
@@ -101,7 +103,11 @@ class JobService:
         message_lost_after: timedelta | None = None,
         webhook_policy: NetPolicy | None = None,
         resolver: Resolver = system_resolver,
+        cost_basis: CostBasis | None = None,
     ) -> None:
+        self.cost_basis = cost_basis
+        """The stage's facts AWS cost is estimated from (None: quotes and records carry no
+        AWS estimate)."""
         self.webhook_policy = webhook_policy
         """The SSRF policy webhook targets are checked against at submission (None: no check)."""
         self.resolver = resolver
@@ -177,7 +183,7 @@ class JobService:
         except TransitionRefused as exc:
             return SyncOutcome(job=exc.current, finished=exc.current.status in TERMINAL_STATUSES)
         try:
-            outcome_job = self._run(job, deadline)
+            outcome_job = self._run(job, deadline, run_on="api")
         except DeadlineExceeded:
             released = self.manager.release(
                 job.job_id, reason="sync deadline passed; continuing asynchronously"
@@ -217,8 +223,51 @@ class JobService:
             return
 
     def quote(self, *, request: CreateJobRequest, deadline: float) -> Quote:
-        """What the job would cost: its pages fetched now, no model called, nothing stored."""
-        return self._extractor().quote(request.job_request(), deadline=deadline)
+        """What the job would cost: its pages fetched now, no model called, nothing stored;
+        the model spend from the engine, the AWS cost from the measured use (``aws_cost``)."""
+        quote = self._extractor().quote(request.job_request(), deadline=deadline)
+        if self.cost_basis is None:
+            return quote
+        from atlas_codex.engine.crawler import DEFAULT_CONCURRENCY as CRAWL_CONCURRENCY
+        from atlas_codex.engine.fetch import FetchLimits
+        from atlas_codex.llm.router import MAX_CALL_S
+
+        try:
+            aws = aws_cost.quote(
+                self.cost_basis,
+                pages=quote.pages.expected,
+                crawl=request.crawl is not None,
+                model_calls=quote.model_calls,
+                worst_model_calls=quote.worst_model_calls,
+                page_timeout_s=FetchLimits().total_timeout_s,
+                model_timeout_s=MAX_CALL_S,
+                concurrency=CRAWL_CONCURRENCY if request.crawl is not None else 1,
+            )
+        except aws_cost.UnknownRegion as exc:
+            return quote.model_copy(update={"notes": [*quote.notes, f"aws_usd: {exc}"]})
+        return quote.model_copy(update={"aws_usd": aws})
+
+    def _aws_usd(
+        self, job: Job, outcome: ExtractionOutcome | None, run_s: float, run_on: FunctionName
+    ) -> float | None:
+        """The AWS cost of the run just ended (None without a cost basis or prices)."""
+        if self.cost_basis is None:
+            return None
+        calls = sum(1 for a in (outcome.attempts if outcome else []) if a.model is not None)
+        pages = len(outcome.pages) if outcome and outcome.pages else len(job.request.urls)
+        try:
+            return float(
+                aws_cost.measured(
+                    self.cost_basis,
+                    pages=pages,
+                    crawl=job.request.crawl is not None,
+                    model_calls=calls,
+                    run_s=run_s,
+                    run_on=run_on,
+                )
+            )
+        except aws_cost.UnknownRegion:
+            return None
 
     def reextract(
         self,
@@ -379,8 +428,20 @@ class JobService:
         self.queue.send_many([c for c in children if c.status == "pending"])
         return parent
 
-    def _run(self, job: Job, deadline: float, *, receive_count: int = 1) -> Job:
-        last_check = [time.monotonic()]
+    def _run(
+        self,
+        job: Job,
+        deadline: float,
+        *,
+        receive_count: int = 1,
+        run_on: FunctionName = "worker",
+    ) -> Job:
+        started = time.monotonic()
+        last_check = [started]
+
+        def with_aws(cost: JobCost, outcome: ExtractionOutcome | None) -> JobCost:
+            aws = self._aws_usd(job, outcome, time.monotonic() - started, run_on)
+            return cost if aws is None else cost.model_copy(update={"aws_usd": aws})
 
         def cancelled() -> bool:
             now = time.monotonic()
@@ -420,7 +481,8 @@ class JobService:
                         :2000
                     ],
                 )
-            return self._terminal(lambda: self._fail(job, error, attempts, done))
+            cost = with_aws(done.cost if done is not None else JobCost(), done)
+            return self._terminal(lambda: self._fail(job, error, attempts, done, cost))
         except Exception as exc:
             logger.exception("extraction crashed")
             if receive_count < self.max_receives:
@@ -434,13 +496,14 @@ class JobService:
             raise DeadlineExceeded()
         result = self._result(job, outcome)
         continuation = self._hand_on(job, outcome) if outcome.frontier else None
+        cost = with_aws(outcome.cost, outcome)
         ended = self._terminal(
             lambda: self.manager.complete(
                 job.job_id,
                 result,
                 attempts=outcome.attempts,
                 model=outcome.model,
-                cost=outcome.cost,
+                cost=cost,
                 routing=outcome.routing,
                 warnings=outcome.warnings,
                 quality=outcome.quality,
@@ -497,17 +560,18 @@ class JobService:
         error: JobError,
         attempts: Sequence[Attempt],
         outcome: ExtractionOutcome | None,
+        cost: JobCost | None = None,
     ) -> Job:
         """Fail the job with its spend so far, and the partial result where one is kept."""
         if outcome is None:
-            return self.manager.fail(job.job_id, error, attempts=attempts)
+            return self.manager.fail(job.job_id, error, attempts=attempts, cost=cost)
         partial = self._result(job, outcome) if outcome.data is not None else None
         return self.manager.fail(
             job.job_id,
             error,
             attempts=attempts,
             model=outcome.model,
-            cost=outcome.cost,
+            cost=cost or outcome.cost,
             routing=outcome.routing,
             warnings=[*outcome.warnings, *outcome.quality_reasons][: limits.MAX_NOTES],
             partial=partial,
