@@ -10,6 +10,7 @@ from constructs import Construct
 
 from atlas_codex import metrics, naming
 from atlas_codex.naming import FunctionResource
+from atlas_codex.tables import JOBS
 from atlas_codex_stage.settings import StageSettings
 from stacks.constructs.alarm_topic import AlarmTopic
 from stacks.constructs.alarms import Metric, StageAlarms, metric
@@ -48,6 +49,7 @@ def _dashboard(
     """The stage's dashboard, written as its JSON body (one construct, no metric objects)."""
     stage = settings.stage
     region = settings.region
+    jobs_table = naming.table_name(JOBS.resource, stage)
     fn_names = [naming.function_name(fn, stage) for fn in functions]
     queues = [naming.queue_name(q, stage) for q in naming.QUEUES]
 
@@ -166,8 +168,47 @@ def _dashboard(
                 for t in naming.TABLES
                 for m in ("ReadThrottleEvents", "WriteThrottleEvents")
             ],
-            24,
+            12,
         ),
+        graph(
+            "Jobs table writes per index (units), throttles on the right",
+            [
+                line(
+                    alarms.dynamodb_metric("ConsumedWriteCapacityUnits", jobs_table, i.name),
+                    i.name,
+                )
+                for i in JOBS.indexes
+            ],
+            12,
+            right=[
+                line(
+                    alarms.dynamodb_metric("WriteThrottleEvents", jobs_table, i.name),
+                    f"{i.name} throttles",
+                )
+                for i in JOBS.indexes
+            ],
+        ),
+        {
+            "type": "text",
+            "width": 24,
+            "height": 2,
+            "properties": {
+                "markdown": (
+                    "**Hottest partition keys.** "
+                    + (
+                        "Contributor Insights watches every table and index for throttled "
+                        "keys: [the jobs table's throttled keys]"
+                        f"(https://{region}.console.aws.amazon.com/dynamodbv2/home?region="
+                        f"{region}#table?name={jobs_table}&tab=monitoring). "
+                        if settings.data.throttled_keys_insights
+                        else "This stage does not enable Contributor Insights "
+                        "(`data.throttled_keys_insights`). "
+                    )
+                    + "The job indexes and the month's spend are written sharded "
+                    "(docs/CAPACITY.md): one hot key points at one client or one batch."
+                )
+            },
+        },
     ]
     body = {"start": "-PT6H", "widgets": widgets}
     return CfnResource(

@@ -33,6 +33,13 @@ class SpecTable(Construct):
     ) -> None:
         super().__init__(scope, cid)
         self.spec = spec
+        insights = (
+            dynamodb.ContributorInsightsSpecification(
+                enabled=True, mode=dynamodb.ContributorInsightsMode.THROTTLED_KEYS
+            )
+            if settings.data.throttled_keys_insights
+            else None
+        )
         self.table = dynamodb.Table(
             self,
             "Table",
@@ -47,6 +54,7 @@ class SpecTable(Construct):
             deletion_protection=settings.data.deletion_protection,
             time_to_live_attribute=spec.ttl_attribute,
             removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+            contributor_insights_specification=insights,
         )
         for index in spec.indexes:
             self.table.add_global_secondary_index(
@@ -54,6 +62,8 @@ class SpecTable(Construct):
                 partition_key=_string(index.partition_key),
                 sort_key=_string(index.sort_key) if index.sort_key else None,
                 projection_type=dynamodb.ProjectionType[index.projection],
+                non_key_attributes=list(index.include) or None,
+                contributor_insights_specification=insights,
             )
         # Stateful: the logical id is fixed forever, whatever the construct tree becomes.
         cfn = self.table.node.default_child
