@@ -40,7 +40,7 @@ help:
 	@echo "make snapshots - rewrite the reviewed template snapshots after a deliberate change"
 	@echo "make deploy STAGE=dev - deploy one stage (needs AWS credentials)"
 	@echo "make lint   - ruff and mypy"
-	@echo "make bench  - run the benchmarks, write docs/PERFORMANCE.md"
+	@echo "make bench  - run the benchmarks, write docs/PERFORMANCE.md, COST.md, CAPACITY.md"
 	@echo "make setup  - create .venv and node_modules (idempotent)"
 	@echo "make lock   - re-resolve requirements/*.txt from pyproject.toml"
 

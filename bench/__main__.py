@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    aws_use,
+    capacity,
     cold_start,
     content_extraction,
     crawl,
@@ -44,6 +46,8 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "synth": synth.run,
     "token_counts": token_counts.run,
     "reliability": reliability.run,
+    "aws_use": aws_use.run,
+    "capacity": capacity.run,
 }
 _MARK = re.compile(
     r"<!-- bench:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S
