@@ -14,11 +14,11 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -257,7 +257,7 @@ def product_pages() -> dict[str, bytes]:
     }
 
 
-def serve(pages: dict[str, bytes]) -> ThreadingHTTPServer:
+def _serve_forever(pages: dict[str, bytes], ports: Any) -> None:
     keys = sorted(pages)
     index = (
         "<!doctype html><html><head><title>Shop</title></head><body><h1>Products</h1><ul>"
@@ -288,8 +288,17 @@ def serve(pages: dict[str, bytes]) -> ThreadingHTTPServer:
             return None
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    ports.put(server.server_address[1])
+    server.serve_forever()
+
+
+def serve(pages: dict[str, bytes]) -> tuple[multiprocessing.Process, int]:
+    """The pages on loopback, from a process of their own (serving them is not the
+    functions' CPU time)."""
+    ports: Any = multiprocessing.Queue()
+    process = multiprocessing.Process(target=_serve_forever, args=(pages, ports), daemon=True)
+    process.start()
+    return process, int(ports.get(timeout=30))
 
 
 # ---------------------------------------------------------------------- jobs
@@ -564,13 +573,11 @@ def run() -> str:
     pages = product_pages()
     if not pages:
         return "## AWS use per job\n\nSkipped: the product-pages dev set is not on this machine."
-    server = serve(pages)
-    site = f"http://127.0.0.1:{server.server_address[1]}"
+    server, port = serve(pages)
+    site = f"http://127.0.0.1:{port}"
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     settings = load_stage_settings("local", context[DEFAULTS_KEY], context[STAGES_KEY])
-    settings = settings.model_copy(
-        update={"allowed_private_hosts": [f"127.0.0.1:{server.server_address[1]}"]}
-    )
+    settings = settings.model_copy(update={"allowed_private_hosts": [f"127.0.0.1:{port}"]})
     emulator = EmulatorProcess().start()
     os.environ.update(
         {
@@ -629,7 +636,7 @@ def run() -> str:
         model_cost = _model_cost_per_page(site, pages)
     finally:
         emulator.stop()
-        server.shutdown()
+        server.terminate()
 
     from atlas_codex.aws_cost import UseProfile
     from atlas_codex.llm.output import expected_tokens
@@ -680,7 +687,7 @@ def performance_section(profile: Any) -> str:
 
 
 def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
-    from atlas_codex import aws_cost
+    from atlas_codex import aws_cost, limits
     from atlas_codex.engine.crawler import DEFAULT_CONCURRENCY
     from atlas_codex.engine.fetch import FetchLimits
     from atlas_codex.llm.router import MAX_CALL_S
@@ -708,7 +715,11 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
         "call. *Low* leaves the waits out; *high* puts every page at its fetch timeout "
         f"({page_timeout:g} s) and every model call, escalations included, at its call timeout "
         f"({MAX_CALL_S:g} s), on every try the queue allows. A job record's "
-        "estimate uses the worker's measured wall time instead of the assumed waits.",
+        "estimate uses the worker's measured wall time instead of the assumed waits. Each job "
+        "is counted as if it ran alone: with a backlog the worker runs up to "
+        f"{limits.JOBS_PER_INVOCATION} jobs side by side in one invocation and their waits "
+        "overlap, so Lambda's share per job falls toward a "
+        f"{'quarter' if limits.JOBS_PER_INVOCATION == 4 else f'1/{limits.JOBS_PER_INVOCATION}'}.",
         "",
     ]
     for stage in ("dev", "prod"):

@@ -30,7 +30,7 @@ API_GATEWAY_ACCOUNT_RPS: Final = 10_000
 """API Gateway: requests per second per account and region, across all APIs (adjustable)."""
 SQS_EVENT_SOURCE_BATCHES: Final = 1_000
 """Lambda: batches one SQS event source mapping processes at once (standard queue; the
-maximum-concurrency setting is 2-1,000 too). The worker takes one message per batch."""
+maximum-concurrency setting is 2-1,000 too)."""
 SQS_IN_FLIGHT: Final = 120_000
 """SQS standard queue: messages received and not yet deleted."""
 DYNAMODB_PARTITION_WRITE_UNITS: Final = 1_000
@@ -79,6 +79,7 @@ def _seconds(profile: Any, function: str, memory_mb: int, *, waits: float = 0.0)
 def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) -> list[Load]:
     """Every limit's load at the peak of ``jobs_per_day`` one-page jobs, each making
     ``model_calls`` model calls, from one client (the worst case for per-key limits)."""
+    from atlas_codex import limits
     from atlas_codex.aws_cost import MODEL_CALL_WAIT_S, PAGE_FETCH_WAIT_S
     from atlas_codex.tables import INDEX_SHARDS
     from atlas_codex_stage.settings import UNRESERVED_CONCURRENCY
@@ -97,7 +98,10 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
     )
     api_rps = rate * per_job.api_requests
     api_concurrency = rate * api_s
-    worker_concurrency = rate * worker_s
+    jobs_running = rate * worker_s
+    # At the peak the queue holds a backlog, so batches come full and run their jobs side by
+    # side: one invocation, and one of the event source's batches, per JOBS_PER_INVOCATION.
+    worker_concurrency = jobs_running / limits.JOBS_PER_INVOCATION
     reserved = sum(
         f.reserved_concurrency or 0
         for f in (functions.api, functions.worker, functions.webhooks, functions.websocket)
@@ -145,7 +149,8 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
             worker_concurrency,
             functions.worker.reserved_concurrency or settings.account_concurrency_limit,
             "running",
-            f"{worker_s:.2f} s per job at {functions.worker.memory_mb} MB; "
+            f"{worker_s:.2f} s per job at {functions.worker.memory_mb} MB, "
+            f"{limits.JOBS_PER_INVOCATION} jobs per invocation; "
             + (
                 "reserved concurrency (the queue's event source maximum too)"
                 if functions.worker.reserved_concurrency
@@ -160,13 +165,13 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
             "the reservations, what runs beyond them, and the 100 AWS keeps unreserved; "
             "stage setting account_concurrency_limit (a Service Quotas increase)",
         ),
-        Load("SQS messages in flight", worker_concurrency, SQS_IN_FLIGHT, "messages"),
+        Load("SQS messages in flight", jobs_running, SQS_IN_FLIGHT, "messages"),
         Load(
             "SQS event source mapping, jobs queue (batches at once)",
             worker_concurrency,
             SQS_EVENT_SOURCE_BATCHES,
             "batches",
-            "one message per batch: every running job is a batch of its own",
+            f"{limits.JOBS_PER_INVOCATION} jobs per batch, side by side",
             fixed=True,
         ),
         Load(
@@ -252,6 +257,9 @@ def _fmt(value: float) -> str:
 
 
 def document(profile: Any, settings: Any) -> str:
+    from atlas_codex import limits
+    from atlas_codex_stage.settings import UNRESERVED_CONCURRENCY
+
     lines = [
         "# Capacity",
         "",
@@ -326,6 +334,25 @@ def document(profile: Any, settings: Any) -> str:
                 f"- {what}: {x.limit} needs at least {_fmt(math.ceil(x.load * 1.25))} {x.unit} "
                 f"(25% above the peak; now {_fmt(x.capacity)}). {x.note}"
             )
+        # Reserving what the functions need (with the margin) must still fit the account.
+        by_name = {x.limit: x for x in loads(profile, settings, top, calls)}
+        functions = settings.functions
+        reserved = {
+            "api": functions.api.reserved_concurrency or 0,
+            "worker": functions.worker.reserved_concurrency or 0,
+        }
+        for name in reserved:
+            need = math.ceil(by_name[f"Lambda {name} function concurrency"].load * 1.25)
+            reserved[name] = max(reserved[name], need)
+        others = sum(f.reserved_concurrency or 0 for f in (functions.webhooks, functions.websocket))
+        account = sum(reserved.values()) + others + UNRESERVED_CONCURRENCY
+        if account > settings.account_concurrency_limit:
+            lines.append(
+                f"- {top:,} jobs a day, {'one model call' if calls else 'no model'} per job: with "
+                f"those reservations (api {reserved['api']}, worker {reserved['worker']}), "
+                f"account_concurrency_limit needs at least {account:,} (a Service Quotas "
+                f"increase; now {settings.account_concurrency_limit:,})."
+            )
     if design:
         lines += [
             "",
@@ -333,12 +360,11 @@ def document(profile: Any, settings: Any) -> str:
             "",
             *design,
             "",
-            "The worker runs one job per invocation and one message per batch, so every job "
-            "waiting on a page or a model holds one of the event source's 1,000 batches (and "
-            "the stage setting `functions.worker.reserved_concurrency` is capped at 1,000 for "
-            "the same reason). Past that, the jobs need more than one queue and mapping (jobs "
-            "sent by id to one of several queues), or a worker that runs a batch's messages "
-            "concurrently: neither is built.",
+            "Every running job holds a share of one of the event source's 1,000 batches "
+            f"({limits.JOBS_PER_INVOCATION} jobs side by side per batch); the stage setting "
+            "`functions.worker.reserved_concurrency` is capped at 1,000 for the same reason. "
+            "Past that, the jobs need more than one queue and mapping (jobs sent by id to one "
+            "of several queues), or more jobs per batch: not built.",
         ]
     lines.append("")
     return "\n".join(lines)

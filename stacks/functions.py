@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from atlas_codex import limits
 from atlas_codex.naming import FunctionResource, QueueResource, TableResource
 from atlas_codex.tables import JOBS_BY_OWNER, JOBS_BY_STATUS
 
@@ -96,7 +97,7 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         },
         sends_to=("queue", "webhooks"),
         consumes="queue",
-        batch_size=1,
+        batch_size=limits.JOBS_PER_INVOCATION,
         bucket=BucketGrant(results=RESULTS, pages=("GetObject", "PutObject")),
         posts_to_connections=True,
         reads_openai_key=True,
@@ -111,7 +112,7 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         },
         sends_to=("webhooks", "webhooks-dlq"),
         consumes="webhooks",
-        batch_size=10,
+        batch_size=limits.WEBHOOKS_PER_INVOCATION,
     ),
     FunctionSpec(
         name="websocket",

@@ -42,3 +42,10 @@ MAX_JOB_COST_USD: Final = 1000.0
 """The highest per-job ceiling (``max_cost_usd``) a client may set."""
 MAX_EVIDENCE_QUOTE_CHARS: Final = 500
 """A model's quote longer than this is cut before it is stored."""
+JOBS_PER_INVOCATION: Final = 4
+"""The worker's SQS batch size: the messages of a batch run side by side in one invocation
+(a job mostly waits on pages and models). The queue's event source runs at most 1,000
+batches at once, so this is how many jobs one mapping carries at once, per 1,000. Each job
+of a batch shares the function's memory (docs/CAPACITY.md)."""
+WEBHOOKS_PER_INVOCATION: Final = 10
+"""The webhooks function's SQS batch size (deliveries are sent one after another)."""

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
-from atlas_codex import aws
+from atlas_codex import aws, limits
 from atlas_codex.policy import HostPort
 from atlas_codex_local import terminal
 from atlas_codex_local.demo_site import DemoSite
@@ -245,18 +245,20 @@ def _serve(
             environments=lambda: fresh_handler("atlas_codex.handlers.api"),
         ).start()
         servers.append(api_server)
-        for name, handler, url, timeout_s in (
+        for name, handler, url, timeout_s, batch_size in (
             (
                 "worker",
                 worker.handler,
                 resources.queue_urls["queue"],
                 settings.functions.worker.timeout_s,
+                limits.JOBS_PER_INVOCATION,  # as the deployed event source hands them
             ),
             (
                 "webhooks",
                 webhooks.handler,
                 resources.queue_urls["webhooks"],
                 settings.functions.webhooks.timeout_s,
+                limits.WEBHOOKS_PER_INVOCATION,
             ),
         ):
             poller = SqsPoller(
@@ -265,6 +267,7 @@ def _serve(
                 handler=handler,
                 function_name=f"atlas-codex-{name}-local",
                 timeout_ms=timeout_s * 1000,
+                batch_size=batch_size,
             )
             thread = threading.Thread(
                 target=poller.run, args=(stop,), name=f"poller-{name}", daemon=True

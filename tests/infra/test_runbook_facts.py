@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from atlas_codex import limits
 from atlas_codex_stage.settings import (
     DEFAULTS_KEY,
     STAGES_KEY,
@@ -45,9 +46,15 @@ def _mapping(templates: dict[str, Any], stage: str, function: str) -> dict[str, 
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_the_worker_takes_one_message_per_invocation(templates: dict[str, Any], stage: str) -> None:
-    assert "The worker takes one message\nper invocation" in RUNBOOK
-    assert _mapping(templates, stage, "worker")["BatchSize"] == 1
+def test_the_worker_takes_the_batch_the_runbook_says_and_runs_it_side_by_side(
+    templates: dict[str, Any], stage: str
+) -> None:
+    size = limits.JOBS_PER_INVOCATION
+    assert (
+        f"The worker takes up to {size}\nmessages per invocation and runs them side by side"
+        in RUNBOOK
+    )
+    assert _mapping(templates, stage, "worker")["BatchSize"] == size
 
 
 def test_a_consumer_event_source_is_capped_at_its_reserved_concurrency(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -335,3 +336,64 @@ def test_a_crawl_out_of_time_hands_its_frontier_on_as_a_batch(
     assert not set(crawled) & set(handed)  # nothing read twice
     assert len(crawled) + len(handed) <= 30  # the crawl's page budget holds
     assert worker.service.manager.get(batch.job_id).status == "completed"
+
+
+def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlation_id(
+    worker: ModuleType,
+    config: RuntimeConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every job of the batch waits for all the others to have started: run one after the
+    other, the first would wait alone and fail; run side by side, all meet and complete."""
+    from atlas_codex import limits
+    from atlas_codex.engine.interface import ExtractionOutcome
+    from atlas_codex.jobs.schema import JobRequest
+
+    size = limits.JOBS_PER_INVOCATION
+    meeting = threading.Barrier(size, timeout=10)
+
+    class Meeting:
+        models_available = False
+
+        def extract(self, request: JobRequest, **kwargs: object) -> ExtractionOutcome:
+            meeting.wait()  # BrokenBarrierError when the others do not run meanwhile
+            return ExtractionOutcome(data={"url": str(request.urls[0])}, strategy="test")
+
+    monkeypatch.setattr(worker.service, "_extractor", lambda: Meeting())
+    jobs = [
+        worker.service.submit(
+            owner_id="owner-a",
+            request=CreateJobRequest.model_validate({"urls": [f"https://shop.example/m/{n}"]}),
+            correlation_id=f"corr-{n}",
+            idempotency_key=None,
+        ).job
+        for n in range(size)
+    ]
+    lines = io.StringIO()
+    stream = worker.logger.registered_handler.setStream(lines)  # the function's log output
+    p = SqsPoller(
+        sqs=worker.service.queue.sqs,
+        queue_url=config.jobs_queue_url,
+        handler=worker.handler,
+        function_name="atlas-codex-worker-local",
+        timeout_ms=60_000,
+        retry_delay_s=0,
+        batch_size=size,
+    )
+    handled = 0
+    try:
+        for _ in range(20):  # the emulator may hand the messages over in more than one receive
+            handled += p.poll_once()
+            if handled == size:
+                break
+    finally:
+        worker.logger.registered_handler.setStream(stream)
+    assert handled == size
+    assert [status(worker, j.job_id) for j in jobs] == ["completed"] * size
+    logged = [json.loads(line) for line in lines.getvalue().splitlines()]
+    processed = {
+        line["job_id"]: line["correlation_id"]
+        for line in logged
+        if line.get("message") == "message processed"
+    }
+    assert processed == {j.job_id: j.correlation_id for j in jobs}

@@ -1,4 +1,10 @@
-"""The worker: SQS batches of job messages, with partial batch failures.
+"""The worker: SQS batches of job messages, run side by side, with partial batch failures.
+
+The messages of a batch run at once, each in its own thread: a job spends most of its time
+waiting on pages and models, so one invocation carries up to ``batch_size`` jobs
+(stacks/functions.py) and the queue's event source, which runs at most 1,000 batches at once,
+carries that many times more jobs (docs/CAPACITY.md). Each message's log lines carry its own
+correlation id and job id (Powertools' thread-local keys).
 
 A record whose job must be retried (a transient error, or too little time left in this
 invocation to start it) fails alone and returns to the queue; after the queue's maximum
@@ -9,15 +15,13 @@ and the conditional claim of the job, which a second delivery loses.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -40,18 +44,26 @@ MIN_JOB_MS: Final = 15_000
 config = get_config()
 logger = Logger(service=naming.service_name("worker"))
 service = build_service(config)
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 persistence = DynamoDBPersistenceLayer(
     table_name=config.idempotency_table, boto3_client=aws.dynamodb(config.aws_endpoint_url)
 )
 idempotency = IdempotencyConfig(event_key_jmespath="messageId", expires_after_seconds=3600)
-outcomes: dict[str, int] = {"failed": 0, "returned": 0}
-"""This invocation's messages that failed, and those returned on purpose (one invocation at a
-time per environment)."""
 
 
 class NotEnoughTime(Exception):
     """This invocation has too little time left to start the job; the queue will redeliver."""
+
+
+class Outcomes:
+    """This invocation's messages that failed, and those returned on purpose."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, outcome: str) -> None:
+        with self._lock:
+            self.counts[outcome] += 1
 
 
 @idempotent_function(
@@ -59,8 +71,7 @@ class NotEnoughTime(Exception):
 )
 def process(record: dict[str, Any], remaining_ms: int) -> str:
     message = JobMessage.model_validate_json(record["body"])
-    logger.set_correlation_id(message.correlation_id)
-    logger.append_keys(job_id=message.job_id)
+    logger.thread_safe_append_keys(correlation_id=message.correlation_id, job_id=message.job_id)
     if remaining_ms - SAFETY_MS < MIN_JOB_MS:
         raise NotEnoughTime(f"{remaining_ms} ms left")
     receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -71,34 +82,50 @@ def process(record: dict[str, Any], remaining_ms: int) -> str:
     return outcome
 
 
-def record_handler(record: SQSRecord) -> str:
+def run_record(raw: dict[str, Any], context: LambdaContext, outcomes: Outcomes) -> bool:
+    """One message, start to end; False when it must return to the queue."""
+    record = SQSRecord(raw)
     attribute = record.message_attributes[CORRELATION_ATTRIBUTE]  # None when absent
     if attribute is not None and attribute.string_value:
-        logger.set_correlation_id(attribute.string_value)
-    context = processor.lambda_context
-    remaining = context.get_remaining_time_in_millis() if context is not None else 60_000
+        logger.thread_safe_append_keys(correlation_id=attribute.string_value)
     try:
-        return str(process(record=record.raw_event, remaining_ms=remaining))
+        process(record=raw, remaining_ms=context.get_remaining_time_in_millis())
+        return True
     except (RetryLater, NotEnoughTime) as exc:
         logger.warning("message returned to the queue", extra={"reason": str(exc)})
-        outcomes["returned"] += 1
-        raise
+        outcomes.add("returned")
+        return False
     except Exception:
         logger.exception(
             "message failed; it returns to the queue, and to the DLQ after the last try"
         )
-        outcomes["failed"] += 1
-        raise
+        outcomes.add("failed")
+        return False
+    finally:
+        logger.thread_safe_clear_keys()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
-    outcomes.update(failed=0, returned=0)
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    records: list[dict[str, Any]] = list(event.get("Records", []))
+    outcomes = Outcomes()
+    if len(records) > 1:
+        with ThreadPoolExecutor(len(records), thread_name_prefix="message") as pool:
+            done = list(pool.map(lambda r: run_record(r, context, outcomes), records))
+    else:
+        done = [run_record(r, context, outcomes) for r in records]
     metrics.publish_batch(
-        "worker", config.stage, received=len(event.get("Records", [])), **outcomes
+        "worker",
+        config.stage,
+        received=len(records),
+        failed=outcomes.counts["failed"],
+        returned=outcomes.counts["returned"],
     )
-    return dict(response)
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": r["messageId"]}
+            for r, ok in zip(records, done, strict=True)
+            if not ok
+        ]
+    }
