@@ -64,6 +64,64 @@ def product(i: int) -> str:
     return _page(str(p["name"]), body, head)
 
 
+def app_page(state: str = "", noscript: bool = False, mount: str = "root") -> str:
+    """A page built by JavaScript in the browser: an empty mount point, a bundle, and
+    (maybe) the data the first screen is drawn from."""
+    notice = (
+        "<noscript>You need to enable JavaScript to run this app.</noscript>" if noscript else ""
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Shop</title>"
+        "<script src='/static/bundle.js' defer></script></head>"
+        f"<body>{notice}<div id='{mount}'></div>{state}</body></html>"
+    )
+
+
+APP_PRODUCT = {
+    "id": 7,
+    "title": "Desk lamp Aurora",
+    "price": {"amount": "49.90", "currencyCode": "EUR"},
+    "sku": "AUR-7",
+    "availability": "in_stock",
+    "brand": {"name": "Lumen"},
+}
+NEXT_STATE = json.dumps(
+    {
+        "props": {"pageProps": {"product": {**APP_PRODUCT, "title": "Desk lamp Aurora"}}},
+        "page": "/product/[id]",
+        "buildId": "b1",
+    }
+)
+# Nuxt 3's payload (devalue): the root and every value by index, wrappers for reactivity.
+NUXT_PAYLOAD = json.dumps(
+    [
+        ["ShallowReactive", 1],
+        {"data": 2, "state": 9},
+        ["ShallowReactive", 3],
+        {"product-7": 4},
+        {"name": 5, "price": 6, "currency": 7, "sku": 8},
+        "Floor lamp Nova",
+        129,
+        "EUR",
+        "NOV-1",
+        {"cart": 10},
+        [],
+    ]
+)
+INITIAL_STATE = json.dumps(
+    {
+        "catalog": {
+            "item": {
+                "name": "Wall lamp Iris",
+                "salePrice": 19.5,
+                "currency": "USD",
+                "inStock": False,
+            }
+        }
+    }
+)
+
+
 class Site:
     def __init__(self) -> None:
         self.hits: list[str] = []
@@ -119,6 +177,36 @@ class Site:
             "/gone": lambda: (404, {"Content-Type": "text/html"}, b"<p>no</p>"),
             "/busy": lambda: (503, {"Content-Type": "text/html"}, b"<p>busy</p>"),
             "/private/x": lambda: (200, {"Content-Type": "text/html"}, b"<p>secret</p>"),
+            "/app/next": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                app_page(
+                    f"<script id='__NEXT_DATA__' type='application/json'>{NEXT_STATE}</script>",
+                    mount="__next",
+                ).encode(),
+            ),
+            "/app/nuxt": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                app_page(
+                    f"<script type='application/json' id='__NUXT_DATA__'>{NUXT_PAYLOAD}</script>",
+                    mount="__nuxt",
+                ).encode(),
+            ),
+            "/app/state": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                app_page(
+                    "<script>window.__INITIAL_STATE__ = JSON.parse("
+                    + json.dumps(INITIAL_STATE)
+                    + ");window.__CONFIG__ = buildConfig(window.location);</script>"
+                ).encode(),
+            ),
+            "/app/shell": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                app_page(noscript=True).encode(),
+            ),
             "/imprint": lambda: (
                 200,
                 {"Content-Type": "text/html"},

@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from atlas_codex.engine import hydration
 from atlas_codex.engine.html import WS, Metadata, words
 from atlas_codex.jobs.schema import FieldEvidence, PageView, SelectorField, SelectorSchema
 
@@ -264,12 +265,23 @@ def _typed(value: Any, schema: Mapping[str, Any]) -> Any:
 
 
 def extract_structured(meta: Metadata, json_schema: Mapping[str, Any]) -> Extraction:
-    """Map JSON-LD, microdata, OpenGraph and meta tags onto the schema's properties by name."""
+    """Map JSON-LD, microdata, the page's shipped state, OpenGraph and meta tags onto the
+    schema's properties by name."""
     out = Extraction(data={})
     properties = json_schema.get("properties", {})
     if not isinstance(properties, Mapping):
         return out
     sources = list(_sources(meta))
+    if meta.states:
+        # What a JavaScript-built page ships for its first screen: the objects in it whose
+        # keys answer the most of the schema's properties.
+        wanted = [(n, *SYNONYMS.get(_norm(n), ())) for n in properties]
+        found_in_state = [
+            (f"state {f.source}", f.value) for f in hydration.best_objects(meta.states, wanted)
+        ]
+        # After the page's own structured data and OpenGraph, before its bare meta tags.
+        ranked = sum(1 for label, _ in sources if label != "meta")
+        sources[ranked:ranked] = found_in_state
     for name, prop_schema in properties.items():
         found = None
         for candidate in (name, *SYNONYMS.get(_norm(name), ())):

@@ -28,7 +28,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex import limits
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.engine import evidence, model_view, product, quality
+from atlas_codex.engine import evidence, hydration, model_view, product, quality
 from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.crawler import CrawledPage, Crawler
@@ -204,6 +204,9 @@ class Engine:
                 pages.append(_skipped_page(page.url, exc))
                 continue
             except ExtractionError as exc:
+                shell = _shell_note(page)
+                if shell is not None:
+                    exc.message = f"{exc.message}; {shell}"
                 if not chosen.navigation:
                     exc.outcome = self._outcome(None, pages, "", attempts, spend, expires_at)
                     raise
@@ -214,6 +217,10 @@ class Engine:
                 pages.append(PageOutcome(url=page.url, status="failed", error=error))
                 continue
             served.add(strategy)
+            if quality.vacant(found.problems):
+                shell = _shell_note(page)
+                if shell is not None:
+                    found.problems.append(shell)
             pages.append(
                 PageOutcome(
                     url=page.url,
@@ -852,6 +859,18 @@ def _failed_page(url: str, error: FetchError) -> PageOutcome:
             message=error.message[: limits.MAX_ERROR_MESSAGE_CHARS],
             retryable=error.retryable,
         ),
+    )
+
+
+def _shell_note(page: CrawledPage) -> str | None:
+    """Why an empty page may be empty: it is built by JavaScript in the browser, and the
+    data it ships (if any) did not answer the job; nothing renders pages here."""
+    shell = hydration.app_shell(page.parsed())
+    if shell is None:
+        return None
+    return (
+        f"the page is built by JavaScript in the browser ({shell}); this service reads the "
+        "HTML the server sends and the data it ships with it, and renders no page"
     )
 
 

@@ -12,6 +12,9 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from atlas_codex.engine import hydration
+from atlas_codex.engine.hydration import State
+
 DROP_ALWAYS: Final = "script, style, noscript, template, svg, canvas, iframe, object, embed, head"
 WS: Final = re.compile(r"\s+")
 HEADINGS: Final = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -60,6 +63,8 @@ class Metadata:
     opengraph: dict[str, str] = field(default_factory=dict)
     json_ld: list[Any] = field(default_factory=list)
     microdata: list[dict[str, Any]] = field(default_factory=list)
+    states: list[State] = field(default_factory=list)
+    """The data a JavaScript-built page ships for its first screen (``hydration``)."""
 
 
 def parse(html: str) -> LexborHTMLParser:
@@ -179,6 +184,7 @@ def metadata(tree: LexborHTMLParser, base_url: str = "") -> Metadata:
     if canonical is not None:
         meta.canonical_url = absolute_url(base_url, canonical.attributes.get("href"))
     meta.json_ld = _jsonld_blocks(tree)
+    meta.states = hydration.states(tree)
     for node in tree.css("[itemscope]"):
         if "itemprop" in node.attributes:
             continue  # nested items belong to their parent

@@ -21,6 +21,7 @@ per page (the saving a client can see).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any, Final, Literal
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from atlas_codex.engine import hydration
 from atlas_codex.engine.html import WS, drop_unreadable
 from atlas_codex.engine.markdown import copy_tree, to_markdown, write_blocks
 
@@ -43,6 +45,12 @@ LABEL_MAX_CHARS: Final = 200
 prose that mentions the word is not where the value is."""
 ELSEWHERE: Final = "---\nElsewhere on the page:"
 """Written between the main content and the blocks kept from outside it."""
+SHIPPED: Final = "---\nData the page ships for its first screen (JSON):"
+"""Written before the data a thin page ships (``hydration``)."""
+THIN_PAGE_TOKENS: Final = 200
+"""An app shell's view this small has its shipped data added."""
+STATE_BUDGET_CHARS: Final = 8_000
+"""At most this much of the shipped data is added (about 2,000 tokens)."""
 
 # Never content: the page's own navigation, modal dialogs and consent chrome. Page-level
 # headers and footers go too (an <article>'s own header holds its byline and stays).
@@ -247,7 +255,50 @@ def view(
     """The page as ``name`` asks: ``full`` (the whole page's markdown), ``main`` (its main
     content), or ``model`` (main content with what the job's fields need from elsewhere;
     main content alone when the job needs nothing it lacks). ``main``: the page's
-    main-content markdown (:func:`atlas_codex.engine.consensus.main_markdown`)."""
+    main-content markdown (:func:`atlas_codex.engine.consensus.main_markdown`).
+
+    The model view of a JavaScript app's shell (``hydration.app_shell``) is followed by the
+    data the page ships for its first screen, where it ships any: the objects in it that
+    answer the job's fields, as JSON."""
+    seen = _view(tree, url, job, main=main, name=name, budget_tokens=budget_tokens)
+    return _with_state(seen, tree, job) if name == "model" else seen
+
+
+def _with_state(seen: View, tree: LexborHTMLParser, job: Focus) -> View:
+    """``seen`` followed by the data an app shell ships (the objects that answer the job's
+    fields, else all of it), when the page is one; ``seen`` otherwise."""
+    from atlas_codex.llm import tokens
+
+    if seen.tokens > THIN_PAGE_TOKENS or hydration.app_shell(tree) is None:
+        return seen
+    states = hydration.states(tree)
+    if not states:
+        return seen
+    found = hydration.best_objects(states, sorted(job.terms)) if job.terms else []
+    values = [f.value for f in found] or [s.data for s in states]
+    shipped: list[str] = []
+    left = STATE_BUDGET_CHARS
+    for value in values:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        if len(text) > left:
+            text = text[:left] + " …(cut)"
+        shipped.append(text)
+        left -= len(text)
+        if left <= 0:
+            break
+    body = (seen.markdown.rstrip("\n") + "\n\n" + SHIPPED + "\n\n" + "\n\n".join(shipped)).lstrip()
+    return View("model", body + "\n", tokens.count(body + "\n"), seen.full_page_tokens)
+
+
+def _view(
+    tree: LexborHTMLParser,
+    url: str,
+    job: Focus,
+    *,
+    main: str,
+    name: ViewName,
+    budget_tokens: int,
+) -> View:
     from atlas_codex.llm import tokens
 
     full = to_markdown(tree, url)

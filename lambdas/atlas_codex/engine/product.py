@@ -29,13 +29,23 @@ from typing import Any, Final
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from atlas_codex import limits
+from atlas_codex.engine import hydration
 from atlas_codex.engine.direct import Extraction, extract_structured
 from atlas_codex.engine.html import Metadata, words
 from atlas_codex.jobs.schema import FieldEvidence
 from atlas_codex.presets import AVAILABILITY, schema_of
 
 FIELDS: Final = ("name", "price", "currency", "sku", "availability", "brand", "gtin", "mpn")
-SOURCE_RANK: Final = ("json-ld", "microdata", "rdfa", "meta", "platform", "buy-box", "page-label")
+SOURCE_RANK: Final = (
+    "json-ld",
+    "microdata",
+    "rdfa",
+    "meta",
+    "platform",
+    "state",
+    "buy-box",
+    "page-label",
+)
 """Where a fact may come from, in the order :func:`read_facts` ranks them; a SKU written
 after its label on the page ("page-label") outranks them all."""
 
@@ -437,6 +447,76 @@ def _meta(meta: Metadata) -> Iterator[Candidate]:
             yield Candidate(fact, value, "meta", name)
 
 
+# ------------------------------------------------------- a JavaScript app's shipped state
+
+STATE_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
+    "name": ("name", "title", "productName"),
+    "price": ("price", "salePrice", "currentPrice", "finalPrice", "sellingPrice", "offerPrice"),
+    "currency": ("currency", "priceCurrency", "currencyCode"),
+    "sku": ("sku", "productId", "productID"),
+    "brand": ("brand", "manufacturer", "brandName"),
+    "availability": ("availability", "stockStatus", "inStock", "isInStock", "available"),
+    "gtin": ("gtin", "gtin13", "ean", "upc"),
+    "mpn": ("mpn",),
+}
+"""The keys a shipped state's product object names its facts with (compared without case
+or punctuation); the first key present serves."""
+
+
+def _state_value(obj: Mapping[str, Any], fact: str) -> tuple[Any, str] | None:
+    keys = {_key(k): k for k in obj}
+    for name in STATE_KEYS[fact]:
+        key = keys.get(_key(name))
+        if key is not None and obj[key] not in (None, "", [], {}):
+            return obj[key], key
+    return None
+
+
+def _state_price(value: Any) -> tuple[float | None, str | None]:
+    """A price and, when it says, its currency: a number, a string, or an object such as
+    ``{"amount": "12.50", "currencyCode": "USD"}``."""
+    if isinstance(value, Mapping):
+        currency = _text(value.get("currency") or value.get("currencyCode"))
+        for key in ("value", "amount", "current", "raw", "price", "formatted"):
+            price = _price_value(value.get(key))
+            if price is not None:
+                return price, currency
+        return None, currency
+    return _price_value(_first(value)), None
+
+
+def _state(meta: Metadata) -> Iterator[Candidate]:
+    """The product a JavaScript app ships for its first screen (``__NEXT_DATA__``, Nuxt's
+    payload, ``window.__INITIAL_STATE__``...): the object with the most product keys that
+    has both a price and a name."""
+    if not meta.states:
+        return
+    for found in hydration.best_objects(meta.states, list(STATE_KEYS.values()), limit=5):
+        obj = found.value
+        price_at = _state_value(obj, "price")
+        name_at = _state_value(obj, "name")
+        if price_at is None or name_at is None:
+            continue
+        price, currency = _state_price(price_at[0])
+        name = _text(name_at[0])
+        if price is None or not name:
+            continue
+        yield Candidate("name", name, "state", f"{found.source}.{name_at[1]}")
+        yield Candidate("price", price, "state", f"{found.source}.{price_at[1]}")
+        if currency:
+            yield Candidate("currency", currency, "state", f"{found.source}.{price_at[1]}")
+        for fact in ("currency", "sku", "brand", "gtin", "mpn"):
+            at = _state_value(obj, fact)
+            text = _text(at[0]) if at is not None else None
+            if at is not None and text:
+                yield Candidate(fact, text, "state", f"{found.source}.{at[1]}")
+        stock = _state_value(obj, "availability")
+        value = availability_value(stock[0]) if stock is not None else None
+        if stock is not None and value is not None:
+            yield Candidate("availability", value, "state", f"{found.source}.{stock[1]}")
+        return
+
+
 # ------------------------------------------------------------- shop systems' own data
 
 
@@ -766,6 +846,7 @@ def read_facts(tree: LexborHTMLParser, meta: Metadata, page_url: str) -> Product
         *_rdfa(tree),
         *_meta(meta),
         *_platform(tree),
+        *_state(meta),
     ]
     structured = {c.fact for c in candidates}
     # The code a shop shows its customers next to its label is what people mean by the
