@@ -11,10 +11,10 @@ use besides the model (the spend reserved and settled) is measured on the budget
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import math
-import multiprocessing
 import os
 import statistics
 import sys
@@ -25,25 +25,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench import loopback
 from bench.data import benchdata
+from bench.product_pages import PRODUCT_SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent
 USE_FILE = ROOT / "lambdas" / "atlas_codex" / "aws_use.json"
 COST_DOC = ROOT / "docs" / "COST.md"
-PRODUCT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "price": {"type": "number"},
-        "currency": {"type": "string"},
-        "sku": {"type": "string"},
-        "availability": {"type": "string"},
-    },
-}
 REPEATS = 3
 """Each job shape is run this many times; the medians are kept."""
 
@@ -257,48 +248,19 @@ def product_pages() -> dict[str, bytes]:
     }
 
 
-def _serve_forever(pages: dict[str, bytes], ports: Any) -> None:
-    keys = sorted(pages)
-    index = (
-        "<!doctype html><html><head><title>Shop</title></head><body><h1>Products</h1><ul>"
-        + "".join(f"<li><a href='/p/{k}'>{k}</a></li>" for k in keys)
-        + "</ul></body></html>"
-    ).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0]
-            if path == "/robots.txt":
-                body, status = b"User-agent: *\nAllow: /\n", 200
-            elif path == "/":
-                body, status = index, 200
-            elif path.startswith("/p/") and path[3:] in pages:
-                body, status = pages[path[3:]], 200
-            else:
-                body, status = b"not found", 404
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    ports.put(server.server_address[1])
-    server.serve_forever()
-
-
-def serve(pages: dict[str, bytes]) -> tuple[multiprocessing.Process, int]:
-    """The pages on loopback, from a process of their own (serving them is not the
-    functions' CPU time)."""
-    ports: Any = multiprocessing.Queue()
-    process = multiprocessing.Process(target=_serve_forever, args=(pages, ports), daemon=True)
-    process.start()
-    return process, int(ports.get(timeout=30))
+def _route(pages: dict[str, bytes], path: str) -> tuple[int, bytes]:
+    """A shop: an index linking every product page, and the pages."""
+    if path == "/robots.txt":
+        return 200, b"User-agent: *\nAllow: /\n"
+    if path == "/":
+        links = "".join(f"<li><a href='/p/{k}'>{k}</a></li>" for k in sorted(pages))
+        return 200, (
+            "<!doctype html><html><head><title>Shop</title></head><body><h1>Products</h1>"
+            f"<ul>{links}</ul></body></html>"
+        ).encode()
+    if path.startswith("/p/") and path[3:] in pages:
+        return 200, pages[path[3:]]
+    return 404, b"not found"
 
 
 # ---------------------------------------------------------------------- jobs
@@ -573,7 +535,7 @@ def run() -> str:
     pages = product_pages()
     if not pages:
         return "## AWS use per job\n\nSkipped: the product-pages dev set is not on this machine."
-    server, port = serve(pages)
+    server, port = loopback.start(functools.partial(_route, pages))
     site = f"http://127.0.0.1:{port}"
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     settings = load_stage_settings("local", context[DEFAULTS_KEY], context[STAGES_KEY])

@@ -4,13 +4,13 @@ with the same concurrency, each in its own process (the site in a third one)."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import subprocess
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from bench import loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = 600
@@ -28,28 +28,10 @@ def page(n: int) -> bytes:
     return f"<!doctype html><html><head><title>Page {n}</title></head><body>{body}<ul>{anchors}</ul></body></html>".encode()
 
 
-def serve(port_queue: Any) -> None:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            parts = self.path.strip("/").split("/")
-            ok = (
-                len(parts) == 2 and parts[0] == "p" and parts[1].isdigit() and int(parts[1]) < PAGES
-            )
-            body = page(int(parts[1])) if ok else b"not found"
-            self.send_response(200 if ok else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    port_queue.put(server.server_address[1])
-    server.serve_forever()
+def route(path: str) -> tuple[int, bytes]:
+    parts = path.strip("/").split("/")
+    ok = len(parts) == 2 and parts[0] == "p" and parts[1].isdigit() and int(parts[1]) < PAGES
+    return (200, page(int(parts[1]))) if ok else (404, b"not found")
 
 
 def ours(port: int) -> dict[str, float]:
@@ -117,11 +99,8 @@ def _in_subprocess(which: str, port: int) -> dict[str, float]:
 
 
 def run() -> str:
-    queue: Any = multiprocessing.Queue()
-    server = multiprocessing.Process(target=serve, args=(queue,), daemon=True)
-    server.start()
+    server, port = loopback.start(route)
     try:
-        port = queue.get(timeout=10)
         results = {name: _in_subprocess(name, port) for name in ("ours", "scrapy")}
     finally:
         server.terminate()

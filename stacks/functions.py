@@ -134,7 +134,7 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
                 actions=("GetItem", "UpdateItem", "BatchGetItem"), indexes=(JOBS_BY_STATUS.name,)
             ),
             # usage: the month's spend (its items, one query), the report (write)
-            "usage": TableGrant(actions=("GetItem", "PutItem", "Query")),
+            "usage": TableGrant(actions=("PutItem", "Query")),
             "connections": LIVE_PUSH,
         },
         sends_to=("queue", "webhooks"),

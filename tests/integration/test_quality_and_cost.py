@@ -977,3 +977,54 @@ def test_the_clients_schema_controls_the_output_strictly(world_for: Callable[...
     data = sent["schema"]["properties"]["data"]
     assert data["additionalProperties"] is False
     assert data["required"] == ["name", "price"]
+
+
+def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s_spend(
+    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router reserves each call against the stage's budget; refused everywhere, the job
+    fails with budget_exceeded, its reason reading the month's spend items (the api runs
+    the sync job, the worker the queued one)."""
+    from atlas_codex import aws
+    from atlas_codex.handlers import api, worker
+    from atlas_codex.usage import BudgetGuard, UsageLedger
+
+    site = Site({"/lamp": LAMP.replace("12.50 EUR", "")})  # no price the page's data can give
+    model = ModelServer(lamp_answer)
+    ledger = UsageLedger(  # a stage of its own: other tests' month is left alone
+        dynamodb=aws.dynamodb(config.aws_endpoint_url),
+        table_name=config.usage_table,
+        stage="spent",
+    )
+    ledger.record("owner-x", Decimal("0.999"))  # a tenth of a cent left of $1
+    keyed = config.model_copy(update={"openai_api_key": "sk-test"})
+    router = Router(
+        client=ModelClient(
+            api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model))
+        ),
+        catalog=catalog_for(config.model_policy),
+        policy=config.model_policy,
+        budget=BudgetGuard(ledger, monthly_limit_usd=Decimal("1.00")),
+        cooldowns=Cooldowns(),
+    )
+    engine = Engine(
+        fetcher=site.fetcher(),
+        models_available=True,
+        models=ModelStrategies(keyed, router=router),
+        pages=PageStore.for_config(config),
+    )
+    for module in (api, worker):
+        monkeypatch.setattr(module.service, "_extractor", lambda: engine)
+    world = World(api, worker, site, model, api.keys.issue("owner-b").key)
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, "model_tier": "nano"}
+
+    status, done = world.call("POST", "/extract", body=body)
+    assert status == 200, done
+    status, created = world.call("POST", "/jobs", body=body)
+    assert status == 202, created
+    queued = world.run_queue(config, created["job_id"])
+    for job in (done["job"], queued):
+        assert job["status"] == "failed"
+        assert job["error"]["code"] == "budget_exceeded"
+        assert "$1.00 would be exceeded ($1.00 spent this month" in job["error"]["message"]
+    assert model.requests == []  # no call was sent past the budget

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -76,10 +77,12 @@ def query_sharded(
     if sort_condition is not None:
         attr_names["#sk"] = index.sort_key
         condition += f" AND #sk {sort_condition[0]} {sort_condition[1]}"
-    for shard in shards:
+
+    def read(shard: _Shard) -> None:
+        """The shard's next ``limit`` entries (that pass the filter), or all it has left."""
         if shard.position == DONE:
             shard.more = False
-            continue
+            return
         start = _wire_key(shard.position) if isinstance(shard.position, dict) else None
         while len(shard.items) < limit:
             query: dict[str, Any] = {
@@ -100,7 +103,11 @@ def query_sharded(
             start = out.get("LastEvaluatedKey")
             if not start:
                 shard.more = False
-                break
+                return
+
+    # The shards are read side by side: a listing waits for one query, not eight.
+    with ThreadPoolExecutor(len(shards), thread_name_prefix="shard") as pool:
+        list(pool.map(read, shards))
     sort_key = index.sort_key
 
     def order(item: Mapping[str, Any]) -> tuple[str, str]:
