@@ -175,6 +175,9 @@ def run() -> str:
         "",
         "The worker's path adds one read of the job (to tell a batch parent, or a finished job whose "
         "follow-ups must be redone, from a job to claim) and the two writes of Powertools idempotency "
-        "on the message id, in the idempotency table; the jobs table still sees claim and finish only.",
+        "on the message id, in the idempotency table; the jobs table still sees claim and finish only. "
+        "A listing queries each shard of the owner's index side by side (`tables.INDEX_SHARDS`: one "
+        "client's jobs take that many partitions) and reads the records in one `BatchGetItem` (the "
+        "index holds keys and a few small attributes, not the records).",
     ]
     return "\n".join(lines)

@@ -264,7 +264,11 @@ def test_every_job_ends_once_when_workers_race_over_duplicated_messages(
             MessageBody=json.dumps({"job_id": job.job_id, "correlation_id": job.correlation_id}),
         )
     pollers = [poller(worker, config) for _ in range(3)]
-    run_pollers(pollers, lambda: unfinished(worker) == 0, 120, check_every_s=1, worker=worker)
+
+    def drained() -> bool:  # every job ended and every delivery, duplicates too, was handled
+        return unfinished(worker) == 0 and sum(p.stats.received for p in pollers) >= 400
+
+    run_pollers(pollers, drained, 120, check_every_s=1, worker=worker)
     finals = [worker.service.manager.get(j.job_id) for j in jobs]
     for job in finals:
         terminal_entries = [c for c in job.timeline if c.status in TERMINAL_STATUSES]
