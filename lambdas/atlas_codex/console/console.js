@@ -364,19 +364,30 @@
     $("reextract-form").onsubmit = (event) => reextract(event, job);
   }
 
+  // A view's section is drawn by the last request made for it: a refresh and a poll that
+  // overlap would otherwise both clear it, then both fill it (every row twice).
+  const drawing = {};
+  function ticket(name) {
+    const mine = (drawing[name] || 0) + 1;
+    drawing[name] = mine;
+    return () => drawing[name] === mine;
+  }
+
   async function renderChildren(parentId, cursor) {
     const section = $("job-children");
     const body = $("children-table").tBodies[0];
-    if (!cursor) clear(body);
+    const current = ticket("children");
     const params = new URLSearchParams({ parent: parentId, limit: "50" });
     if (cursor) params.set("cursor", cursor);
     let page;
     try {
       page = (await api("GET", `/jobs?${params}`)).data;
     } catch (error) {
-      notice(describe(error));
+      if (current()) notice(describe(error));
       return;
     }
+    if (!current()) return; // a newer drawing of the children is on its way
+    if (!cursor) clear(body);
     section.hidden = false;
     for (const child of page.jobs) {
       body.append(
@@ -397,8 +408,9 @@
 
   async function renderResult(job) {
     const section = $("job-result");
-    const target = clear($("result-body"));
+    const current = ticket("result");
     if (!job.result_available && job.status !== "failed") {
+      clear($("result-body"));
       section.hidden = true;
       return;
     }
@@ -406,10 +418,14 @@
     try {
       view = (await api("GET", `/jobs/${encodeURIComponent(job.job_id)}/result?include_evidence=true`)).data;
     } catch (error) {
+      if (!current()) return;
+      const target = clear($("result-body"));
       section.hidden = !(error instanceof ApiError && error.status !== 409);
       if (!section.hidden) target.append(el("p", { class: "error" }, describe(error)));
       return;
     }
+    if (!current()) return; // a newer drawing of the result is on its way
+    const target = clear($("result-body"));
     section.hidden = false;
     if (view.delivery === "url") {
       target.append(
