@@ -502,7 +502,7 @@ def _model_cost_per_page(site: str, pages: dict[str, bytes]) -> dict[str, dict[s
                 model_view.focus(PRODUCT_SCHEMA, None),
                 main=main_markdown(html, url, tree),
             )
-            decision, calls = models.quote(
+            page = models.quote(
                 url=url,
                 markdown=read.markdown,
                 schema=PRODUCT_SCHEMA,
@@ -511,14 +511,14 @@ def _model_cost_per_page(site: str, pages: dict[str, bytes]) -> dict[str, dict[s
                 escalations=0,
                 start=tier,
             )
-            del decision
-            costs.append(float(sum(c.expected_usd for c in calls)))
-            tokens.append(sum(c.input_tokens for c in calls))
+            costs.append(float(page.expected))
+            tokens.append(sum(c.input_tokens for c in page.calls))
+            model = page.calls[-1].model
         out[tier] = {
             "median_usd": statistics.median(costs),
             "mean_usd": statistics.fmean(costs),
             "median_input_tokens": statistics.median(tokens),
-            "model": calls[-1].model,
+            "model": model,
         }
     return out
 

@@ -203,6 +203,11 @@ class Reservation:
         return self.parts or ((0, nanos(self.usd)),)
 
 
+def dollars(amount: Decimal) -> str:
+    """A budget figure as a person reads it: cents, or tenths of a cent below a dollar."""
+    return f"${amount:.2f}" if abs(amount) >= 1 else f"${amount:.4f}"
+
+
 class BudgetGuard:
     """Reserve a call's worst case before it, settle the actual cost after it.
 
@@ -236,7 +241,7 @@ class BudgetGuard:
         if usd_amount > self.limit:
             raise BudgetExceeded(
                 f"a call that may cost ${usd_amount:.4f} cannot fit the monthly budget of "
-                f"${self.limit:.2f}"
+                f"{dollars(self.limit)}"
             )
         worst = nanos(usd_amount)
         if month not in self._moved:
@@ -259,8 +264,8 @@ class BudgetGuard:
             self._settle(month, shard, held=part, spent=0)
         spent = self.ledger.month_spend(when=self.now())
         raise BudgetExceeded(
-            f"the monthly model budget of ${self.limit:.2f} would be exceeded "
-            f"(${spent:.2f} spent this month, this call may cost up to ${usd_amount:.4f})"
+            f"the monthly model budget of {dollars(self.limit)} would be exceeded "
+            f"({dollars(spent)} spent this month, this call may cost up to ${usd_amount:.4f})"
         )
 
     def _take(self, month: str, shard: int, want: int) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -364,7 +365,8 @@ def test_fifty_model_jobs_on_the_emulator_keep_the_budget_working(
         if n % 5 == 0:  # every fifth job's first model fails: its reservation is released
             answers.insert(-1, error(500, "server_error", "down"))
     server = Server(*answers)
-    engine = _budgeted_engine(config, moto_endpoint, server, "5")
+    stage = f"fifty-{uuid.uuid4().hex[:8]}"
+    engine = _budgeted_engine(config, moto_endpoint, server, "5", stage)
     request = JobRequest.model_validate({"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA})
     spent = Decimal(0)
     for n in range(50):
@@ -377,7 +379,7 @@ def test_fifty_model_jobs_on_the_emulator_keep_the_budget_working(
         assert outcome.data == {"name": "Desk lamp", "price": 12.5}, n
         spent += Decimal(str(outcome.cost.actual_usd))
     ledger = UsageLedger(
-        dynamodb=aws.dynamodb(moto_endpoint), table_name=config.usage_table, stage="local"
+        dynamodb=aws.dynamodb(moto_endpoint), table_name=config.usage_table, stage=stage
     )
     state = BudgetGuard(ledger, monthly_limit_usd=Decimal(5)).state()
     assert state["reserved"] == 0
@@ -550,10 +552,12 @@ def test_when_link_ranking_fails_the_crawl_keeps_the_document_order(config: Runt
 
 
 def _budgeted_engine(
-    config: RuntimeConfig, moto_endpoint: str, server: Server, limit: str
+    config: RuntimeConfig, moto_endpoint: str, server: Server, limit: str, stage: str = ""
 ) -> Engine:
-    ledger = UsageLedger(
-        dynamodb=aws.dynamodb(moto_endpoint), table_name=config.usage_table, stage="local"
+    ledger = UsageLedger(  # a month of its own: other tests' spend is left out
+        dynamodb=aws.dynamodb(moto_endpoint),
+        table_name=config.usage_table,
+        stage=stage or f"budget-{uuid.uuid4().hex[:8]}",
     )
     router = Router(
         client=server.client(),
@@ -574,9 +578,11 @@ def _budgeted_engine(
 def test_a_budget_too_small_for_the_tier_downgrades_a_job_that_allows_it(
     config: RuntimeConfig, moto_endpoint: str
 ) -> None:
-    # $0.02 a month: the full tier's worst case (4096 output tokens) does not fit, mini's does.
+    # $0.004 a month: the worst case of the full tier (gpt-5 thinking at medium effort, 2,560
+    # output tokens at most; its fallback gpt-4.1, 512 at $8/M) does not fit, mini's (1,280 at
+    # low effort, $2/M) does.
     server = Server(completion(extracted({"name": "Desk lamp", "price": 12.5})))
-    engine = _budgeted_engine(config, moto_endpoint, server, "0.02")
+    engine = _budgeted_engine(config, moto_endpoint, server, "0.004")
     request = JobRequest.model_validate(
         {
             "urls": ["http://127.0.0.1/lamp"],
@@ -600,7 +606,7 @@ def test_a_tier_the_client_chose_is_not_downgraded_by_the_budget(
     config: RuntimeConfig, moto_endpoint: str
 ) -> None:
     server = Server()
-    engine = _budgeted_engine(config, moto_endpoint, server, "0.02")
+    engine = _budgeted_engine(config, moto_endpoint, server, "0.004")
     request = JobRequest.model_validate(
         {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, "model_tier": "full"}
     )
@@ -611,5 +617,5 @@ def test_a_tier_the_client_chose_is_not_downgraded_by_the_budget(
     assert server.requests == []
     # The page has no structured data either; what the client must act on is the budget.
     assert failed.value.code == "budget_exceeded"
-    assert "monthly budget of $0.02" in failed.value.message
+    assert "monthly budget of $0.0040" in failed.value.message
     assert "no_structured_data" in failed.value.message

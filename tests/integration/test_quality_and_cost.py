@@ -186,11 +186,10 @@ def world_for(config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch) -> Callabl
     return make
 
 
-def extract_lamp(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
+def extract_lamp(world: World, **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """POST /extract of the lamp page with the schema: (the job, the whole answer)."""
-    _, done = world.call(
-        "POST", "/extract", body={"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
-    )
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, **extra}
+    _, done = world.call("POST", "/extract", body=body)
     return done["job"], done
 
 
@@ -291,10 +290,11 @@ def test_a_job_stops_at_its_ceiling_with_its_partial_result_and_spend(
     world_for: Callable[..., World], config: RuntimeConfig
 ) -> None:
     pages = {f"/lamp/{n}": LAMP for n in range(3)}
-    world = world_for(pages, completion_tokens=4000)
+    world = world_for(pages, completion_tokens=1000)
     entry = catalog_for(config.model_policy).get(first_model(config))
+    cap = 1280  # the schema's answer (512 at least) and a low effort's thinking (768)
     # One call fits (its worst case is below the ceiling); a second after it cannot.
-    one_call = cost_usd(entry, Usage(input_tokens=1000, output_tokens=4096))
+    one_call = cost_usd(entry, Usage(input_tokens=1000, output_tokens=cap))
     ceiling = float(one_call * Decimal("1.5"))
     body = {
         "urls": [f"http://127.0.0.1/lamp/{n}" for n in range(3)],
@@ -307,6 +307,7 @@ def test_a_job_stops_at_its_ceiling_with_its_partial_result_and_spend(
     assert job["status"] == "failed"
     assert job["error"]["code"] == "cost_ceiling_reached"
     assert len(world.model.requests) == 1
+    assert world.model.requests[0]["max_completion_tokens"] == cap
     assert 0 < job["cost"]["actual_usd"] <= ceiling
     assert job["cost"]["estimated_usd"] > 0
     status, result = world.call("GET", f"/jobs/{job['job_id']}/result")
@@ -348,7 +349,8 @@ def test_an_all_null_answer_is_escalated_and_then_reported_partial(
         }
 
     world = world_for({"/lamp": LAMP}, answer)
-    job, done = extract_lamp(world)
+    # The client allows more than the quoted bound: stronger tiers may be tried.
+    job, done = extract_lamp(world, max_cost_usd=1.0)
     assert job["status"] == "completed"
     assert job["quality"] == "partial"
     assert any("required field not found: price" in r for r in job["quality_reasons"])
@@ -364,6 +366,61 @@ def test_an_all_null_answer_is_escalated_and_then_reported_partial(
     assert done["result"]["data"] == {"name": "Desk lamp", "price": None}
     spent = sum(a["cost_usd"] or 0 for a in job["attempts"] if a["strategy"] == "model")
     assert job["cost"]["actual_usd"] == pytest.approx(spent)  # every tier's call is billed
+
+
+LONG_LAMP = LAMP.replace(
+    "</main>",
+    "".join(
+        f"<p>Review {n}: the shade diffuses the light evenly, the arm holds any angle, and "
+        f"the brass base has not tarnished after {n + 2} months on a busy desk.</p>"
+        for n in range(120)
+    )
+    + "</main>",
+)
+
+
+def name_only(model: str, sent: dict[str, Any]) -> Any:
+    """Every model finds the name and misses the price (the quality gate wants more)."""
+    return {
+        "data": {"name": "Desk lamp", "price": None},
+        "evidence": [{"field": "name", "quote": "Desk lamp"}],
+    }
+
+
+def test_a_one_page_schema_job_is_held_to_its_quote_at_most_five_times_the_expected_cost(
+    world_for: Callable[..., World],
+) -> None:
+    world = world_for({"/lamp": LONG_LAMP}, name_only, completion_tokens=900)
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    status, quote = world.call("POST", "/jobs/quote", body=body)
+    assert status == 200, quote
+    assert quote["expected_usd"] < quote["high_usd"] <= 5 * quote["expected_usd"]
+    assert any("held to high_usd" in note for note in quote["notes"])
+
+    _, done = world.call("POST", "/extract", body=body)
+    job = done["job"]
+    assert job["status"] == "completed"
+    assert job["quality"] == "partial"  # the price was not found, and that is said
+    assert 0 < job["cost"]["actual_usd"] <= quote["high_usd"]
+    # The quality gate stopped where the bound would be crossed, and the record says so.
+    stopped = [
+        a for a in job["attempts"] if (a.get("error") or {}).get("code") == "spend_bound_reached"
+    ]
+    assert stopped
+    assert all(a["cost_usd"] in (None, 0) for a in stopped)
+    assert "spend bound" in stopped[0]["error"]["message"]
+    assert any("no escalation (spend_bound_reached)" in r for r in job["routing"])
+    spent = sum(a["cost_usd"] or 0 for a in job["attempts"] if a["strategy"] == "model")
+    assert job["cost"]["actual_usd"] == pytest.approx(spent)
+    bounded_calls = len(world.model.requests)
+
+    # A client who allows more gets the stronger tiers, and the quote says what caps it.
+    generous = {**body, "max_cost_usd": 1.0}
+    _, quote = world.call("POST", "/jobs/quote", body=generous)
+    assert not any("held to high_usd" in note for note in quote["notes"])
+    _, done = world.call("POST", "/extract", body=generous)
+    assert len(world.model.requests) - bounded_calls > bounded_calls
+    assert len(set(world.model.models()[bounded_calls:])) >= 2
 
 
 SHOP = (
@@ -491,7 +548,10 @@ def test_content_cut_to_fit_the_window_is_a_warning_and_a_partial_result(
     assert any("truncated" in r for r in job["quality_reasons"])
     [warning] = [w for w in job["warnings"] if w.startswith("content truncated")]
     before, after = (int(n) for n in warning.split(": ")[1].split(" input")[0].split(" -> "))
-    assert before > 6000 - 4096 > after
+    # The page is cut to the window less the answer's cap (set by the schema, not 4,096).
+    cap = world.model.requests[0]["max_completion_tokens"]
+    assert cap < 4096
+    assert before > 6000 - cap >= after
 
 
 def test_a_challenge_page_or_a_login_wall_fails_without_a_model_call(
@@ -996,7 +1056,7 @@ def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s
         table_name=config.usage_table,
         stage="spent",
     )
-    ledger.record("owner-x", Decimal("0.999"))  # a tenth of a cent left of $1
+    ledger.record("owner-x", Decimal("0.9999"))  # a hundredth of a cent left of $1
     keyed = config.model_copy(update={"openai_api_key": "sk-test"})
     router = Router(
         client=ModelClient(
@@ -1026,5 +1086,5 @@ def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s
     for job in (done["job"], queued):
         assert job["status"] == "failed"
         assert job["error"]["code"] == "budget_exceeded"
-        assert "$1.00 would be exceeded ($1.00 spent this month" in job["error"]["message"]
+        assert "$1.00 would be exceeded ($0.9999 spent this month" in job["error"]["message"]
     assert model.requests == []  # no call was sent past the budget

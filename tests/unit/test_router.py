@@ -345,3 +345,85 @@ def test_a_cut_answer_cut_again_stops_the_chain() -> None:
     assert failed.value.code == "model_output_truncated"
     assert len({c["model"] for c in client.calls}) == 1  # never the same cap elsewhere
     assert len(client.calls) == 2
+
+
+# ------------------------------------------------------------------ output caps and the bound
+
+
+def test_a_reasoning_model_s_cap_holds_its_thinking_at_the_call_s_effort() -> None:
+    from atlas_codex.llm import output
+
+    models = _models()
+    routed, client = router({models[0]: {"title": "ok"}})
+    routed.run(call(), NANO, deadline=100.0)
+    low = Call(messages=call().messages, schema=SCHEMA, max_output_tokens=600)
+    medium = Call(
+        messages=call().messages, schema=SCHEMA, max_output_tokens=600, reasoning_effort="medium"
+    )
+    entry = seeded_catalog().get(models[0])
+    assert entry.reasoning  # gpt-5-nano thinks before it answers, billed as output
+    assert client.calls[0]["reasoning_effort"] == "low"
+    assert Router.output_cap(low, entry) == 600 + output.reasoning_tokens("low")[1]
+    assert Router.output_cap(medium, entry) == 600 + output.reasoning_tokens("medium")[1]
+    assert Router.output_cap(low, entry, cap=5000) == 5000  # a retry's cap holds it already
+    plain = seeded_catalog().get("gpt-4.1-mini")
+    assert Router.output_cap(low, plain) == 600
+    # The expected cost counts the thinking too: a reasoning model is not priced as if it
+    # answered at once.
+    expected_low, _ = routed.estimate(models[0], 1000, low, 2000)
+    bare = seeded_catalog().get(models[0])
+    answer_only = (
+        Decimal(str(bare.input)) * 1000 / 10**6
+        + Decimal(str(bare.output)) * (output.expected_tokens(SCHEMA)) / 10**6
+    )
+    assert expected_low > answer_only
+
+
+def test_answer_caps_follow_the_schema_within_their_floor_and_ceiling() -> None:
+    from atlas_codex.llm import output
+
+    assert output.cap_tokens(10) == output.ANSWER_CAP_MIN
+    assert output.cap_tokens(300) == 1200
+    assert output.cap_tokens(10_000) == output.ANSWER_CAP_MAX
+
+
+def bounded(gate: bool, ceiling: Decimal) -> Call:
+    c = call()
+    c.ceiling_usd = ceiling
+    c.ceiling_code = "spend_bound_reached"
+    c.ceiling_name = "the job's spend bound"
+    c.gate = gate
+    return c
+
+
+def test_the_bound_lets_a_stand_in_for_an_unavailable_model_answer_and_says_so() -> None:
+    models = _models()
+    script: dict[str, Any] = {m: {"title": "ok"} for m in models}
+    script[models[0]] = ModelCallFailed("rate_limited", "slow down")
+    routed, _client = router(script)
+    # Room for the first model only: a job's own call past an unavailable one may go beyond.
+    done = routed.run(bounded(False, Decimal("0.003")), NANO, deadline=100.0)
+    assert done.model == models[1]
+    assert any("stands in for unavailable models" in w for w in done.warnings)
+
+
+def test_the_bound_refuses_a_quality_gate_call_and_a_second_model_after_a_billed_one() -> None:
+    models = _models()
+    routed, client = router({m: {"title": "ok"} for m in models})
+    with pytest.raises(RouterFailed) as failed:
+        routed.run(bounded(True, Decimal("0.0000001")), NANO, deadline=100.0)
+    assert failed.value.code == "spend_bound_reached"
+    assert "spend bound" in failed.value.message
+    assert client.calls == []
+
+    refusing: dict[str, Any] = {m: {"title": "ok"} for m in models}
+    refusing[models[0]] = ModelCallFailed(
+        "refusal", "no", usage=Usage(input_tokens=100, output_tokens=20)
+    )
+    routed, client = router(refusing)
+    with pytest.raises(RouterFailed) as failed:
+        routed.run(bounded(False, Decimal("0.003")), NANO, deadline=100.0)
+    # The cause is the refusal; the bound only kept the next models from being tried.
+    assert failed.value.code == "model_refusal"
+    assert "spend bound" in failed.value.message
+    assert len(client.calls) == 1

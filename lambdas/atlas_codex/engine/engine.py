@@ -163,7 +163,10 @@ class Engine:
 
         chosen = plan(request, models_available=self.models_available)
         ceiling = Decimal(str(request.max_cost_usd)) if request.max_cost_usd else None
-        spend = Spend(owner_id=owner_id, ceiling=ceiling)
+        # Without a ceiling the job is held to what its pages are quoted at most.
+        spend = Spend(
+            owner_id=owner_id, ceiling=ceiling, bound=Decimal(0) if ceiling is None else None
+        )
         attempts: list[Attempt] = []
         expires_at: datetime | None = None
         frontier: list[str] = []
@@ -413,6 +416,7 @@ class Engine:
         if not fetched:
             notes.append("no page could be fetched: no model would be called")
             return quote.model_copy(update={"notes": notes})
+        from atlas_codex.llm.extraction import QUOTE_SPREAD
         from atlas_codex.llm.router import RouterFailed
 
         low = expected = high = Decimal(0)
@@ -422,7 +426,7 @@ class Engine:
         models: list[str] = []
         try:
             for url, markdown in fetched:
-                decision, calls = self.models.quote(
+                page = self.models.quote(
                     url=url,
                     markdown=markdown,
                     schema=dict(request.json_schema) if request.json_schema is not None else None,
@@ -430,32 +434,37 @@ class Engine:
                     pages=expected_pages,
                     escalations=MAX_ESCALATIONS,
                     start=request.model_tier,
+                    bounded=request.max_cost_usd is None,
                 )
-                tiers.append(decision.tier)
-                models.append(calls[-1].model)
-                calls_made += len(calls)
-                for call in calls:
-                    low += call.low_usd
-                    expected += call.expected_usd
-                    high += call.high_usd
-                    tokens_in += call.input_tokens
+                tiers.append(page.decision.tier)
+                models.append(page.calls[-1].model)
+                calls_made += len(page.calls)
+                low += page.low
+                expected += page.expected
+                high += page.high
+                tokens_in += sum(call.input_tokens for call in page.calls)
         except RouterFailed as exc:
             notes.append(f"the router cannot serve this job: {exc.message}")
             return quote.model_copy(update={"notes": notes})
         scale = Decimal(expected_pages) / Decimal(len(fetched))
         model_calls = float(calls_made * scale)
         worst_calls = model_calls * (1 + MAX_ESCALATIONS)
+        top = high * scale
         if request.crawl is not None and expected_pages > 1:
             worst_calls += expected_pages
-            ranking = self.models.ranking_worst_usd()
-            high += ranking * Decimal(expected_pages)
+            top += self.models.ranking_worst_usd() * Decimal(expected_pages)
             notes.append("link choice: one model call per crawled page at most")
         if expected_pages != len(fetched):
             notes.append(
                 f"{len(fetched)} of {expected_pages} pages fetched; the rest are extrapolated"
             )
-        top = high * scale
-        if request.max_cost_usd is not None and top > Decimal(str(request.max_cost_usd)):
+        if request.max_cost_usd is None:
+            notes.append(
+                f"the job is held to high_usd (at most {QUOTE_SPREAD}x the expected cost of "
+                "each page): a wider reading or a stronger tier that would cross it is not "
+                "tried; a max_cost_usd allows more"
+            )
+        elif top > Decimal(str(request.max_cost_usd)):
             top = Decimal(str(request.max_cost_usd))
             notes.append("the job's max_cost_usd caps the worst case")
         return quote.model_copy(
@@ -689,6 +698,21 @@ class Engine:
         pages = len(request.urls) if request.crawl is None else request.crawl.max_pages
         common = {"url": url, "markdown": read.markdown, "deadline": deadline, "spend": spend}
         try:
+            if spend.bound is not None:
+                # What the quote promised for this page, computed the same way.
+                spend.allow(
+                    self.models.quote(
+                        url=url,
+                        markdown=read.markdown,
+                        schema=dict(request.json_schema)
+                        if request.json_schema is not None
+                        else None,
+                        instruction=request.instruction,
+                        pages=pages,
+                        escalations=MAX_ESCALATIONS,
+                        start=request.model_tier,
+                    ).high
+                )
             if strategy == "schema-model":
                 assert request.json_schema is not None
                 answer = self.models.schema(
@@ -727,6 +751,7 @@ class Engine:
                     pages=pages,
                     start=answer.tier,
                     may_downgrade=False,
+                    gate=True,
                 )
             except RouterFailed as exc:
                 spend.decisions.append(f"quality gate: no wider reading ({exc.code})")

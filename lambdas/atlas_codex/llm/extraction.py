@@ -9,7 +9,7 @@ engine checks against the page).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -31,9 +31,23 @@ from atlas_codex.policy import MODEL_TIERS, ModelTier
 
 PROPOSAL_MAX_OUTPUT: int = 1500
 REASONING_EFFORT: str = "medium"
+"""How hard a reasoning model thinks on the full tier (a job that needs reasoning); the
+other tiers read for facts and think little ("low")."""
+EFFORTS: tuple[str, ...] = ("minimal", "low", "medium", "high")
+
+
+def effort_for(tier: ModelTier) -> str:
+    return REASONING_EFFORT if tier == "full" else "low"
+
+
 MAX_RANKED_LINKS: int = 60
 RANKING_MAX_OUTPUT: int = 300
 RANKING_DECISION = Decision("nano", ("link choice for navigation",))
+QUOTE_SPREAD: Decimal = Decimal(5)
+"""Without a ``max_cost_usd``, a page's model calls may spend at most this many times their
+quoted expected cost (never less than the first call's own worst case, so that it can
+start): the quote's ``high_usd`` is that bound, and a wider reading or a stronger tier that
+would cross it is not tried. A job that gives ``max_cost_usd`` is bound by that instead."""
 
 
 @dataclass
@@ -48,9 +62,28 @@ class Spend:
     owner_id: str | None = None
     ceiling: Decimal | None = None
     """The job's ``max_cost_usd``."""
+    bound: Decimal | None = None
+    """Without a ceiling: what the job's pages were quoted at most (:data:`QUOTE_SPREAD`),
+    grown by :meth:`allow` as each page's model calls begin; None: no bound."""
+
+    def allow(self, amount: Decimal) -> None:
+        if self.bound is not None:
+            self.bound += amount
 
     def remaining(self) -> Decimal | None:
-        return None if self.ceiling is None else self.ceiling - self.actual
+        caps = [c for c in (self.ceiling, self.bound) if c is not None]
+        return None if not caps else min(caps) - self.actual
+
+    def limit_code(self) -> str:
+        return "cost_ceiling_reached" if self.ceiling is not None else "spend_bound_reached"
+
+    def limit_name(self) -> str:
+        if self.ceiling is not None:
+            return "the job's max_cost_usd"
+        return (
+            f"the job's spend bound ({QUOTE_SPREAD}x its expected cost, as quoted; "
+            "a max_cost_usd allows more)"
+        )
 
     def add(self, routed: Routed | RouterFailed) -> None:
         if isinstance(routed, Routed):
@@ -75,6 +108,19 @@ class ModelAnswer:
     tier: ModelTier
     model: str
     truncated: bool
+
+
+@dataclass(frozen=True)
+class PageQuote:
+    """What a page's model calls will cost: the range a quote shows and a job is held to."""
+
+    decision: Decision
+    calls: list[CallQuote]
+    low: Decimal
+    expected: Decimal
+    high: Decimal
+    """Bounded (no ``max_cost_usd``): at most :data:`QUOTE_SPREAD` x ``expected``, at least
+    the first call's worst case; unbounded: every model of every call and escalation."""
 
 
 class NoStrongerTier(RouterFailed):
@@ -161,16 +207,24 @@ class ModelStrategies:
         instruction: str | None,
         decision: Decision,
         spend: Spend | None,
+        *,
+        unknown: bool = False,
     ) -> Call:
+        """``unknown``: ``schema`` stands for one the model has not proposed yet (a quote)."""
         strict = to_strict(schema)
+        expected = output.expected_tokens(schema) + output.evidence_tokens(
+            output.leaf_fields(schema)
+        )
         return Call(
             messages=lambda limit: prompts.schema_messages(url, _cut(markdown, limit), instruction),
             schema=prompts.evidence_format(strict or schema, strict=strict is not None),
             strict=strict is not None,
-            expected_output_tokens=output.expected_tokens(schema)
-            + output.evidence_tokens(output.leaf_fields(schema)),
+            expected_output_tokens=expected,
+            # The cap follows the answer the schema asks for (a retry of a cut answer gets
+            # more); a proposed schema is not known when quoted: the largest cap then.
+            max_output_tokens=output.ANSWER_CAP_MAX if unknown else output.cap_tokens(expected),
             # Reasoning-enhanced when the job needs the full tier: a stronger model thinks more.
-            reasoning_effort=REASONING_EFFORT if decision.tier == "full" else None,
+            reasoning_effort=effort_for(decision.tier),
             owner_id=spend.owner_id if spend else None,
         )
 
@@ -196,12 +250,15 @@ class ModelStrategies:
         start: ModelTier | None = None,
         above: ModelTier | None = None,
         may_downgrade: bool = True,
+        gate: bool = False,
     ) -> ModelAnswer:
         """``may_downgrade``: when the budget refuses the tier, try cheaper ones (not for a
-        tier the client chose, nor for a quality-gate escalation)."""
+        tier the client chose, nor for a quality-gate escalation). ``gate``: the quality gate
+        asks (an escalation, ``above``, always is), held strictly to the job's spend bound."""
         decision = self.decide(markdown, schema, instruction, pages, start=start, above=above)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
         call = self._schema_call(url, markdown, schema, instruction, decision, spend)
+        call.gate = gate or above is not None
         routed, decision = self._run(
             call, decision, deadline, spend, attempts, may_downgrade=may_downgrade and not above
         )
@@ -272,9 +329,12 @@ class ModelStrategies:
         pages: int,
         escalations: int,
         start: ModelTier | None = None,
-    ) -> tuple[Decision, list[CallQuote]]:
-        """What extracting this page will cost: its calls, each with a range whose top covers
-        every model of the chain and ``escalations`` stronger tiers after it."""
+        bounded: bool = True,
+    ) -> PageQuote:
+        """What extracting this page will cost. Unbounded, the top covers every model of the
+        chain of every call and ``escalations`` stronger tiers after the extraction call;
+        ``bounded`` (a job without ``max_cost_usd``), the top is the spend bound the job is
+        held to (:data:`QUOTE_SPREAD`)."""
         decision = self.decide(markdown, schema, instruction, pages, start=start)
         calls: list[tuple[Call, int]] = []
         if schema is None:
@@ -282,7 +342,9 @@ class ModelStrategies:
             calls.append((self._proposal_call(instruction, None), 0))
             # The proposed schema is not known yet: it is at most the proposal's output.
             placeholder: dict[str, Any] = {"type": "object"}
-            extract = self._schema_call(url, markdown, placeholder, instruction, decision, None)
+            extract = self._schema_call(
+                url, markdown, placeholder, instruction, decision, None, unknown=True
+            )
             calls.append((extract, PROPOSAL_MAX_OUTPUT))
         else:
             calls.append((self._schema_call(url, markdown, schema, instruction, decision, None), 0))
@@ -299,16 +361,14 @@ class ModelStrategies:
                         break
                     tier = stronger.tier
                     high += self.router.quote(call, stronger, extra_input_tokens=extra).high_usd
-            quotes.append(
-                CallQuote(
-                    quoted.model,
-                    quoted.input_tokens,
-                    quoted.low_usd,
-                    quoted.expected_usd,
-                    high,
-                )
-            )
-        return decision, quotes
+            quotes.append(replace(quoted, high_usd=high))
+        low = sum((q.low_usd for q in quotes), Decimal(0))
+        expected = sum((q.expected_usd for q in quotes), Decimal(0))
+        worst = sum((q.high_usd for q in quotes), Decimal(0))
+        if bounded:
+            first = sum((q.first_worst_usd for q in quotes), Decimal(0))
+            worst = max(first, min(worst, QUOTE_SPREAD * expected))
+        return PageQuote(decision, quotes, low, expected, max(worst, low))
 
     def rank_links(
         self,
@@ -322,6 +382,7 @@ class ModelStrategies:
         """Links best first toward ``goal`` (the crawler keeps its own budget)."""
         shown = links[:MAX_RANKED_LINKS]
         numbered = [(n, link.text, link.url) for n, link in enumerate(shown)]
+        spend.allow(self.ranking_worst_usd())  # as quoted: one choice per crawled page
         answer = self._run(
             Call(
                 messages=lambda limit: prompts.rank_messages(goal, numbered),
@@ -361,6 +422,8 @@ class ModelStrategies:
         model of the tier moves a job that allows it down to the next cheaper tier."""
         while True:
             call.ceiling_usd = spend.remaining()
+            call.ceiling_name = spend.limit_name()
+            call.ceiling_code = spend.limit_code()
             try:
                 routed = self.router.run(call, decision, deadline=deadline)
             except RouterFailed as exc:
@@ -372,6 +435,11 @@ class ModelStrategies:
                 why = f"the budget refused {decision.tier}: downgraded to {cheaper}"
                 spend.decisions.append(f"{cheaper}: {why}")
                 decision = Decision(cheaper, (*decision.reasons, why))
+                call.reasoning_effort = min(
+                    call.reasoning_effort or REASONING_EFFORT,
+                    effort_for(cheaper),
+                    key=EFFORTS.index,
+                )
                 continue
             spend.add(routed)
             attempts.extend(routed.attempts)

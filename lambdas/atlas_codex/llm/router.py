@@ -27,7 +27,7 @@ from atlas_codex import limits
 from atlas_codex.jobs.schema import Attempt, JobError, utcnow
 from atlas_codex.llm import output, tokens
 from atlas_codex.llm.catalog import Catalog, Usage, cost_usd
-from atlas_codex.policy import MODEL_TIERS, ModelPolicy, ModelTier
+from atlas_codex.policy import MODEL_TIERS, ModelEntry, ModelPolicy, ModelTier
 from atlas_codex.usage import BudgetExceeded, BudgetGuard
 
 MAX_CHAIN: Final = 4
@@ -210,13 +210,24 @@ class Call:
     """Builds the messages, the page cut to at most N tokens (None: whole)."""
     schema: dict[str, Any] | None
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
-    reasoning_effort: str | None = None
+    reasoning_effort: str | None = "low"
+    """For reasoning models (None: the API's default, medium): reading a page for facts, a
+    schema or a link needs little thinking, and thinking is billed as output."""
     strict: bool = False
     """Send the schema in strict mode (it is already in the subset strict mode accepts)."""
     owner_id: str | None = None
     ceiling_usd: Decimal | None = None
-    """What the job may still spend (its ``max_cost_usd`` less its spend so far): no call
-    starts whose worst case would cross it."""
+    """What the job may still spend (its ``max_cost_usd``, or its spend bound, less its spend
+    so far): no call starts whose worst case would cross it."""
+    ceiling_name: str = "the job's cost ceiling"
+    """What sets ``ceiling_usd``, as a refusal names it."""
+    gate: bool = False
+    """A call the quality gate chooses to make (a wider reading, a stronger tier): held to
+    the job's spend bound strictly. A job's own call may go past the bound only to a model
+    that stands in for unavailable ones (nothing billed yet), and says so."""
+    ceiling_code: str = "cost_ceiling_reached"
+    """The client's ceiling (``cost_ceiling_reached``) ends the run when it refuses a model;
+    the job's own spend bound (``spend_bound_reached``) only when no model could be sent."""
     expected_output_tokens: int | None = None
     """The answer's expected size when the caller knows better than the schema alone
     (an extraction answer carries an evidence quote per field)."""
@@ -246,6 +257,9 @@ class CallQuote:
     """The router's own pre-call estimate for the first model."""
     high_usd: Decimal
     """Every model of the chain tried, each answering up to its output cap."""
+    first_worst_usd: Decimal
+    """The first model answering up to its output cap: what a job must be allowed to spend
+    for this call to start at all."""
 
 
 class RouterFailed(Exception):
@@ -280,14 +294,17 @@ class Router:
         self, model: str, input_tokens: int, call: Call, max_out: int
     ) -> tuple[Decimal, Decimal]:
         """(expected, worst case) cost of a call: exact input; output as expected from the
-        schema (:mod:`atlas_codex.llm.output`, capped by max_output_tokens), or all of
-        max_output_tokens for the worst case."""
+        schema (:mod:`atlas_codex.llm.output`, plus a reasoning model's expected thinking,
+        capped by ``max_out``), or all of ``max_out`` for the worst case."""
         entry = self.catalog.get(model)
         expected_out = min(
             max_out,
-            call.expected_output_tokens
-            if call.expected_output_tokens is not None
-            else output.expected_tokens(call.schema),
+            (
+                call.expected_output_tokens
+                if call.expected_output_tokens is not None
+                else output.expected_tokens(call.schema)
+            )
+            + (output.reasoning_tokens(call.reasoning_effort)[0] if entry.reasoning else 0),
         )
         expected = cost_usd(entry, Usage(input_tokens=input_tokens, output_tokens=expected_out))
         worst = cost_usd(
@@ -296,11 +313,21 @@ class Router:
         )
         return expected, worst
 
+    @staticmethod
+    def output_cap(call: Call, entry: ModelEntry, cap: int | None = None) -> int:
+        """A model's output cap for ``call``: the answer's cap (or ``cap``, a retry's), plus
+        the thinking a reasoning model does before it answers, within the model's maximum."""
+        answer = cap or call.max_output_tokens
+        thinking = output.reasoning_tokens(call.reasoning_effort)[1] if entry.reasoning else 0
+        if cap is not None:  # a retry's cap already holds the thinking
+            thinking = 0
+        return min(answer + thinking, entry.max_output_tokens)
+
     def quote(self, call: Call, decision: Decision, *, extra_input_tokens: int = 0) -> CallQuote:
         """The range of what :meth:`run` may spend on ``call``, without sending it.
         ``extra_input_tokens``: input not known yet (a schema the model will propose)."""
         models = chain(decision.tier, self.policy, self.catalog, self.today())
-        first: tuple[str, int, Decimal, Decimal] | None = None
+        first: tuple[str, int, Decimal, Decimal, Decimal] | None = None
         high = Decimal(0)
         whole_prompt = (
             tokens.prompt_tokens(call.messages(None), call.schema, strict=call.strict)
@@ -308,7 +335,7 @@ class Router:
         )
         for model, _ in models:
             entry = self.catalog.get(model)
-            max_out = min(call.max_output_tokens, entry.max_output_tokens)
+            max_out = self.output_cap(call, entry)
             prompt = whole_prompt
             room = entry.context_window - max_out
             if prompt > room:
@@ -317,11 +344,11 @@ class Router:
             high += worst
             if first is None:
                 low = cost_usd(entry, Usage(input_tokens=prompt, output_tokens=0))
-                first = (model, prompt, low, expected)
+                first = (model, prompt, low, expected, worst)
         if first is None:
             raise RouterFailed("model_unavailable", "no model serves this tier", [])
-        model, prompt, low, expected = first
-        return CallQuote(model, prompt, low, expected, high)
+        model, prompt, low, expected, first_worst = first
+        return CallQuote(model, prompt, low, expected, high, first_worst)
 
     def run(self, call: Call, decision: Decision, *, deadline: float) -> Routed:
         attempts: list[Attempt] = []
@@ -334,6 +361,8 @@ class Router:
         truncated = False
         budget_refused: list[str] = []
         ceiling_message = ""  # why the job's cost ceiling refused a model; empty: none
+        ceiling_refused: list[str] = []
+        sent = 0  # calls sent to a model
         # The whole prompt is the same for every model: built and counted once.
         whole = call.messages(None)
         whole_prompt = tokens.prompt_tokens(whole, call.schema, strict=call.strict)
@@ -357,7 +386,7 @@ class Router:
                 last_code, last_message = "deadline_exceeded", "no time left for another model call"
                 break
             entry = self.catalog.get(model)
-            max_out = min(cap or call.max_output_tokens, entry.max_output_tokens)
+            max_out = self.output_cap(call, entry, cap)
             messages, prompt = whole, whole_prompt
             room = entry.context_window - max_out
             if prompt > room:
@@ -380,13 +409,25 @@ class Router:
                 warnings.append(f"content truncated for {model}: {before} -> {prompt} input tokens")
                 truncated = True
             expected, worst = self.estimate(model, prompt, call, max_out)
-            if call.ceiling_usd is not None and actual + worst > call.ceiling_usd:
+            over = call.ceiling_usd is not None and actual + worst > call.ceiling_usd
+            stand_in = bool(attempts) and not actual  # models before it failed unbilled
+            if over and call.ceiling_code == "spend_bound_reached" and not call.gate and stand_in:
+                # The models quoted could not be used (none billed anything): the job is not
+                # left without an answer for a price nobody chose; the record says so.
+                warnings.append(
+                    f"{model} stands in for unavailable models at its own price: this call may "
+                    f"cost up to ${worst:.6f}, beyond the job's spend bound"
+                )
+                over = False
+            if over:
+                assert call.ceiling_usd is not None
                 message = (
-                    f"the job's cost ceiling leaves ${max(call.ceiling_usd - actual, Decimal(0)):.6f};"
+                    f"{call.ceiling_name} leaves ${max(call.ceiling_usd - actual, Decimal(0)):.6f};"
                     f" a call to {model} may cost up to ${worst:.6f}"
                 )
-                attempts.append(_skipped(model, started, "cost_ceiling_reached", message))
+                attempts.append(_skipped(model, started, call.ceiling_code, message))
                 ceiling_message = message
+                ceiling_refused.append(model)
                 continue
             reservation = None
             if self.budget is not None:
@@ -398,6 +439,7 @@ class Router:
                     last_code, last_message = "budget_exceeded", exc.message
                     continue
             estimated += expected
+            sent += 1
             from atlas_codex.llm.client import (
                 ENDPOINT_FAILURES,
                 RETRYABLE_ELSEWHERE,
@@ -457,11 +499,17 @@ class Router:
             self.cooldowns.succeeded(model)
             attempts.append(_attempt(model, started, prompt, completion.usage, expected, spent))
             return Routed(completion.data, model, attempts, estimated, actual, warnings, truncated)
-        if budget_refused and len(budget_refused) == len(tried):
+        if budget_refused and len(budget_refused) == len(tried) - len(ceiling_refused):
             last_code = "budget_exceeded"
-        if ceiling_message:
+        if ceiling_message and call.ceiling_code == "cost_ceiling_reached":
             # Every model the ceiling did not refuse failed: the job stops at its ceiling.
             last_code, last_message = "cost_ceiling_reached", ceiling_message
+        elif ceiling_message and not sent and not budget_refused:
+            last_code, last_message = call.ceiling_code, ceiling_message
+        elif ceiling_message:
+            # The cause is what the models that were sent (or the budget) did; the bound only
+            # kept the rest of the chain from being tried.
+            last_message = f"{last_message}; {ceiling_message}"
         named = list(dict.fromkeys(a.model for a in attempts if a.model))
         if named:
             last_message = f"{last_message} (models tried: {', '.join(named)})"
@@ -495,6 +543,9 @@ class Router:
         return messages, prompt
 
 
+CEILING_CODES: Final = frozenset({"budget_exceeded", "cost_ceiling_reached", "spend_bound_reached"})
+
+
 def _code(kind: str) -> str:
     return {
         "rate_limited": "model_rate_limited",
@@ -518,7 +569,7 @@ def _skipped(model: str, started: Any, kind: str, message: str) -> Attempt:
         started_at=started,
         ended_at=utcnow(),
         error=JobError(
-            code=kind if kind in ("budget_exceeded", "cost_ceiling_reached") else _code(kind),
+            code=kind if kind in CEILING_CODES else _code(kind),
             message=message[: limits.MAX_ERROR_MESSAGE_CHARS],
         ),
     )
