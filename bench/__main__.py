@@ -28,6 +28,7 @@ from bench import (
     quote_spread,
     readability_pages,
     reliability,
+    render,
     synth,
     token_counts,
 )
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "reliability": reliability.run,
     "aws_use": aws_use.run,
     "capacity": capacity.run,
+    "render": render.run,
 }
 _MARK = re.compile(
     r"<!-- bench:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S

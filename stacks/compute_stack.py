@@ -34,7 +34,7 @@ from stacks.constructs.rest_api import ServiceRestApi
 from stacks.constructs.websocket_api import ServiceWebSocketApi
 from stacks.functions import FUNCTION_SPECS, HEALTH_SCHEDULE_MINUTES
 from stacks.guards import ACCOUNT_LIMIT_METADATA
-from stacks.packaging import runtime_code
+from stacks.packaging import render_code, runtime_code
 
 TABLES_BY_NAME: Final = {spec.resource: spec for spec in TABLE_SPECS}
 
@@ -70,7 +70,13 @@ class ComputeStack(Stack):
             queue_urls={name: queue.queue_url for name, queue in self.queues.items()},
             bucket=self.bucket.bucket_name,
         )
-        code = runtime_code()
+        codes = {"runtime": runtime_code(), "render": render_code()}
+        # The render function runs a page's scripts: it is told its stage and which private
+        # hosts it may reach, and nothing about the stage's tables, queues or bucket.
+        render_environment = {
+            EnvVar.STAGE.value: stage,
+            EnvVar.ALLOWED_PRIVATE_HOSTS.value: environment[EnvVar.ALLOWED_PRIVATE_HOSTS.value],
+        }
 
         self.functions: dict[FunctionResource, ServiceFunction] = {}
         for spec in FUNCTION_SPECS:
@@ -79,8 +85,8 @@ class ComputeStack(Stack):
                 f"{spec.name.title()}Function",
                 spec=spec,
                 settings=settings,
-                code=code,
-                environment=environment,
+                code=codes[spec.code],
+                environment=render_environment if spec.code == "render" else environment,
                 snapstart=spec.name == "api" and settings.api.snapstart,
             )
 
@@ -264,6 +270,17 @@ class ComputeStack(Stack):
                 "WebSocket connection ids are known only at run time; the grant is limited to "
                 "posting to connections of this stage's own WebSocket API.",
                 finding=f"Resource::{nag.rendered(self, connections)}",
+            )
+        for callee in spec.invokes:
+            assert callee == "render", "the render function is the only one invoked"
+            target = self.functions[callee].function
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"], resources=[target.function_arn]
+                )
+            )
+            fn.function.add_environment(
+                EnvVar.RENDER_FUNCTION.value, naming.function_name(callee, self.settings.stage)
             )
         if spec.reads_queue_metrics:
             role.add_to_policy(

@@ -59,6 +59,14 @@ class FunctionSpec:
     posts_to_connections: bool = False
     reads_queue_metrics: bool = False
     reads_openai_key: bool = False
+    invokes: tuple[FunctionResource, ...] = ()
+    """Functions it invokes synchronously (lambda:InvokeFunction on each, its name in the
+    environment)."""
+    architecture: Literal["arm64", "x86_64"] | None = None
+    """None: the stage's architecture; the browser is built for x86-64 only."""
+    code: Literal["runtime", "render"] = "runtime"
+    """The runtime asset, or the render asset (the runtime package, built for x86-64, with
+    the browser's files)."""
 
     @property
     def handler(self) -> str:
@@ -82,6 +90,7 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         bucket=BucketGrant(results=RESULTS, pages=("GetObject", "PutObject")),
         posts_to_connections=True,
         reads_openai_key=True,
+        invokes=("render",),  # a sync job's page built by JavaScript
     ),
     FunctionSpec(
         name="worker",
@@ -101,6 +110,7 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         bucket=BucketGrant(results=RESULTS, pages=("GetObject", "PutObject")),
         posts_to_connections=True,
         reads_openai_key=True,
+        invokes=("render",),  # pages built by JavaScript
     ),
     FunctionSpec(
         name="webhooks",
@@ -142,6 +152,15 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         posts_to_connections=True,
         reads_queue_metrics=True,
         reads_openai_key=True,
+    ),
+    # A page's scripts run in it, so it holds nothing else: no table, queue or bucket (its
+    # role writes its own logs only).
+    FunctionSpec(
+        name="render",
+        description="Renders one page built by JavaScript in headless Chromium behind the "
+        "SSRF proxy",
+        architecture="x86_64",
+        code="render",
     ),
 )
 

@@ -41,6 +41,14 @@ ARCHITECTURE: Final = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.A
 ]
 PIP_PLATFORMS: Final = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 """Wheel platforms the arm64 runtime (Amazon Linux 2023, glibc 2.34) can load."""
+RENDER_PLATFORMS: Final = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+"""The render function is x86-64: the browser has no arm64 build."""
+RENDER_LOCK_FILE: Final = ROOT / "requirements" / "render.txt"
+"""What the render function needs beyond the runtime's closure (brotli, to unpack the
+browser), pinned like it."""
+CHROMIUM_BIN: Final = ROOT / "node_modules" / "@sparticuz" / "chromium" / "bin"
+"""The browser's files, from the npm package pinned in package-lock.json."""
+PACKAGE_LOCK: Final = ROOT / "package-lock.json"
 
 EXCLUDED: Final = ("__pycache__", "*.pyc", "*.pyo", ".mypy_cache", ".pytest_cache")
 
@@ -51,9 +59,11 @@ def _run(command: Sequence[str]) -> None:
     subprocess.run(command, check=True)  # noqa: S603 - our own pip command, no shell
 
 
-def pip_command(output_dir: str, lock_file: Path = LOCK_FILE) -> list[str]:
+def pip_command(
+    output_dir: str, lock_file: Path = LOCK_FILE, pip_platforms: Sequence[str] = PIP_PLATFORMS
+) -> list[str]:
     """The one pip call that installs the locked dependencies for the Lambda platform."""
-    platforms = [arg for p in PIP_PLATFORMS for arg in ("--platform", p)]
+    platforms = [arg for p in pip_platforms for arg in ("--platform", p)]
     return [
         sys.executable,
         "-m",
@@ -80,9 +90,20 @@ def pip_command(output_dir: str, lock_file: Path = LOCK_FILE) -> list[str]:
 class LocalPipBundling:
     """CDK local bundling: copy the runtime package, then pip-install the locked wheels."""
 
-    def __init__(self, run: Runner = _run, lambdas_dir: Path = LAMBDAS_DIR) -> None:
+    def __init__(
+        self,
+        run: Runner = _run,
+        lambdas_dir: Path = LAMBDAS_DIR,
+        *,
+        pip_platforms: Sequence[str] = PIP_PLATFORMS,
+        lock_files: Sequence[Path] = (LOCK_FILE,),
+        browser: Path | None = None,
+    ) -> None:
         self._run = run
         self._lambdas_dir = lambdas_dir
+        self._platforms = tuple(pip_platforms)
+        self._locks = tuple(lock_files)
+        self._browser = browser
 
     def try_bundle(self, output_dir: str, *, image: Any, **_options: Any) -> bool:
         target = Path(output_dir)
@@ -92,7 +113,15 @@ class LocalPipBundling:
             ignore=shutil.ignore_patterns(*EXCLUDED),
             dirs_exist_ok=True,
         )
-        self._run(pip_command(output_dir))
+        for lock in self._locks:
+            self._run(pip_command(output_dir, lock, self._platforms))
+        if self._browser is not None:
+            from atlas_codex.render.chromium import ASSET_DIR, BIN_FILES
+
+            browser = target / ASSET_DIR
+            browser.mkdir(exist_ok=True)
+            for name in BIN_FILES:  # missing: `make setup` was not run; fail the synth
+                shutil.copy2(self._browser / name, browser / name)
         self._run(compile_command(output_dir))
         return True
 
@@ -130,11 +159,20 @@ def compile_command(output_dir: str, python: str = sys.executable) -> list[str]:
     ]
 
 
-def asset_hash(lambdas_dir: Path = LAMBDAS_DIR, lock_file: Path = LOCK_FILE) -> str:
-    """Changes when the runtime code, the lock file or the target platform changes."""
+def asset_hash(
+    lambdas_dir: Path = LAMBDAS_DIR,
+    lock_file: Path = LOCK_FILE,
+    *,
+    pip_platforms: Sequence[str] = PIP_PLATFORMS,
+    extra: Sequence[bytes] = (),
+) -> str:
+    """Changes when the runtime code, the lock file or the target platform changes (and
+    ``extra``: what else goes in, such as the browser's pinned version)."""
     digest = hashlib.sha256()
-    digest.update(f"{PYTHON_VERSION}|{'|'.join(PIP_PLATFORMS)}\n".encode())
+    digest.update(f"{PYTHON_VERSION}|{'|'.join(pip_platforms)}\n".encode())
     digest.update(lock_file.read_bytes())
+    for more in extra:
+        digest.update(more)
     package = lambdas_dir / RUNTIME_PACKAGE
     for path in sorted(package.rglob("*")):
         if path.is_file() and not any(path.match(p) or p in path.parts for p in EXCLUDED):
@@ -166,5 +204,38 @@ def runtime_code() -> lambda_.Code:
             image=RUNTIME.bundling_image,
             local=LocalPipBundling(),
             command=["false"],  # Docker is never used: local bundling always succeeds or fails
+        ),
+    )
+
+
+def _browser_pin(package_lock: Path = PACKAGE_LOCK) -> bytes:
+    """The pinned browser package (version and integrity) from package-lock.json."""
+    import json
+
+    from atlas_codex.render.chromium import PACKAGE
+
+    entry = json.loads(package_lock.read_text())["packages"][f"node_modules/{PACKAGE}"]
+    return f"{entry['version']}|{entry['integrity']}".encode()
+
+
+def render_code() -> lambda_.Code:
+    """The render function's code: the runtime package and its closure for x86-64, brotli,
+    and the browser's four files from the npm package (no Docker, no download at synth)."""
+    return lambda_.Code.from_asset(
+        str(LAMBDAS_DIR),
+        exclude=["*", f"!{RUNTIME_PACKAGE}", f"!{RUNTIME_PACKAGE}/**", *EXCLUDED],
+        asset_hash_type=cdk.AssetHashType.CUSTOM,
+        asset_hash=asset_hash(
+            pip_platforms=RENDER_PLATFORMS,
+            extra=(RENDER_LOCK_FILE.read_bytes(), _browser_pin()),
+        ),
+        bundling=cdk.BundlingOptions(
+            image=RUNTIME.bundling_image,
+            local=LocalPipBundling(
+                pip_platforms=RENDER_PLATFORMS,
+                lock_files=(LOCK_FILE, RENDER_LOCK_FILE),
+                browser=CHROMIUM_BIN,
+            ),
+            command=["false"],
         ),
     )

@@ -122,9 +122,54 @@ INITIAL_STATE = json.dumps(
 )
 
 
+JS_PRODUCT = {"name": "Desk lamp Vega", "price": "39.00", "currency": "EUR", "sku": "VEG-3"}
+_JS_DRAW = (
+    "function draw(p){document.getElementById('root').innerHTML="
+    '\'<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">\'+p.name+'
+    "'</h1><p>A lamp drawn by a script.</p><span itemprop=\"sku\">'+p.sku+'</span>"
+    '<div itemprop="offers" itemscope itemtype="https://schema.org/Offer">'
+    '<meta itemprop="priceCurrency" content="\'+p.currency+\'">'
+    '<span class="price" itemprop="price" content="\'+p.price+\'">\'+p.price+\' EUR</span>'
+    "</div></div>';}"
+)
+
+
+def js_page(script: str) -> str:
+    """An app shell whose content only a browser running ``script`` sees."""
+    return app_page(f"<script>{_JS_DRAW}{script}</script>", noscript=True)
+
+
+def probe_page(canary: str) -> str:
+    """A page that tries every way a browser can reach ``canary`` (host:port) but the main
+    document: frames, scripts, fetch and XHR, a WebSocket, a beacon, prefetch, styles,
+    images, a name that resolves to loopback, HTTPS, and a redirect from the page's own
+    site."""
+    port = canary.rsplit(":", 1)[1]
+    http = f"http://{canary}"
+    tries = [
+        f"fetch('{http}/fetch').catch(()=>0)",
+        f"fetch('https://{canary}/tls').catch(()=>0)",
+        f"fetch('http://localhost:{port}/named').catch(()=>0)",
+        "fetch('/js/to-canary').catch(()=>0)",
+        f"(function(){{var x=new XMLHttpRequest();x.open('GET','{http}/xhr');x.send()}})()",
+        f"(function(){{try{{new WebSocket('ws://{canary}/ws')}}catch(e){{}}}})()",
+        f"navigator.sendBeacon('{http}/beacon','x')",
+        f"(function(){{var i=new Image();i.src='{http}/image'}})()",
+    ]
+    return (
+        "<!doctype html><html><head><title>Probe</title>"
+        f"<link rel='prefetch' href='{http}/prefetch'><link rel='stylesheet' href='{http}/style'>"
+        f"<script src='{http}/script'></script></head><body><h1>Probe</h1>"
+        f"<iframe src='{http}/frame'></iframe><iframe src='/js/to-canary'></iframe>"
+        f"<img src='{http}/img'><script>{';'.join(tries)}</script></body></html>"
+    )
+
+
 class Site:
     def __init__(self) -> None:
         self.hits: list[str] = []
+        self.canary = "127.0.0.2:9"
+        """host:port the probe pages try to reach (a test points it at its canary)."""
         self.release_slow = threading.Event()
         """``/slow`` answers once this is set (or after a minute): a job reading it runs
         until then."""
@@ -207,6 +252,48 @@ class Site:
                 {"Content-Type": "text/html"},
                 app_page(noscript=True).encode(),
             ),
+            "/js/delayed": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                js_page(f"setTimeout(function(){{draw({json.dumps(JS_PRODUCT)})}},300);").encode(),
+            ),
+            "/js/fetched": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                js_page("fetch('/js/product.json').then(r=>r.json()).then(draw);").encode(),
+            ),
+            "/js/product.json": lambda: (
+                200,
+                {"Content-Type": "application/json"},
+                json.dumps(JS_PRODUCT).encode(),
+            ),
+            "/js/routed": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                js_page(
+                    "history.pushState({},'','/js/routed/vega-3');"
+                    f"setTimeout(function(){{draw({json.dumps(JS_PRODUCT)})}},100);"
+                ).encode(),
+            ),
+            "/js/static": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                _page("Plain", "<h1>Plain lamp</h1><p>No script on this page.</p>").encode(),
+            ),
+            "/js/probe": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                probe_page(site.canary).encode(),
+            ),
+            "/js/probe-navigate": lambda: (
+                200,
+                {"Content-Type": "text/html"},
+                _page(
+                    "Leaving",
+                    f"<h1>Leaving</h1><script>location.href='http://{site.canary}/top'</script>",
+                ).encode(),
+            ),
+            "/js/to-canary": lambda: (302, {"Location": f"http://{site.canary}/redirected"}, b""),
             "/imprint": lambda: (
                 200,
                 {"Content-Type": "text/html"},

@@ -78,6 +78,22 @@ def secretsmanager(endpoint_url: str | None = None) -> Any:
     return _client("secretsmanager", **_kwargs(endpoint_url))
 
 
+_INVOKE_CONFIG = Config(
+    connect_timeout=3,
+    # A render runs up to limits.RENDER_TIMEOUT_S, plus the browser's start on a cold start.
+    read_timeout=60,
+    retries={"mode": "standard", "max_attempts": 2},
+    max_pool_connections=8,
+)
+
+
+@functools.cache
+def lambda_client(endpoint_url: str | None = None) -> Any:
+    """Lambda's Invoke (the worker asks the render function for a page)."""
+    url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    return _client("lambda", config=_INVOKE_CONFIG, **({"endpoint_url": url} if url else {}))
+
+
 class _Lazy:
     """A client made on its first use: a cold start that never needs it never pays for it
     (loading a service's model costs 10-40 ms)."""

@@ -59,6 +59,8 @@ class EnvVar(StrEnum):
     WEBSOCKET_URL = "ATLAS_WEBSOCKET_URL"
     OPENAI_SECRET_NAME = "ATLAS_OPENAI_SECRET_NAME"  # noqa: S105 - a variable name
     COST_BASIS = "ATLAS_COST_BASIS"
+    RENDER_FUNCTION = "ATLAS_RENDER_FUNCTION"
+    CHROMIUM_DIR = "ATLAS_CHROMIUM_DIR"
 
 
 class ConfigError(RuntimeError):
@@ -145,6 +147,13 @@ class RuntimeConfig(BaseModel):
     )
     """The WebSocket API's client URL (the api function: the console subscribes there);
     without it, the console polls."""
+    render_function: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", alias=EnvVar.RENDER_FUNCTION
+    )
+    """The render function's name (deployed): pages built by JavaScript are rendered there.
+    Local mode renders in-process; without either, no page is rendered."""
+    chromium_dir: str | None = Field(default=None, alias=EnvVar.CHROMIUM_DIR)
+    """Where @sparticuz/chromium's files are (default: the asset, or node_modules)."""
     cost_basis: Annotated[CostBasis, BeforeValidator(_parse_json)] = Field(alias=EnvVar.COST_BASIS)
     """The stage's region, architecture, memory sizes, retries and retention: what a job's
     AWS cost is estimated from (``aws_cost``)."""
@@ -241,6 +250,36 @@ class RuntimeConfig(BaseModel):
                 text = f"{detail}: {msg}" if detail else msg
                 problems[var] = f"{problems[var]}; {text}" if var in problems else text
             raise ConfigError(problems) from None
+
+
+class RenderConfig(BaseModel):
+    """The render function's environment: it renders pages and touches nothing else."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    stage: Stage = Field(alias=EnvVar.STAGE)
+    allowed_private_hosts: Annotated[tuple[HostPort, ...], BeforeValidator(_split_list)] = Field(
+        default=(), alias=EnvVar.ALLOWED_PRIVATE_HOSTS
+    )
+    chromium_dir: str | None = Field(default=None, alias=EnvVar.CHROMIUM_DIR)
+
+    @model_validator(mode="after")
+    def _private_hosts(self) -> RenderConfig:
+        check_private_hosts(self.stage, self.allowed_private_hosts)
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RenderConfig:
+        env = dict(os.environ if environ is None else environ)
+        try:
+            return cls.model_validate(env)
+        except ValidationError as exc:
+            raise ConfigError(
+                {
+                    _env_of(str(e["loc"][0])) if e["loc"] else "environment": e["msg"]
+                    for e in exc.errors()
+                }
+            ) from None
 
 
 def _env_of(field_or_alias: str) -> str:

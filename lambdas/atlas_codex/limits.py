@@ -49,3 +49,7 @@ batches at once, so this is how many jobs one mapping carries at once, per 1,000
 of a batch shares the function's memory (docs/CAPACITY.md)."""
 WEBHOOKS_PER_INVOCATION: Final = 10
 """The webhooks function's SQS batch size (deliveries are sent one after another)."""
+RENDER_TIMEOUT_S: Final = 15.0
+"""The longest one page may take to render in the browser (selector or network idle)."""
+RENDER_MAX_BYTES: Final = 5 * 1024 * 1024
+"""A rendered page's HTML is cut at this size (the fetcher's own limit on a page)."""

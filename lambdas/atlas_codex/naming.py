@@ -20,7 +20,7 @@ DEPLOYABLE_STAGES: Final[tuple[Stage, ...]] = ("dev", "staging", "prod")
 # The resources we know by name. Adding one here is the only way to name a new one.
 TableResource = Literal["jobs", "connections", "idempotency", "usage"]
 QueueResource = Literal["queue", "dlq", "webhooks", "webhooks-dlq"]
-FunctionResource = Literal["api", "worker", "webhooks", "websocket", "health"]
+FunctionResource = Literal["api", "worker", "webhooks", "websocket", "health", "render"]
 TABLES: Final[tuple[TableResource, ...]] = get_args(TableResource)
 QUEUES: Final[tuple[QueueResource, ...]] = get_args(QueueResource)
 FUNCTIONS: Final[tuple[FunctionResource, ...]] = get_args(FunctionResource)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from atlas_codex import naming
+from atlas_codex import limits, naming
 from atlas_codex.naming import FunctionResource, Stage
 from atlas_codex.policy import HostPort, ModelPolicy, check_cors_origins, check_private_hosts
 
@@ -86,6 +86,7 @@ class FunctionsSettings(_Settings):
     webhooks: FunctionSettings
     websocket: FunctionSettings
     health: FunctionSettings
+    render: FunctionSettings
 
     def of(self, name: FunctionResource) -> FunctionSettings:
         value: FunctionSettings = getattr(self, name)
@@ -100,6 +101,26 @@ class FunctionsSettings(_Settings):
                 "integration limit"
             )
         return value
+
+    @field_validator("render")
+    @classmethod
+    def _render_outlasts_a_render(cls, value: FunctionSettings) -> FunctionSettings:
+        least = int(limits.RENDER_TIMEOUT_S) + RENDER_START_S
+        if value.timeout_s < least:
+            raise ValueError(
+                f"timeout_s {value.timeout_s} is shorter than a render's limit "
+                f"({limits.RENDER_TIMEOUT_S:.0f} s) and the browser's start ({RENDER_START_S} s)"
+            )
+        if value.memory_mb < 1024:
+            raise ValueError(
+                "memory_mb below 1024: Chromium alone takes 200-260 MB and a page more"
+            )
+        return value
+
+
+RENDER_START_S: Final = 10
+"""What a render function's cold start may take beyond the render itself: unpacking the
+browser (1-2 s measured here) and launching it."""
 
 
 class QueueSettings(_Settings):

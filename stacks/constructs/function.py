@@ -58,7 +58,14 @@ class ServiceFunction(Construct):
             function_name=naming.function_name(spec.name, stage),
             description=spec.description,
             runtime=RUNTIME,
-            architecture=ARCHITECTURE,
+            architecture=(
+                ARCHITECTURE
+                if spec.architecture is None
+                else {
+                    "arm64": lambda_.Architecture.ARM_64,
+                    "x86_64": lambda_.Architecture.X86_64,
+                }[spec.architecture]
+            ),
             handler=spec.handler,
             code=code,
             memory_size=own.memory_mb,

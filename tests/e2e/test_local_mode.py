@@ -88,6 +88,25 @@ def test_a_sync_extraction_answers_with_structured_data(local: dict[str, Any], s
     assert out.json()["result"]["data"] == {"name": "Lamp 7", "price": 7.5}
 
 
+def test_a_page_built_by_javascript_is_rendered_in_local_mode_and_says_so(
+    local: dict[str, Any], site: Site
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "sku": {"type": "string"}},
+    }
+    with client(local) as c:
+        created = c.post("/jobs", json={"urls": [f"{site.url}/js/fetched"], "json_schema": schema})
+        assert created.status_code == 202
+        job = wait_for(c, created.json()["job_id"])
+        assert job["status"] == "completed", job
+        result = c.get(f"/jobs/{job['job_id']}/result").json()["result"]
+    assert result["data"] == {"name": "Desk lamp Vega", "sku": "VEG-3"}
+    rendered = result["pages"][0]["rendered"]
+    assert "app shell" in rendered["reason"]
+    assert rendered["ms"] > 0
+
+
 def test_an_async_crawl_goes_through_queue_and_worker(local: dict[str, Any], site: Site) -> None:
     body = {
         "urls": [f"{site.url}/catalog/1"],

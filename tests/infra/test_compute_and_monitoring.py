@@ -9,11 +9,11 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from atlas_codex import metrics, naming
-from atlas_codex.config import EnvVar, RuntimeConfig
+from atlas_codex.config import EnvVar, RenderConfig, RuntimeConfig
 from atlas_codex.routes import ROUTES
 from atlas_codex.tables import TABLE_SPECS
 from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
-from stacks.functions import FUNCTION_SPECS
+from stacks.functions import FUNCTION_SPECS, SPECS_BY_NAME
 from stacks.packaging import RUNTIME
 from stacks.stages import StageStacks
 
@@ -48,7 +48,8 @@ def test_each_function_runs_on_arm64_python_with_json_logs_tracing_and_its_setti
         own = settings[stage].functions.of(spec.name)
         assert props["Runtime"] == RUNTIME.name
         assert props["Runtime"] >= "python3.12"
-        assert props["Architectures"] == ["arm64"]
+        # arm64 but the render function: the browser it runs is built for x86-64 only.
+        assert props["Architectures"] == (["x86_64"] if spec.name == "render" else ["arm64"])
         assert props["Handler"] == f"atlas_codex.handlers.{spec.name}.handler"
         assert props["Timeout"] == own.timeout_s
         assert props["MemorySize"] == own.memory_mb
@@ -76,8 +77,15 @@ def test_the_function_environment_passes_the_runtime_config_validation(
         fn = compute.function(spec.name)
         raw = compute.resolve(fn.node.default_child._cfn_properties["environment"])  # type: ignore[union-attr]
         env = {key: _render(value) for key, value in raw["variables"].items()}
+        if spec.name == "render":
+            # Its own small configuration: no table, queue or bucket is named to it.
+            assert RenderConfig.from_env(env).stage == stage
+            assert not any("TABLE" in key or "QUEUE" in key or "BUCKET" in key for key in env)
+            continue
         config = RuntimeConfig.from_env(env)
         assert config.stage == stage
+        if "render" in SPECS_BY_NAME[spec.name].invokes:
+            assert config.render_function == naming.function_name("render", stage)
         assert (config.websocket_endpoint is not None) == spec.posts_to_connections
 
 
@@ -242,9 +250,10 @@ def test_prod_cors_names_its_origins(template_json: dict[str, Any]) -> None:
     assert "https://app.atlas-codex.example" in text
     assert "'*'" not in text
     env_origins = {
-        r["Properties"]["Environment"]["Variables"][EnvVar.CORS_ORIGINS.value]
+        r["Properties"]["Environment"]["Variables"].get(EnvVar.CORS_ORIGINS.value)
         for r in template_json["prod"]["compute"]["Resources"].values()
         if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"]["FunctionName"] != "atlas-codex-render-prod"
     }
     assert env_origins == {"https://app.atlas-codex.example"}
     private = {
@@ -444,7 +453,7 @@ def test_every_log_group_is_encrypted_with_the_stage_s_logs_key(
     )
     assert "kms:EncryptionContext:aws:logs:arn" in json.dumps(statement["Condition"])
     groups = compute.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 7  # five functions, two APIs' access logs
+    assert len(groups) == 8  # six functions, two APIs' access logs
     for group in groups.values():
         assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [logs_key, "Arn"]}
 
@@ -489,3 +498,38 @@ def test_snapstart_is_on_where_latency_matters_and_off_where_it_only_costs(
     assert settings["staging"].api.snapstart
     assert settings["prod"].api.snapstart
     assert not settings["dev"].api.snapstart
+
+
+@pytest.mark.parametrize("stage", DEPLOYED)
+def test_the_render_function_may_touch_nothing_and_only_the_api_and_worker_invoke_it(
+    templates: dict[str, Any], stage: str
+) -> None:
+    template = templates[stage]["compute"]
+    render_arn_fn = None
+    for logical, resource in template.find_resources("AWS::Lambda::Function").items():
+        if resource["Properties"]["FunctionName"] == naming.function_name("render", stage):
+            render_arn_fn = logical
+    assert render_arn_fn is not None
+    invokers: set[str] = set()
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        role = json.dumps(policy["Properties"]["Roles"])
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        actions = {
+            a
+            for st in statements
+            for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+        }
+        if "Render" in role:
+            # Its own logs and X-Ray only: no data, queue, bucket, secret or other function.
+            assert actions <= {
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+            }, actions
+        for st in statements:
+            if "lambda:InvokeFunction" in json.dumps(st["Action"]):
+                assert render_arn_fn in json.dumps(st["Resource"])  # that function only
+                invokers.add(role)
+    assert len(invokers) == 2
+    assert all("Api" in r or "Worker" in r for r in invokers)

@@ -113,4 +113,16 @@ REVIEWED: Final[tuple[KeptGrant, ...]] = (
         "arn:aws:s3:::atlas-codex-artifacts-<account>-*-local/pages/*",
         "pages are stored by the real engine; the worker tests run a scripted engine",
     ),
+    *(
+        KeptGrant(
+            function,
+            "lambda:InvokeFunction",
+            "arn:aws:lambda:*:<account>:function:atlas-codex-render-local",
+            "a deployed api or worker asks the render function for a page built by JavaScript; "
+            "moto runs a function only in Docker, which this world has not: local mode renders "
+            "in-process, and tests/render/test_render_function.py checks the Invoke request "
+            "against botocore's Lambda model",
+        )
+        for function in ("api", "worker")
+    ),
 )

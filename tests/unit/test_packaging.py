@@ -134,3 +134,49 @@ def test_the_lock_file_is_the_runtime_closure_with_extras() -> None:
     ).stdout
     assert made == packaging.LOCK_FILE.read_text()
     assert "lxml_html_clean==" in made
+
+
+def test_the_render_asset_is_built_for_x86_64_with_brotli_and_the_pinned_browser(
+    tmp_path: Path,
+) -> None:
+    from atlas_codex.render.chromium import ASSET_DIR, BIN_FILES
+
+    browser = tmp_path / "bin"
+    browser.mkdir()
+    for name in BIN_FILES:
+        (browser / name).write_bytes(name.encode())
+    calls: list[Sequence[str]] = []
+    out = tmp_path / "asset"
+    out.mkdir()
+    bundler = packaging.LocalPipBundling(
+        run=calls.append,
+        lambdas_dir=_lambdas(tmp_path),
+        pip_platforms=packaging.RENDER_PLATFORMS,
+        lock_files=(packaging.LOCK_FILE, packaging.RENDER_LOCK_FILE),
+        browser=browser,
+    )
+    assert bundler.try_bundle(str(out), image=None) is True
+    assert sorted(p.name for p in (out / ASSET_DIR).iterdir()) == sorted(BIN_FILES)
+    pips = [c for c in calls if "pip" in c]
+    assert [c[-1] for c in pips] == [str(packaging.LOCK_FILE), str(packaging.RENDER_LOCK_FILE)]
+    for command in pips:
+        assert "manylinux2014_x86_64" in command
+        assert not any("aarch64" in part for part in command)
+    assert "brotli==" in packaging.RENDER_LOCK_FILE.read_text()
+    # A missing browser fails the bundling (and so the synth), never an asset without it.
+    (browser / "chromium.br").unlink()
+    with pytest.raises(FileNotFoundError):
+        bundler.try_bundle(str(tmp_path / "asset"), image=None)
+
+
+def test_the_render_asset_hash_follows_the_pinned_browser(tmp_path: Path) -> None:
+    lock = tmp_path / "package-lock.json"
+    lock.write_text(
+        '{"packages": {"node_modules/@sparticuz/chromium": {"version": "1", "integrity": "a"}}}'
+    )
+    first = packaging._browser_pin(lock)
+    lock.write_text(
+        '{"packages": {"node_modules/@sparticuz/chromium": {"version": "2", "integrity": "b"}}}'
+    )
+    assert packaging._browser_pin(lock) != first
+    assert packaging._browser_pin().startswith(b"153.0.0|sha512-")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from pydantic import JsonValue
 from selectolax.lexbor import LexborHTMLParser
@@ -57,11 +58,14 @@ from atlas_codex.jobs.schema import (
     JobError,
     JobRequest,
     PageOutcome,
+    PageRender,
     PageView,
     check_http_url,
     needs_model,
     utcnow,
 )
+from atlas_codex.render.client import RenderClient
+from atlas_codex.render.renderer import RenderFailed
 
 MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})
 MAX_ESCALATIONS: Final = 2
@@ -140,7 +144,10 @@ class Engine:
         models_available: bool,
         models: Any | None = None,
         pages: PageStore | None = None,
+        renderer: RenderClient | None = None,
     ) -> None:
+        self.renderer = renderer
+        """Renders pages built by JavaScript (None: no page is rendered)."""
         self.fetcher = fetcher
         self.models_available = models_available and models is not None
         self.models = models
@@ -180,13 +187,34 @@ class Engine:
         data: list[JsonValue] = []
         served: set[str] = set()
         stopped: CeilingReached | None = None
-        for page in crawled:
+        renders = _Renders(self.renderer, request, deadline, live=stored_pages_of is None)
+        if request.render == "always" and renders.renderer is None:
+            spend.warnings.append(
+                "render: always was asked, and no page was rendered: "
+                + (
+                    "a re-extraction reads the stored pages"
+                    if stored_pages_of is not None
+                    else "this deployment has no browser to render pages in"
+                )
+            )
+        for n, page in enumerate(crawled):
             if stopped is not None:
                 pages.append(_skipped_page(page.url, stopped))
                 continue
             if page.error is not None:
                 pages.append(_failed_page(page.url, page.error))
                 continue
+            assert page.page is not None
+            why = renders.first(page)
+            if why is not None:
+                try:
+                    page = crawled[n] = renders.render(page, why)
+                except RenderFailed as exc:
+                    retry = exc.code in ("render_unavailable", "render_failed")
+                    failure = FetchError(exc.code, exc.reason, retryable=retry)
+                    pages.append(_failed_page(page.url, failure))
+                    continue
+                renders.helped(page)
             assert page.page is not None
             wall = blocked(page.parsed(), page.page.text)
             if wall is not None:
@@ -199,15 +227,17 @@ class Engine:
                 )
                 continue
             try:
-                found, strategy = self._run_chain(
-                    chosen.chain, page, request, attempts, deadline=deadline, spend=spend
+                page, found, strategy = self._read(
+                    chosen, page, request, attempts, deadline, spend, renders
                 )
+                crawled[n] = page
+                assert page.page is not None
             except CeilingReached as exc:
                 stopped = exc
                 pages.append(_skipped_page(page.url, exc))
                 continue
             except ExtractionError as exc:
-                shell = _shell_note(page)
+                shell = _shell_note(renders.latest(page), renders)
                 if shell is not None:
                     exc.message = f"{exc.message}; {shell}"
                 if not chosen.navigation:
@@ -221,7 +251,7 @@ class Engine:
                 continue
             served.add(strategy)
             if quality.vacant(found.problems):
-                shell = _shell_note(page)
+                shell = _shell_note(page, renders)
                 if shell is not None:
                     found.problems.append(shell)
             pages.append(
@@ -238,11 +268,15 @@ class Engine:
                     unverified=found.unverified,
                     quality_problems=found.problems,
                     view=found.view,
+                    rendered=renders.of(page),
                 )
             )
             data.append(
                 found.data if not chosen.navigation else {"url": page.url, "data": found.data}
             )
+        if renders.any and job_id is not None and self.pages is not None:
+            # Re-extraction reads what was extracted from: the rendered pages.
+            expires_at = self.pages.save(job_id, crawled).expires_at
         strategy = "+".join(sorted(served))
         strategy = f"navigation({strategy})" if chosen.navigation else strategy
         result_data: JsonValue = data if chosen.navigation else (data[0] if data else None)
@@ -290,6 +324,59 @@ class Engine:
                 outcome=outcome,
             )
         return outcome
+
+    def _read(
+        self,
+        chosen: Plan,
+        page: CrawledPage,
+        request: JobRequest,
+        attempts: list[Attempt],
+        deadline: float,
+        spend: Any,
+        renders: _Renders,
+    ) -> tuple[CrawledPage, Extraction, str]:
+        """The page's extraction, from the server's HTML or, when that gave nothing (or an
+        app shell left fields missing) and the page runs scripts, from the page rendered in
+        the browser, whichever answers better."""
+        try:
+            found, strategy = self._run_chain(
+                chosen.chain, page, request, attempts, deadline=deadline, spend=spend
+            )
+        except CeilingReached:
+            raise
+        except ExtractionError as exc:
+            why = renders.after(page, None)
+            if why is None:
+                raise
+            try:
+                rendered = renders.render(page, why)
+            except RenderFailed as failed:
+                exc.message = f"{exc.message}; rendering the page failed ({failed})"
+                raise exc from None
+            found, strategy = self._run_chain(
+                chosen.chain, rendered, request, attempts, deadline=deadline, spend=spend
+            )
+            renders.helped(rendered)
+            return rendered, found, strategy
+        why = renders.after(page, found.problems)
+        if why is None:
+            return page, found, strategy
+        try:
+            rendered = renders.render(page, why)
+            better, how = self._run_chain(
+                chosen.chain, rendered, request, attempts, deadline=deadline, spend=spend
+            )
+        except RenderFailed as failed:
+            found.problems.append(f"rendering the page failed ({failed})")
+            return page, found, strategy
+        except CeilingReached:
+            raise
+        except ExtractionError:
+            return page, found, strategy
+        if _score(better.problems) <= _score(found.problems):
+            renders.helped(rendered)
+            return rendered, better, how
+        return page, found, strategy
 
     def _outcome(
         self,
@@ -887,15 +974,130 @@ def _failed_page(url: str, error: FetchError) -> PageOutcome:
     )
 
 
-def _shell_note(page: CrawledPage) -> str | None:
+def _shell_note(page: CrawledPage, renders: _Renders) -> str | None:
     """Why an empty page may be empty: it is built by JavaScript in the browser, and the
-    data it ships (if any) did not answer the job; nothing renders pages here."""
+    data it ships (if any) did not answer the job; rendered, or no browser to render it."""
+    if renders.of(page) is not None:
+        return "rendered in a browser, the page still showed nothing the job asks for"
     shell = hydration.app_shell(page.parsed())
     if shell is None:
         return None
-    return (
-        f"the page is built by JavaScript in the browser ({shell}); this service reads the "
-        "HTML the server sends and the data it ships with it, and renders no page"
+    if renders.renderer is None:
+        return (
+            f"the page is built by JavaScript in the browser ({shell}); this deployment reads "
+            "the HTML the server sends and the data it ships with it, and renders no page"
+        )
+    if renders.request.render == "never":
+        return (
+            f"the page is built by JavaScript in the browser ({shell}); the job said render: never"
+        )
+    return None
+
+
+RENDER_MARGIN_S: Final = 2.0
+"""Time kept after a render for the extraction of what it rendered."""
+
+
+class _Renders:
+    """When a job's pages are rendered in the browser, and what each render was."""
+
+    def __init__(
+        self, renderer: RenderClient | None, request: JobRequest, deadline: float, *, live: bool
+    ) -> None:
+        self.renderer = renderer if live else None  # re-extraction reads the stored pages
+        self.request = request
+        self.deadline = deadline
+        self.hosts: set[str] = set()
+        """Sites whose pages needed a browser in this job: their next pages are rendered."""
+        self.any = False
+        self._made: dict[int, tuple[CrawledPage, PageRender]] = {}
+        self._latest: dict[str, CrawledPage] = {}
+
+    def first(self, page: CrawledPage) -> str | None:
+        """Why the page is rendered before it is read, or None (read the server's HTML)."""
+        if self.renderer is None or self.request.render == "never":
+            return None
+        if self.request.render == "always":
+            return "the job asks for every page rendered (render: always)"
+        host = _host(page.url)
+        if host in self.hosts:
+            return f"{host} builds its pages in the browser (an earlier page of this job)"
+        return None
+
+    def after(self, page: CrawledPage, problems: list[str] | None) -> str | None:
+        """Why the page is rendered after its HTML was read (``problems`` None: reading it
+        failed), or None. Only pages that run scripts: rendering cannot change the rest."""
+        if self.renderer is None or self.request.render != "auto" or self.of(page) is not None:
+            return None
+        if not _runs_scripts(page.parsed()):
+            return None
+        shell = hydration.app_shell(page.parsed())
+        if problems is None or quality.vacant(problems):
+            return shell or "the page's HTML gave nothing to extract, and the page runs scripts"
+        if shell is not None and problems:
+            return f"{shell}; the HTML and the data it ships left {len(problems)} problem(s)"
+        return None
+
+    def render(self, page: CrawledPage, why: str) -> CrawledPage:
+        assert self.renderer is not None
+        assert page.page is not None
+        left = self.deadline - time.monotonic() - RENDER_MARGIN_S
+        if left < 1:
+            raise RenderFailed("deadline_exceeded", "no time was left to render the page")
+        done = self.renderer.render(
+            page.page.url,
+            wait_for=self.request.wait_for,
+            timeout_s=min(limits.RENDER_TIMEOUT_S, left),
+            max_bytes=limits.RENDER_MAX_BYTES,
+        )
+        rendered = CrawledPage(
+            url=page.url,
+            depth=page.depth,
+            order=page.order,
+            page=replace(
+                page.page,
+                url=done.url or page.page.url,
+                status=done.status or page.page.status,
+                text=done.html,
+                content_type="text/html",
+                encoding="utf-8",
+            ),
+        )
+        record = PageRender(
+            reason=why[: limits.MAX_NOTE_CHARS],
+            ms=done.elapsed_ms,
+            waited=done.waited,
+            truncated=done.truncated,
+        )
+        self._made[id(rendered)] = (rendered, record)
+        self._latest[page.url] = rendered
+        return rendered
+
+    def helped(self, rendered: CrawledPage) -> None:
+        """The rendered page is the one read: its site's next pages are rendered first."""
+        self.hosts.add(_host(rendered.url))
+        self.any = True
+
+    def of(self, page: CrawledPage) -> PageRender | None:
+        made = self._made.get(id(page))
+        return made[1] if made is not None and made[0] is page else None
+
+    def latest(self, page: CrawledPage) -> CrawledPage:
+        """The last version of ``page`` read (rendered, if it was)."""
+        return self._latest.get(page.url, page)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+_SCRIPT_TYPES: Final = ("", "text/javascript", "application/javascript", "module")
+
+
+def _runs_scripts(tree: LexborHTMLParser) -> bool:
+    return any(
+        (node.attributes.get("type") or "").strip().lower() in _SCRIPT_TYPES
+        for node in tree.css("script")
     )
 
 
@@ -955,6 +1157,8 @@ def _billed(attempt: Attempt) -> bool:
 
 def build_extractor(config: RuntimeConfig) -> Engine:
     """The engine of a function's configuration (``atlas_codex.wiring.extractor``)."""
+    from atlas_codex.render.client import render_client_for
+
     fetcher = Fetcher(policy=NetPolicy.from_host_ports(config.allowed_private_hosts))
     models = None
     if config.models_available:
@@ -966,4 +1170,5 @@ def build_extractor(config: RuntimeConfig) -> Engine:
         models_available=config.models_available,
         models=models,
         pages=PageStore.for_config(config),
+        renderer=render_client_for(config),
     )

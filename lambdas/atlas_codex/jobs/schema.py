@@ -421,6 +421,9 @@ MaxCostUsd = Annotated[
 ]
 
 
+RenderMode = Literal["auto", "always", "never"]
+
+
 class JobRequest(_Model):
     """What to extract, from where: the part of a job the client chose."""
 
@@ -439,6 +442,12 @@ class JobRequest(_Model):
     """Put each field's evidence in the response (it is always stored)."""
     preset: Preset | None = None
     """A built-in schema by name (``product``): it becomes the job's ``json_schema``."""
+    render: RenderMode = "auto"
+    """Render pages in a browser: ``auto`` when the server's HTML is an app shell (or its
+    extraction came back empty), ``always``, or ``never``."""
+    wait_for: CssSelector | None = None
+    """A rendered page is read once this CSS selector matches (else when its network is
+    idle), within the render time limit."""
 
     @model_validator(mode="before")
     @classmethod
@@ -639,6 +648,17 @@ class PageView(_Model):
     required field)."""
 
 
+class PageRender(_Model):
+    """How a page was rendered in the browser (``atlas_codex.render``)."""
+
+    reason: Annotated[str, Field(max_length=limits.MAX_NOTE_CHARS)]
+    ms: Annotated[int, Field(ge=0)]
+    waited: Literal["selector", "network-idle", "time-limit"]
+    """What ended the wait: the job's selector, an idle network, or the time limit."""
+    truncated: bool = False
+    """The rendered HTML was longer than the limit and was cut."""
+
+
 class PageOutcome(_Model):
     url: str
     status: Literal["ok", "failed", "skipped"]
@@ -657,6 +677,8 @@ class PageOutcome(_Model):
     """Why this page's extraction is not a full success (empty, all-null, invalid, truncated)."""
     view: PageView | None = None
     """What a model read of the page (None: no model read it)."""
+    rendered: PageRender | None = None
+    """The page was rendered in a browser (None: its HTML is the server's)."""
 
     _upgrade = model_validator(mode="before")(_legacy_evidence)
 
