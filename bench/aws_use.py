@@ -30,7 +30,7 @@ from typing import Any
 
 from bench import loopback
 from bench.data import benchdata
-from bench.product_pages import PRODUCT_SCHEMA
+from bench.product_pages import PRODUCT_SCHEMA, product_view
 
 ROOT = Path(__file__).resolve().parent.parent
 USE_FILE = ROOT / "lambdas" / "atlas_codex" / "aws_use.json"
@@ -479,11 +479,8 @@ def _model_cost_per_page(site: str, pages: dict[str, bytes]) -> dict[str, dict[s
     call the service would send (the page's model view, the product schema), per page of
     the product-pages dev set. No model is called."""
     from pydantic import SecretStr
-    from selectolax.lexbor import LexborHTMLParser
 
     from atlas_codex.config import get_config
-    from atlas_codex.engine import model_view
-    from atlas_codex.engine.consensus import main_markdown
     from atlas_codex.llm.extraction import ModelStrategies
 
     config = get_config().model_copy(update={"openai_api_key": SecretStr("sk-bench-unused")})
@@ -493,18 +490,11 @@ def _model_cost_per_page(site: str, pages: dict[str, bytes]) -> dict[str, dict[s
         costs: list[float] = []
         tokens: list[int] = []
         for key, raw in pages.items():
-            html = raw.decode("utf-8", "replace")
             url = f"{site}/p/{key}"
-            tree = LexborHTMLParser(html)
-            read = model_view.view(
-                tree,
-                url,
-                model_view.focus(PRODUCT_SCHEMA, None),
-                main=main_markdown(html, url, tree),
-            )
+            markdown = product_view(raw.decode("utf-8", "replace"), url)
             page = models.quote(
                 url=url,
-                markdown=read.markdown,
+                markdown=markdown,
                 schema=PRODUCT_SCHEMA,
                 instruction=None,
                 pages=1,

@@ -40,6 +40,18 @@ _NUMBER = re.compile(
 )
 
 
+def product_view(html: str, url: str) -> str:
+    """What a model reads of a product page for the product schema (the model view)."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from atlas_codex.engine import model_view
+    from atlas_codex.engine.consensus import main_markdown
+
+    tree = LexborHTMLParser(html)
+    focus = model_view.focus(PRODUCT_SCHEMA, None)
+    return model_view.view(tree, url, focus, main=main_markdown(html, url, tree)).markdown
+
+
 def numbers(text: str) -> set[float]:
     """Every number of ``text``, each read with '.' and with ',' as its decimal mark."""
     out: set[float] = set()

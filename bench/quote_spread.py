@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import BENCHDATA
-from bench.product_pages import PRODUCT_SCHEMA
+from bench.product_pages import PRODUCT_SCHEMA, product_view
 from bench.token_counts import RECORDED, kind_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +55,7 @@ def spreads() -> dict[str, list[float]]:
     """ "bounded" / "every worst case" -> high / expected per product page (tier chosen by the
     router, as a client that names no tier gets)."""
     from pydantic import SecretStr
-    from selectolax.lexbor import LexborHTMLParser
 
-    from atlas_codex.engine import model_view
-    from atlas_codex.engine.consensus import main_markdown
     from atlas_codex.engine.engine import MAX_ESCALATIONS
     from atlas_codex.llm.catalog import catalog_for
     from atlas_codex.llm.extraction import ModelStrategies
@@ -74,19 +71,12 @@ def spreads() -> dict[str, list[float]]:
     models = ModelStrategies(config, router=router)
     out: dict[str, list[float]] = {"bounded": [], "every worst case": []}
     for key, raw in product_pages().items():
-        html = raw.decode("utf-8", "replace")
         url = f"https://shop.example/p/{key}"
-        tree = LexborHTMLParser(html)
-        read = model_view.view(
-            tree,
-            url,
-            model_view.focus(PRODUCT_SCHEMA, None),
-            main=main_markdown(html, url, tree),
-        )
+        markdown = product_view(raw.decode("utf-8", "replace"), url)
         for name, bounded in (("bounded", True), ("every worst case", False)):
             page = models.quote(
                 url=url,
-                markdown=read.markdown,
+                markdown=markdown,
                 schema=PRODUCT_SCHEMA,
                 instruction=None,
                 pages=1,

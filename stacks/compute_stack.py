@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from aws_cdk import CfnOutput, Duration, Stack, Tags
+from aws_cdk import ArnFormat, CfnOutput, Duration, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -273,11 +273,15 @@ class ComputeStack(Stack):
             )
         for callee in spec.invokes:
             assert callee == "render", "the render function is the only one invoked"
-            target = self.functions[callee].function
+            # Its ARN from the naming scheme (like the queues'), not a reference to it.
+            target = self.format_arn(
+                service="lambda",
+                resource="function",
+                resource_name=naming.function_name(callee, self.settings.stage),
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
             role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["lambda:InvokeFunction"], resources=[target.function_arn]
-                )
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[target])
             )
             fn.function.add_environment(
                 EnvVar.RENDER_FUNCTION.value, naming.function_name(callee, self.settings.stage)

@@ -529,7 +529,11 @@ def test_the_render_function_may_touch_nothing_and_only_the_api_and_worker_invok
             }, actions
         for st in statements:
             if "lambda:InvokeFunction" in json.dumps(st["Action"]):
-                assert render_arn_fn in json.dumps(st["Resource"])  # that function only
+                resource = json.dumps(st["Resource"])
+                # That function only, named by the scheme (no wildcard, no other function).
+                assert resource.count(":function:") == 1
+                assert f":function:{naming.function_name('render', stage)}" in resource
+                assert "*" not in resource
                 invokers.add(role)
     assert len(invokers) == 2
     assert all("Api" in r or "Worker" in r for r in invokers)
