@@ -301,6 +301,26 @@ def test_a_partial_job_shows_why(console: Console, local: dict[str, Any]) -> Non
     console.assert_no_complaints()
 
 
+def test_a_page_rendered_in_a_browser_says_so_and_why(
+    console: Console, local: dict[str, Any]
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "sku": {"type": "string"}},
+    }
+    with api(local) as c:
+        body = {"urls": [f"{local['shop']}/js/fetched"], "json_schema": schema}
+        job = c.post("/extract", json=body).json()["job"]
+    assert job["status"] == "completed", job
+    page = console.signed_in().page
+    console.job(job["job_id"])
+    result = page.locator("#result-body")
+    expect(result).to_contain_text("Desk lamp Vega")
+    expect(result).to_contain_text("in a browser")
+    expect(result).to_contain_text("app shell")
+    console.assert_no_complaints()
+
+
 def test_a_batch_lists_its_children(console: Console, local: dict[str, Any]) -> None:
     urls = [f"{local['shop']}/product/{i}" for i in (1, 2)]
     with api(local) as c:

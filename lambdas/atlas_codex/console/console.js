@@ -453,10 +453,14 @@
     const view = page.view
       ? `${page.view.name} view, ${page.view.tokens} of ${page.view.full_page_tokens} tokens${page.view.widened ? " (widened to the full page)" : ""}`
       : null;
+    const rendered = page.rendered
+      ? `in a browser, ${page.rendered.ms} ms (${page.rendered.waited}${page.rendered.truncated ? ", cut to the size limit" : ""}): ${page.rendered.reason}`
+      : null;
     summary(facts, [
       ["Status", status(page.status)],
       ["HTTP status", page.http_status],
       ["Strategy", page.strategy],
+      ["Rendered", rendered],
       ["Model read", view],
       ["Not found", page.missing.join(", ")],
       ["Unverified", page.unverified.join(", ")],
