@@ -17,7 +17,8 @@ from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.engine.interface import ExtractionError
 from atlas_codex.engine.netguard import DEFAULT_PORTS, NetPolicy
 from atlas_codex.jobs.schema import JobRequest
-from atlas_codex.render.renderer import Rendered, Renderer, RenderFailed
+from atlas_codex.render.renderer import Renderer
+from atlas_codex.render.result import Rendered, RenderFailed
 from tests.site import JS_PRODUCT, Site
 
 SCHEMA: dict[str, Any] = {

@@ -15,7 +15,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from atlas_codex.render.client import LambdaRenderClient, RenderReply, RenderRequest
-from atlas_codex.render.renderer import RenderFailed
+from atlas_codex.render.result import RenderFailed
 from atlas_codex_local.apigw import context
 from tests.site import Site
 

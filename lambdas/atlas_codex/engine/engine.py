@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from pydantic import JsonValue
@@ -64,8 +64,10 @@ from atlas_codex.jobs.schema import (
     needs_model,
     utcnow,
 )
-from atlas_codex.render.client import RenderClient
-from atlas_codex.render.renderer import RenderFailed
+from atlas_codex.render.result import RenderFailed
+
+if TYPE_CHECKING:
+    from atlas_codex.render.client import RenderClient
 
 MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})
 MAX_ESCALATIONS: Final = 2

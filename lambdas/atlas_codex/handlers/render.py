@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from atlas_codex.config import RenderConfig
 from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.render.client import RenderReply, RenderRequest
-from atlas_codex.render.renderer import Renderer, RenderFailed
+from atlas_codex.render.renderer import Renderer
+from atlas_codex.render.result import RenderFailed
 
 logger = Logger(service="atlas-codex-render")
 _renderer: Renderer | None = None

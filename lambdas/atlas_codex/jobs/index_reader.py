@@ -16,6 +16,8 @@ from typing import Any, Final
 
 from atlas_codex.tables import JOBS, Index, shard_keys
 
+BATCH_GET_MAX: Final = 100
+"""Keys one BatchGetItem may ask for (DynamoDB's limit)."""
 DONE: Final = "done"
 """A shard's cursor entry once every entry of it was handed out."""
 
@@ -186,3 +188,19 @@ def check_positions(
     if all(p == DONE for p in positions):
         raise ValueError("not a cursor of this listing")
     return positions
+
+
+def batch_get_jobs(db: Any, table: str, job_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The whole job items of ``job_ids``, in their order (strongly consistent; unprocessed
+    keys asked again; a job gone since, by its TTL, left out). The indexes project keys and
+    a few attributes only: a listing reads its records here."""
+    found: dict[str, dict[str, Any]] = {}
+    for first in range(0, len(job_ids), BATCH_GET_MAX):
+        keys = [{JOBS.partition_key: {"S": i}} for i in job_ids[first : first + BATCH_GET_MAX]]
+        request: Any = {table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            out = db.batch_get_item(RequestItems=request)
+            for item in out["Responses"].get(table, []):
+                found[item[JOBS.partition_key]["S"]] = item
+            request = out.get("UnprocessedKeys") or None
+    return [found[i] for i in job_ids if i in found]

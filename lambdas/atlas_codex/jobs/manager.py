@@ -28,7 +28,12 @@ from atlas_codex.jobs.errors import (
     JobNotFound,
     TransitionRefused,
 )
-from atlas_codex.jobs.index_reader import ShardPosition, check_positions, query_sharded
+from atlas_codex.jobs.index_reader import (
+    ShardPosition,
+    batch_get_jobs,
+    check_positions,
+    query_sharded,
+)
 from atlas_codex.jobs.schema import (
     PARTIAL_RESULT_ERRORS,
     TERMINAL_STATUSES,
@@ -64,7 +69,6 @@ if TYPE_CHECKING:
 
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CHILD_OUTCOMES: Final = "child_outcomes"
-BATCH_GET_MAX: Final = 100
 
 
 def _wire(value: Any) -> dict[str, Any]:
@@ -729,17 +733,7 @@ class JobManager:
             return exc.current
 
     def _batch_get(self, job_ids: Sequence[str]) -> list[Job]:
-        found: dict[str, Job] = {}
-        for start in range(0, len(job_ids), BATCH_GET_MAX):
-            keys: list[Any] = [{"job_id": {"S": j}} for j in job_ids[start : start + BATCH_GET_MAX]]
-            request: Any = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                out = self.db.batch_get_item(RequestItems=request)
-                for item in out["Responses"].get(self.table, []):
-                    job = _job_from_item(item)
-                    found[job.job_id] = job
-                request = out.get("UnprocessedKeys") or None
-        return [found[j] for j in job_ids if j in found]
+        return [_job_from_item(item) for item in batch_get_jobs(self.db, self.table, job_ids)]
 
 
 # ---------------------------------------------------------------------- helpers

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from atlas_codex.jobs.index_reader import ShardPosition, query_sharded
+from atlas_codex.jobs.index_reader import ShardPosition, batch_get_jobs, query_sharded
 from atlas_codex.jobs.schema import JobStatus, format_timestamp
 from atlas_codex.tables import JOBS, JOBS_BY_STATUS
 
 MAX_PAGES: Final = 50
 """A scan of one status stops after this many pages (DynamoDB returns up to 1 MB each)."""
 PAGE_SIZE: Final = 100
-BATCH_GET_MAX: Final = 100
 
 
 @dataclass(frozen=True)
@@ -92,13 +91,4 @@ class StatusIndex:
         """The whole items of the index ``entries``, in their order (strongly consistent; a
         job deleted since, by its TTL, is left out)."""
         ids = [entry[JOBS.partition_key]["S"] for entry in entries]
-        found: dict[str, dict[str, Any]] = {}
-        for first in range(0, len(ids), BATCH_GET_MAX):
-            keys = [{JOBS.partition_key: {"S": i}} for i in ids[first : first + BATCH_GET_MAX]]
-            request: Any = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                out = self.db.batch_get_item(RequestItems=request)
-                for item in out["Responses"].get(self.table, []):
-                    found[item[JOBS.partition_key]["S"]] = item
-                request = out.get("UnprocessedKeys") or None
-        return [found[i] for i in ids if i in found]
+        return batch_get_jobs(self.db, self.table, ids)

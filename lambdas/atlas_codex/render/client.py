@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from atlas_codex import limits
-from atlas_codex.render.renderer import Rendered, RenderFailed
+from atlas_codex.render.result import Rendered, RenderFailed
 
 
 class RenderClient(Protocol):

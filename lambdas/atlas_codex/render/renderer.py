@@ -14,9 +14,8 @@ import queue
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from atlas_codex.engine.fetch import USER_AGENT
@@ -31,36 +30,12 @@ from atlas_codex.engine.netguard import (
 from atlas_codex.render import chromium
 from atlas_codex.render.cdp import Browser, ProtocolError
 from atlas_codex.render.proxy import GuardedProxy
+from atlas_codex.render.result import Rendered, RenderFailed, Waited
 
 BLOCKED_TYPES: Final = ("Image", "Media", "Font")
 IDLE_MS: Final = 500
 """The network counts as idle after this long with no request in flight."""
 POLL_S: Final = 0.05
-
-Waited = Literal["selector", "network-idle", "time-limit"]
-
-
-class RenderFailed(Exception):
-    """The page could not be rendered; ``code`` is a job error code."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Rendered:
-    url: str
-    """The final URL (after redirects and client-side navigation)."""
-    status: int | None
-    html: str
-    truncated: bool
-    """The HTML was longer than the limit and was cut."""
-    elapsed_ms: int
-    waited: Waited
-    blocked_requests: int
-    """Images, fonts and media not loaded, and requests the SSRF guard refused."""
 
 
 class Renderer:
