@@ -274,3 +274,20 @@ def test_render_always_without_a_browser_is_said_not_done(site: Site) -> None:
     outcome = extract(built, urls=[f"{site.url}/app/next"], json_schema=SCHEMA, render="always")
     assert outcome.pages[0].rendered is None
     assert any("no browser to render pages in" in w for w in outcome.warnings)
+
+
+def test_a_quote_says_what_it_leaves_out_of_a_job_that_may_be_rendered(
+    site: Site, renderer: Renderer
+) -> None:
+    built, counting = engine(site, renderer)
+    for mode, said in (("always", "every page will be rendered"), ("auto", "may be rendered")):
+        request = JobRequest.model_validate(
+            {"urls": [f"{site.url}/js/fetched"], "json_schema": SCHEMA, "render": mode}
+        )
+        quote = built.quote(request, deadline=time.monotonic() + 30)
+        assert any(said in note and "not in aws_usd" in note for note in quote.notes)
+    never = JobRequest.model_validate(
+        {"urls": [f"{site.url}/js/fetched"], "json_schema": SCHEMA, "render": "never"}
+    )
+    assert not any("render" in n for n in built.quote(never, deadline=time.monotonic() + 30).notes)
+    assert counting.asked == []  # a quote renders nothing

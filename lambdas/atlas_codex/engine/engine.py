@@ -486,6 +486,16 @@ class Engine:
             fetched.append((page.url, read.markdown))
         model_chain = [s for s in chosen.chain if s in MODEL_STRATEGIES]
         notes = [chosen.reason]
+        if self.renderer is not None and request.render != "never":
+            notes.append(
+                "a quote reads the server's HTML without rendering: "
+                + (
+                    "every page will be rendered (render: always)"
+                    if request.render == "always"
+                    else "a page built by JavaScript may be rendered when the job runs"
+                )
+                + "; the render function's time is not in aws_usd"
+            )
         quote = Quote(
             strategy_chain=list(chosen.chain),
             models_available=self.models_available,
