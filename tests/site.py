@@ -122,6 +122,17 @@ INITIAL_STATE = json.dumps(
 )
 
 
+PRODUCT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "price": {"type": "number"},
+        "currency": {"type": "string"},
+        "sku": {"type": "string"},
+    },
+}
+"""The product facts the site's app pages carry (shipped state, or drawn by a script)."""
+
 JS_PRODUCT = {"name": "Desk lamp Vega", "price": "39.00", "currency": "EUR", "sku": "VEG-3"}
 _JS_DRAW = (
     "function draw(p){document.getElementById('root').innerHTML="

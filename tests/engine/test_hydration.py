@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser
@@ -15,17 +14,14 @@ from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.engine.interface import ExtractionError
 from atlas_codex.jobs.schema import JobRequest
-from tests.site import INITIAL_STATE, NEXT_STATE, NUXT_PAYLOAD, Site, app_page
-
-PRODUCT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "price": {"type": "number"},
-        "currency": {"type": "string"},
-        "sku": {"type": "string"},
-    },
-}
+from tests.site import (
+    INITIAL_STATE,
+    NEXT_STATE,
+    NUXT_PAYLOAD,
+    PRODUCT_SCHEMA,
+    Site,
+    app_page,
+)
 
 
 def tree(html: str) -> LexborHTMLParser:

@@ -19,17 +19,7 @@ from atlas_codex.engine.netguard import DEFAULT_PORTS, NetPolicy
 from atlas_codex.jobs.schema import JobRequest
 from atlas_codex.render.renderer import Renderer
 from atlas_codex.render.result import Rendered, RenderFailed
-from tests.site import JS_PRODUCT, Site
-
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "price": {"type": "number"},
-        "currency": {"type": "string"},
-        "sku": {"type": "string"},
-    },
-}
+from tests.site import JS_PRODUCT, PRODUCT_SCHEMA, Site
 
 
 class Canary:
@@ -205,7 +195,7 @@ def test_an_app_shell_whose_html_gives_nothing_is_rendered_and_read(
     site: Site, renderer: Renderer
 ) -> None:
     built, counting = engine(site, renderer)
-    outcome = extract(built, urls=[f"{site.url}/js/fetched"], json_schema=SCHEMA)
+    outcome = extract(built, urls=[f"{site.url}/js/fetched"], json_schema=PRODUCT_SCHEMA)
     assert outcome.data == {
         "name": "Desk lamp Vega",
         "price": 39.0,
@@ -223,7 +213,7 @@ def test_a_page_whose_shipped_data_answers_or_that_runs_no_script_is_not_rendere
     site: Site, renderer: Renderer
 ) -> None:
     built, counting = engine(site, renderer)
-    shipped = extract(built, urls=[f"{site.url}/app/next"], json_schema=SCHEMA)
+    shipped = extract(built, urls=[f"{site.url}/app/next"], json_schema=PRODUCT_SCHEMA)
     assert shipped.data["sku"] == "AUR-7"
     assert shipped.pages[0].rendered is None
     with pytest.raises(ExtractionError):
@@ -237,11 +227,13 @@ def test_a_page_whose_shipped_data_answers_or_that_runs_no_script_is_not_rendere
 
 def test_render_always_and_never_are_the_client_s_choice(site: Site, renderer: Renderer) -> None:
     built, counting = engine(site, renderer)
-    always = extract(built, urls=[f"{site.url}/app/next"], json_schema=SCHEMA, render="always")
+    always = extract(
+        built, urls=[f"{site.url}/app/next"], json_schema=PRODUCT_SCHEMA, render="always"
+    )
     assert always.pages[0].rendered is not None
     assert "render: always" in always.pages[0].rendered.reason
     with pytest.raises(ExtractionError) as never:
-        extract(built, urls=[f"{site.url}/js/fetched"], json_schema=SCHEMA, render="never")
+        extract(built, urls=[f"{site.url}/js/fetched"], json_schema=PRODUCT_SCHEMA, render="never")
     assert "render: never" in never.value.message
     assert counting.asked == [f"{site.url}/app/next"]
 
@@ -253,7 +245,7 @@ def test_a_site_that_needed_a_browser_has_its_next_pages_rendered_first(
     outcome = extract(
         built,
         urls=[f"{site.url}/js/fetched", f"{site.url}/js/delayed"],
-        json_schema=SCHEMA,
+        json_schema=PRODUCT_SCHEMA,
         wait_for=".price",
     )
     first, second = outcome.pages
@@ -271,7 +263,9 @@ def test_render_always_without_a_browser_is_said_not_done(site: Site) -> None:
         fetcher=Fetcher(policy=NetPolicy.from_host_ports([site.host_port])),
         models_available=False,
     )
-    outcome = extract(built, urls=[f"{site.url}/app/next"], json_schema=SCHEMA, render="always")
+    outcome = extract(
+        built, urls=[f"{site.url}/app/next"], json_schema=PRODUCT_SCHEMA, render="always"
+    )
     assert outcome.pages[0].rendered is None
     assert any("no browser to render pages in" in w for w in outcome.warnings)
 
@@ -282,12 +276,12 @@ def test_a_quote_says_what_it_leaves_out_of_a_job_that_may_be_rendered(
     built, counting = engine(site, renderer)
     for mode, said in (("always", "every page will be rendered"), ("auto", "may be rendered")):
         request = JobRequest.model_validate(
-            {"urls": [f"{site.url}/js/fetched"], "json_schema": SCHEMA, "render": mode}
+            {"urls": [f"{site.url}/js/fetched"], "json_schema": PRODUCT_SCHEMA, "render": mode}
         )
         quote = built.quote(request, deadline=time.monotonic() + 30)
         assert any(said in note and "not in aws_usd" in note for note in quote.notes)
     never = JobRequest.model_validate(
-        {"urls": [f"{site.url}/js/fetched"], "json_schema": SCHEMA, "render": "never"}
+        {"urls": [f"{site.url}/js/fetched"], "json_schema": PRODUCT_SCHEMA, "render": "never"}
     )
     assert not any("render" in n for n in built.quote(never, deadline=time.monotonic() + 30).notes)
     assert counting.asked == []  # a quote renders nothing
