@@ -7,6 +7,7 @@ The request and reply the render function takes and gives are the pydantic model
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, fields
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,33 +48,18 @@ class RenderReply(BaseModel):
 
     @classmethod
     def of(cls, rendered: Rendered) -> RenderReply:
-        return cls(
-            ok=True,
-            url=rendered.url,
-            status=rendered.status,
-            html=rendered.html,
-            truncated=rendered.truncated,
-            elapsed_ms=rendered.elapsed_ms,
-            waited=rendered.waited,
-            blocked_requests=rendered.blocked_requests,
-        )
+        return cls(ok=True, **asdict(rendered))
 
     @classmethod
     def failed(cls, failure: RenderFailed) -> RenderReply:
         return cls(ok=False, error_code=failure.code, error=failure.reason)
 
     def rendered(self) -> Rendered:
+        """The render this reply carries (every field of :class:`Rendered`, by name)."""
         if not self.ok:
             raise RenderFailed(self.error_code or "render_failed", self.error or "no reason given")
-        return Rendered(
-            url=self.url or "",
-            status=self.status,
-            html=self.html or "",
-            truncated=self.truncated,
-            elapsed_ms=self.elapsed_ms,
-            waited=self.waited,
-            blocked_requests=self.blocked_requests,
-        )
+        values = {f.name: getattr(self, f.name) for f in fields(Rendered)}
+        return Rendered(**{**values, "url": self.url or "", "html": self.html or ""})
 
 
 class LambdaRenderClient:
