@@ -342,6 +342,48 @@ def test_a_batch_lists_its_children(console: Console, local: dict[str, Any]) -> 
     expect(page.locator("#job-summary")).to_contain_text(batch["job_id"])  # its batch
 
 
+def test_a_refresh_answered_late_does_not_draw_over_the_next_job(
+    console: Console, local: dict[str, Any]
+) -> None:
+    """A batch's refresh still on its way when a person opens one of its children (whose id
+    begins with the batch's) must not draw the batch over the child when it lands."""
+    urls = [f"{local['shop']}/product/{i}" for i in (1, 2)]
+    with api(local) as c:
+        body = {
+            "type": "batch",
+            "urls": urls,
+            "selectors": {"fields": {"name": {"selector": "h1"}}},
+        }
+        batch = c.post("/jobs", json=body).json()
+    page = console.signed_in().page
+    console.job(batch["job_id"])
+    console.status_is("completed")
+    rows = page.locator("#children-table tbody tr")
+    expect(rows).to_have_count(2)
+
+    held: list[Route] = []
+    page.route(
+        lambda url: urlsplit(url).path.endswith(f"/jobs/{batch['job_id']}"),
+        lambda route: held.append(route),
+    )
+    page.click("#job-refresh")
+    deadline = time.monotonic() + 5
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(20)
+    assert held, "the refresh did not ask for the batch"
+    child_id = rows.first.locator("a").inner_text()
+    rows.first.locator("a").click()
+    expect(page.locator("#job-title")).to_have_text(f"Job {child_id}")
+    expect(page.locator("#job-summary")).to_contain_text(batch["job_id"])  # the child's batch
+
+    with page.expect_response(lambda r: urlsplit(r.url).path.endswith(f"/jobs/{batch['job_id']}")):
+        held[0].continue_()
+    page.wait_for_timeout(300)  # the late answer's handler has run by now
+    expect(page.locator("#job-title")).to_have_text(f"Job {child_id}")
+    expect(page.locator("#job-summary")).not_to_contain_text("Children")
+    console.assert_no_complaints()
+
+
 class LiveStandIn:
     """A stand-in for a deployed stage's WebSocket API, on loopback: it takes a connection
     that carries the API key, records subscriptions, and pushes status messages in the shape

@@ -258,10 +258,13 @@
       if (!(error instanceof ApiError && error.status === 401)) notice(describe(error));
       return;
     }
-    if (!location.hash.startsWith(`#/jobs/${encodeURIComponent(jobId)}`)) return; // left meanwhile
+    // Left meanwhile: for another view, or another job (a batch's child ids begin with its id).
+    if (routedJobId() !== jobId) return;
     renderJob(job);
     if (job.type === "batch") await renderChildren(job.job_id);
+    if (routedJobId() !== jobId) return;
     await renderResult(job);
+    if (routedJobId() !== jobId) return;
     watch(job);
   }
 
@@ -364,19 +367,20 @@
     $("reextract-form").onsubmit = (event) => reextract(event, job);
   }
 
-  // A view's section is drawn by the last request made for it: a refresh and a poll that
-  // overlap would otherwise both clear it, then both fill it (every row twice).
+  // A view's section is drawn by the last request made for it, and only while its job is
+  // still the one shown: a refresh and a poll that overlap would otherwise both clear it,
+  // then both fill it (every row twice), and a late answer would draw over the next job.
   const drawing = {};
-  function ticket(name) {
+  function ticket(name, jobId) {
     const mine = (drawing[name] || 0) + 1;
     drawing[name] = mine;
-    return () => drawing[name] === mine;
+    return () => drawing[name] === mine && routedJobId() === jobId;
   }
 
   async function renderChildren(parentId, cursor) {
     const section = $("job-children");
     const body = $("children-table").tBodies[0];
-    const current = ticket("children");
+    const current = ticket("children", parentId);
     const params = new URLSearchParams({ parent: parentId, limit: "50" });
     if (cursor) params.set("cursor", cursor);
     let page;
@@ -408,7 +412,7 @@
 
   async function renderResult(job) {
     const section = $("job-result");
-    const current = ticket("result");
+    const current = ticket("result", job.job_id);
     if (!job.result_available && job.status !== "failed") {
       clear($("result-body"));
       section.hidden = true;
@@ -657,6 +661,17 @@
 
   // ------------------------------------------------------------------ routing
 
+  // The job the address names, or null when it names another view.
+  function routedJobId() {
+    const match = (location.hash || "").match(/^#\/jobs\/([^/?]+)$/);
+    if (!match) return null;
+    try {
+      return decodeURIComponent(match[1]);
+    } catch (_) {
+      return match[1]; // not percent-encoded text: the API answers that no such job exists
+    }
+  }
+
   function route() {
     stopLive();
     notice("");
@@ -665,8 +680,8 @@
       return;
     }
     const hash = location.hash || "#/jobs";
-    const match = hash.match(/^#\/jobs\/([^/?]+)$/);
-    if (match) showJob(decodeURIComponent(match[1]));
+    const jobId = routedJobId();
+    if (jobId !== null) showJob(jobId);
     else if (hash.startsWith("#/new")) showNew();
     else showJobs();
   }
