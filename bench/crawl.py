@@ -37,8 +37,8 @@ def route(path: str) -> tuple[int, bytes]:
 def ours(port: int) -> dict[str, float]:
     from atlas_codex.engine.crawler import Crawler
     from atlas_codex.engine.fetch import Fetcher, FetchLimits
-    from atlas_codex.engine.netguard import NetPolicy
-    from atlas_codex.jobs.schema import CrawlOptions
+    from atlas_codex.extraction.request import CrawlOptions
+    from atlas_codex.netguard import NetPolicy
 
     fetcher = Fetcher(
         policy=NetPolicy.from_host_ports([f"127.0.0.1:{port}"]),

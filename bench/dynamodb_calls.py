@@ -48,7 +48,8 @@ def _describe(calls: Counter[tuple[str, str]]) -> tuple[int, int, str]:
 def run() -> str:
     from atlas_codex import aws
     from atlas_codex.jobs.manager import JobManager
-    from atlas_codex.jobs.schema import CreateJobRequest, JobResult, utcnow
+    from atlas_codex.jobs.schema import CreateJobRequest, JobResult
+    from atlas_codex.values import utcnow
     from atlas_codex_local.emulator import EmulatorProcess
     from atlas_codex_local.provision import provision
     from atlas_codex_stage.environment import function_environment
@@ -135,10 +136,10 @@ def run() -> str:
         class Echo:
             models_available = False
 
-            def extract(self, request: Any, **_: Any) -> Any:
-                from atlas_codex.engine.interface import ExtractionOutcome
+            def extract(self, request: Any, task: Any) -> Any:
+                from atlas_codex.extraction.result import ExtractionResult
 
-                return ExtractionOutcome(data={"url": request.urls[0]}, strategy="bench")
+                return ExtractionResult(data={"url": request.urls[0]}, strategy="bench")
 
             def quote(self, request: Any, **_: Any) -> Any:
                 raise NotImplementedError("the benchmark runs jobs, it does not quote them")

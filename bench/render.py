@@ -25,7 +25,7 @@ def _peak_mb(pid: int) -> float:
 
 
 def run() -> str:
-    from atlas_codex.engine.netguard import NetPolicy
+    from atlas_codex.netguard import NetPolicy
     from atlas_codex.render import chromium
     from atlas_codex.render.renderer import Renderer
     from tests.site import Site

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
 
 from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.engine.interface import (
+from atlas_codex.extraction.contract import (
     DeadlineExceeded,
     ExtractionError,
-    ExtractionOutcome,
+    ExtractionTask,
     Quote,
     QuotedPages,
 )
-from atlas_codex.engine.netguard import NetPolicy
-from atlas_codex.jobs.schema import JobRequest, PageOutcome
+from atlas_codex.extraction.request import JobRequest
+from atlas_codex.extraction.result import ExtractionResult, PageResult
+from atlas_codex.netguard import NetPolicy
 
 
 def _number(path: str) -> int:
@@ -40,17 +40,7 @@ class ScriptedExtractor:
         self._lock = threading.Lock()
         self._failures: dict[str, int] = {}
 
-    def extract(
-        self,
-        request: JobRequest,
-        *,
-        deadline: float,
-        correlation_id: str,
-        cancelled: Callable[[], bool],
-        owner_id: str | None = None,
-        job_id: str | None = None,
-        stored_pages_of: str | None = None,
-    ) -> ExtractionOutcome:
+    def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
         with self._lock:
             self.calls += 1
         url = request.urls[0]
@@ -73,14 +63,14 @@ class ScriptedExtractor:
         if path.startswith("/slow-"):
             end = time.monotonic() + _number(path)
             while time.monotonic() < end:
-                if time.monotonic() > deadline:
+                if time.monotonic() > task.deadline:
                     raise DeadlineExceeded()
-                if cancelled():
+                if task.cancelled():
                     raise ExtractionError("cancelled", "the job was cancelled")
                 time.sleep(0.02)
-        return ExtractionOutcome(
-            data={"url": url, "correlation_id": correlation_id},
-            pages=[PageOutcome(url=url, status="ok", http_status=200)],
+        return ExtractionResult(
+            data={"url": url},
+            pages=[PageResult(url=url, status="ok", http_status=200)],
             strategy="scripted",
         )
 

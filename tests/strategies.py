@@ -8,6 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from atlas_codex.extraction.request import CrawlOptions, JobRequest, SelectorField, SelectorSchema
 from atlas_codex.jobs.legacy import AI_STATES, NAVIGATION_STATES, SYNC_STATES
 from atlas_codex.jobs.schema import (
     JOB_STATUSES,
@@ -15,15 +16,11 @@ from atlas_codex.jobs.schema import (
     TERMINAL_STATUSES,
     Attempt,
     ChildCounters,
-    CrawlOptions,
     Job,
     JobCost,
     JobError,
-    JobRequest,
     JobResult,
     PageOutcome,
-    SelectorField,
-    SelectorSchema,
     StatusChange,
 )
 

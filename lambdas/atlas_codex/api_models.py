@@ -6,22 +6,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+from atlas_codex.extraction.request import JobRequest
 from atlas_codex.jobs.schema import (
     Attempt,
     ChildCounters,
     Job,
     JobCost,
     JobError,
-    JobRequest,
     JobResult,
     JobStatus,
     JobType,
     Quality,
     ReextractionOf,
     StatusChange,
-    Timestamp,
     WebhookState,
 )
+from atlas_codex.values import Timestamp
 
 
 class ErrorDetail(BaseModel):

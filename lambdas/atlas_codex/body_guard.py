@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from atlas_codex import limits
-from atlas_codex.jobs.schema import DYNAMODB_MAX_MAGNITUDE, unstorable_numbers
+from atlas_codex.values import DYNAMODB_MAX_MAGNITUDE, unstorable_numbers
 
 _OPEN: Final = frozenset("[{")
 _CLOSE: Final = frozenset("]}")

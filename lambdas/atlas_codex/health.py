@@ -29,16 +29,19 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from atlas_codex.config import ConfigError, RuntimeConfig
+from atlas_codex.extraction.contract import ExtractionTask
+from atlas_codex.extraction.request import JobRequest
 from atlas_codex.jobs.manager import job_from_wire_item
-from atlas_codex.jobs.schema import JOB_STATUSES, JobRequest, JobStatus, format_timestamp, utcnow
+from atlas_codex.jobs.schema import JOB_STATUSES, JobStatus
 from atlas_codex.jobs.status_index import StatusIndex
 from atlas_codex.usage import UsageLedger
+from atlas_codex.values import format_timestamp, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
-    from atlas_codex.engine.interface import Extractor
+    from atlas_codex.extraction.contract import Extractor
 
 Status = Literal["ok", "degraded", "failed"]
 _RANK: Final[dict[str, int]] = {"ok": 0, "degraded": 1, "failed": 2}
@@ -301,12 +304,7 @@ class HealthMonitor:
                 "selectors": {"fields": {k: {"selector": v} for k, v in CANARY_SELECTORS.items()}},
             }
         )
-        outcome = self.extractor().extract(
-            request,
-            deadline=time.monotonic() + self.timeout_s,
-            correlation_id="health-canary",
-            cancelled=lambda: False,
-        )
+        outcome = self.extractor().extract(request, ExtractionTask.within(self.timeout_s))
         data = outcome.data[0] if isinstance(outcome.data, list) and outcome.data else outcome.data
         if data != CANARY_EXPECTED:
             raise Outcome(
@@ -484,7 +482,7 @@ def canary_extractor() -> Extractor:
     """The real engine, with a fetcher whose only reachable page is the canary."""
     from atlas_codex.engine.engine import Engine
     from atlas_codex.engine.fetch import Fetcher
-    from atlas_codex.engine.netguard import NetPolicy
+    from atlas_codex.netguard import NetPolicy
 
     host, port = urlsplit(CANARY_URL).hostname or "", 80
     fetcher = Fetcher(

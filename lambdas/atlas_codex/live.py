@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
-from atlas_codex.jobs.schema import Job, format_timestamp
+from atlas_codex.jobs.schema import Job
 from atlas_codex.tables import CONNECTIONS_BY_JOB
+from atlas_codex.values import format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -100,7 +100,7 @@ def _extract_page(args: argparse.Namespace) -> int:
 
     from atlas_codex.engine.fetch import decode
     from atlas_codex.engine.offline import extract_page
-    from atlas_codex.jobs.schema import JobRequest
+    from atlas_codex.extraction.request import JobRequest
 
     command = "atlas-codex extract-page"
     urls: list[str] = args.url

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,10 +10,10 @@ from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.fetch import Fetcher, FetchError, Page, decode, not_a_document
-from atlas_codex.engine.interface import ExtractionError
 from atlas_codex.engine.markdown import to_markdown
-from atlas_codex.engine.netguard import NetPolicy
-from atlas_codex.jobs.schema import JobRequest
+from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
+from atlas_codex.extraction.request import JobRequest
+from atlas_codex.netguard import NetPolicy
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" + b"\x00\x01\x02" * 50
@@ -73,9 +71,7 @@ def test_a_job_on_a_file_fails_unsupported_content_not_empty_extraction(
 ) -> None:
     request = JobRequest(urls=["http://127.0.0.1/file"])
     with pytest.raises(ExtractionError) as caught:
-        _engine(body, content_type).extract(
-            request, deadline=time.monotonic() + 10, correlation_id="c", cancelled=lambda: False
-        )
+        _engine(body, content_type).extract(request, ExtractionTask.within(10))
     assert caught.value.code == "unsupported_content"
     assert not caught.value.retryable
     assert "only web pages are read" in caught.value.message

@@ -19,9 +19,9 @@ from atlas_codex.engine.direct import (
 from atlas_codex.engine.engine import NO_MODEL, Engine, plan
 from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.engine.html import metadata, parse
-from atlas_codex.engine.interface import ExtractionError
 from atlas_codex.engine.markdown import to_markdown
-from atlas_codex.jobs.schema import CrawlOptions, JobRequest, SelectorSchema
+from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
+from atlas_codex.extraction.request import CrawlOptions, JobRequest, SelectorSchema
 from tests.site import Site, catalog, product
 
 SELECTORS = SelectorSchema.model_validate(
@@ -474,9 +474,7 @@ def test_without_a_model_a_schema_job_falls_back_to_structured_data(
             "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
         },
     )
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 10, correlation_id="c", cancelled=never
-    )
+    outcome = engine.extract(request, ExtractionTask.within(10))
     assert outcome.data == {"name": "Lamp 5", "price": 5.5}
     assert outcome.strategy == "structured-data"
     # Product facts are read from the page first: complete, so no model is needed at all.
@@ -493,9 +491,7 @@ def test_a_selector_crawl_returns_every_page_with_its_data(fetcher: Fetcher, sit
         selectors=SELECTORS,
         crawl=CrawlOptions(max_pages=5, max_depth=0),
     )
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 20, correlation_id="c", cancelled=never
-    )
+    outcome = engine.extract(request, ExtractionTask.within(20))
     assert outcome.strategy == "navigation(direct-css)"
     data: Any = outcome.data
     names = [item["name"] for page in data for item in page["data"]]
@@ -508,24 +504,14 @@ def test_a_page_that_cannot_be_fetched_fails_with_the_fetch_code(
 ) -> None:
     engine = Engine(fetcher=fetcher, models_available=False)
     with pytest.raises(ExtractionError) as caught:
-        engine.extract(
-            JobRequest(urls=[f"{site.url}/gone"]),
-            deadline=time.monotonic() + 5,
-            correlation_id="c",
-            cancelled=never,
-        )
+        engine.extract(JobRequest(urls=[f"{site.url}/gone"]), ExtractionTask.within(5))
     assert caught.value.code == "http_error"
     assert not caught.value.retryable
 
 
 def test_content_jobs_return_main_content_markdown(fetcher: Fetcher, site: Site) -> None:
     engine = Engine(fetcher=fetcher, models_available=False)
-    outcome = engine.extract(
-        JobRequest(urls=[f"{site.url}/product/1"]),
-        deadline=time.monotonic() + 5,
-        correlation_id="c",
-        cancelled=never,
-    )
+    outcome = engine.extract(JobRequest(urls=[f"{site.url}/product/1"]), ExtractionTask.within(5))
     assert outcome.strategy == "content"
     data: Any = outcome.data
     assert data["title"] == "Lamp 1"
@@ -541,9 +527,7 @@ def test_a_crawl_keeps_the_pages_it_could_read_when_others_have_no_structured_da
         urls=[f"{site.url}/product/1", f"{site.url}/imprint", f"{site.url}/product/2"],
         json_schema=schema,
     )
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 10, correlation_id="c", cancelled=never
-    )
+    outcome = engine.extract(request, ExtractionTask.within(10))
     data: Any = outcome.data
     assert [d["data"]["sku"] for d in data] == ["SKU-1", "SKU-2"]
     failed = [p for p in outcome.pages if p.status == "failed"]

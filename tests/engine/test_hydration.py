@@ -4,7 +4,6 @@ deterministic strategies and the model view; an empty app shell says why it is e
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from selectolax.lexbor import LexborHTMLParser
@@ -12,8 +11,8 @@ from selectolax.lexbor import LexborHTMLParser
 from atlas_codex.engine import hydration, model_view
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.engine.interface import ExtractionError
-from atlas_codex.jobs.schema import JobRequest
+from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
+from atlas_codex.extraction.request import JobRequest
 from tests.site import (
     INITIAL_STATE,
     NEXT_STATE,
@@ -134,9 +133,7 @@ def test_a_javascript_built_product_page_extracts_without_a_browser_or_a_model(
 ) -> None:
     engine = Engine(fetcher=fetcher, models_available=False)
     request = JobRequest(urls=[f"{site.url}{path}"], json_schema=PRODUCT_SCHEMA)
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 10, correlation_id="c", cancelled=lambda: False
-    )
+    outcome = engine.extract(request, ExtractionTask.within(10))
     assert outcome.data == expected
     [page] = outcome.pages
     assert page.evidence["name"].source is not None
@@ -149,9 +146,7 @@ def test_an_empty_app_shell_fails_saying_the_page_is_built_by_javascript(
     engine = Engine(fetcher=fetcher, models_available=False)
     request = JobRequest(urls=[f"{site.url}/app/shell"], json_schema=PRODUCT_SCHEMA)
     with pytest.raises(ExtractionError) as raised:
-        engine.extract(
-            request, deadline=time.monotonic() + 10, correlation_id="c", cancelled=lambda: False
-        )
+        engine.extract(request, ExtractionTask.within(10))
     assert "built by JavaScript" in raised.value.message
     assert "renders no page" in raised.value.message
 

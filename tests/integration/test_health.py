@@ -21,9 +21,10 @@ from atlas_codex.health import (
     latest_report,
 )
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import CreateJobRequest, utcnow
+from atlas_codex.jobs.schema import CreateJobRequest
 from atlas_codex.tables import shard_key
 from atlas_codex.usage import UsageLedger
+from atlas_codex.values import utcnow
 
 
 def _monitor(config: RuntimeConfig, moto_endpoint: str) -> HealthMonitor:

@@ -12,7 +12,8 @@ import pytest
 from atlas_codex import metrics
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import CreateJobRequest, utcnow
+from atlas_codex.jobs.schema import CreateJobRequest
+from atlas_codex.values import utcnow
 from atlas_codex_local.apigw import context
 from tests.integration.test_api import call
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -16,8 +15,8 @@ import pytest
 from atlas_codex import aws
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.interface import ExtractionError
-from atlas_codex.jobs.schema import JobRequest, utcnow
+from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
+from atlas_codex.extraction.request import JobRequest
 from atlas_codex.llm.catalog import Usage, seeded_catalog
 from atlas_codex.llm.client import ModelCallFailed, ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
@@ -25,6 +24,7 @@ from atlas_codex.llm.router import Cooldowns, Router
 from atlas_codex.llm.strict import to_strict
 from atlas_codex.policy import ModelPolicy
 from atlas_codex.usage import SPEND_SHARDS, BudgetExceeded, BudgetGuard, UsageLedger, month_of
+from atlas_codex.values import utcnow
 from tests.fakes import inline_fetcher
 
 SCHEMA = {
@@ -229,9 +229,7 @@ def test_a_schema_job_is_extracted_by_a_model_with_its_cost_and_attempts_recorde
     )
     engine = _engine(server, config)
     request = JobRequest.model_validate({"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA})
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 30, correlation_id="c-1", cancelled=lambda: False
-    )
+    outcome = engine.extract(request, ExtractionTask.within(30))
     assert outcome.data == {"name": "Desk lamp", "price": 12.5}
     assert outcome.strategy == "schema-model"
     assert outcome.model == "gpt-5-mini"
@@ -259,9 +257,7 @@ def test_an_instruction_job_proposes_a_schema_then_extracts_with_it(config: Runt
     request = JobRequest.model_validate(
         {"urls": ["http://127.0.0.1/lamp"], "instruction": "the product's name"}
     )
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 30, correlation_id="c-2", cancelled=lambda: False
-    )
+    outcome = engine.extract(request, ExtractionTask.within(30))
     assert outcome.data == {"product": "Desk lamp"}
     sent = server.requests[1]["response_format"]["json_schema"]["schema"]
     # Sent in strict mode: the proposal in the subset strict mode accepts.
@@ -281,9 +277,7 @@ def test_when_every_model_fails_the_deterministic_strategy_still_serves(
     request = JobRequest.model_validate(
         {"urls": ["http://127.0.0.1/lamp"], "instruction": "the name"}
     )
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 30, correlation_id="c-3", cancelled=lambda: False
-    )
+    outcome = engine.extract(request, ExtractionTask.within(30))
     assert outcome.strategy == "content"
     assert "Desk lamp" in json.dumps(outcome.data)
 
@@ -370,12 +364,7 @@ def test_fifty_model_jobs_on_the_emulator_keep_the_budget_working(
     request = JobRequest.model_validate({"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA})
     spent = Decimal(0)
     for n in range(50):
-        outcome = engine.extract(
-            request,
-            deadline=time.monotonic() + 30,
-            correlation_id=f"c-{n}",
-            cancelled=lambda: False,
-        )
+        outcome = engine.extract(request, ExtractionTask.within(30))
         assert outcome.data == {"name": "Desk lamp", "price": 12.5}, n
         spent += Decimal(str(outcome.cost.actual_usd))
     ledger = UsageLedger(
@@ -477,9 +466,7 @@ def test_a_missing_key_secret_leaves_the_deterministic_strategy_serving_with_the
     request = JobRequest.model_validate(
         {"urls": ["http://127.0.0.1/lamp"], "instruction": "the name"}
     )
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 30, correlation_id="c", cancelled=lambda: False
-    )
+    outcome = engine.extract(request, ExtractionTask.within(30))
     assert outcome.strategy == "content"
     failed = outcome.attempts[0]
     assert failed.error is not None
@@ -529,9 +516,7 @@ def _crawl_with_ranking(config: RuntimeConfig, ranking_works: bool) -> list[str]
             "crawl": {"max_pages": 2, "max_depth": 1},
         }
     )
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 30, correlation_id="c-nav", cancelled=lambda: False
-    )
+    outcome = engine.extract(request, ExtractionTask.within(30))
     return [page.url for page in outcome.pages]
 
 
@@ -590,9 +575,7 @@ def test_a_budget_too_small_for_the_tier_downgrades_a_job_that_allows_it(
             "instruction": "compare the price with the list price",  # a reasoning cue: full
         }
     )
-    outcome = engine.extract(
-        request, deadline=time.monotonic() + 30, correlation_id="c-b", cancelled=lambda: False
-    )
+    outcome = engine.extract(request, ExtractionTask.within(30))
     assert outcome.data == {"name": "Desk lamp", "price": 12.5}
     policy = ModelPolicy()
     assert [r["model"] for r in server.requests] == [policy.tier_models["mini"]]
@@ -611,9 +594,7 @@ def test_a_tier_the_client_chose_is_not_downgraded_by_the_budget(
         {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, "model_tier": "full"}
     )
     with pytest.raises(ExtractionError) as failed:
-        engine.extract(
-            request, deadline=time.monotonic() + 30, correlation_id="c-p", cancelled=lambda: False
-        )
+        engine.extract(request, ExtractionTask.within(30))
     assert server.requests == []
     # The page has no structured data either; what the client must act on is the budget.
     assert failed.value.code == "budget_exceeded"

@@ -17,7 +17,8 @@ from atlas_codex.jobs.errors import (
     TransitionRefused,
 )
 from atlas_codex.jobs.manager import CreateOutcome, JobManager
-from atlas_codex.jobs.schema import CreateJobRequest, Job, JobCost, JobError, JobResult, utcnow
+from atlas_codex.jobs.schema import CreateJobRequest, Job, JobCost, JobError, JobResult
+from atlas_codex.values import utcnow
 
 REQUEST = CreateJobRequest(urls=["https://shop.example/item/1"])
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}

@@ -18,10 +18,11 @@ import pytest
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.jobs.messages import JobMessage
-from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest, utcnow
+from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest
 from atlas_codex.jobs.sweeper import REQUEUE_REASON
+from atlas_codex.netguard import NetPolicy
+from atlas_codex.values import utcnow
 from tests.fakes import ScriptedExtractor
 from tests.integration.test_api import call
 from tests.integration.test_worker import run_pollers
@@ -294,18 +295,19 @@ def test_cancelling_a_batch_cancels_its_pending_and_running_children(
 def test_a_large_sync_result_is_delivered_as_a_url(
     config: RuntimeConfig, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from atlas_codex.engine.interface import ExtractionOutcome
+    from atlas_codex.extraction.contract import ExtractionTask
+    from atlas_codex.extraction.request import JobRequest
+    from atlas_codex.extraction.result import ExtractionResult, PageResult
     from atlas_codex.handlers import api
-    from atlas_codex.jobs.schema import PageOutcome
 
     class Large(ScriptedExtractor):
-        def extract(self, request: Any, **kwargs: Any) -> ExtractionOutcome:
+        def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
             url = request.urls[0]
             if not url.endswith("/big"):
-                return super().extract(request, **kwargs)
-            return ExtractionOutcome(
+                return super().extract(request, task)
+            return ExtractionResult(
                 data={"text": "x" * 2_000_000},
-                pages=[PageOutcome(url=url, status="ok", http_status=200)],
+                pages=[PageResult(url=url, status="ok", http_status=200)],
                 strategy="scripted",
             )
 

@@ -20,15 +20,15 @@ import pytest
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.engine.pages import PageStore
-from atlas_codex.jobs.schema import utcnow
 from atlas_codex.llm import tokens
 from atlas_codex.llm.catalog import Usage, catalog_for, cost_usd
 from atlas_codex.llm.client import ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
 from atlas_codex.llm.router import Cooldowns, Router, chain
+from atlas_codex.netguard import NetPolicy
 from atlas_codex.policy import ModelPolicy
+from atlas_codex.values import utcnow
 from atlas_codex_local.poller import SqsPoller
 from tests.integration.test_api import assert_error, call
 from tests.integration.test_worker import drain

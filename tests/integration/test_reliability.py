@@ -23,7 +23,8 @@ import httpx2
 import pytest
 
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.schema import TERMINAL_STATUSES, utcnow
+from atlas_codex.jobs.schema import TERMINAL_STATUSES
+from atlas_codex.values import utcnow
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor, inline_fetcher
@@ -361,9 +362,9 @@ def test_sync_jobs_under_site_faults_all_end(
     sweep; none is left pending or processing."""
     from atlas_codex.engine.engine import Engine
     from atlas_codex.engine.fetch import Fetcher
-    from atlas_codex.engine.netguard import NetPolicy
     from atlas_codex.handlers import api, worker
     from atlas_codex.jobs.schema import CreateJobRequest
+    from atlas_codex.netguard import NetPolicy
 
     site = FlakySite(seed=15)
     fetcher = Fetcher(

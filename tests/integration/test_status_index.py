@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import CreateJobRequest, utcnow
+from atlas_codex.jobs.schema import CreateJobRequest
 from atlas_codex.jobs.status_index import StatusIndex
+from atlas_codex.values import utcnow
 
 
 def test_every_match_is_found_across_pages_and_the_oldest_change_is_the_first(

@@ -14,8 +14,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.engine.netguard import NetPolicy
 from atlas_codex.jobs.schema import CreateJobRequest, Job
+from atlas_codex.netguard import NetPolicy
 from atlas_codex.webhooks import delivery
 from atlas_codex.webhooks.delivery import MAX_ATTEMPTS, WebhookMessage
 from atlas_codex_local.poller import SqsPoller

@@ -129,7 +129,8 @@ def test_a_job_goes_from_the_queue_to_completed_with_its_correlation_id(
     drain(p, lambda: status(worker, job.job_id) == "completed")
     done = worker.service.manager.get(job.job_id)
     assert done.result is not None
-    assert done.result.data == {"url": "https://shop.example/ok/1", "correlation_id": "corr-w"}
+    assert done.result.data == {"url": "https://shop.example/ok/1"}
+    assert done.correlation_id == "corr-w"
     assert [c.status for c in done.timeline] == ["pending", "processing", "completed"]
     assert done.fallback_chain == []
     assert p.stats.succeeded == 1
@@ -291,8 +292,8 @@ def test_a_crawl_out_of_time_hands_its_frontier_on_as_a_batch(
 
     from atlas_codex.engine.engine import Engine
     from atlas_codex.engine.fetch import Fetcher
-    from atlas_codex.engine.netguard import NetPolicy
     from atlas_codex.jobs.messages import JobMessage
+    from atlas_codex.netguard import NetPolicy
 
     def site(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/robots.txt":
@@ -350,8 +351,8 @@ def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlati
     """Every job of the batch waits for all the others to have started: run one after the
     other, the first would wait alone and fail; run side by side, all meet and complete."""
     from atlas_codex import limits
-    from atlas_codex.engine.interface import ExtractionOutcome
-    from atlas_codex.jobs.schema import JobRequest
+    from atlas_codex.extraction.request import JobRequest
+    from atlas_codex.extraction.result import ExtractionResult
 
     size = limits.JOBS_PER_INVOCATION
     meeting = threading.Barrier(size, timeout=10)
@@ -359,9 +360,9 @@ def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlati
     class Meeting:
         models_available = False
 
-        def extract(self, request: JobRequest, **kwargs: object) -> ExtractionOutcome:
+        def extract(self, request: JobRequest, task: object) -> ExtractionResult:
             meeting.wait()  # BrokenBarrierError when the others do not run meanwhile
-            return ExtractionOutcome(data={"url": str(request.urls[0])}, strategy="test")
+            return ExtractionResult(data={"url": str(request.urls[0])}, strategy="test")
 
     monkeypatch.setattr(worker.service, "_extractor", lambda: Meeting())
     jobs = [

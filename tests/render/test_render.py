@@ -14,9 +14,9 @@ import pytest
 
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.engine.interface import ExtractionError
-from atlas_codex.engine.netguard import DEFAULT_PORTS, NetPolicy
-from atlas_codex.jobs.schema import JobRequest
+from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
+from atlas_codex.extraction.request import JobRequest
+from atlas_codex.netguard import DEFAULT_PORTS, NetPolicy
 from atlas_codex.render.renderer import Renderer
 from atlas_codex.render.result import Rendered, RenderFailed
 from tests.site import JS_PRODUCT, PRODUCT_SCHEMA, Site
@@ -104,12 +104,7 @@ def engine(site: Site, renderer: Renderer) -> tuple[Engine, Counting]:
 
 
 def extract(engine: Engine, **request: Any) -> Any:
-    return engine.extract(
-        JobRequest.model_validate(request),
-        deadline=time.monotonic() + 60,
-        correlation_id="c-render",
-        cancelled=lambda: False,
-    )
+    return engine.extract(JobRequest.model_validate(request), ExtractionTask.within(60))
 
 
 # ------------------------------------------------------------------ the renderer

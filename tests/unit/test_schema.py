@@ -9,13 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
 
 from atlas_codex import limits
+from atlas_codex.extraction.request import JobRequest
 from atlas_codex.jobs.schema import (
     ALLOWED_TRANSITIONS,
     JOB_STATUSES,
     TERMINAL_STATUSES,
     CreateJobRequest,
     Job,
-    JobRequest,
     StatusChange,
     can_transition,
     new_job_id,
@@ -261,7 +261,8 @@ def test_costs_keep_twelve_decimals() -> None:
 
 @pytest.mark.parametrize("number", [10**50, 1e50, -(10**60), 10**125, 1e-130])
 def test_large_round_numbers_are_stored_and_read_back(number: float) -> None:
-    from atlas_codex.jobs.schema import Job, JobRequest
+    from atlas_codex.extraction.request import JobRequest
+    from atlas_codex.jobs.schema import Job
 
     request = JobRequest.model_validate(
         {

@@ -21,7 +21,7 @@ from atlas_codex.api_models import (
     SyncResultView,
     shown,
 )
-from atlas_codex.engine.interface import Quote
+from atlas_codex.extraction.contract import Quote
 from atlas_codex.jobs.schema import (
     CreateJobRequest,
     Job,

@@ -24,7 +24,7 @@ from selectolax.lexbor import LexborHTMLParser
 from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.fetch import Fetcher, FetchError, Page
 from atlas_codex.engine.html import Link, links, parse
-from atlas_codex.jobs.schema import CrawlOptions
+from atlas_codex.extraction.request import CrawlOptions
 
 _TRACKING: Final = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref_src)$", re.I)
 _NEXT_TEXT: Final = re.compile(

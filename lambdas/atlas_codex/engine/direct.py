@@ -17,7 +17,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from atlas_codex.engine import hydration
 from atlas_codex.engine.html import WS, Metadata, words
-from atlas_codex.jobs.schema import FieldEvidence, PageView, SelectorField, SelectorSchema
+from atlas_codex.extraction.request import SelectorField, SelectorSchema
+from atlas_codex.extraction.result import Evidence, ReadView
 
 _NUMBER: Final = re.compile(r"[-+]?\d[\d\s.,']*")
 TRUE_WORDS: Final = frozenset(
@@ -35,7 +36,7 @@ class SelectorError(ValueError):
 @dataclass
 class Extraction:
     data: Any
-    evidence: dict[str, FieldEvidence] = field(default_factory=dict)
+    evidence: dict[str, Evidence] = field(default_factory=dict)
     """Field path -> where the value came from (a CSS selector or a structured-data path)."""
     missing: list[str] = field(default_factory=list)
     """Field paths that matched nothing (kept distinct from a value that is null)."""
@@ -43,7 +44,7 @@ class Extraction:
     """Field paths whose quoted evidence is not in the page (model extraction)."""
     problems: list[str] = field(default_factory=list)
     """What the quality gate found wrong with the output (empty when nothing)."""
-    view: PageView | None = None
+    view: ReadView | None = None
     """What a model read of the page (model strategies only)."""
 
 
@@ -136,7 +137,7 @@ def _fields(
             result[name] = [] if spec.many else None
             out.missing.append(path)
             continue
-        out.evidence[path] = FieldEvidence(kind="selector", source=spec.selector)
+        out.evidence[path] = Evidence(kind="selector", source=spec.selector)
         if spec.fields is not None:
             items = [
                 _fields(n, spec.fields, base_url, f"{path}[{i}].", out)
@@ -294,7 +295,7 @@ def extract_structured(meta: Metadata, json_schema: Mapping[str, Any]) -> Extrac
                 value = _typed(raw, prop_schema if isinstance(prop_schema, Mapping) else {})
                 if value not in (None, [], ""):
                     found = value
-                    out.evidence[name] = FieldEvidence(
+                    out.evidence[name] = Evidence(
                         kind="structured-data", source=f"{label}.{candidate}"
                     )
                     break

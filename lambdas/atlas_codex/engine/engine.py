@@ -42,29 +42,27 @@ from atlas_codex.engine.direct import (
 )
 from atlas_codex.engine.fetch import Fetcher, FetchError
 from atlas_codex.engine.html import metadata
-from atlas_codex.engine.interface import (
+from atlas_codex.engine.pages import PageStore, PagesUnavailable
+from atlas_codex.extraction.contract import (
     DeadlineExceeded,
     ExtractionError,
-    ExtractionOutcome,
+    ExtractionTask,
     Quote,
     QuotedPages,
 )
-from atlas_codex.engine.netguard import NetPolicy
-from atlas_codex.engine.pages import PageStore, PagesUnavailable
-from atlas_codex.jobs.schema import (
-    Attempt,
-    CrawlOptions,
-    JobCost,
-    JobError,
-    JobRequest,
-    PageOutcome,
-    PageRender,
-    PageView,
-    check_http_url,
-    needs_model,
-    utcnow,
+from atlas_codex.extraction.request import CrawlOptions, JobRequest, needs_model
+from atlas_codex.extraction.result import (
+    Cost,
+    ExtractionResult,
+    Failure,
+    PageResult,
+    ReadView,
+    Rendering,
+    Step,
 )
+from atlas_codex.netguard import NetPolicy
 from atlas_codex.render.result import RenderFailed
+from atlas_codex.values import check_http_url, utcnow
 
 if TYPE_CHECKING:
     from atlas_codex.render.client import RenderClient
@@ -157,26 +155,18 @@ class Engine:
         self.pages = pages
         """Where fetched pages are kept for re-extraction (None: not kept)."""
 
-    def extract(
-        self,
-        request: JobRequest,
-        *,
-        deadline: float,
-        correlation_id: str,
-        cancelled: Callable[[], bool],
-        owner_id: str | None = None,
-        job_id: str | None = None,
-        stored_pages_of: str | None = None,
-    ) -> ExtractionOutcome:
+    def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
         from atlas_codex.llm.extraction import Spend
 
+        deadline, cancelled, owner_id = task.deadline, task.cancelled, task.owner_id
+        job_id, stored_pages_of = task.job_id, task.pages_of
         chosen = plan(request, models_available=self.models_available)
         ceiling = Decimal(str(request.max_cost_usd)) if request.max_cost_usd else None
         # Without a ceiling the job is held to what its pages are quoted at most.
         spend = Spend(
             owner_id=owner_id, ceiling=ceiling, bound=Decimal(0) if ceiling is None else None
         )
-        attempts: list[Attempt] = []
+        attempts: list[Step] = []
         expires_at: datetime | None = None
         frontier: list[str] = []
         if stored_pages_of is not None:
@@ -185,7 +175,7 @@ class Engine:
             crawled, frontier = self._gather(request, chosen, deadline, cancelled, spend, attempts)
             if job_id is not None and self.pages is not None and crawled:
                 expires_at = self.pages.save(job_id, crawled).expires_at
-        pages: list[PageOutcome] = []
+        pages: list[PageResult] = []
         data: list[JsonValue] = []
         served: set[str] = set()
         stopped: CeilingReached | None = None
@@ -243,13 +233,11 @@ class Engine:
                 if shell is not None:
                     exc.message = f"{exc.message}; {shell}"
                 if not chosen.navigation:
-                    exc.outcome = self._outcome(None, pages, "", attempts, spend, expires_at)
+                    exc.done = self._outcome(None, pages, "", attempts, spend, expires_at)
                     raise
                 # One page the strategies could not read does not sink the crawl.
-                error = JobError(
-                    code=exc.code, message=exc.message[: limits.MAX_ERROR_MESSAGE_CHARS]
-                )
-                pages.append(PageOutcome(url=page.url, status="failed", error=error))
+                error = Failure(code=exc.code, message=exc.message)
+                pages.append(PageResult(url=page.url, status="failed", error=error))
                 continue
             served.add(strategy)
             if quality.vacant(found.problems):
@@ -257,7 +245,7 @@ class Engine:
                 if shell is not None:
                     found.problems.append(shell)
             pages.append(
-                PageOutcome(
+                PageResult(
                     url=page.url,
                     status="ok",
                     http_status=page.page.status,
@@ -298,7 +286,7 @@ class Engine:
                 }
             )
         if stopped is not None:
-            stopped.outcome = outcome
+            stopped.done = outcome
             raise stopped
         if not data:
             errors = [p.error for p in pages if p.error is not None]
@@ -306,7 +294,7 @@ class Engine:
                 raise (
                     DeadlineExceeded()
                     if time.monotonic() > deadline
-                    else ExtractionError("no_pages", "no page was fetched", outcome=outcome)
+                    else ExtractionError("no_pages", "no page was fetched", done=outcome)
                 )
             first = errors[0]
             raise ExtractionError(
@@ -314,7 +302,7 @@ class Engine:
                 first.message,
                 retryable=all(e.retryable for e in errors),
                 attempts=outcome.attempts,
-                outcome=outcome,
+                done=outcome,
             )
         read = [p for p in pages if p.status == "ok"]
         if all(quality.vacant(p.quality_problems) for p in read):
@@ -323,7 +311,7 @@ class Engine:
                 f"nothing was extracted from {len(read)} page{'s' if len(read) > 1 else ''}: "
                 + "; ".join(dict.fromkeys(p for page in read for p in page.quality_problems)),
                 attempts=outcome.attempts,
-                outcome=outcome,
+                done=outcome,
             )
         return outcome
 
@@ -332,7 +320,7 @@ class Engine:
         chosen: Plan,
         page: CrawledPage,
         request: JobRequest,
-        attempts: list[Attempt],
+        attempts: list[Step],
         deadline: float,
         spend: Any,
         renders: _Renders,
@@ -383,12 +371,12 @@ class Engine:
     def _outcome(
         self,
         data: JsonValue,
-        pages: list[PageOutcome],
+        pages: list[PageResult],
         strategy: str,
-        attempts: list[Attempt],
+        attempts: list[Step],
         spend: Any,
         expires_at: datetime | None,
-    ) -> ExtractionOutcome:
+    ) -> ExtractionResult:
         reasons = [f"{p.url}: {'; '.join(p.quality_problems)}" for p in pages if p.quality_problems]
         unverified = sum(len(p.unverified) for p in pages)
         warnings = list(spend.warnings)
@@ -400,13 +388,13 @@ class Engine:
         not_read = [p for p in pages if p.status != "ok"]
         if not_read and len(not_read) < len(pages):
             reasons.append(f"{len(not_read)} of {len(pages)} pages could not be read")
-        return ExtractionOutcome(
+        return ExtractionResult(
             data=data,
             pages=pages,
             strategy=strategy or "none",
             attempts=_dedupe(attempts),
             model=spend.models[-1] if spend.models else None,
-            cost=JobCost(estimated_usd=float(spend.estimated), actual_usd=float(spend.actual)),
+            cost=Cost(estimated_usd=float(spend.estimated), actual_usd=float(spend.actual)),
             routing=_unique(spend.decisions),
             warnings=_unique(warnings),
             quality="partial" if reasons else "complete",
@@ -430,7 +418,7 @@ class Engine:
         deadline: float,
         cancelled: Callable[[], bool],
         spend: Any,
-        attempts: list[Attempt],
+        attempts: list[Step],
     ) -> tuple[list[CrawledPage], list[str]]:
         """The pages to read, and what a crawl stopped by its deadline left unread (within
         its page budget) to hand on."""
@@ -581,7 +569,7 @@ class Engine:
         )
 
     def _link_ranker(
-        self, request: JobRequest, deadline: float, spend: Any, attempts: list[Attempt]
+        self, request: JobRequest, deadline: float, spend: Any, attempts: list[Step]
     ) -> Callable[[list[Any]], list[Any]] | None:
         """With a model, navigation follows the links it ranks toward the job's goal."""
         if self.models is None or not self.models_available or request.crawl is None:
@@ -614,7 +602,7 @@ class Engine:
         chain: tuple[str, ...],
         page: CrawledPage,
         request: JobRequest,
-        attempts: list[Attempt],
+        attempts: list[Step],
         *,
         deadline: float,
         spend: Any,
@@ -655,13 +643,11 @@ class Engine:
                 )
             except StrategyFailed as exc:
                 attempts.append(
-                    Attempt(
+                    Step(
                         strategy=strategy,
                         started_at=started,
                         ended_at=utcnow(),
-                        error=JobError(
-                            code=exc.code, message=exc.message[: limits.MAX_ERROR_MESSAGE_CHARS]
-                        ),
+                        error=Failure(code=exc.code, message=exc.message),
                     )
                 )
                 if exc.code == "cost_ceiling_reached":
@@ -673,7 +659,7 @@ class Engine:
                 failures.append(exc)
                 last = exc
                 continue
-            attempts.append(Attempt(strategy=strategy, started_at=started, ended_at=utcnow()))
+            attempts.append(Step(strategy=strategy, started_at=started, ended_at=utcnow()))
             later_model = any(s in MODEL_STRATEGIES for s in chain[n + 1 :])
             if strategy == "structured-data" and later_model and value.missing:
                 # Not complete: a model reads the page for the missing fields only; what was
@@ -722,7 +708,7 @@ class Engine:
         strategy: str,
         page: CrawledPage,
         request: JobRequest,
-        attempts: list[Attempt],
+        attempts: list[Step],
         deadline: float,
         spend: Any,
     ) -> Extraction:
@@ -774,7 +760,7 @@ class Engine:
         strategy: str,
         page: CrawledPage,
         request: JobRequest,
-        attempts: list[Attempt],
+        attempts: list[Step],
         deadline: float,
         spend: Any,
         known: Extraction | None = None,
@@ -892,7 +878,7 @@ class Engine:
                 answer, found = better, candidate
             else:
                 answer = replace(answer, tier=better.tier)
-        view = PageView(
+        view = ReadView(
             name=read.name,
             tokens=read.tokens,
             full_page_tokens=read.full_page_tokens,
@@ -917,7 +903,7 @@ def _ask_for_the_rest(request: JobRequest, schema: Any, known: Extraction) -> Jo
     found = {k: v for k, v in (known.data or {}).items() if v is not None}
     context = (
         "Values already read from the page's own data (context only, not to extract again): "
-        + json.dumps(found, ensure_ascii=False)[: limits.MAX_EVIDENCE_QUOTE_CHARS]
+        + json.dumps(found, ensure_ascii=False)
     )
     instruction = f"{request.instruction}\n{context}" if request.instruction else context
     return request.model_copy(update={"json_schema": rest, "instruction": instruction})
@@ -973,14 +959,14 @@ def _judged_answer(answer: Any, texts: str) -> Extraction:
     return found
 
 
-def _failed_page(url: str, error: FetchError) -> PageOutcome:
-    return PageOutcome(
+def _failed_page(url: str, error: FetchError) -> PageResult:
+    return PageResult(
         url=url,
         status="failed",
         http_status=error.status,
-        error=JobError(
+        error=Failure(
             code=error.code,
-            message=error.message[: limits.MAX_ERROR_MESSAGE_CHARS],
+            message=error.message,
             retryable=error.retryable,
         ),
     )
@@ -1022,7 +1008,7 @@ class _Renders:
         self.hosts: set[str] = set()
         """Sites whose pages needed a browser in this job: their next pages are rendered."""
         self.any = False
-        self._made: dict[int, tuple[CrawledPage, PageRender]] = {}
+        self._made: dict[int, tuple[CrawledPage, Rendering]] = {}
         self._latest: dict[str, CrawledPage] = {}
 
     def first(self, page: CrawledPage) -> str | None:
@@ -1075,8 +1061,8 @@ class _Renders:
                 encoding="utf-8",
             ),
         )
-        record = PageRender(
-            reason=why[: limits.MAX_NOTE_CHARS],
+        record = Rendering(
+            reason=why,
             ms=done.elapsed_ms,
             waited=done.waited,
             truncated=done.truncated,
@@ -1090,7 +1076,7 @@ class _Renders:
         self.hosts.add(_host(rendered.url))
         self.any = True
 
-    def of(self, page: CrawledPage) -> PageRender | None:
+    def of(self, page: CrawledPage) -> Rendering | None:
         made = self._made.get(id(page))
         return made[1] if made is not None and made[0] is page else None
 
@@ -1113,25 +1099,24 @@ def _runs_scripts(tree: LexborHTMLParser) -> bool:
     )
 
 
-def _skipped_page(url: str, stop: ExtractionError) -> PageOutcome:
-    return PageOutcome(
+def _skipped_page(url: str, stop: ExtractionError) -> PageResult:
+    return PageResult(
         url=url,
         status="skipped",
-        error=JobError(code=stop.code, message=stop.message[: limits.MAX_ERROR_MESSAGE_CHARS]),
+        error=Failure(code=stop.code, message=stop.message),
     )
 
 
 def _unique(notes: list[str]) -> list[str]:
-    return [n[: limits.MAX_NOTE_CHARS] for n in dict.fromkeys(notes)][: limits.MAX_NOTES]
+    return list(dict.fromkeys(notes))
 
 
-def _dedupe(attempts: list[Attempt]) -> list[Attempt]:
-    """The attempts a record keeps: every billed model call as its own entry (their costs sum
+def _dedupe(attempts: list[Step]) -> list[Step]:
+    """The steps a job reports: every billed model call as its own entry (their costs sum
     to the job's), and one entry per (strategy, outcome) of the unbilled ones (for a crawl:
-    the chain, not every page). Past the record's limit, the billed calls left are summed
-    into one last entry, so no spend goes unrecorded."""
+    the chain, not every page)."""
     seen: set[tuple[str, str | None, str | None]] = set()
-    out: list[Attempt] = []
+    out: list[Step] = []
     for a in attempts:
         if _billed(a):
             out.append(a)
@@ -1140,30 +1125,10 @@ def _dedupe(attempts: list[Attempt]) -> list[Attempt]:
         if key not in seen:
             seen.add(key)
             out.append(a)
-    room = limits.MAX_ATTEMPTS_RECORDED
-    if len(out) <= room:
-        return out
-    kept, rest = out[: room - 1], [a for a in out[room - 1 :] if _billed(a)]
-    if not rest:
-        return out[:room]
-    return [
-        *kept,
-        Attempt(
-            strategy=rest[0].strategy,
-            model="+".join(dict.fromkeys(a.model or "?" for a in rest))[:200],
-            started_at=rest[0].started_at,
-            ended_at=rest[-1].ended_at,
-            input_tokens=sum(a.input_tokens for a in rest),
-            cached_input_tokens=sum(a.cached_input_tokens for a in rest),
-            output_tokens=sum(a.output_tokens for a in rest),
-            estimated_cost_usd=sum(a.estimated_cost_usd or 0.0 for a in rest),
-            cost_usd=sum(a.cost_usd or 0.0 for a in rest),
-            error=JobError(code="attempts_summed", message=f"{len(rest)} more calls, summed"),
-        ),
-    ]
+    return out
 
 
-def _billed(attempt: Attempt) -> bool:
+def _billed(attempt: Step) -> bool:
     return bool(attempt.cost_usd or attempt.input_tokens or attempt.output_tokens)
 
 

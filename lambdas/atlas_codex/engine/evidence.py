@@ -15,9 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from atlas_codex import limits
 from atlas_codex.engine.quality import leaves
-from atlas_codex.jobs.schema import FieldEvidence
+from atlas_codex.extraction.result import Evidence
 
 _MARKUP: Final = re.compile(r"[*_`#>|\[\]()\\]+")
 _SPACE: Final = re.compile(r"\s+")
@@ -37,7 +36,7 @@ def _path_key(path: str) -> str:
 
 @dataclass
 class Checked:
-    evidence: dict[str, FieldEvidence] = field(default_factory=dict)
+    evidence: dict[str, Evidence] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     unverified: list[str] = field(default_factory=list)
 
@@ -63,13 +62,11 @@ def check(data: Any, quotes: Iterable[Mapping[str, Any]], page: str) -> Checked:
             out.missing.append(label)
             continue
         if quote is None:
-            out.evidence[label] = FieldEvidence(kind="quote", source=NO_QUOTE, verified=False)
+            out.evidence[label] = Evidence(kind="quote", source=NO_QUOTE, verified=False)
             out.unverified.append(label)
             continue
         verified = bool(normalise(quote)) and normalise(quote) in page
-        out.evidence[label] = FieldEvidence(
-            kind="quote", source=quote[: limits.MAX_EVIDENCE_QUOTE_CHARS], verified=verified
-        )
+        out.evidence[label] = Evidence(kind="quote", source=quote, verified=verified)
         if not verified:
             out.unverified.append(label)
     return out

@@ -21,7 +21,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from atlas_codex.engine.netguard import (
+from atlas_codex.netguard import (
+    USER_AGENT,
     BlockedTarget,
     DnsError,
     NetPolicy,
@@ -32,9 +33,6 @@ from atlas_codex.engine.netguard import (
     system_resolver,
 )
 
-USER_AGENT: Final = (
-    "AtlasCodexBot/1.0 (+https://atlas-codex.example/bot; data extraction on behalf of API clients)"
-)
 ROBOTS_AGENT: Final = "AtlasCodexBot"
 REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
 _META_CHARSET: Final = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)

@@ -16,7 +16,7 @@ from atlas_codex.engine import model_view, product
 from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.direct import Extraction, extract_selectors
 from atlas_codex.engine.html import metadata, parse
-from atlas_codex.jobs.schema import JobRequest
+from atlas_codex.extraction.request import JobRequest
 
 
 class PageReport(BaseModel):

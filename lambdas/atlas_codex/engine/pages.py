@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atlas_codex import artifacts, aws, limits
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.schema import Timestamp, utcnow
+from atlas_codex.values import Timestamp, utcnow
 
 if TYPE_CHECKING:  # the engine's modules load on the extraction path only (cold start)
     from atlas_codex.engine.crawler import CrawledPage

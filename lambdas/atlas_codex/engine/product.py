@@ -28,11 +28,10 @@ from typing import Any, Final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from atlas_codex import limits
 from atlas_codex.engine import hydration
 from atlas_codex.engine.direct import Extraction, extract_structured
 from atlas_codex.engine.html import Metadata, words
-from atlas_codex.jobs.schema import FieldEvidence
+from atlas_codex.extraction.result import Evidence
 from atlas_codex.presets import AVAILABILITY, schema_of
 
 FIELDS: Final = ("name", "price", "currency", "sku", "availability", "brand", "gtin", "mpn")
@@ -930,9 +929,7 @@ def extract(
         found.data[prop] = value
         note = next((n for n in facts.notes if n.startswith(f"{candidate.fact}:")), None)
         source = f"{candidate.source}: {candidate.path}" + (f" ({note})" if note else "")
-        found.evidence[prop] = FieldEvidence(
-            kind="structured-data", source=source[: limits.MAX_EVIDENCE_QUOTE_CHARS]
-        )
+        found.evidence[prop] = Evidence(kind="structured-data", source=source)
         if prop in found.missing:
             found.missing.remove(prop)
     return found

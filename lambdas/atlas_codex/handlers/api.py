@@ -25,10 +25,10 @@ from atlas_codex.api.public import public_routes
 from atlas_codex.api.webhook_secrets import secret_routes
 from atlas_codex.auth import ApiKeyStore
 from atlas_codex.config import RuntimeConfig, get_config
-from atlas_codex.jobs.schema import FieldError
 from atlas_codex.jobs.service import JobService
 from atlas_codex.refusals import REFUSED, refusal
 from atlas_codex.routes import CORRELATION_HEADER, allowed_methods
+from atlas_codex.values import FieldError
 from atlas_codex.webhooks.secrets_store import WebhookSecretStore
 from atlas_codex.wiring import build_key_store, build_secret_store, build_service
 

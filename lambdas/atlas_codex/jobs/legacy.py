@@ -28,14 +28,13 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
 from atlas_codex import limits
+from atlas_codex.extraction.request import CrawlOptions, JobRequest
 from atlas_codex.jobs.schema import (
     TERMINAL_STATUSES,
     Attempt,
-    CrawlOptions,
     Job,
     JobError,
     JobId,
-    JobRequest,
     JobResult,
     JobStatus,
     JobType,

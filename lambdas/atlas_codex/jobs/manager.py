@@ -37,7 +37,6 @@ from atlas_codex.jobs.index_reader import (
 from atlas_codex.jobs.schema import (
     PARTIAL_RESULT_ERRORS,
     TERMINAL_STATUSES,
-    TIMESTAMP_FORMAT,
     Attempt,
     ChildCounters,
     CreateJobRequest,
@@ -55,13 +54,12 @@ from atlas_codex.jobs.schema import (
     WebhookDeliveryState,
     WebhookState,
     check_id,
-    format_timestamp,
     new_job_id,
     sources_of,
     to_dynamo,
-    utcnow,
 )
 from atlas_codex.tables import JOBS, JOBS_BY_OWNER, JOBS_BY_STATUS, Index, shard_key, sharded_keys
+from atlas_codex.values import TIMESTAMP_FORMAT, format_timestamp, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

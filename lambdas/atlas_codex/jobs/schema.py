@@ -1,6 +1,10 @@
-"""The canonical job schema: the job record, the client's request, and the status machine.
+"""The canonical job schema: the job record, the API's request bodies, and the status
+machine.
 
-Everything that reads or writes a job goes through these models. They are strict:
+The request the engine executes (``JobRequest``) is the extraction contract's
+(:mod:`atlas_codex.extraction.request`); the record keeps it whole. What the engine returns
+becomes record fields in one place, :mod:`atlas_codex.jobs.recorded`, which cuts it to the
+limits set here. Everything that reads or writes a job goes through these models. They are strict:
 unknown fields are rejected (no phantom fields) and values are never coerced
 (``"1"`` is not ``1``). The DynamoDB item form round-trips exactly
 (:meth:`Job.to_item` / :meth:`Job.from_item`).
@@ -8,32 +12,39 @@ unknown fields are rejected (no phantom fields) and values are never coerced
 
 from __future__ import annotations
 
-import functools
 import json
-import math
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
-from decimal import Context, Decimal
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, Self, get_args
-from urllib.parse import urlsplit
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    JsonValue,
-    PlainSerializer,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, JsonValue, model_validator
 
 from atlas_codex import limits
+from atlas_codex.extraction.request import (
+    Instruction,
+    JobRequest,
+    JsonSchemaDoc,
+    MaxCostUsd,
+    SelectorSchema,
+)
 from atlas_codex.policy import ModelTier
-from atlas_codex.presets import PRESETS, Preset, schema_of
+from atlas_codex.values import (
+    DYNAMODB_MAX_DIGITS,
+    ErrorCode,
+    FieldError,
+    HttpUrlStr,
+    NonNegativeUsd,
+    StrictModel,
+    Timestamp,
+    TokenCount,
+    significant,
+    storable,
+)
 
 SCHEMA_VERSION: Final = 1
 
@@ -72,82 +83,6 @@ def sources_of(new: JobStatus) -> frozenset[JobStatus]:
 
 # --------------------------------------------------------------------------- value types
 
-TIMESTAMP_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def _require_utc(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("timestamp must carry a time zone (UTC, 'Z')")
-    value = value.astimezone(UTC)
-    if not 1970 <= value.year <= 9999:
-        raise ValueError("timestamp must be between 1970 and 9999")
-    return value
-
-
-def format_timestamp(value: datetime) -> str:
-    """The stored form of a timestamp: fixed width, UTC, microseconds, 'Z'."""
-    # Fixed width, so ISO strings sort like the instants they name (GSI sort keys).
-    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
-
-
-Timestamp = Annotated[
-    datetime,
-    AfterValidator(_require_utc),
-    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
-]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def check_http_url(value: str) -> str:
-    if len(value) > limits.MAX_URL_LENGTH:
-        raise ValueError(f"URL is longer than {limits.MAX_URL_LENGTH} characters")
-    if any(c.isspace() for c in value) or any(ord(c) < 0x20 for c in value):
-        raise ValueError("URL must not contain white space or control characters")
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError("only http and https URLs are accepted")
-    if not parts.hostname:
-        raise ValueError("URL has no host")
-    check_host_name(parts.hostname)
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("URL must not carry credentials (user@host)")
-    try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError as exc:
-        raise ValueError("URL has an invalid port") from exc
-    return value
-
-
-MAX_HOST_NAME_CHARS: Final = 253
-"""DNS: a name of at most 253 characters, each label 1 to 63 (RFC 1035, after IDNA)."""
-
-
-def check_host_name(host: str) -> str:
-    """A host name DNS can carry: IDNA-encodable, no empty label, no label over 63
-    characters, 253 in all (an address literal passes as it is)."""
-    bare = host.strip("[]")
-    if ":" in bare:  # an IPv6 literal; the SSRF guard judges the address itself
-        return host
-    try:
-        encoded = bare.rstrip(".").encode("idna")
-    except UnicodeError:
-        raise ValueError(
-            "the URL's host name is not valid: each label must be 1 to 63 characters "
-            "(no empty label, as in 'a..b')"
-        ) from None
-    if not encoded:
-        raise ValueError("the URL's host name is empty")
-    if len(encoded) > MAX_HOST_NAME_CHARS:
-        raise ValueError(
-            f"the URL's host name is {len(encoded)} characters; DNS allows {MAX_HOST_NAME_CHARS}"
-        )
-    return host
-
-
-HttpUrlStr = Annotated[str, AfterValidator(check_http_url)]
 
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
@@ -174,78 +109,6 @@ IdempotencyKey = Annotated[
         min_length=1, max_length=limits.MAX_IDEMPOTENCY_KEY_CHARS, pattern=IDEMPOTENCY_KEY_PATTERN
     ),
 ]
-FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
-ErrorCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-USD_DECIMALS: Final = 12
-"""Costs are kept to a millionth of a micro-dollar: finer is noise, and DynamoDB's numbers
-stop at 1e-130, which a float can go below."""
-
-
-DYNAMODB_MIN_MAGNITUDE: Final = 1e-130
-DYNAMODB_MAX_MAGNITUDE: Final = 1e126
-DYNAMODB_MAX_DIGITS: Final = 38
-
-
-def storable_problem(value: int | float) -> str | None:
-    """Why DynamoDB cannot store the number ``value``, or None when it can (38 digits of
-    precision, magnitudes from 1e-130 to below 1e126, finite)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        if value and abs(value) >= DYNAMODB_MAX_MAGNITUDE:
-            shown = f"{Decimal(value):.3E}"  # a float cannot hold it; a string may not either
-            return f"{shown} is outside the range that can be stored (1e-130 to 1e126, or 0)"
-        if len(_significant(value).as_tuple().digits) > DYNAMODB_MAX_DIGITS:
-            return (
-                f"has more than {DYNAMODB_MAX_DIGITS} significant digits, more than can be stored"
-            )
-        return None
-    if not math.isfinite(value):
-        return "is not a finite number"
-    if value != 0 and not DYNAMODB_MIN_MAGNITUDE <= abs(value) < DYNAMODB_MAX_MAGNITUDE:
-        return f"{value!r} is outside the range that can be stored (1e-130 to 1e126, or 0)"
-    return None
-
-
-def _significant(value: int) -> Decimal:
-    """An integer as DynamoDB keeps it: its significant digits and an exponent (1E+50)."""
-    return Decimal(value).normalize(_EXACT) if value else Decimal(0)
-
-
-_EXACT: Final = Context(prec=4400)
-
-
-def unstorable_numbers(value: Any) -> Iterator[tuple[str, str]]:
-    """Each number in a JSON-shaped value that cannot be stored: (dotted path, why)."""
-    stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
-    while stack:
-        where, item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(((*where, str(k)), v) for k, v in reversed(list(item.items())))
-        elif isinstance(item, list | tuple):
-            stack.extend(((*where, str(i)), v) for i, v in reversed(list(enumerate(item))))
-        elif isinstance(item, int | float):
-            problem = storable_problem(item)
-            if problem is not None:
-                yield ".".join(where), problem
-
-
-def _storable(value: float) -> float:
-    """``value`` itself when DynamoDB can store it, else a ValueError saying why."""
-    problem = storable_problem(value)
-    if problem is not None:
-        raise ValueError(f"the number {problem}")
-    return value
-
-
-def _round_usd(value: float) -> float:
-    return round(value, USD_DECIMALS)
-
-
-NonNegativeUsd = Annotated[
-    float, Field(ge=0, le=1e9, allow_inf_nan=False), AfterValidator(_round_usd)
-]
-TokenCount = Annotated[int, Field(ge=0)]
 
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -259,222 +122,6 @@ def new_job_id(now: datetime | None = None) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "job_" + "".join(reversed(chars))
-
-
-def _json_depth(value: Any, depth: int = 0) -> int:
-    if isinstance(value, dict):
-        return max((_json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
-    if isinstance(value, list):
-        return max((_json_depth(v, depth + 1) for v in value), default=depth + 1)
-    return depth
-
-
-def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > limits.MAX_JSON_SCHEMA_BYTES:
-        raise ValueError(
-            f"JSON schema is {size} bytes; the limit is {limits.MAX_JSON_SCHEMA_BYTES}"
-        )
-    depth = _json_depth(value)
-    if depth > limits.MAX_JSON_SCHEMA_DEPTH:
-        raise ValueError(
-            f"JSON schema nests {depth} levels; the limit is {limits.MAX_JSON_SCHEMA_DEPTH}"
-        )
-    for where, problem in unstorable_numbers(value):
-        raise ValueError(f"the number at {where} {problem}")
-    kind = value.get("type", "object")
-    if kind != "object" and not (isinstance(kind, list) and "object" in kind):
-        raise ValueError("the top level of a JSON schema must be of type 'object'")
-    props = value.get("properties", {})
-    if not isinstance(props, dict):
-        raise ValueError("'properties' must be an object")
-    required = value.get("required", [])
-    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-        raise ValueError("'required' must be a list of property names")
-    return value
-
-
-JsonSchemaDoc = Annotated[dict[str, JsonValue], AfterValidator(_check_json_schema)]
-
-
-class FieldError(ValueError):
-    """A rule across fields, with the field to blame (the API names it in its 422)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
-
-
-# --------------------------------------------------------------------------- request
-
-
-@functools.lru_cache(maxsize=1024)
-def _css_problem(selector: str) -> str | None:
-    if any(ord(c) < 0x20 or c == "\x7f" for c in selector):
-        return "a CSS selector must not contain control characters"
-    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
-
-    try:
-        LexborHTMLParser("<p></p>").css(selector)  # the engine the extraction uses
-    except (SelectolaxError, ValueError):
-        return (
-            f"{selector!r} is not a CSS selector the extraction engine can compile "
-            "(XPath and jQuery extensions such as :contains are not CSS)"
-        )
-    return None
-
-
-def check_css_selector(selector: str) -> str:
-    problem = _css_problem(selector)
-    if problem is not None:
-        raise ValueError(problem)
-    return selector
-
-
-CssSelector = Annotated[
-    str,
-    Field(min_length=1, max_length=limits.MAX_CSS_SELECTOR_CHARS),
-    AfterValidator(check_css_selector),
-]
-
-
-class SelectorField(_Model):
-    """One field of a selector schema: a CSS selector, and what to take from the match."""
-
-    selector: CssSelector
-    attribute: Annotated[str, Field(pattern=r"^[A-Za-z_:][-A-Za-z0-9_:.]{0,63}$")] | None = None
-    type: Literal["string", "integer", "number", "boolean", "url", "html"] = "string"
-    many: bool = False
-    fields: dict[FieldName, SelectorField] | None = None
-    """Nested items: ``selector`` is then the base of each item and these its fields."""
-
-    @model_validator(mode="after")
-    def _nested_fields_take_no_attribute(self) -> Self:
-        if self.fields is not None and (self.attribute is not None or self.type != "string"):
-            raise FieldError(
-                "fields", "a field with nested 'fields' cannot also set 'attribute' or 'type'"
-            )
-        if self.fields is not None and not self.fields:
-            raise FieldError("fields", "'fields' must name at least one field")
-        return self
-
-
-def _selector_stats(fields: Mapping[str, SelectorField], depth: int = 1) -> tuple[int, int]:
-    count, deepest = 0, depth
-    for f in fields.values():
-        count += 1
-        if f.fields:
-            c, d = _selector_stats(f.fields, depth + 1)
-            count, deepest = count + c, max(deepest, d)
-    return count, deepest
-
-
-class SelectorSchema(_Model):
-    """Direct extraction: an optional base selector for repeated items, and their fields."""
-
-    base_selector: CssSelector | None = None
-    fields: dict[FieldName, SelectorField] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _bounded(self) -> Self:
-        count, depth = _selector_stats(self.fields)
-        if count > limits.MAX_SELECTOR_FIELDS:
-            raise FieldError(
-                "fields", f"{count} selector fields; the limit is {limits.MAX_SELECTOR_FIELDS}"
-            )
-        if depth > limits.MAX_SELECTOR_DEPTH:
-            raise FieldError(
-                "fields",
-                f"selector fields nest {depth} levels; the limit is {limits.MAX_SELECTOR_DEPTH}",
-            )
-        return self
-
-
-UrlPattern = Annotated[str, Field(min_length=1, max_length=512)]
-
-
-class CrawlOptions(_Model):
-    """Navigation-aware crawling. Patterns are shell-style globs matched against full URLs."""
-
-    max_pages: Annotated[int, Field(ge=1, le=limits.MAX_CRAWL_PAGES)] = 10
-    max_depth: Annotated[int, Field(ge=0, le=limits.MAX_CRAWL_DEPTH)] = 2
-    include: Annotated[list[UrlPattern], Field(max_length=limits.MAX_URL_PATTERNS)] = Field(
-        default_factory=list
-    )
-    exclude: Annotated[list[UrlPattern], Field(max_length=limits.MAX_URL_PATTERNS)] = Field(
-        default_factory=list
-    )
-    same_site: bool = True
-    use_sitemap: bool = False
-    follow_pagination: bool = True
-
-
-Instruction = Annotated[str, Field(min_length=1, max_length=limits.MAX_INSTRUCTION_CHARS)]
-MaxCostUsd = Annotated[
-    float,
-    Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False),
-    AfterValidator(_storable),
-]
-
-
-RenderMode = Literal["auto", "always", "never"]
-
-
-class JobRequest(_Model):
-    """What to extract, from where: the part of a job the client chose."""
-
-    urls: Annotated[list[HttpUrlStr], Field(min_length=1, max_length=limits.MAX_URLS_PER_JOB)]
-    json_schema: JsonSchemaDoc | None = None
-    selectors: SelectorSchema | None = None
-    instruction: Instruction | None = None
-    crawl: CrawlOptions | None = None
-    webhook_url: HttpUrlStr | None = None
-    respect_robots_txt: bool = True
-    max_cost_usd: MaxCostUsd | None = None
-    """A hard ceiling on the job's model spend: no call starts that could cross it."""
-    model_tier: ModelTier | None = None
-    """Start the model router at this tier instead of the one it would choose."""
-    include_evidence: bool = False
-    """Put each field's evidence in the response (it is always stored)."""
-    preset: Preset | None = None
-    """A built-in schema by name (``product``): it becomes the job's ``json_schema``."""
-    render: RenderMode = "auto"
-    """Render pages in a browser: ``auto`` when the server's HTML is an app shell (or its
-    extraction came back empty), ``always``, or ``never``."""
-    wait_for: CssSelector | None = None
-    """A rendered page is read once this CSS selector matches (else when its network is
-    idle), within the render time limit."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _preset_schema(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("preset") is None:
-            return data
-        preset = data["preset"]
-        if not isinstance(preset, str) or preset not in PRESETS:
-            return data  # the field's own validation names the allowed values
-        schema = schema_of(preset)
-        if data.get("json_schema") not in (None, schema):
-            raise FieldError("preset", "give 'preset' or 'json_schema', not both")
-        if data.get("selectors") is not None:
-            raise FieldError("preset", "give 'preset' or 'selectors', not both")
-        return {**data, "json_schema": schema}
-
-
-def needs_model(request: JobRequest, job_type: str) -> str | None:
-    """The field that makes a job need a model (None: deterministic strategies can answer
-    it): an instruction alone, or an ai-process job without selectors."""
-    if request.selectors is not None:
-        return None
-    if job_type == "ai-process":
-        return "type"
-    if request.instruction is not None and request.json_schema is None:
-        return "instruction"
-    return None
 
 
 class CreateJobRequest(JobRequest):
@@ -498,7 +145,7 @@ class CreateJobRequest(JobRequest):
         return JobRequest.model_validate(self.model_dump(exclude={"type"}), strict=True)
 
 
-class ReextractRequest(_Model):
+class ReextractRequest(StrictModel):
     """The body of ``POST /jobs/{job_id}/reextract``: a new extraction over stored pages."""
 
     json_schema: JsonSchemaDoc | None = None
@@ -545,13 +192,13 @@ class ReextractRequest(_Model):
 # --------------------------------------------------------------------------- record parts
 
 
-class JobError(_Model):
+class JobError(StrictModel):
     code: ErrorCode
     message: Annotated[str, Field(min_length=1, max_length=limits.MAX_ERROR_MESSAGE_CHARS)]
     retryable: bool = False
 
 
-class Attempt(_Model):
+class Attempt(StrictModel):
     """One try of one strategy (and model, where one was called)."""
 
     strategy: Annotated[str, Field(min_length=1, max_length=64)]
@@ -570,7 +217,7 @@ Note = Annotated[str, Field(min_length=1, max_length=limits.MAX_NOTE_CHARS)]
 MAX_NOTES: Final = limits.MAX_NOTES
 
 
-class JobCost(_Model):
+class JobCost(StrictModel):
     estimated_usd: NonNegativeUsd = 0.0
     actual_usd: NonNegativeUsd = 0.0
     """Model spend: estimated before the calls, billed after them."""
@@ -580,13 +227,13 @@ class JobCost(_Model):
     recorded before the estimate existed, or one that never ran)."""
 
 
-class StatusChange(_Model):
+class StatusChange(StrictModel):
     status: JobStatus
     at: Timestamp
     reason: Annotated[str, Field(max_length=limits.MAX_NOTE_CHARS)] | None = None
 
 
-class ChildCounters(_Model):
+class ChildCounters(StrictModel):
     """Atomic counters of a batch parent; the child that makes ``done == total`` closes it."""
 
     total: Annotated[int, Field(ge=0)]
@@ -608,7 +255,7 @@ class ChildCounters(_Model):
 EvidenceKind = Literal["selector", "structured-data", "quote"]
 
 
-class FieldEvidence(_Model):
+class FieldEvidence(StrictModel):
     """Where one extracted value came from."""
 
     kind: EvidenceKind
@@ -636,7 +283,7 @@ def _legacy_evidence(value: Any) -> Any:
 STRUCTURED_SOURCES: Final = ("json-ld", "microdata", "opengraph", "meta.")
 
 
-class PageView(_Model):
+class PageView(StrictModel):
     """The text a model read of one page: which view and its tokens beside the whole page's
     (``atlas_codex.engine.model_view``)."""
 
@@ -648,7 +295,7 @@ class PageView(_Model):
     required field)."""
 
 
-class PageRender(_Model):
+class PageRender(StrictModel):
     """How a page was rendered in the browser (``atlas_codex.render``)."""
 
     reason: Annotated[str, Field(max_length=limits.MAX_NOTE_CHARS)]
@@ -659,7 +306,7 @@ class PageRender(_Model):
     """The rendered HTML was longer than the limit and was cut."""
 
 
-class PageOutcome(_Model):
+class PageOutcome(StrictModel):
     url: str
     status: Literal["ok", "failed", "skipped"]
     http_status: Annotated[int, Field(ge=100, le=599)] | None = None
@@ -683,7 +330,7 @@ class PageOutcome(_Model):
     _upgrade = model_validator(mode="before")(_legacy_evidence)
 
 
-class FieldChange(_Model):
+class FieldChange(StrictModel):
     """One difference between a re-extraction and the result it re-extracted."""
 
     path: str
@@ -692,7 +339,7 @@ class FieldChange(_Model):
     after: JsonValue = None
 
 
-class JobResult(_Model):
+class JobResult(StrictModel):
     data: JsonValue = None
     pages: list[PageOutcome] = Field(default_factory=list)
     expires_at: Timestamp | None = None
@@ -705,14 +352,14 @@ class JobResult(_Model):
 WebhookDeliveryState = Literal["pending", "delivered", "dead"]
 
 
-class WebhookAttempt(_Model):
+class WebhookAttempt(StrictModel):
     attempt: Annotated[int, Field(ge=1)]
     at: Timestamp
     status_code: Annotated[int, Field(ge=100, le=599)] | None = None
     error: Annotated[str, Field(max_length=limits.MAX_NOTE_CHARS)] | None = None
 
 
-class WebhookState(_Model):
+class WebhookState(StrictModel):
     """The job's webhook: one stable id for every retry, each attempt, and where it stands."""
 
     webhook_id: str
@@ -731,7 +378,7 @@ PARTIAL_RESULT_ERRORS: Final = frozenset({"cost_ceiling_reached", "empty_extract
 """The failures that keep what was extracted before them (a partial result)."""
 
 
-class ReextractionOf(_Model):
+class ReextractionOf(StrictModel):
     """A job that re-runs the extraction over another job's stored pages."""
 
     job_id: JobId
@@ -746,7 +393,7 @@ class ReextractionOf(_Model):
         return self.pages_of or self.job_id
 
 
-class MigratedFrom(_Model):
+class MigratedFrom(StrictModel):
     format: LegacyFormat
     source_id: str
 
@@ -754,7 +401,7 @@ class MigratedFrom(_Model):
 # --------------------------------------------------------------------------- the record
 
 
-class Job(_Model):
+class Job(StrictModel):
     """The canonical job record, exactly as stored (one DynamoDB item)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -849,11 +496,11 @@ def to_dynamo(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str | Decimal):
         return value
     if isinstance(value, int | float):
-        _storable(value)
+        storable(value)
         if isinstance(value, float):
             return Decimal(repr(value))
         # boto3 refuses an integer with more digits than 38, even trailing zeros: 1E+50 it takes
-        return value if abs(value) < 10**DYNAMODB_MAX_DIGITS else _significant(value)
+        return value if abs(value) < 10**DYNAMODB_MAX_DIGITS else significant(value)
     if isinstance(value, dict):
         return {k: to_dynamo(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -15,24 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from atlas_codex import aws_cost, limits
+from atlas_codex import aws_cost
 from atlas_codex.aws_cost import CostBasis, FunctionName
-from atlas_codex.engine.interface import (
+from atlas_codex.engine.pages import PageManifest, PageStore, PagesUnavailable
+from atlas_codex.extraction.contract import (
     DeadlineExceeded,
     ExtractionError,
-    ExtractionOutcome,
+    ExtractionTask,
     Extractor,
     Quote,
 )
-from atlas_codex.engine.netguard import (
-    BlockedTarget,
-    DnsError,
-    NetPolicy,
-    Resolver,
-    check_url,
-    system_resolver,
-)
-from atlas_codex.engine.pages import PageManifest, PageStore, PagesUnavailable
+from atlas_codex.extraction.request import needs_model
+from atlas_codex.extraction.result import Cost, ExtractionResult, Failure
+from atlas_codex.jobs import recorded
 from atlas_codex.jobs.diff import field_diff
 from atlas_codex.jobs.errors import (
     InvalidRequest,
@@ -56,10 +51,17 @@ from atlas_codex.jobs.schema import (
     JobType,
     ReextractionOf,
     ReextractRequest,
-    needs_model,
-    utcnow,
 )
 from atlas_codex.jobs.sweeper import SweepReport, sweep
+from atlas_codex.netguard import (
+    BlockedTarget,
+    DnsError,
+    NetPolicy,
+    Resolver,
+    check_url,
+    system_resolver,
+)
+from atlas_codex.values import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +250,7 @@ class JobService:
         return quote.model_copy(update={"aws_usd": aws})
 
     def _aws_usd(
-        self, job: Job, outcome: ExtractionOutcome | None, run_s: float, run_on: FunctionName
+        self, job: Job, outcome: ExtractionResult | None, run_s: float, run_on: FunctionName
     ) -> float | None:
         """The AWS cost of the run just ended (None without a cost basis or prices)."""
         if self.cost_basis is None:
@@ -439,9 +441,9 @@ class JobService:
         started = time.monotonic()
         last_check = [started]
 
-        def with_aws(cost: JobCost, outcome: ExtractionOutcome | None) -> JobCost:
+        def with_aws(spent: Cost, outcome: ExtractionResult | None) -> JobCost:
             aws = self._aws_usd(job, outcome, time.monotonic() - started, run_on)
-            return cost if aws is None else cost.model_copy(update={"aws_usd": aws})
+            return recorded.cost(spent, aws_usd=aws)
 
         def cancelled() -> bool:
             now = time.monotonic()
@@ -452,36 +454,36 @@ class JobService:
 
         source = job.reextraction_of
         try:
-            outcome: ExtractionOutcome = self._extractor().extract(
+            outcome: ExtractionResult = self._extractor().extract(
                 job.request,
-                deadline=deadline,
-                correlation_id=job.correlation_id,
-                cancelled=cancelled,
-                owner_id=job.owner_id,
-                job_id=job.job_id,
-                stored_pages_of=source.pages_job_id if source is not None else None,
+                ExtractionTask(
+                    deadline=deadline,
+                    cancelled=cancelled,
+                    owner_id=job.owner_id,
+                    job_id=job.job_id,
+                    pages_of=source.pages_job_id if source is not None else None,
+                ),
             )
         except DeadlineExceeded:
             raise
         except ExtractionError as exc:
-            error = JobError(
-                code=exc.code,
-                message=exc.message[: limits.MAX_ERROR_MESSAGE_CHARS],
-                retryable=exc.retryable,
+            error = recorded.error(
+                Failure(code=exc.code, message=exc.message, retryable=exc.retryable)
             )
-            attempts = exc.attempts or (exc.outcome.attempts if exc.outcome else [])
-            done = exc.outcome
+            attempts = recorded.attempts(exc.attempts or (exc.done.attempts if exc.done else []))
+            done = exc.done
             if exc.retryable and receive_count < self.max_receives:
                 self._release(job, f"{exc.code}: {exc.message}")
                 raise RetryLater(exc.message) from exc
             if exc.retryable:
-                error = JobError(
-                    code="retries_exhausted",
-                    message=f"gave up after {receive_count} attempts; last error {exc.code}: {exc.message}"[
-                        :2000
-                    ],
+                error = recorded.error(
+                    Failure(
+                        code="retries_exhausted",
+                        message=f"gave up after {receive_count} attempts; "
+                        f"last error {exc.code}: {exc.message}",
+                    )
                 )
-            cost = with_aws(done.cost if done is not None else JobCost(), done)
+            cost = with_aws(done.cost if done is not None else Cost(), done)
             return self._terminal(lambda: self._fail(job, error, attempts, done, cost))
         except Exception as exc:
             logger.exception("extraction crashed")
@@ -501,13 +503,13 @@ class JobService:
             lambda: self.manager.complete(
                 job.job_id,
                 result,
-                attempts=outcome.attempts,
+                attempts=recorded.attempts(outcome.attempts),
                 model=outcome.model,
                 cost=cost,
-                routing=outcome.routing,
-                warnings=outcome.warnings,
+                routing=recorded.notes(outcome.routing),
+                warnings=recorded.notes(outcome.warnings),
                 quality=outcome.quality,
-                quality_reasons=outcome.quality_reasons,
+                quality_reasons=recorded.notes(outcome.quality_reasons),
                 continued_in=continuation.job_id if continuation else None,
             )
         )
@@ -517,7 +519,7 @@ class JobService:
                 self.cancel(owner_id=job.owner_id, job_id=continuation.job_id)
         return ended
 
-    def _hand_on(self, job: Job, outcome: ExtractionOutcome) -> Job:
+    def _hand_on(self, job: Job, outcome: ExtractionResult) -> Job:
         """The pages a crawl had no time for, as a batch job (one child per page, through
         the queue), linked both ways. Its id derives from the crawl's, so a retried
         completion meets the same batch instead of making a second one."""
@@ -541,7 +543,7 @@ class JobService:
             continues=job.job_id,
         ).job
 
-    def _result(self, job: Job, outcome: ExtractionOutcome) -> JobResult:
+    def _result(self, job: Job, outcome: ExtractionResult) -> JobResult:
         diff = None
         source = job.reextraction_of
         if source is not None and source.diff:
@@ -550,17 +552,15 @@ class JobService:
             except JobNotFound:
                 earlier = None
             diff = field_diff(earlier.data if earlier else None, outcome.data)
-        return JobResult(
-            data=outcome.data, pages=outcome.pages, expires_at=outcome.expires_at, diff=diff
-        )
+        return recorded.result(outcome, diff=diff)
 
     def _fail(
         self,
         job: Job,
         error: JobError,
         attempts: Sequence[Attempt],
-        outcome: ExtractionOutcome | None,
-        cost: JobCost | None = None,
+        outcome: ExtractionResult | None,
+        cost: JobCost,
     ) -> Job:
         """Fail the job with its spend so far, and the partial result where one is kept."""
         if outcome is None:
@@ -571,15 +571,15 @@ class JobService:
             error,
             attempts=attempts,
             model=outcome.model,
-            cost=cost or outcome.cost,
-            routing=outcome.routing,
-            warnings=[*outcome.warnings, *outcome.quality_reasons][: limits.MAX_NOTES],
+            cost=cost,
+            routing=recorded.notes(outcome.routing),
+            warnings=recorded.notes([*outcome.warnings, *outcome.quality_reasons]),
             partial=partial,
         )
 
     def _release(self, job: Job, reason: str) -> None:
         with contextlib.suppress(TransitionRefused):  # cancelled or timed out meanwhile
-            self.notify(self.manager.release(job.job_id, reason=reason[: limits.MAX_NOTE_CHARS]))
+            self.notify(self.manager.release(job.job_id, reason=recorded.note(reason)))
 
     def _terminal(self, change: Callable[[], Job]) -> Job:
         """Make the final change; a job cancelled or timed out meanwhile stays so."""

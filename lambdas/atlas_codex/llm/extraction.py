@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.schema import Attempt
+from atlas_codex.extraction.result import Step
 from atlas_codex.llm import output, prompts, tokens
 from atlas_codex.llm.catalog import Catalog, catalog_for
 from atlas_codex.llm.router import (
@@ -245,7 +245,7 @@ class ModelStrategies:
         instruction: str | None,
         deadline: float,
         spend: Spend,
-        attempts: list[Attempt],
+        attempts: list[Step],
         pages: int = 1,
         start: ModelTier | None = None,
         above: ModelTier | None = None,
@@ -283,7 +283,7 @@ class ModelStrategies:
         instruction: str,
         deadline: float,
         spend: Spend,
-        attempts: list[Attempt],
+        attempts: list[Step],
         pages: int = 1,
         start: ModelTier | None = None,
         may_downgrade: bool = True,
@@ -377,7 +377,7 @@ class ModelStrategies:
         links: list[Any],
         deadline: float,
         spend: Spend,
-        attempts: list[Attempt],
+        attempts: list[Step],
     ) -> list[Any]:
         """Links best first toward ``goal`` (the crawler keeps its own budget)."""
         shown = links[:MAX_RANKED_LINKS]
@@ -414,7 +414,7 @@ class ModelStrategies:
         decision: Decision,
         deadline: float,
         spend: Spend,
-        attempts: list[Attempt],
+        attempts: list[Step],
         *,
         may_downgrade: bool = False,
     ) -> tuple[Routed, Decision]:

@@ -23,12 +23,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from atlas_codex import limits
-from atlas_codex.jobs.schema import Attempt, JobError, utcnow
+from atlas_codex.extraction.result import Failure, Step
 from atlas_codex.llm import output, tokens
 from atlas_codex.llm.catalog import Catalog, Usage, cost_usd
 from atlas_codex.policy import MODEL_TIERS, ModelEntry, ModelPolicy, ModelTier
 from atlas_codex.usage import BudgetExceeded, BudgetGuard
+from atlas_codex.values import utcnow
 
 MAX_CHAIN: Final = 4
 CONSECUTIVE_FAILURES_TO_COOL: Final = 3
@@ -237,7 +237,7 @@ class Call:
 class Routed:
     data: Any
     model: str
-    attempts: list[Attempt]
+    attempts: list[Step]
     estimated_usd: Decimal
     actual_usd: Decimal
     warnings: list[str] = field(default_factory=list)
@@ -263,7 +263,7 @@ class CallQuote:
 
 
 class RouterFailed(Exception):
-    def __init__(self, code: str, message: str, attempts: list[Attempt]) -> None:
+    def __init__(self, code: str, message: str, attempts: list[Step]) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
@@ -351,7 +351,7 @@ class Router:
         return CallQuote(model, prompt, low, expected, high, first_worst)
 
     def run(self, call: Call, decision: Decision, *, deadline: float) -> Routed:
-        attempts: list[Attempt] = []
+        attempts: list[Step] = []
         warnings: list[str] = []
         estimated = Decimal(0)
         actual = Decimal(0)
@@ -562,15 +562,15 @@ def _code(kind: str) -> str:
     }.get(kind, "model_error")
 
 
-def _skipped(model: str, started: Any, kind: str, message: str) -> Attempt:
-    return Attempt(
+def _skipped(model: str, started: Any, kind: str, message: str) -> Step:
+    return Step(
         strategy="model",
         model=model,
         started_at=started,
         ended_at=utcnow(),
-        error=JobError(
+        error=Failure(
             code=kind if kind in CEILING_CODES else _code(kind),
-            message=message[: limits.MAX_ERROR_MESSAGE_CHARS],
+            message=message,
         ),
     )
 
@@ -584,8 +584,8 @@ def _attempt(
     spent: Decimal,
     kind: str | None = None,
     message: str | None = None,
-) -> Attempt:
-    return Attempt(
+) -> Step:
+    return Step(
         strategy="model",
         model=model,
         started_at=started,
@@ -595,9 +595,5 @@ def _attempt(
         output_tokens=usage.output_tokens if usage else 0,
         estimated_cost_usd=float(expected),
         cost_usd=float(spent),
-        error=JobError(
-            code=_code(kind), message=(message or kind)[: limits.MAX_ERROR_MESSAGE_CHARS]
-        )
-        if kind
-        else None,
+        error=Failure(code=_code(kind), message=message or kind) if kind else None,
     )

@@ -93,7 +93,7 @@ def render_client_for(config: Any) -> RenderClient | None:
     """Local mode renders in-process (the browser starts on the first render); a deployed
     worker invokes the render function; without either, no page is rendered."""
     if config.stage == "local":
-        from atlas_codex.engine.netguard import NetPolicy
+        from atlas_codex.netguard import NetPolicy
         from atlas_codex.render.renderer import Renderer
 
         return Renderer(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-from atlas_codex.engine.netguard import (
+from atlas_codex.netguard import (
     BlockedTarget,
     DnsError,
     NetPolicy,

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from atlas_codex.engine.fetch import USER_AGENT
-from atlas_codex.engine.netguard import (
+from atlas_codex.netguard import (
+    USER_AGENT,
     BlockedTarget,
     DnsError,
     NetPolicy,

@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atlas_codex import limits
 from atlas_codex.api_models import JobView
-from atlas_codex.engine.netguard import (
+from atlas_codex.jobs.manager import JobManager
+from atlas_codex.jobs.schema import TERMINAL_STATUSES, CorrelationId, Job, JobId, WebhookAttempt
+from atlas_codex.netguard import (
     BlockedTarget,
     DnsError,
     NetPolicy,
@@ -33,15 +35,7 @@ from atlas_codex.engine.netguard import (
     pinned_url,
     system_resolver,
 )
-from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import (
-    TERMINAL_STATUSES,
-    CorrelationId,
-    Job,
-    JobId,
-    WebhookAttempt,
-    format_timestamp,
-)
+from atlas_codex.values import format_timestamp
 from atlas_codex.webhooks import signing
 from atlas_codex.webhooks.secrets_store import WebhookSecretStore
 

@@ -1,39 +1,52 @@
-"""The contract between the job lifecycle and the extraction engine.
+"""The extraction contract: what the job lifecycle asks of the engine, and what it gets.
 
-The worker and the sync API path call an :class:`Extractor`; the engine
-(:func:`atlas_codex.engine.engine.build_extractor`) implements it.
+The worker, the sync API path and the health check call an :class:`Extractor` with a
+request (:mod:`atlas_codex.extraction.request`) and an :class:`ExtractionTask`; the engine
+(:func:`atlas_codex.engine.engine.build_extractor`) implements it and answers with an
+:class:`~atlas_codex.extraction.result.ExtractionResult`, an :class:`ExtractionError`, or a
+:class:`Quote`. This package is the bottom floor: the engine and the model layer import it,
+never the job record.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from atlas_codex.aws_cost import UsdRange
-from atlas_codex.jobs.schema import Attempt, JobCost, JobRequest, PageOutcome, Quality
+from atlas_codex.extraction.request import JobRequest
+from atlas_codex.extraction.result import ExtractionResult, Step
 
 
-class ExtractionOutcome(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _never() -> bool:
+    return False
 
-    data: JsonValue
-    pages: list[PageOutcome] = Field(default_factory=list)
-    strategy: str
-    attempts: list[Attempt] = Field(default_factory=list)
-    model: str | None = None
-    cost: JobCost = Field(default_factory=JobCost)
-    routing: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-    quality: Quality = "complete"
-    quality_reasons: list[str] = Field(default_factory=list)
-    expires_at: datetime | None = None
-    """When the stored pages behind this result expire (None: no pages were stored)."""
-    frontier: list[str] = Field(default_factory=list)
-    """Pages a crawl stopped at its deadline had still to read (within its page budget):
-    the job service hands them on as a batch."""
+
+@dataclass(frozen=True)
+class ExtractionTask:
+    """How one extraction runs, beside what it extracts: by when, whether the client has
+    cancelled meanwhile, whose budget pays for its model calls, and where its pages come
+    from and go."""
+
+    deadline: float
+    """A ``time.monotonic()`` instant to stop by."""
+    cancelled: Callable[[], bool] = field(default=_never)
+    """Whether the client cancelled the job meanwhile (checked between steps)."""
+    owner_id: str | None = None
+    """Model spend is also counted against this client's monthly budget."""
+    job_id: str | None = None
+    """The pages fetched are stored under this job (None: not stored)."""
+    pages_of: str | None = None
+    """Nothing is fetched: the pages stored by this job are read instead."""
+
+    @classmethod
+    def within(cls, seconds: float, **given: object) -> ExtractionTask:
+        """A task that must end ``seconds`` from now."""
+        return cls(deadline=time.monotonic() + seconds, **given)  # type: ignore[arg-type]
 
 
 class QuotedPages(BaseModel):
@@ -80,7 +93,7 @@ class Quote(BaseModel):
 
 class ExtractionError(Exception):
     """An extraction that did not succeed. ``retryable`` errors send the job back to the queue.
-    ``outcome``, when set, is what was done before it stopped: its spend always reaches the
+    ``done``, when set, is what was done before it stopped: its spend always reaches the
     record, and its data too for the failures that keep a partial result."""
 
     def __init__(
@@ -89,14 +102,14 @@ class ExtractionError(Exception):
         message: str,
         *,
         retryable: bool = False,
-        attempts: list[Attempt] | None = None,
-        outcome: ExtractionOutcome | None = None,
+        attempts: list[Step] | None = None,
+        done: ExtractionResult | None = None,
     ) -> None:
         self.code = code
         self.message = message
         self.retryable = retryable
         self.attempts = attempts or []
-        self.outcome = outcome
+        self.done = done
         super().__init__(f"{code}: {message}")
 
 
@@ -111,22 +124,8 @@ class Extractor(Protocol):
     models_available: bool
     """A model can be called (a key is configured)."""
 
-    def extract(
-        self,
-        request: JobRequest,
-        *,
-        deadline: float,
-        correlation_id: str,
-        cancelled: Callable[[], bool],
-        owner_id: str | None = None,
-        job_id: str | None = None,
-        stored_pages_of: str | None = None,
-    ) -> ExtractionOutcome:
-        """Run the request; model spend is also counted against ``owner_id``. ``deadline`` is a
-        ``time.monotonic()`` instant to stop by, and
-        ``cancelled()`` says whether the client cancelled the job meanwhile. The pages fetched
-        are stored under ``job_id``; with ``stored_pages_of`` nothing is fetched and the pages
-        stored by that job are read instead."""
+    def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
+        """Run the request within the task's deadline and budget."""
         ...
 
     def quote(self, request: JobRequest, *, deadline: float) -> Quote:

@@ -24,6 +24,10 @@ from atlas_codex.policy import is_metadata_host
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
+USER_AGENT: Final = (
+    "AtlasCodexBot/1.0 (+https://atlas-codex.example/bot; data extraction on behalf of API clients)"
+)
+"""Who a page request says it is: the fetcher's and the browser's alike."""
 DEFAULT_PORTS: Final = frozenset({80, 443, 8080, 8443})
 _SHARED_CGNAT: Final = ipaddress.ip_network("100.64.0.0/10")
 _BENCHMARKING: Final = ipaddress.ip_network("198.18.0.0/15")

@@ -1,0 +1,227 @@
+"""The request the engine executes: where to read (URLs, crawl options), what to extract
+(a JSON schema, CSS selectors, an instruction, a preset) and how (render, cost ceiling,
+model tier). It is the client's own choice, validated strictly; the job record keeps it
+whole as ``Job.request``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, Field, JsonValue, model_validator
+
+from atlas_codex import limits
+from atlas_codex.policy import ModelTier
+from atlas_codex.presets import PRESETS, Preset, schema_of
+from atlas_codex.values import (
+    FieldError,
+    FieldName,
+    HttpUrlStr,
+    StrictModel,
+    storable,
+    unstorable_numbers,
+)
+
+
+def _json_depth(value: Any, depth: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
+    if isinstance(value, list):
+        return max((_json_depth(v, depth + 1) for v in value), default=depth + 1)
+    return depth
+
+
+def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > limits.MAX_JSON_SCHEMA_BYTES:
+        raise ValueError(
+            f"JSON schema is {size} bytes; the limit is {limits.MAX_JSON_SCHEMA_BYTES}"
+        )
+    depth = _json_depth(value)
+    if depth > limits.MAX_JSON_SCHEMA_DEPTH:
+        raise ValueError(
+            f"JSON schema nests {depth} levels; the limit is {limits.MAX_JSON_SCHEMA_DEPTH}"
+        )
+    for where, problem in unstorable_numbers(value):
+        raise ValueError(f"the number at {where} {problem}")
+    kind = value.get("type", "object")
+    if kind != "object" and not (isinstance(kind, list) and "object" in kind):
+        raise ValueError("the top level of a JSON schema must be of type 'object'")
+    props = value.get("properties", {})
+    if not isinstance(props, dict):
+        raise ValueError("'properties' must be an object")
+    required = value.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise ValueError("'required' must be a list of property names")
+    return value
+
+
+JsonSchemaDoc = Annotated[dict[str, JsonValue], AfterValidator(_check_json_schema)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _css_problem(selector: str) -> str | None:
+    if any(ord(c) < 0x20 or c == "\x7f" for c in selector):
+        return "a CSS selector must not contain control characters"
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+    try:
+        LexborHTMLParser("<p></p>").css(selector)  # the engine the extraction uses
+    except (SelectolaxError, ValueError):
+        return (
+            f"{selector!r} is not a CSS selector the extraction engine can compile "
+            "(XPath and jQuery extensions such as :contains are not CSS)"
+        )
+    return None
+
+
+def check_css_selector(selector: str) -> str:
+    problem = _css_problem(selector)
+    if problem is not None:
+        raise ValueError(problem)
+    return selector
+
+
+CssSelector = Annotated[
+    str,
+    Field(min_length=1, max_length=limits.MAX_CSS_SELECTOR_CHARS),
+    AfterValidator(check_css_selector),
+]
+
+
+class SelectorField(StrictModel):
+    """One field of a selector schema: a CSS selector, and what to take from the match."""
+
+    selector: CssSelector
+    attribute: Annotated[str, Field(pattern=r"^[A-Za-z_:][-A-Za-z0-9_:.]{0,63}$")] | None = None
+    type: Literal["string", "integer", "number", "boolean", "url", "html"] = "string"
+    many: bool = False
+    fields: dict[FieldName, SelectorField] | None = None
+    """Nested items: ``selector`` is then the base of each item and these its fields."""
+
+    @model_validator(mode="after")
+    def _nested_fields_take_no_attribute(self) -> Self:
+        if self.fields is not None and (self.attribute is not None or self.type != "string"):
+            raise FieldError(
+                "fields", "a field with nested 'fields' cannot also set 'attribute' or 'type'"
+            )
+        if self.fields is not None and not self.fields:
+            raise FieldError("fields", "'fields' must name at least one field")
+        return self
+
+
+def _selector_stats(fields: Mapping[str, SelectorField], depth: int = 1) -> tuple[int, int]:
+    count, deepest = 0, depth
+    for f in fields.values():
+        count += 1
+        if f.fields:
+            c, d = _selector_stats(f.fields, depth + 1)
+            count, deepest = count + c, max(deepest, d)
+    return count, deepest
+
+
+class SelectorSchema(StrictModel):
+    """Direct extraction: an optional base selector for repeated items, and their fields."""
+
+    base_selector: CssSelector | None = None
+    fields: dict[FieldName, SelectorField] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        count, depth = _selector_stats(self.fields)
+        if count > limits.MAX_SELECTOR_FIELDS:
+            raise FieldError(
+                "fields", f"{count} selector fields; the limit is {limits.MAX_SELECTOR_FIELDS}"
+            )
+        if depth > limits.MAX_SELECTOR_DEPTH:
+            raise FieldError(
+                "fields",
+                f"selector fields nest {depth} levels; the limit is {limits.MAX_SELECTOR_DEPTH}",
+            )
+        return self
+
+
+UrlPattern = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class CrawlOptions(StrictModel):
+    """Navigation-aware crawling. Patterns are shell-style globs matched against full URLs."""
+
+    max_pages: Annotated[int, Field(ge=1, le=limits.MAX_CRAWL_PAGES)] = 10
+    max_depth: Annotated[int, Field(ge=0, le=limits.MAX_CRAWL_DEPTH)] = 2
+    include: Annotated[list[UrlPattern], Field(max_length=limits.MAX_URL_PATTERNS)] = Field(
+        default_factory=list
+    )
+    exclude: Annotated[list[UrlPattern], Field(max_length=limits.MAX_URL_PATTERNS)] = Field(
+        default_factory=list
+    )
+    same_site: bool = True
+    use_sitemap: bool = False
+    follow_pagination: bool = True
+
+
+Instruction = Annotated[str, Field(min_length=1, max_length=limits.MAX_INSTRUCTION_CHARS)]
+MaxCostUsd = Annotated[
+    float,
+    Field(gt=0, le=limits.MAX_JOB_COST_USD, allow_inf_nan=False),
+    AfterValidator(storable),
+]
+
+
+RenderMode = Literal["auto", "always", "never"]
+
+
+class JobRequest(StrictModel):
+    """What to extract, from where: the part of a job the client chose."""
+
+    urls: Annotated[list[HttpUrlStr], Field(min_length=1, max_length=limits.MAX_URLS_PER_JOB)]
+    json_schema: JsonSchemaDoc | None = None
+    selectors: SelectorSchema | None = None
+    instruction: Instruction | None = None
+    crawl: CrawlOptions | None = None
+    webhook_url: HttpUrlStr | None = None
+    respect_robots_txt: bool = True
+    max_cost_usd: MaxCostUsd | None = None
+    """A hard ceiling on the job's model spend: no call starts that could cross it."""
+    model_tier: ModelTier | None = None
+    """Start the model router at this tier instead of the one it would choose."""
+    include_evidence: bool = False
+    """Put each field's evidence in the response (it is always stored)."""
+    preset: Preset | None = None
+    """A built-in schema by name (``product``): it becomes the job's ``json_schema``."""
+    render: RenderMode = "auto"
+    """Render pages in a browser: ``auto`` when the server's HTML is an app shell (or its
+    extraction came back empty), ``always``, or ``never``."""
+    wait_for: CssSelector | None = None
+    """A rendered page is read once this CSS selector matches (else when its network is
+    idle), within the render time limit."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_schema(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("preset") is None:
+            return data
+        preset = data["preset"]
+        if not isinstance(preset, str) or preset not in PRESETS:
+            return data  # the field's own validation names the allowed values
+        schema = schema_of(preset)
+        if data.get("json_schema") not in (None, schema):
+            raise FieldError("preset", "give 'preset' or 'json_schema', not both")
+        if data.get("selectors") is not None:
+            raise FieldError("preset", "give 'preset' or 'selectors', not both")
+        return {**data, "json_schema": schema}
+
+
+def needs_model(request: JobRequest, job_type: str) -> str | None:
+    """The field that makes a job need a model (None: deterministic strategies can answer
+    it): an instruction alone, or an ai-process job without selectors."""
+    if request.selectors is not None:
+        return None
+    if job_type == "ai-process":
+        return "type"
+    if request.instruction is not None and request.json_schema is None:
+        return "instruction"
+    return None
