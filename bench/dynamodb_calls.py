@@ -71,7 +71,7 @@ def run() -> str:
         resources = provision(
             settings, dynamodb=db, sqs=aws.sqs(emulator.endpoint), s3=aws.s3(emulator.endpoint)
         )
-        manager = JobManager(
+        manager = JobManager.on_aws(
             table_name=resources.tables["jobs"],
             bucket=resources.bucket,
             dynamodb=db,

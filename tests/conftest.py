@@ -92,7 +92,7 @@ def config(
 
 @pytest.fixture
 def manager(config: RuntimeConfig, moto_endpoint: str) -> JobManager:
-    return JobManager(
+    return JobManager.on_aws(
         table_name=config.jobs_table,
         bucket=config.artifacts_bucket,
         dynamodb=aws.dynamodb(moto_endpoint),

@@ -17,7 +17,7 @@ from atlas_codex.config import RuntimeConfig, get_config
 from atlas_codex.engine.pages import PageStore
 from atlas_codex.extraction.contract import Extractor
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.queue import JobQueue
+from atlas_codex.jobs.queue import SqsJobQueue
 from atlas_codex.jobs.schema import Job
 from atlas_codex.jobs.service import JobService, Notifier
 from atlas_codex.live import ConnectionStore, LivePush
@@ -40,7 +40,7 @@ def extractor() -> Extractor:
 
 
 def build_manager(config: RuntimeConfig) -> JobManager:
-    return JobManager(
+    return JobManager.on_aws(
         table_name=config.jobs_table,
         bucket=config.artifacts_bucket,
         dynamodb=aws.dynamodb(config.aws_endpoint_url),
@@ -63,7 +63,7 @@ def build_service(
     """The job service; ``engine`` replaces the extraction engine (tests inject one)."""
     return JobService(
         manager=build_manager(config),
-        queue=JobQueue(
+        queue=SqsJobQueue(
             sqs=aws.lazy(aws.sqs, config.aws_endpoint_url), queue_url=config.jobs_queue_url
         ),
         extractor=engine or extractor,

@@ -125,7 +125,7 @@ class Target:
     def manager(self) -> Any:
         from atlas_codex.jobs.manager import JobManager
 
-        return JobManager(
+        return JobManager.on_aws(
             table_name=self.table("jobs"),
             bucket=self.bucket if self.settings is not None else "unknown",
             dynamodb=self.client("dynamodb"),
@@ -268,8 +268,8 @@ def _job_logs(target: Target, job: Job) -> list[str]:
 
 def jobs_list(target: Target, args: argparse.Namespace) -> int:
     from atlas_codex.jobs.index_reader import ShardPosition
-    from atlas_codex.jobs.manager import job_from_wire_item
     from atlas_codex.jobs.status_index import StatusIndex
+    from atlas_codex.jobs.table import job_from_wire_item
 
     statuses = [args.status] if args.status else list(JOB_STATUSES)
     index = StatusIndex(dynamodb=target.client("dynamodb"), table_name=target.table("jobs"))
@@ -334,14 +334,14 @@ def _query[T](read: Callable[[], T], table: str) -> T:
 
 def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
     from atlas_codex.config import message_lost_after
-    from atlas_codex.jobs.queue import JobQueue
+    from atlas_codex.jobs.queue import SqsJobQueue
     from atlas_codex.jobs.sweeper import sweep
 
     if target.settings is None:
         raise OpsError(NO_SETTINGS.format(what="when a pending job's message counts as lost"))
     queue = target.settings.jobs_queue
     lost_after = message_lost_after(queue.visibility_timeout_s, queue.max_receive_count)
-    jobs_queue = JobQueue(sqs=target.client("sqs"), queue_url=target.queue_url("queue"))
+    jobs_queue = SqsJobQueue(sqs=target.client("sqs"), queue_url=target.queue_url("queue"))
     report = sweep(
         target.manager(), requeue=jobs_queue.send, lost_after=lost_after, dry_run=args.dry_run
     )

@@ -12,8 +12,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from atlas_codex import naming
-from atlas_codex.jobs.manager import job_from_wire_item, job_to_wire_item
 from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.table import job_from_wire_item, job_to_wire_item
 from atlas_codex.tables import JOBS, TABLE_SPECS
 from tests.conftest import ROOT
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.schema import CreateJobRequest, JobResult
+from atlas_codex.jobs.table import DynamoJobTable
 from atlas_codex.tables import INDEX_SHARDS, JOBS_BY_OWNER, JOBS_BY_STATUS, shard_keys
 from atlas_codex.values import utcnow
 from bench.aws_use import Meter, Tally
@@ -19,7 +20,8 @@ def test_a_burst_of_status_changes_spreads_its_index_writes_over_every_shard(
     manager: JobManager,
 ) -> None:
     meter = Meter()
-    meter.attach(manager.db)
+    assert isinstance(manager.table, DynamoJobTable)
+    meter.attach(manager.table.db)
     tallies: dict[str, Tally] = {}
     request = CreateJobRequest(urls=["https://shop.example/item"])
     with meter.measuring(tallies):

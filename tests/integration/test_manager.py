@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from atlas_codex import artifacts
+from atlas_codex import artifacts, aws
+from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.errors import (
     IdempotencyConflict,
     InvalidCursor,
@@ -174,13 +175,17 @@ def test_a_large_result_goes_to_the_bucket_and_the_job_keeps_the_key(manager: Jo
     assert done.result_location in url
 
 
-def test_a_late_large_result_is_refused_and_not_left_in_the_bucket(manager: JobManager) -> None:
+def test_a_late_large_result_is_refused_and_not_left_in_the_bucket(
+    manager: JobManager, config: RuntimeConfig, moto_endpoint: str
+) -> None:
     job = create(manager).job
     manager.claim(job.job_id, deadline_at=soon())
     manager.time_out(job.job_id, reason="deadline passed")
     with pytest.raises(TransitionRefused):
         manager.complete(job.job_id, JobResult(data={"rows": ["x" * 1000] * 400}))
-    listed = manager.s3.list_objects_v2(Bucket=manager.bucket, Prefix=artifacts.RESULTS_PREFIX)
+    listed = aws.s3(moto_endpoint).list_objects_v2(
+        Bucket=config.artifacts_bucket, Prefix=artifacts.RESULTS_PREFIX
+    )
     assert listed.get("KeyCount", 0) == 0
 
 

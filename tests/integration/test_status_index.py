@@ -7,6 +7,7 @@ from datetime import timedelta
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.schema import CreateJobRequest
 from atlas_codex.jobs.status_index import StatusIndex
+from atlas_codex.jobs.table import DynamoJobTable
 from atlas_codex.values import utcnow
 
 
@@ -18,7 +19,8 @@ def test_every_match_is_found_across_pages_and_the_oldest_change_is_the_first(
         manager.create(owner_id="owner-a", request=request, correlation_id=f"c-{i}").job
         for i in range(5)
     ]
-    index = StatusIndex(dynamodb=manager.db, table_name=manager.table)
+    assert isinstance(manager.table, DynamoJobTable)
+    index = StatusIndex(dynamodb=manager.table.db, table_name=manager.table.name)
     first = index.page("pending", limit=2)
     assert len(first.items) == 2
     assert first.next_start is not None  # more to read

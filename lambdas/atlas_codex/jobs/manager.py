@@ -8,8 +8,6 @@ raises :class:`TransitionRefused` carrying the record as it is
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -17,23 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from botocore.exceptions import ClientError
 from pydantic import JsonValue
 
 from atlas_codex import artifacts, limits
-from atlas_codex.dynamo import attribute_value, from_attribute_value
-from atlas_codex.jobs.errors import (
-    IdempotencyConflict,
-    InvalidCursor,
-    JobNotFound,
-    TransitionRefused,
-)
-from atlas_codex.jobs.index_reader import (
-    ShardPosition,
-    batch_get_jobs,
-    check_positions,
-    query_sharded,
-)
+from atlas_codex.jobs.errors import IdempotencyConflict, JobNotFound, TransitionRefused
+from atlas_codex.jobs.results import ResultStore, S3ResultStore
 from atlas_codex.jobs.schema import (
     PARTIAL_RESULT_ERRORS,
     TERMINAL_STATUSES,
@@ -53,28 +39,26 @@ from atlas_codex.jobs.schema import (
     WebhookAttempt,
     WebhookDeliveryState,
     WebhookState,
-    check_id,
     new_job_id,
     sources_of,
-    to_dynamo,
 )
-from atlas_codex.tables import JOBS, JOBS_BY_OWNER, JOBS_BY_STATUS, Index, shard_key, sharded_keys
-from atlas_codex.values import TIMESTAMP_FORMAT, format_timestamp, utcnow
+from atlas_codex.jobs.table import (
+    Change,
+    ChildCounter,
+    DynamoJobTable,
+    Expect,
+    JobPage,
+    JobTable,
+    OwnerQuery,
+    Refused,
+)
+from atlas_codex.values import format_timestamp, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-CHILD_OUTCOMES: Final = "child_outcomes"
-
-
-def _wire(value: Any) -> dict[str, Any]:
-    return attribute_value(to_dynamo(value))
-
-
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: from_attribute_value(v) for k, v in item.items()}
 
 
 def request_hash(request: CreateJobRequest, reextraction_of: ReextractionOf | None = None) -> str:
@@ -105,12 +89,6 @@ class CreateOutcome:
 
 
 @dataclass(frozen=True)
-class JobPage:
-    jobs: list[Job]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True)
 class ChildRecorded:
     parent: Job
     closed: bool
@@ -123,6 +101,22 @@ class JobManager:
     def __init__(
         self,
         *,
+        table: JobTable,
+        results: ResultStore,
+        ttl_days: int,
+        clock: Callable[[], datetime] = utcnow,
+        inline_result_max_bytes: int = limits.INLINE_RESULT_MAX_BYTES,
+    ) -> None:
+        self.table = table
+        self.results = results
+        self.ttl = timedelta(days=ttl_days)
+        self.clock = clock
+        self.inline_max = inline_result_max_bytes
+
+    @classmethod
+    def on_aws(
+        cls,
+        *,
         table_name: str,
         bucket: str,
         dynamodb: DynamoDBClient,
@@ -130,14 +124,15 @@ class JobManager:
         ttl_days: int,
         clock: Callable[[], datetime] = utcnow,
         inline_result_max_bytes: int = limits.INLINE_RESULT_MAX_BYTES,
-    ) -> None:
-        self.table = table_name
-        self.bucket = bucket
-        self.db = dynamodb
-        self.s3 = s3
-        self.ttl = timedelta(days=ttl_days)
-        self.clock = clock
-        self.inline_max = inline_result_max_bytes
+    ) -> JobManager:
+        """The manager of a stage: records in its jobs table, large results in its bucket."""
+        return cls(
+            table=DynamoJobTable(dynamodb=dynamodb, table_name=table_name),
+            results=S3ResultStore(s3=s3, bucket=bucket),
+            ttl_days=ttl_days,
+            clock=clock,
+            inline_result_max_bytes=inline_result_max_bytes,
+        )
 
     # ------------------------------------------------------------------ create
 
@@ -167,7 +162,7 @@ class JobManager:
             continues=continues,
         )
         for _ in range(3):
-            existing = self._put_new(job)
+            existing = self.table.put_new(job)
             if existing is None:
                 return CreateOutcome(job=job, created=True)
             if idempotency_key is None:  # a random id met another job: draw again
@@ -219,33 +214,12 @@ class JobManager:
             continues=continues,
         )
 
-    def _put_new(self, job: Job) -> Job | None:
-        """Put ``job`` if its id is free; return the existing record otherwise."""
-        item = job_to_wire_item(job)
-        try:
-            self.db.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(job_id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            return _job_from_failure(exc)
-        return None
-
     # ------------------------------------------------------------------ read
 
     def get(self, job_id: str, *, owner_id: str | None = None) -> Job:
         """One strongly consistent read. Another owner's job is not found, never visible."""
-        out = self.db.get_item(
-            TableName=self.table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
-        )
-        if "Item" not in out:
-            raise JobNotFound(job_id)
-        job = _job_from_item(out["Item"])
-        if owner_id is not None and job.owner_id != owner_id:
+        job = self.table.get(job_id)
+        if job is None or (owner_id is not None and job.owner_id != owner_id):
             raise JobNotFound(job_id)
         return job
 
@@ -261,31 +235,8 @@ class JobManager:
     ) -> JobPage:
         """An owner's top-level jobs (or the children of their batch ``parent_id``), newest
         first, through the by-owner index."""
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        filters = ["attribute_not_exists(parent_id)"]
-        if parent_id is not None:  # a cursor is a place in the owner's index: any filter
-            names["#parent"] = "parent_id"
-            values[":parent"] = {"S": parent_id}
-            filters = ["#parent = :parent"]
-        if status is not None:
-            names["#status"] = "status"
-            values[":status"] = {"S": status}
-            filters.append("#status = :status")
-        if job_type is not None:
-            names["#type"] = "type"
-            values[":type"] = {"S": job_type}
-            filters.append("#type = :type")
-        return self._sharded_page(
-            JOBS_BY_OWNER,
-            owner_id,
-            limit=limit,
-            cursor=cursor,
-            newest_first=True,
-            filters=" AND ".join(filters),
-            names=names,
-            values=values,
-        )
+        query = OwnerQuery(owner_id=owner_id, parent_id=parent_id, status=status, job_type=job_type)
+        return self.table.owner_page(query, limit=limit, cursor=cursor)
 
     def list_by_status(
         self,
@@ -296,47 +247,9 @@ class JobManager:
         cursor: str | None = None,
     ) -> JobPage:
         """Jobs in one status, least recently changed first, through the by-status index."""
-        values: dict[str, Any] = {}
-        if updated_before is not None:
-            values[":before"] = {"S": format_timestamp(updated_before)}
-        return self._sharded_page(
-            JOBS_BY_STATUS,
-            status,
-            limit=limit,
-            cursor=cursor,
-            newest_first=False,
-            sort_condition=("<", ":before") if updated_before is not None else None,
-            values=values,
+        return self.table.status_page(
+            status, updated_before=updated_before, limit=limit, cursor=cursor
         )
-
-    def _sharded_page(
-        self,
-        index: Index,
-        value: str,
-        *,
-        limit: int,
-        cursor: str | None,
-        newest_first: bool,
-        **query: Any,
-    ) -> JobPage:
-        if not 1 <= limit <= 100:
-            raise ValueError("limit must be between 1 and 100")
-        positions = _decode_cursor(cursor, index, value) if cursor else None
-        page = query_sharded(
-            self.db,
-            table=self.table,
-            index=index,
-            value=value,
-            limit=limit,
-            newest_first=newest_first,
-            positions=positions,
-            **query,
-        )
-        jobs = self._batch_get([item[JOBS.partition_key]["S"] for item in page.items])
-        next_cursor = (
-            _encode_cursor(index, value, page.positions) if page.positions is not None else None
-        )
-        return JobPage(jobs=jobs, next_cursor=next_cursor)
 
     # ------------------------------------------------------------------ transitions
 
@@ -356,79 +269,30 @@ class JobManager:
         """One conditional update: the status must be one the table allows to become ``to``
         (and, with ``overdue_at``, the job's deadline must have passed by then; with
         ``unchanged_since``, the record must not have changed since that ``updated_at``)."""
-        sources = sorted(expected if expected is not None else sources_of(to))
+        sources = expected if expected is not None else sources_of(to)
         if not sources:
             raise ValueError(f"no status may become {to}")
-        now = self.clock()
-        names = {
-            "#status": "status",
-            "#version": "version",
-            "#updated": "updated_at",
-            "#timeline": "timeline",
-            "#id": "job_id",
-            "#status_key": JOBS_BY_STATUS.partition_key,
-        }
+        for name in fields or {}:
+            if name not in Job.model_fields:
+                raise ValueError(f"{name!r} is not a field of the job record")
         entry = StatusChange(
-            status=to, at=now, reason=reason[: limits.MAX_NOTE_CHARS] if reason else None
+            status=to, at=self.clock(), reason=reason[: limits.MAX_NOTE_CHARS] if reason else None
         )
-        values: dict[str, Any] = {
-            ":to": {"S": to},
-            ":one": {"N": "1"},
-            ":now": _wire(format_timestamp(now)),
-            ":entry": _wire([entry.model_dump(mode="json")]),
-            ":status_key": {"S": shard_key(to, job_id)},
-        }
-        sets = [
-            "#status = :to",
-            "#status_key = :status_key",
-            "#version = #version + :one",
-            "#updated = :now",
-            "#timeline = list_append(#timeline, :entry)",
-        ]
-        for i, (field, value) in enumerate((fields or {}).items()):
-            if field not in Job.model_fields:
-                raise ValueError(f"{field!r} is not a field of the job record")
-            names[f"#f{i}"] = field
-            values[f":f{i}"] = _wire(value)
-            sets.append(f"#f{i} = :f{i}")
-        expression = "SET " + ", ".join(sets)
-        if remove:
-            for i, field in enumerate(remove):
-                names[f"#r{i}"] = field
-            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
-        for i, status in enumerate(sources):
-            values[f":s{i}"] = {"S": status}
-        condition = f"attribute_exists(#id) AND #status IN ({', '.join(f':s{i}' for i in range(len(sources)))})"
-        if owner_id is not None:
-            names["#owner"] = "owner_id"
-            values[":owner"] = {"S": owner_id}
-            condition += " AND #owner = :owner"
-        if overdue_at is not None:
-            names["#deadline"] = "deadline_at"
-            values[":overdue"] = {"S": format_timestamp(overdue_at)}
-            condition += " AND #deadline < :overdue"
-        if unchanged_since is not None:
-            values[":seen"] = {"S": format_timestamp(unchanged_since)}
-            condition += " AND #updated = :seen"
+        expect = Expect(
+            statuses=frozenset(sources),
+            owner_id=owner_id,
+            overdue_at=overdue_at,
+            unchanged_since=unchanged_since,
+        )
         try:
-            out = self.db.update_item(
-                TableName=self.table,
-                Key={"job_id": {"S": job_id}},
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            return self.table.change(
+                job_id, Change(status=to, entry=entry, fields=fields or {}, remove=remove), expect
             )
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            current = _job_from_failure(exc)
+        except Refused as refused:
+            current = refused.current
             if current is None or (owner_id is not None and current.owner_id != owner_id):
                 raise JobNotFound(job_id) from None
             raise TransitionRefused(current, to) from None
-        return _job_from_item(out["Attributes"])
 
     def claim(self, job_id: str, *, deadline_at: datetime) -> Job:
         """``pending -> processing``; a duplicate delivery loses this race."""
@@ -505,9 +369,7 @@ class JobManager:
         key = None
         if len(body) > self.inline_max:
             key = artifacts.result_key(job_id)
-            self.s3.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
-            )
+            self.results.put(key, body)
             fields["result_location"] = key
         else:
             fields["result"] = result.model_dump(mode="json")
@@ -517,7 +379,7 @@ class JobManager:
             )
         except TransitionRefused:
             if key is not None:  # a late result: refused, and not left behind
-                self.s3.delete_object(Bucket=self.bucket, Key=key)
+                self.results.delete(key)
             raise
 
     def cancel(self, job_id: str, *, owner_id: str) -> Job:
@@ -562,35 +424,18 @@ class JobManager:
             return job.result
         if job.result_location is None:
             return None
-        body = self.s3.get_object(Bucket=self.bucket, Key=job.result_location)["Body"].read()
-        return JobResult.model_validate_json(body)
+        return JobResult.model_validate_json(self.results.get(job.result_location))
 
     def result_url(self, job: Job, *, expires_in: int = 900) -> str | None:
         if job.result_location is None:
             return None
-        return self.s3.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": job.result_location},
-            ExpiresIn=expires_in,
-        )
+        return self.results.url(job.result_location, expires_in=expires_in)
 
     def record_webhook(
         self, job_id: str, attempt: WebhookAttempt, state: WebhookDeliveryState
     ) -> Job:
         """Append a delivery attempt and set where the webhook stands (not a status change)."""
-        out = self.db.update_item(
-            TableName=self.table,
-            Key={"job_id": {"S": job_id}},
-            UpdateExpression="SET #w.#state = :state, #w.#attempts = list_append(#w.#attempts, :attempt)",
-            ConditionExpression="attribute_exists(#w)",
-            ExpressionAttributeNames={"#w": "webhook", "#state": "state", "#attempts": "attempts"},
-            ExpressionAttributeValues={
-                ":state": {"S": state},
-                ":attempt": _wire([attempt.model_dump(mode="json")]),
-            },
-            ReturnValues="ALL_NEW",
-        )
-        return _job_from_item(out["Attributes"])
+        return self.table.add_webhook_attempt(job_id, attempt, state)
 
     # ------------------------------------------------------------------ batches
 
@@ -620,7 +465,7 @@ class JobManager:
                 request=request,
                 parent_id=parent.job_id,
             )
-            existing = self._put_new(child)
+            existing = self.table.put_new(child)
             children.append(existing or child)
         return children
 
@@ -632,41 +477,24 @@ class JobManager:
         """
         if child.parent_id is None or child.status not in TERMINAL_STATUSES:
             raise ValueError("only a finished child of a batch is recorded")
-        counter = {"completed": "completed", "failed": "failed"}.get(child.status, "cancelled")
-        try:
-            out = self.db.update_item(
-                TableName=self.table,
-                Key={"job_id": {"S": child.parent_id}},
-                UpdateExpression="SET #outcomes.#child = :outcome ADD #children.#counter :one",
-                ConditionExpression="attribute_exists(#outcomes) AND attribute_not_exists(#outcomes.#child)",
-                ExpressionAttributeNames={
-                    "#outcomes": CHILD_OUTCOMES,
-                    "#child": child.job_id,
-                    "#children": "children",
-                    "#counter": counter,
-                },
-                ExpressionAttributeValues={":outcome": {"S": child.status}, ":one": {"N": "1"}},
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            item = out["Attributes"]
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            failed_item = _failure_item(exc)
-            if not failed_item:
-                raise JobNotFound(child.parent_id) from None
-            item = failed_item  # counted before: the parent may still need closing
-        parent = _job_from_item(item)
+        counter: ChildCounter = (
+            "completed"
+            if child.status == "completed"
+            else "failed"
+            if child.status == "failed"
+            else "cancelled"
+        )
+        counted = self.table.count_child(child.parent_id, child.job_id, child.status, counter)
+        if counted is None:
+            raise JobNotFound(child.parent_id)
+        parent, outcomes = counted
         assert parent.children is not None
         if parent.children.done < parent.children.total or parent.status in TERMINAL_STATUSES:
             return ChildRecorded(parent=parent, closed=False)
-        return ChildRecorded(
-            parent=self._close_batch(parent, _plain(item).get(CHILD_OUTCOMES, {})), closed=True
-        )
+        return ChildRecorded(parent=self._close_batch(parent, outcomes), closed=True)
 
     def _close_batch(self, parent: Job, outcomes: Mapping[str, str]) -> Job:
-        children = self._batch_get(sorted(outcomes))
+        children = self.table.get_many(sorted(outcomes))
         pages: list[PageOutcome] = []
         data: list[JsonValue] = []
         for child in children:
@@ -730,9 +558,6 @@ class JobManager:
         except TransitionRefused as exc:  # cancelled or timed out meanwhile: it stays so
             return exc.current
 
-    def _batch_get(self, job_ids: Sequence[str]) -> list[Job]:
-        return [_job_from_item(item) for item in batch_get_jobs(self.db, self.table, job_ids)]
-
 
 # ---------------------------------------------------------------------- helpers
 
@@ -758,89 +583,3 @@ def _outcome_fields(
     if warnings:
         fields["warnings"] = list(warnings)
     return fields
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
-def _job_from_item(item: Mapping[str, Any]) -> Job:
-    plain = _plain(item)
-    plain.pop(CHILD_OUTCOMES, None)
-    for index in JOBS.indexes:
-        if index.sharded_from is not None:
-            plain.pop(index.partition_key, None)
-    return Job.from_item(plain)
-
-
-def job_to_wire_item(job: Job) -> dict[str, Any]:
-    """The item the manager writes for ``job``, in the low-level client's form (with the
-    write-sharded index keys derived from it)."""
-    plain = job.to_item()
-    item = {k: _wire(v) for k, v in plain.items()}
-    keys = sharded_keys(plain, job.job_id)
-    item.update({name: {"S": key} for name, key in keys.items()})
-    if job.type == "batch":
-        item[CHILD_OUTCOMES] = {"M": {}}
-    return item
-
-
-def plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A low-level item as plain Python values (numbers as Decimal)."""
-    return _plain(item)
-
-
-def job_from_wire_item(item: Mapping[str, Any]) -> Job:
-    """A job from an item as the low-level client returns it (``{"S": ...}`` values)."""
-    return _job_from_item(item)
-
-
-def _job_from_failure(exc: ClientError) -> Job | None:
-    item = _failure_item(exc)
-    return _job_from_item(item) if item else None
-
-
-def _failure_item(exc: ClientError) -> dict[str, Any] | None:
-    """The record as it was, returned by ReturnValuesOnConditionCheckFailure=ALL_OLD."""
-    response: Mapping[str, Any] = exc.response
-    item = response.get("Item")
-    return item if isinstance(item, dict) and item else None
-
-
-def _scope(index: Index, value: str) -> str:
-    """Which listing a cursor belongs to (so one owner's cursor is refused in another's)."""
-    return hashlib.blake2b(f"{index.name}\0{value}".encode(), digest_size=8).hexdigest()
-
-
-def _encode_cursor(index: Index, value: str, positions: Sequence[ShardPosition]) -> str:
-    cursor = {"l": _scope(index, value), "p": list(positions)}
-    raw = json.dumps(cursor, sort_keys=True, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-_CURSOR_VALUES: Final[dict[str, Callable[[str], object]]] = {
-    "job_id": check_id,
-    "created_at": lambda v: datetime.strptime(v, TIMESTAMP_FORMAT),
-    "updated_at": lambda v: datetime.strptime(v, TIMESTAMP_FORMAT),
-}
-
-
-def _check_cursor_value(name: str, value: str) -> None:
-    try:
-        _CURSOR_VALUES[name](value)
-    except KeyError:
-        raise ValueError(f"{name} is not part of a cursor") from None
-
-
-def _decode_cursor(cursor: str, index: Index, value: str) -> list[ShardPosition]:
-    """The cursor's positions, if it is one of ours for this listing (``index_reader``)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        decoded = json.loads(raw)
-        if not isinstance(decoded, dict) or set(decoded) != {"l", "p"}:
-            raise ValueError("not a cursor")
-        if decoded["l"] != _scope(index, value):
-            raise ValueError("a cursor of another listing")
-        return check_positions(decoded["p"], index, value, _check_cursor_value)
-    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
-        raise InvalidCursor() from None

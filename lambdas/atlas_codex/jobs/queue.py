@@ -1,9 +1,11 @@
-"""Sending jobs to the work queue, with the correlation id as a message attribute."""
+"""Sending jobs to the work queue, with the correlation id as a message attribute: SQS on
+every stage (:class:`SqsJobQueue`), a list in the lifecycle tests (:class:`MemoryJobQueue`)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
 from atlas_codex.jobs.schema import Job
@@ -16,7 +18,13 @@ SQS_BATCH_MAX: Final = 10
 SEND_ATTEMPTS: Final = 5
 
 
-class JobQueue:
+class JobQueue(Protocol):
+    def send(self, job: Job) -> None: ...
+
+    def send_many(self, jobs: Sequence[Job]) -> None: ...
+
+
+class SqsJobQueue:
     def __init__(self, *, sqs: SQSClient, queue_url: str) -> None:
         self.sqs = sqs
         self.url = queue_url
@@ -59,3 +67,25 @@ class JobQueue:
                 raise RuntimeError(
                     f"SQS refused {len(pending)} messages after {SEND_ATTEMPTS} attempts"
                 )
+
+
+class MemoryJobQueue:
+    """The messages sent, in order, for a test to deliver (:meth:`take`)."""
+
+    def __init__(self) -> None:
+        self.messages: list[JobMessage] = []
+        self._lock = threading.Lock()
+
+    def send(self, job: Job) -> None:
+        with self._lock:
+            self.messages.append(JobMessage(job_id=job.job_id, correlation_id=job.correlation_id))
+
+    def send_many(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            self.send(job)
+
+    def take(self) -> list[JobMessage]:
+        """Every message sent since the last take (the queue is then empty)."""
+        with self._lock:
+            taken, self.messages = self.messages, []
+        return taken

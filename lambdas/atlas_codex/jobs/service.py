@@ -36,7 +36,7 @@ from atlas_codex.jobs.errors import (
     NotReextractable,
     TransitionRefused,
 )
-from atlas_codex.jobs.manager import CreateOutcome, JobManager, JobPage, child_job_id
+from atlas_codex.jobs.manager import CreateOutcome, JobManager, child_job_id
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import (
@@ -53,6 +53,7 @@ from atlas_codex.jobs.schema import (
     ReextractRequest,
 )
 from atlas_codex.jobs.sweeper import SweepReport, sweep
+from atlas_codex.jobs.table import JobPage
 from atlas_codex.netguard import (
     BlockedTarget,
     DnsError,
