@@ -210,9 +210,52 @@ def _inline_templates(tree: LexborHTMLParser) -> None:
                 script.replace_with(holder)
 
 
+@dataclass
+class _Candidate:
+    """The block chosen as the content so far, and every block's score: the phases of
+    :func:`_content_roots` each look at it and may move it."""
+
+    node: LexborNode
+    scores: dict[int, float]
+    nodes: dict[int, LexborNode]
+
+    @property
+    def key(self) -> int:
+        return self.node.mem_id
+
+    @property
+    def score(self) -> float:
+        return self.scores[self.key]
+
+    def move_to(self, node: LexborNode, *, inherit: bool = True) -> None:
+        """Choose ``node`` instead; with ``inherit`` it takes at least the score it replaces."""
+        if inherit:
+            _inherit(self.scores, self.nodes, node, self.key)
+        self.node = node
+
+
 def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> list[LexborNode]:
-    """Readability-style: paragraphs vote for their parent (and half for the grandparent),
-    weighted by length, commas and class hints; the best container and its strong siblings win."""
+    """The content's blocks: chosen by the paragraphs' votes, corrected in turn by the title,
+    the article body the page marks, widening, short content and series, then taken with its
+    strong siblings and the article's lead."""
+    chosen = _vote(tree)
+    if chosen is None:
+        return [tree.body] if tree.body is not None else []
+    _toward_title(chosen, anchor)
+    _to_marked_body(chosen, tree)
+    _widen(chosen)
+    _widen_short(chosen)
+    _to_series(chosen, anchor)
+    if chosen.node.parent is None:
+        return [chosen.node]
+    roots = _with_siblings(chosen, anchor)
+    return _with_lead(chosen, roots)
+
+
+def _vote(tree: LexborHTMLParser) -> _Candidate | None:
+    """Readability-style: paragraphs vote for their parent (and less for its ancestors),
+    weighted by length, commas and class hints, discounted by link density; the best wins
+    (None: no paragraph voted)."""
     scores: dict[int, float] = {}
     nodes: dict[int, LexborNode] = {}
     for para in _paragraphs(tree):
@@ -233,77 +276,95 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
             scores[key] += points / divisor
             ancestor = ancestor.parent
     if not scores:
-        return [tree.body] if tree.body is not None else []
+        return None
     for key, node in nodes.items():
         scores[key] *= 1 - _link_density(node)
-    best_key = max(scores, key=lambda k: scores[k])
-    best = nodes[best_key]
-    # The content the page is about holds (or follows) its title: on a page of several
-    # articles (infinite scroll, teasers), prefer the block around the title heading.
-    if anchor is not None and not _contains(best, anchor):
-        around: LexborNode | None = anchor
-        for _ in range(TITLE_LEVELS):
-            if around is None or around.tag in ("body", "html"):
-                break
-            key = around.mem_id
-            if key in scores and scores[key] >= scores[best_key] * TITLE_SCORE_SHARE:
-                best, best_key = around, key
-                break
-            around = around.parent
-    # A page that marks its article's body (itemprop, common CMS classes) is taken at its word
-    # when the scoring chose a block outside it (an author box, a teaser).
+    return _Candidate(node=nodes[max(scores, key=lambda k: scores[k])], scores=scores, nodes=nodes)
+
+
+def _toward_title(chosen: _Candidate, anchor: LexborNode | None) -> None:
+    """The content the page is about holds (or follows) its title: on a page of several
+    articles (infinite scroll, teasers), prefer the block around the title heading."""
+    if anchor is None or _contains(chosen.node, anchor):
+        return
+    around: LexborNode | None = anchor
+    for _ in range(TITLE_LEVELS):
+        if around is None or around.tag in ("body", "html"):
+            return
+        key = around.mem_id
+        if key in chosen.scores and chosen.scores[key] >= chosen.score * TITLE_SCORE_SHARE:
+            chosen.move_to(around, inherit=False)
+            return
+        around = around.parent
+
+
+def _to_marked_body(chosen: _Candidate, tree: LexborHTMLParser) -> None:
+    """A page that marks its article's body (itemprop, common CMS classes) is taken at its
+    word when the scoring chose a block outside it (an author box, a teaser)."""
     marked = _semantic_root(tree)
-    if marked is not None and marked.mem_id != best_key:
-        _inherit(scores, nodes, marked, best_key)
-        best, best_key = marked, marked.mem_id
-    # Content split over several blocks: widen to an ancestor that scores nearly as well,
-    # or that holds much more prose than the block chosen (and is not link-heavy).
-    # A wrapper that adds no prose (a styling <div>) is looked through, not counted.
-    up = best.parent
-    own = _prose(best)
+    if marked is not None and marked.mem_id != chosen.key:
+        chosen.move_to(marked)
+
+
+def _widen(chosen: _Candidate) -> None:
+    """Content split over several blocks: widen to an ancestor that scores nearly as well,
+    or that holds much more prose than the block chosen (and is not link-heavy). A wrapper
+    that adds no prose (a styling <div>) is looked through, not counted."""
+    up = chosen.node.parent
+    own = _prose(chosen.node)
     for _ in range(WIDEN_LEVELS):
         if up is None or up.tag in ("body", "html"):
-            break
-        scored = up.mem_id in scores and scores[up.mem_id] >= scores[best_key] * 0.5
+            return
+        scored = up.mem_id in chosen.scores and chosen.scores[up.mem_id] >= chosen.score * 0.5
         prose = _prose(up)
         richer = prose >= own * WIDEN_PROSE and _link_density(up) < WIDEN_MAX_LINKS
         if scored or richer:
-            _inherit(scores, nodes, up, best_key)
-            best, best_key, own = up, up.mem_id, prose
+            chosen.move_to(up)
+            own = prose
         elif prose > own:
-            break
+            return
         up = up.parent
-    # Little text chosen (a short article, an image story): the article or main element
-    # around it says where the content is better than a few sentences' votes do.
-    own_text = len((best.text(deep=True) or "").strip())
-    if own_text < SHORT_CONTENT:
-        up = best.parent
-        while up is not None and up.tag not in ("article", "main", "body"):
-            up = up.parent
-        if up is not None and up.tag != "body":
-            _inherit(scores, nodes, up, best_key)
-            best, best_key = up, up.mem_id
-        else:
-            up = best.parent
-            for _ in range(WIDEN_LEVELS):
-                if up is None or up.tag in ("body", "html"):
-                    break
-                chars = len((up.text(deep=True) or "").strip())
-                if chars >= own_text * SHORT_WIDEN_TEXT and _link_density(up) < WIDEN_MAX_LINKS:
-                    _inherit(scores, nodes, up, best_key)
-                    best, best_key = up, up.mem_id
-                    break
-                up = up.parent
-    # One of several items alike (a forum thread's posts, a blog's entries): the content is
-    # all of them, unless the page's title names the one chosen.
-    series = _series(best, anchor)
+
+
+def _widen_short(chosen: _Candidate) -> None:
+    """Little text chosen (a short article, an image story): the article or main element
+    around it says where the content is better than a few sentences' votes do; else an
+    ancestor with much more text."""
+    own_text = len((chosen.node.text(deep=True) or "").strip())
+    if own_text >= SHORT_CONTENT:
+        return
+    up = chosen.node.parent
+    while up is not None and up.tag not in ("article", "main", "body"):
+        up = up.parent
+    if up is not None and up.tag != "body":
+        chosen.move_to(up)
+        return
+    up = chosen.node.parent
+    for _ in range(WIDEN_LEVELS):
+        if up is None or up.tag in ("body", "html"):
+            return
+        chars = len((up.text(deep=True) or "").strip())
+        if chars >= own_text * SHORT_WIDEN_TEXT and _link_density(up) < WIDEN_MAX_LINKS:
+            chosen.move_to(up)
+            return
+        up = up.parent
+
+
+def _to_series(chosen: _Candidate, anchor: LexborNode | None) -> None:
+    """One of several items alike (a forum thread's posts, a blog's entries): the content is
+    all of them, unless the page's title names the one chosen."""
+    series = _series(chosen.node, anchor)
     if series is not None:
-        _inherit(scores, nodes, series, best_key)
-        best, best_key = series, series.mem_id
-    threshold = max(5.0, scores[best_key] * 0.15)
+        chosen.move_to(series)
+
+
+def _with_siblings(chosen: _Candidate, anchor: LexborNode | None) -> list[LexborNode]:
+    """The block chosen and its siblings that score well or are long plain paragraphs, in
+    document order; never another story on the same page."""
+    best, best_key = chosen.node, chosen.key
     parent = best.parent
-    if parent is None:
-        return [best]
+    assert parent is not None
+    threshold = max(5.0, chosen.score * 0.15)
     roots = []
     # The entry the title names, among entries alike (a blog's, a news river's).
     titled_entry = (
@@ -324,23 +385,27 @@ def _content_roots(tree: LexborHTMLParser, anchor: LexborNode | None = None) -> 
             )
         ):
             continue  # another story on the same page, not more of this one
-        if key == best_key or scores.get(key, -1.0) >= threshold:
+        if key == best_key or chosen.scores.get(key, -1.0) >= threshold:
             roots.append(sibling)
         elif sibling.tag == "p":
             text = (sibling.text(deep=True) or "").strip()
             if len(text) > 80 and _link_density(sibling) < 0.25:
                 roots.append(sibling)
-    roots = roots or [best]
-    # The article's lead paragraph is often kept apart from its body (beside the headline).
+    return roots or [best]
+
+
+def _with_lead(chosen: _Candidate, roots: list[LexborNode]) -> list[LexborNode]:
+    """The article's lead paragraph, often kept apart from its body (beside the headline),
+    before the roots."""
     leads: list[LexborNode] = []
-    around = parent
+    around = chosen.node.parent
     for _ in range(LEAD_LEVELS):
         if around is None or around.tag in ("body", "html"):
             break
         for lead in _leads(around):
             if not any(
                 _contains(r, lead) or _contains(lead, r) for r in roots + leads
-            ) and not _in_other_article(lead, best):
+            ) and not _in_other_article(lead, chosen.node):
                 leads.append(lead)
         around = around.parent
     return leads[:1] + roots
