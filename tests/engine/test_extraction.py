@@ -16,7 +16,14 @@ from atlas_codex.engine.direct import (
     extract_tables,
     parse_number,
 )
-from atlas_codex.engine.engine import NO_MODEL, Engine, plan
+from atlas_codex.engine.engine import (
+    CHAINS,
+    MODEL_STRATEGIES,
+    NO_MODEL,
+    STRATEGIES,
+    Engine,
+    plan,
+)
 from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.engine.html import metadata, parse
 from atlas_codex.engine.markdown import to_markdown
@@ -461,6 +468,12 @@ def test_the_plan_is_deterministic_and_explained() -> None:
     assert plan(
         JobRequest(urls=["https://a.example/", "https://a.example/b"]), models_available=False
     ).navigation
+
+
+def test_every_strategy_a_chain_names_can_run() -> None:
+    named = {strategy for chain in CHAINS.values() for strategy in chain}
+    assert named <= set(STRATEGIES) | MODEL_STRATEGIES
+    assert not set(STRATEGIES) & MODEL_STRATEGIES
 
 
 def test_without_a_model_a_schema_job_falls_back_to_structured_data(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -65,6 +65,7 @@ from atlas_codex.render.result import RenderFailed
 from atlas_codex.values import check_http_url, utcnow
 
 if TYPE_CHECKING:
+    from atlas_codex.llm.extraction import ModelStrategies, Spend
     from atlas_codex.render.client import RenderClient
 
 MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})
@@ -136,13 +137,29 @@ def plan(request: JobRequest, *, models_available: bool) -> Plan:
     return Plan(chain=CHAINS[kind], navigation=navigation, reason=why)
 
 
+@dataclass
+class ExtractionRun:
+    """One extraction as it runs: what was asked, within which task, the plan, and what it
+    has spent and tried so far. Every step of the engine reads it and adds to it."""
+
+    request: JobRequest
+    task: ExtractionTask
+    plan: Plan
+    spend: Spend
+    attempts: list[Step] = field(default_factory=list)
+
+    @property
+    def deadline(self) -> float:
+        return self.task.deadline
+
+
 class Engine:
     def __init__(
         self,
         *,
         fetcher: Fetcher,
         models_available: bool,
-        models: Any | None = None,
+        models: ModelStrategies | None = None,
         pages: PageStore | None = None,
         renderer: RenderClient | None = None,
     ) -> None:
@@ -158,21 +175,21 @@ class Engine:
     def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
         from atlas_codex.llm.extraction import Spend
 
-        deadline, cancelled, owner_id = task.deadline, task.cancelled, task.owner_id
-        job_id, stored_pages_of = task.job_id, task.pages_of
+        deadline, job_id, stored_pages_of = task.deadline, task.job_id, task.pages_of
         chosen = plan(request, models_available=self.models_available)
         ceiling = Decimal(str(request.max_cost_usd)) if request.max_cost_usd else None
         # Without a ceiling the job is held to what its pages are quoted at most.
         spend = Spend(
-            owner_id=owner_id, ceiling=ceiling, bound=Decimal(0) if ceiling is None else None
+            owner_id=task.owner_id, ceiling=ceiling, bound=Decimal(0) if ceiling is None else None
         )
-        attempts: list[Step] = []
+        run = ExtractionRun(request=request, task=task, plan=chosen, spend=spend)
+        attempts = run.attempts
         expires_at: datetime | None = None
         frontier: list[str] = []
         if stored_pages_of is not None:
             crawled, expires_at = self._stored(stored_pages_of)
         else:
-            crawled, frontier = self._gather(request, chosen, deadline, cancelled, spend, attempts)
+            crawled, frontier = self._gather(run)
             if job_id is not None and self.pages is not None and crawled:
                 expires_at = self.pages.save(job_id, crawled).expires_at
         pages: list[PageResult] = []
@@ -219,9 +236,7 @@ class Engine:
                 )
                 continue
             try:
-                page, found, strategy = self._read(
-                    chosen, page, request, attempts, deadline, spend, renders
-                )
+                page, found, strategy = self._read(run, page, renders)
                 crawled[n] = page
                 assert page.page is not None
             except CeilingReached as exc:
@@ -233,7 +248,7 @@ class Engine:
                 if shell is not None:
                     exc.message = f"{exc.message}; {shell}"
                 if not chosen.navigation:
-                    exc.done = self._outcome(None, pages, "", attempts, spend, expires_at)
+                    exc.done = self._outcome(run, None, pages, "", expires_at)
                     raise
                 # One page the strategies could not read does not sink the crawl.
                 error = Failure(code=exc.code, message=exc.message)
@@ -270,7 +285,7 @@ class Engine:
         strategy = "+".join(sorted(served))
         strategy = f"navigation({strategy})" if chosen.navigation else strategy
         result_data: JsonValue = data if chosen.navigation else (data[0] if data else None)
-        outcome = self._outcome(result_data, pages, strategy, attempts, spend, expires_at)
+        outcome = self._outcome(run, result_data, pages, strategy, expires_at)
         if frontier and stopped is None:
             outcome = outcome.model_copy(
                 update={
@@ -316,22 +331,13 @@ class Engine:
         return outcome
 
     def _read(
-        self,
-        chosen: Plan,
-        page: CrawledPage,
-        request: JobRequest,
-        attempts: list[Step],
-        deadline: float,
-        spend: Any,
-        renders: _Renders,
+        self, run: ExtractionRun, page: CrawledPage, renders: _Renders
     ) -> tuple[CrawledPage, Extraction, str]:
         """The page's extraction, from the server's HTML or, when that gave nothing (or an
         app shell left fields missing) and the page runs scripts, from the page rendered in
         the browser, whichever answers better."""
         try:
-            found, strategy = self._run_chain(
-                chosen.chain, page, request, attempts, deadline=deadline, spend=spend
-            )
+            found, strategy = self._run_chain(run, page)
         except CeilingReached:
             raise
         except ExtractionError as exc:
@@ -343,9 +349,7 @@ class Engine:
             except RenderFailed as failed:
                 exc.message = f"{exc.message}; rendering the page failed ({failed})"
                 raise exc from None
-            found, strategy = self._run_chain(
-                chosen.chain, rendered, request, attempts, deadline=deadline, spend=spend
-            )
+            found, strategy = self._run_chain(run, rendered)
             renders.helped(rendered)
             return rendered, found, strategy
         why = renders.after(page, found.problems)
@@ -353,9 +357,7 @@ class Engine:
             return page, found, strategy
         try:
             rendered = renders.render(page, why)
-            better, how = self._run_chain(
-                chosen.chain, rendered, request, attempts, deadline=deadline, spend=spend
-            )
+            better, how = self._run_chain(run, rendered)
         except RenderFailed as failed:
             found.problems.append(f"rendering the page failed ({failed})")
             return page, found, strategy
@@ -370,13 +372,13 @@ class Engine:
 
     def _outcome(
         self,
+        run: ExtractionRun,
         data: JsonValue,
         pages: list[PageResult],
         strategy: str,
-        attempts: list[Step],
-        spend: Any,
         expires_at: datetime | None,
     ) -> ExtractionResult:
+        spend = run.spend
         reasons = [f"{p.url}: {'; '.join(p.quality_problems)}" for p in pages if p.quality_problems]
         unverified = sum(len(p.unverified) for p in pages)
         warnings = list(spend.warnings)
@@ -392,7 +394,7 @@ class Engine:
             data=data,
             pages=pages,
             strategy=strategy or "none",
-            attempts=_dedupe(attempts),
+            attempts=_dedupe(run.attempts),
             model=spend.models[-1] if spend.models else None,
             cost=Cost(estimated_usd=float(spend.estimated), actual_usd=float(spend.actual)),
             routing=_unique(spend.decisions),
@@ -411,18 +413,11 @@ class Engine:
             raise ExtractionError("pages_unavailable", str(exc)) from None
         return crawled, manifest.expires_at
 
-    def _gather(
-        self,
-        request: JobRequest,
-        chosen: Plan,
-        deadline: float,
-        cancelled: Callable[[], bool],
-        spend: Any,
-        attempts: list[Step],
-    ) -> tuple[list[CrawledPage], list[str]]:
+    def _gather(self, run: ExtractionRun) -> tuple[list[CrawledPage], list[str]]:
         """The pages to read, and what a crawl stopped by its deadline left unread (within
         its page budget) to hand on."""
-        if chosen.navigation:
+        request, deadline = run.request, run.deadline
+        if run.plan.navigation:
             options = request.crawl or CrawlOptions(max_pages=len(request.urls), max_depth=0)
             now = time.monotonic()
             crawler = Crawler(
@@ -430,8 +425,8 @@ class Engine:
                 options,
                 respect_robots=request.respect_robots_txt,
                 deadline=now + max(deadline - now, 0) * CRAWL_SHARE,
-                cancelled=cancelled,
-                rank=self._link_ranker(request, deadline, spend, attempts),
+                cancelled=run.task.cancelled,
+                rank=self._link_ranker(run),
             )
             crawled = sorted(crawler.crawl(list(request.urls)), key=lambda p: p.order)
             left: list[str] = []
@@ -513,7 +508,7 @@ class Engine:
         models: list[str] = []
         try:
             for url, markdown in fetched:
-                page = self.models.quote(
+                quoted = self.models.quote(
                     url=url,
                     markdown=markdown,
                     schema=dict(request.json_schema) if request.json_schema is not None else None,
@@ -523,13 +518,13 @@ class Engine:
                     start=request.model_tier,
                     bounded=request.max_cost_usd is None,
                 )
-                tiers.append(page.decision.tier)
-                models.append(page.calls[-1].model)
-                calls_made += len(page.calls)
-                low += page.low
-                expected += page.expected
-                high += page.high
-                tokens_in += sum(call.input_tokens for call in page.calls)
+                tiers.append(quoted.decision.tier)
+                models.append(quoted.calls[-1].model)
+                calls_made += len(quoted.calls)
+                low += quoted.low
+                expected += quoted.expected
+                high += quoted.high
+                tokens_in += sum(call.input_tokens for call in quoted.calls)
         except RouterFailed as exc:
             notes.append(f"the router cannot serve this job: {exc.message}")
             return quote.model_copy(update={"notes": notes})
@@ -568,10 +563,9 @@ class Engine:
             }
         )
 
-    def _link_ranker(
-        self, request: JobRequest, deadline: float, spend: Any, attempts: list[Step]
-    ) -> Callable[[list[Any]], list[Any]] | None:
+    def _link_ranker(self, run: ExtractionRun) -> Callable[[list[Any]], list[Any]] | None:
         """With a model, navigation follows the links it ranks toward the job's goal."""
+        request = run.request
         if self.models is None or not self.models_available or request.crawl is None:
             return None
         goal = request.instruction or (
@@ -583,7 +577,11 @@ class Engine:
 
         def rank(found: list[Any]) -> list[Any]:
             ranked: list[Any] = models.rank_links(
-                goal=goal, links=found, deadline=deadline, spend=spend, attempts=attempts
+                goal=goal,
+                links=found,
+                deadline=run.deadline,
+                spend=run.spend,
+                attempts=run.attempts,
             )
             return ranked
 
@@ -597,18 +595,10 @@ class Engine:
             raise ExtractionError(exc.code, exc.message, retryable=exc.retryable) from None
         return CrawledPage(url=page.url, depth=0, page=page, tree=LexborHTMLParser(page.text))
 
-    def _run_chain(
-        self,
-        chain: tuple[str, ...],
-        page: CrawledPage,
-        request: JobRequest,
-        attempts: list[Step],
-        *,
-        deadline: float,
-        spend: Any,
-    ) -> tuple[Extraction, str]:
+    def _run_chain(self, run: ExtractionRun, page: CrawledPage) -> tuple[Extraction, str]:
         """The first strategy whose output passes; an empty one gives the next its chance,
         and is served only when no later strategy does better."""
+        chain, request, attempts, spend = run.plan.chain, run.request, run.attempts, run.spend
         last: StrategyFailed | None = None
         refused: StrategyFailed | None = None
         vacant: tuple[Extraction, str] | None = None
@@ -637,9 +627,9 @@ class Engine:
             started = utcnow()
             try:
                 value = (
-                    self._model_strategy(strategy, page, request, attempts, deadline, spend, known)
+                    self._model_strategy(run, strategy, page, known)
                     if known is not None and strategy in MODEL_STRATEGIES and self._has_models()
-                    else self._strategy(strategy, page, request, attempts, deadline, spend)
+                    else self._strategy(run, strategy, page)
                 )
             except StrategyFailed as exc:
                 attempts.append(
@@ -703,66 +693,24 @@ class Engine:
         # The page was fetched: running the same strategies again cannot do better.
         raise ExtractionError(last.code, last.message, retryable=False, attempts=attempts)
 
-    def _strategy(
-        self,
-        strategy: str,
-        page: CrawledPage,
-        request: JobRequest,
-        attempts: list[Step],
-        deadline: float,
-        spend: Any,
-    ) -> Extraction:
-        assert page.page is not None
-        tree = page.parsed()
+    def _strategy(self, run: ExtractionRun, strategy: str, page: CrawledPage) -> Extraction:
         if strategy in MODEL_STRATEGIES:
             if not self._has_models():
                 raise StrategyFailed("model_unavailable", NO_MODEL)
-            return self._model_strategy(strategy, page, request, attempts, deadline, spend)
-        if strategy == "direct-css":
-            assert request.selectors is not None
-            try:
-                found = extract_selectors(tree, request.selectors, page.page.url)
-            except SelectorError as exc:
-                raise StrategyFailed("invalid_selector", str(exc)) from None
-            return _judged(found, request.json_schema)
-        if strategy == "structured-data":
-            assert request.json_schema is not None
-            found = product.extract(
-                tree, metadata(tree, page.page.url), page.page.url, request.json_schema
-            )
-            if not found.evidence:
-                raise StrategyFailed(
-                    "no_structured_data",
-                    "no JSON-LD, microdata or OpenGraph value matched the schema",
-                )
-            return _judged(found, request.json_schema)
-        if strategy == "content":
-            meta = metadata(tree, page.page.url)
-            content: dict[str, Any] = {
-                "markdown": page.main_markdown(),
-                "title": meta.title,
-                "description": meta.description,
-                "language": meta.language,
-                "canonical_url": meta.canonical_url,
-                "tables": extract_tables(tree),
-            }
-            found = Extraction(data=content)
-            if not content["markdown"].strip() and not content["tables"]:
-                found.problems.append(quality.EMPTY)
-            return found
-        raise StrategyFailed("unknown_strategy", f"no strategy {strategy!r}")
+            return self._model_strategy(run, strategy, page)
+        read = STRATEGIES.get(strategy)
+        if read is None:
+            raise StrategyFailed("unknown_strategy", f"no strategy {strategy!r}")
+        return read(run.request, page)
 
     def _has_models(self) -> bool:
         return self.models_available and self.models is not None
 
     def _model_strategy(
         self,
+        run: ExtractionRun,
         strategy: str,
         page: CrawledPage,
-        request: JobRequest,
-        attempts: list[Step],
-        deadline: float,
-        spend: Any,
         known: Extraction | None = None,
     ) -> Extraction:
         """A model extraction through the quality gate: output with problems is tried again
@@ -772,6 +720,7 @@ class Engine:
 
         assert page.page is not None
         assert self.models is not None
+        request, attempts, spend = run.request, run.attempts, run.spend
         url = page.page.url
         whole = request.json_schema
         if known is not None and whole is not None:
@@ -781,7 +730,8 @@ class Engine:
         # What the quotes are checked against, normalised once for every answer.
         texts = evidence.haystack([read.markdown, page.page.text])
         pages = len(request.urls) if request.crawl is None else request.crawl.max_pages
-        common = {"url": url, "markdown": read.markdown, "deadline": deadline, "spend": spend}
+        # What the model reads: the page's view, then the full page once the gate widened it.
+        markdown = read.markdown
         try:
             if spend.bound is not None:
                 # What the quote promised for this page, computed the same way.
@@ -801,7 +751,10 @@ class Engine:
             if strategy == "schema-model":
                 assert request.json_schema is not None
                 answer = self.models.schema(
-                    **common,
+                    url=url,
+                    markdown=markdown,
+                    deadline=run.deadline,
+                    spend=spend,
                     schema=dict(request.json_schema),
                     instruction=request.instruction,
                     attempts=attempts,
@@ -812,7 +765,10 @@ class Engine:
             else:
                 assert request.instruction is not None
                 answer = self.models.instruction(
-                    **common,
+                    url=url,
+                    markdown=markdown,
+                    deadline=run.deadline,
+                    spend=spend,
                     instruction=request.instruction,
                     attempts=attempts,
                     pages=pages,
@@ -829,7 +785,10 @@ class Engine:
             wide = model_view.view(page.parsed(), url, job, main=read.markdown, name="full")
             try:
                 wider = self.models.schema(
-                    **{**common, "markdown": wide.markdown},
+                    url=url,
+                    markdown=wide.markdown,
+                    deadline=run.deadline,
+                    spend=spend,
                     schema=answer.schema,
                     instruction=request.instruction,
                     attempts=attempts,
@@ -848,7 +807,7 @@ class Engine:
                     f"({wide.tokens} tokens, was {read.tokens}) at {wider.tier}: "
                     + ("fixed it" if not candidate.problems else "; ".join(candidate.problems))
                 )
-                common["markdown"] = wide.markdown
+                markdown = wide.markdown
                 widened = True
                 if _score(candidate.problems) <= _score(found.problems):
                     answer, found = wider, candidate
@@ -857,7 +816,10 @@ class Engine:
                 break
             try:
                 better = self.models.schema(
-                    **common,
+                    url=url,
+                    markdown=markdown,
+                    deadline=run.deadline,
+                    spend=spend,
                     schema=answer.schema,
                     instruction=request.instruction,
                     attempts=attempts,
@@ -888,6 +850,59 @@ class Engine:
             found = _merged(known, found, whole)
         found.view = view
         return found
+
+
+def _direct_css(request: JobRequest, page: CrawledPage) -> Extraction:
+    """The client's CSS selectors, each value converted to its declared type."""
+    assert page.page is not None
+    assert request.selectors is not None
+    try:
+        found = extract_selectors(page.parsed(), request.selectors, page.page.url)
+    except SelectorError as exc:
+        raise StrategyFailed("invalid_selector", str(exc)) from None
+    return _judged(found, request.json_schema)
+
+
+def _structured_data(request: JobRequest, page: CrawledPage) -> Extraction:
+    """The schema's fields from the page's JSON-LD, microdata, OpenGraph and buy box."""
+    assert page.page is not None
+    assert request.json_schema is not None
+    tree = page.parsed()
+    found = product.extract(tree, metadata(tree, page.page.url), page.page.url, request.json_schema)
+    if not found.evidence:
+        raise StrategyFailed(
+            "no_structured_data",
+            "no JSON-LD, microdata or OpenGraph value matched the schema",
+        )
+    return _judged(found, request.json_schema)
+
+
+def _content(request: JobRequest, page: CrawledPage) -> Extraction:
+    """The page's main content as markdown, its metadata and its tables."""
+    assert page.page is not None
+    tree = page.parsed()
+    meta = metadata(tree, page.page.url)
+    content: dict[str, Any] = {
+        "markdown": page.main_markdown(),
+        "title": meta.title,
+        "description": meta.description,
+        "language": meta.language,
+        "canonical_url": meta.canonical_url,
+        "tables": extract_tables(tree),
+    }
+    found = Extraction(data=content)
+    if not content["markdown"].strip() and not content["tables"]:
+        found.problems.append(quality.EMPTY)
+    return found
+
+
+STRATEGIES: Final[dict[str, Callable[[JobRequest, CrawledPage], Extraction]]] = {
+    "direct-css": _direct_css,
+    "structured-data": _structured_data,
+    "content": _content,
+}
+"""The deterministic strategies of :data:`CHAINS`, by name (the model strategies,
+:data:`MODEL_STRATEGIES`, run through the router and the quality gate)."""
 
 
 def _ask_for_the_rest(request: JobRequest, schema: Any, known: Extraction) -> JobRequest:
