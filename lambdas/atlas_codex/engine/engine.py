@@ -147,6 +147,18 @@ class ExtractionRun:
     plan: Plan
     spend: Spend
     attempts: list[Step] = field(default_factory=list)
+    pages: list[PageResult] = field(default_factory=list)
+    """Each page's result, in the order the pages were gathered."""
+    data: list[JsonValue] = field(default_factory=list)
+    """The data of each page read."""
+    served: set[str] = field(default_factory=set)
+    """The strategies that served a page."""
+    stopped: CeilingReached | None = None
+    """The cost ceiling was reached: every later page is skipped."""
+    expires_at: datetime | None = None
+    """When the pages stored for re-extraction expire (None: none stored)."""
+    frontier: list[str] = field(default_factory=list)
+    """What a crawl out of time left unread (within its page budget), to hand on."""
 
     @property
     def deadline(self) -> float:
@@ -173,9 +185,10 @@ class Engine:
         """Where fetched pages are kept for re-extraction (None: not kept)."""
 
     def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
+        """Gather the pages (fetched, or stored by an earlier job), read each, then end: a
+        result, or the error that says why there is none (with what was done before it)."""
         from atlas_codex.llm.extraction import Spend
 
-        deadline, job_id, stored_pages_of = task.deadline, task.job_id, task.pages_of
         chosen = plan(request, models_available=self.models_available)
         ceiling = Decimal(str(request.max_cost_usd)) if request.max_cost_usd else None
         # Without a ceiling the job is held to what its pages are quoted at most.
@@ -183,109 +196,116 @@ class Engine:
             owner_id=task.owner_id, ceiling=ceiling, bound=Decimal(0) if ceiling is None else None
         )
         run = ExtractionRun(request=request, task=task, plan=chosen, spend=spend)
-        attempts = run.attempts
-        expires_at: datetime | None = None
-        frontier: list[str] = []
-        if stored_pages_of is not None:
-            crawled, expires_at = self._stored(stored_pages_of)
+        if task.pages_of is not None:
+            crawled, run.expires_at = self._stored(task.pages_of)
         else:
-            crawled, frontier = self._gather(run)
-            if job_id is not None and self.pages is not None and crawled:
-                expires_at = self.pages.save(job_id, crawled).expires_at
-        pages: list[PageResult] = []
-        data: list[JsonValue] = []
-        served: set[str] = set()
-        stopped: CeilingReached | None = None
-        renders = _Renders(self.renderer, request, deadline, live=stored_pages_of is None)
+            crawled, run.frontier = self._gather(run)
+            self._keep(run, crawled)
+        renders = _Renders(self.renderer, request, task.deadline, live=task.pages_of is None)
         if request.render == "always" and renders.renderer is None:
             spend.warnings.append(
                 "render: always was asked, and no page was rendered: "
                 + (
                     "a re-extraction reads the stored pages"
-                    if stored_pages_of is not None
+                    if task.pages_of is not None
                     else "this deployment has no browser to render pages in"
                 )
             )
         for n, page in enumerate(crawled):
-            if stopped is not None:
-                pages.append(_skipped_page(page.url, stopped))
-                continue
-            if page.error is not None:
-                pages.append(_failed_page(page.url, page.error))
-                continue
-            assert page.page is not None
-            why = renders.first(page)
-            if why is not None:
-                try:
-                    page = crawled[n] = renders.render(page, why)
-                except RenderFailed as exc:
-                    retry = exc.code in ("render_unavailable", "render_failed")
-                    failure = FetchError(exc.code, exc.reason, retryable=retry)
-                    pages.append(_failed_page(page.url, failure))
-                    continue
-                renders.helped(page)
-            assert page.page is not None
-            wall = blocked(page.parsed(), page.page.text)
-            if wall is not None:
-                if not chosen.navigation:
-                    raise ExtractionError(wall.code, wall.message, attempts=_dedupe(attempts))
-                pages.append(
-                    _failed_page(
-                        page.url, FetchError(wall.code, wall.message, status=page.page.status)
-                    )
-                )
-                continue
+            crawled[n] = self._page_step(run, page, renders)
+        if renders.any:
+            self._keep(run, crawled)  # re-extraction reads what was extracted from
+        return self._finish(run)
+
+    def _keep(self, run: ExtractionRun, crawled: list[CrawledPage]) -> None:
+        """Store the pages for re-extraction under the job (when this deployment keeps them)."""
+        if run.task.job_id is not None and self.pages is not None and crawled:
+            run.expires_at = self.pages.save(run.task.job_id, crawled).expires_at
+
+    def _page_step(self, run: ExtractionRun, page: CrawledPage, renders: _Renders) -> CrawledPage:
+        """Read one page into the run (its result, its data, the strategy that served); the
+        page as read (rendered, if it was). A page that cannot be read sinks a one-page job
+        (the error is raised) but only itself in a crawl."""
+        if run.stopped is not None:
+            run.pages.append(_skipped_page(page.url, run.stopped))
+            return page
+        if page.error is not None:
+            run.pages.append(_failed_page(page.url, page.error))
+            return page
+        assert page.page is not None
+        why = renders.first(page)
+        if why is not None:
             try:
-                page, found, strategy = self._read(run, page, renders)
-                crawled[n] = page
-                assert page.page is not None
-            except CeilingReached as exc:
-                stopped = exc
-                pages.append(_skipped_page(page.url, exc))
-                continue
-            except ExtractionError as exc:
-                shell = _shell_note(renders.latest(page), renders)
-                if shell is not None:
-                    exc.message = f"{exc.message}; {shell}"
-                if not chosen.navigation:
-                    exc.done = self._outcome(run, None, pages, "", expires_at)
-                    raise
-                # One page the strategies could not read does not sink the crawl.
-                error = Failure(code=exc.code, message=exc.message)
-                pages.append(PageResult(url=page.url, status="failed", error=error))
-                continue
-            served.add(strategy)
-            if quality.vacant(found.problems):
-                shell = _shell_note(page, renders)
-                if shell is not None:
-                    found.problems.append(shell)
-            pages.append(
-                PageResult(
-                    url=page.url,
-                    status="ok",
-                    http_status=page.page.status,
-                    strategy=strategy,
-                    evidence={
-                        path: e.model_copy(update={"url": page.page.url})
-                        for path, e in found.evidence.items()
-                    },
-                    missing=found.missing,
-                    unverified=found.unverified,
-                    quality_problems=found.problems,
-                    view=found.view,
-                    rendered=renders.of(page),
-                )
+                page = renders.render(page, why)
+            except RenderFailed as exc:
+                retry = exc.code in ("render_unavailable", "render_failed")
+                failure = FetchError(exc.code, exc.reason, retryable=retry)
+                run.pages.append(_failed_page(page.url, failure))
+                return page
+            renders.helped(page)
+        assert page.page is not None
+        wall = blocked(page.parsed(), page.page.text)
+        if wall is not None:
+            if not run.plan.navigation:
+                raise ExtractionError(wall.code, wall.message, attempts=_dedupe(run.attempts))
+            run.pages.append(
+                _failed_page(page.url, FetchError(wall.code, wall.message, status=page.page.status))
             )
-            data.append(
-                found.data if not chosen.navigation else {"url": page.url, "data": found.data}
+            return page
+        try:
+            page, found, strategy = self._read(run, page, renders)
+            assert page.page is not None
+        except CeilingReached as exc:
+            run.stopped = exc
+            run.pages.append(_skipped_page(page.url, exc))
+            return page
+        except ExtractionError as exc:
+            shell = _shell_note(renders.latest(page), renders)
+            if shell is not None:
+                exc.message = f"{exc.message}; {shell}"
+            if not run.plan.navigation:
+                exc.done = self._outcome(run, None, run.pages, "", run.expires_at)
+                raise
+            # One page the strategies could not read does not sink the crawl.
+            error = Failure(code=exc.code, message=exc.message)
+            run.pages.append(PageResult(url=page.url, status="failed", error=error))
+            return page
+        run.served.add(strategy)
+        if quality.vacant(found.problems):
+            shell = _shell_note(page, renders)
+            if shell is not None:
+                found.problems.append(shell)
+        run.pages.append(
+            PageResult(
+                url=page.url,
+                status="ok",
+                http_status=page.page.status,
+                strategy=strategy,
+                evidence={
+                    path: e.model_copy(update={"url": page.page.url})
+                    for path, e in found.evidence.items()
+                },
+                missing=found.missing,
+                unverified=found.unverified,
+                quality_problems=found.problems,
+                view=found.view,
+                rendered=renders.of(page),
             )
-        if renders.any and job_id is not None and self.pages is not None:
-            # Re-extraction reads what was extracted from: the rendered pages.
-            expires_at = self.pages.save(job_id, crawled).expires_at
-        strategy = "+".join(sorted(served))
-        strategy = f"navigation({strategy})" if chosen.navigation else strategy
-        result_data: JsonValue = data if chosen.navigation else (data[0] if data else None)
-        outcome = self._outcome(run, result_data, pages, strategy, expires_at)
+        )
+        run.data.append(
+            found.data if not run.plan.navigation else {"url": page.url, "data": found.data}
+        )
+        return page
+
+    def _finish(self, run: ExtractionRun) -> ExtractionResult:
+        """The run's result, or the error that ends it: the cost ceiling reached, no page
+        read (the pages' own errors), or nothing extracted from the pages read."""
+        strategy = "+".join(sorted(run.served))
+        strategy = f"navigation({strategy})" if run.plan.navigation else strategy
+        data = run.data
+        result_data: JsonValue = data if run.plan.navigation else (data[0] if data else None)
+        outcome = self._outcome(run, result_data, run.pages, strategy, run.expires_at)
+        frontier, stopped, pages = run.frontier, run.stopped, run.pages
         if frontier and stopped is None:
             outcome = outcome.model_copy(
                 update={
@@ -308,7 +328,7 @@ class Engine:
             if not errors:
                 raise (
                     DeadlineExceeded()
-                    if time.monotonic() > deadline
+                    if time.monotonic() > run.deadline
                     else ExtractionError("no_pages", "no page was fetched", done=outcome)
                 )
             first = errors[0]
