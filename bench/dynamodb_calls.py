@@ -144,21 +144,23 @@ def run() -> str:
             def quote(self, request: Any, **_: Any) -> Any:
                 raise NotImplementedError("the benchmark runs jobs, it does not quote them")
 
-        worker.service._extractor = lambda: Echo()
-        job = worker.service.submit(
+        from atlas_codex.wiring import build_service
+
+        service = build_service(get_config(), engine=lambda: Echo())
+        job = service.submit(
             owner_id="bench", request=request, correlation_id="bench", idempotency_key=None
         ).job
         poller = SqsPoller(
             sqs=aws.sqs(emulator.endpoint),
             queue_url=resources.queue_urls["queue"],
-            handler=worker.handler,
+            handler=worker.make_handler(service),
             function_name="bench",
             timeout_ms=60_000,
             retry_delay_s=0,
         )
         with counting(db) as calls:
             poller.poll_once()
-        assert worker.service.manager.get(job.job_id).status == "completed"
+        assert service.manager.get(job.job_id).status == "completed"
         writes, reads, detail = _describe(calls)
         rows.append(("worker, one message end to end", writes, reads, detail))
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ from hypothesis.errors import Unsatisfiable
 from atlas_codex.config import RuntimeConfig
 from atlas_codex_local.http_adapter import ApiServer
 from tests.fakes import ScriptedExtractor
+from tests.support.functions import ApiFunction, api_with
 
 pytestmark = pytest.mark.e2e
 EXAMPLES_PER_OPERATION = 180
@@ -33,11 +33,9 @@ MIN_CASES = 5000
 
 @pytest.fixture
 def served(
-    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[ModuleType, str, str]]:
-    from atlas_codex.handlers import api
-
-    monkeypatch.setattr(api.service, "_extractor", lambda: ScriptedExtractor())
+    config: RuntimeConfig,
+) -> Iterator[tuple[ApiFunction, str, str]]:
+    api = api_with(config, ScriptedExtractor())
     server = ApiServer(api.handler).start()
     key = api.keys.issue("fuzz-owner").key
     yield api, server.url, key
@@ -57,7 +55,7 @@ def assert_error_shape(status: int, body: bytes) -> None:
 
 
 def test_no_generated_request_gets_a_5xx_and_every_4xx_has_the_error_shape(
-    served: tuple[ModuleType, str, str],
+    served: tuple[ApiFunction, str, str],
 ) -> None:
     api, url, key = served
     schema = schemathesis.openapi.from_dict(json.loads(api.openapi_document()))

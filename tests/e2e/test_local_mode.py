@@ -16,8 +16,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from atlas_codex_local.local import spawn, wait_for_info
-from tests.integration.test_webhooks import Receiver
 from tests.site import Site
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 

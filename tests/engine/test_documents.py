@@ -14,6 +14,7 @@ from atlas_codex.engine.markdown import to_markdown
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import JobRequest
 from atlas_codex.netguard import NetPolicy
+from tests.support.html_pages import html_pages
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" + b"\x00\x01\x02" * 50
@@ -95,65 +96,6 @@ def test_the_legacy_compat_doctype_converts_from_a_parsed_tree(main_content: boo
     assert "A desk lamp of brass and glass" in from_tree
     assert from_tree == to_markdown(LEGACY, "https://x.example/", main_content=main_content)
     assert tree.html == before  # the caller's tree is unchanged
-
-
-_TAGS = st.sampled_from(
-    [
-        "div",
-        "p",
-        "a",
-        "table",
-        "tr",
-        "td",
-        "ul",
-        "li",
-        "main",
-        "article",
-        "h1",
-        "span",
-        "pre",
-        "b",
-        "script",
-        "style",
-        "form",
-        "svg",
-        "template",
-        "iframe",
-    ]
-)
-_DOCTYPES = st.sampled_from(
-    [
-        "",
-        "<!DOCTYPE html>",
-        '<!DOCTYPE html SYSTEM "about:legacy-compat">',
-        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x">',
-        "<!doctype>",
-        "<!DOCTYPE \x00>",
-    ]
-)
-_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
-
-
-@st.composite
-def html_pages(draw: st.DrawFn) -> str:
-    parts = [draw(_DOCTYPES)]
-    for _ in range(draw(st.integers(0, 40))):
-        tag = draw(_TAGS)
-        choice = draw(st.integers(0, 5))
-        if choice == 0:
-            parts.append(f"<{tag} class='{draw(_TEXT)}' href='{draw(_TEXT)}'>")
-        elif choice == 1:
-            parts.append(f"</{tag}>")
-        elif choice == 2:
-            parts.append(draw(_TEXT))
-        elif choice == 3:
-            parts.append(f"<{tag} data-x='{'y' * draw(st.integers(0, 20_000))}'>")
-        elif choice == 4:
-            depth = draw(st.integers(0, 600))
-            parts.append(f"<{tag}>" * depth + draw(_TEXT))
-        else:
-            parts.append("\x00" + draw(_TEXT))
-    return "".join(parts)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -17,7 +17,7 @@ from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.html import parse
 from atlas_codex.engine.markdown import to_markdown
 from bench.data import benchdata
-from tests.engine.test_documents import html_pages
+from tests.support.html_pages import html_pages
 
 
 def _view(tree: Any, url: str, job: model_view.Focus, **options: Any) -> model_view.View:

@@ -12,7 +12,7 @@ import pytest
 
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex_local.apigw import context, rest_event
-from tests.integration.test_api import assert_error, call
+from tests.support.api_calls import assert_error, call
 
 WSS = "wss://abc123.execute-api.eu-west-1.amazonaws.com/dev"
 

@@ -15,7 +15,7 @@ from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.schema import CreateJobRequest
 from atlas_codex.values import utcnow
 from atlas_codex_local.apigw import context
-from tests.integration.test_api import call
+from tests.support.api_calls import call
 
 
 @pytest.fixture

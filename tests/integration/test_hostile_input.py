@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_api import JOB, assert_error, call
+from tests.support.api_calls import JOB, assert_error, call
 
 
 def _nested(depth: int) -> str:

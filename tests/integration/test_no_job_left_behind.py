@@ -9,7 +9,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -24,9 +23,9 @@ from atlas_codex.jobs.sweeper import REQUEUE_REASON
 from atlas_codex.netguard import NetPolicy
 from atlas_codex.values import utcnow
 from tests.fakes import ScriptedExtractor
-from tests.integration.test_api import call
-from tests.integration.test_worker import run_pollers
-from tests.support.pollers import pollers
+from tests.support.api_calls import call
+from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
+from tests.support.pollers import pollers, run_pollers
 
 PAGE = "<html><head><title>Lamp</title></head><body><h1>Desk lamp</h1></body></html>"
 FAILURES = ("/status-500", "/status-429", "/read-timeout")
@@ -53,19 +52,13 @@ def engine() -> Engine:
 
 
 @pytest.fixture
-def handlers(
-    api: ModuleType, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
-) -> tuple[ModuleType, ModuleType]:
-    from atlas_codex.handlers import worker
-
+def handlers(config: RuntimeConfig) -> tuple[ApiFunction, WorkerFunction]:
     real = engine()
-    monkeypatch.setattr(api.service, "_extractor", lambda: real)
-    monkeypatch.setattr(worker.service, "_extractor", lambda: real)
-    return api, worker
+    return api_with(config, real), worker_with(config, real)
 
 
-def queued_ids(api: ModuleType, config: RuntimeConfig) -> list[str]:
-    sqs = api.service.queue.sqs
+def queued_ids(api: ApiFunction, config: RuntimeConfig) -> list[str]:
+    sqs = api.sqs
     ids: list[str] = []
     while True:
         out = sqs.receive_message(
@@ -80,7 +73,7 @@ def queued_ids(api: ModuleType, config: RuntimeConfig) -> list[str]:
             )
 
 
-def all_ended(worker: ModuleType, job_ids: list[str]) -> bool:
+def all_ended(worker: WorkerFunction, job_ids: list[str]) -> bool:
     return all(worker.service.manager.get(j).status in TERMINAL_STATUSES for j in job_ids)
 
 
@@ -89,7 +82,7 @@ def all_ended(worker: ModuleType, job_ids: list[str]) -> bool:
 
 @pytest.mark.parametrize("path", FAILURES)
 def test_extract_on_a_failing_page_answers_202_and_queues_the_job(
-    handlers: tuple[ModuleType, ModuleType], key: str, config: RuntimeConfig, path: str
+    handlers: tuple[ApiFunction, WorkerFunction], key: str, config: RuntimeConfig, path: str
 ) -> None:
     api, _ = handlers
     status, data, _ = call(
@@ -105,10 +98,7 @@ def test_extract_on_a_failing_page_answers_202_and_queues_the_job(
 def test_extract_of_a_crashing_strategy_queues_the_job(
     config: RuntimeConfig, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from atlas_codex.handlers import api
-
-    scripted = ScriptedExtractor()
-    monkeypatch.setattr(api.service, "_extractor", lambda: scripted)
+    api = api_with(config, ScriptedExtractor())
     status, data, _ = call(
         api, "POST", "/extract", key=key, body={"urls": ["https://x.example/crash"]}
     )
@@ -117,7 +107,7 @@ def test_extract_of_a_crashing_strategy_queues_the_job(
 
 
 def test_nine_concurrent_sync_jobs_on_a_slow_host_are_all_queued(
-    handlers: tuple[ModuleType, ModuleType], config: RuntimeConfig
+    handlers: tuple[ApiFunction, WorkerFunction], config: RuntimeConfig
 ) -> None:
     api, _ = handlers
     request = CreateJobRequest.model_validate(
@@ -143,7 +133,11 @@ def test_nine_concurrent_sync_jobs_on_a_slow_host_are_all_queued(
 @pytest.mark.parametrize("path", [*FAILURES, "/ok"])
 @pytest.mark.parametrize("route", ["/jobs", "/extract"])
 def test_every_failure_kind_ends_the_job_on_both_routes(
-    handlers: tuple[ModuleType, ModuleType], key: str, config: RuntimeConfig, path: str, route: str
+    handlers: tuple[ApiFunction, WorkerFunction],
+    key: str,
+    config: RuntimeConfig,
+    path: str,
+    route: str,
 ) -> None:
     """Within its retries (and one sweep), each job ends: completed, or failed with why."""
     api, worker = handlers
@@ -171,7 +165,7 @@ def test_every_failure_kind_ends_the_job_on_both_routes(
 # ---------------------------------------------------------------------- the sweeper
 
 
-def lost_job(api: ModuleType) -> str:
+def lost_job(api: ApiFunction) -> str:
     """A pending job whose message never reached the queue (the send was lost)."""
     request = CreateJobRequest.model_validate({"urls": ["https://shop.example/ok/lost"]})
     outcome = api.service.manager.create(
@@ -181,7 +175,7 @@ def lost_job(api: ModuleType) -> str:
 
 
 def test_the_sweeper_requeues_a_pending_job_whose_message_was_lost(
-    api: ModuleType, config: RuntimeConfig
+    api: ApiFunction, config: RuntimeConfig
 ) -> None:
     job_id = lost_job(api)
     assert api.service.sweep().requeued == [], "a fresh pending job is left alone"
@@ -196,7 +190,7 @@ def test_the_sweeper_requeues_a_pending_job_whose_message_was_lost(
 
 
 def test_a_job_whose_message_keeps_being_lost_is_timed_out_with_the_reason(
-    api: ModuleType, config: RuntimeConfig
+    api: ApiFunction, config: RuntimeConfig
 ) -> None:
     job_id = lost_job(api)
     now = utcnow()
@@ -213,7 +207,7 @@ def test_a_job_whose_message_keeps_being_lost_is_timed_out_with_the_reason(
 
 
 def test_health_counts_a_pending_job_with_a_lost_message_as_stuck(
-    api: ModuleType, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+    api: ApiFunction, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from atlas_codex.wiring import build_health_monitor
 
@@ -224,7 +218,7 @@ def test_health_counts_a_pending_job_with_a_lost_message_as_stuck(
 
 
 def test_a_sweep_and_a_claim_racing_on_one_job_do_not_both_win(
-    api: ModuleType, config: RuntimeConfig
+    api: ApiFunction, config: RuntimeConfig
 ) -> None:
     job_id = lost_job(api)
     later = utcnow() + config.message_lost_after + timedelta(seconds=1)
@@ -244,10 +238,9 @@ def message(job_id: str) -> JobMessage:
 def test_cancelling_a_batch_cancels_its_pending_and_running_children(
     config: RuntimeConfig, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from atlas_codex.handlers import api, worker
+    from atlas_codex.handlers import api
 
-    scripted = ScriptedExtractor()
-    monkeypatch.setattr(worker.service, "_extractor", lambda: scripted)
+    worker = worker_with(config, ScriptedExtractor())
     urls = [
         "https://shop.example/ok/1",
         "https://shop.example/slow-30",
@@ -298,7 +291,6 @@ def test_a_large_sync_result_is_delivered_as_a_url(
     from atlas_codex.extraction.contract import ExtractionTask
     from atlas_codex.extraction.request import JobRequest
     from atlas_codex.extraction.result import ExtractionResult, PageResult
-    from atlas_codex.handlers import api
 
     class Large(ScriptedExtractor):
         def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
@@ -311,7 +303,7 @@ def test_a_large_sync_result_is_delivered_as_a_url(
                 strategy="scripted",
             )
 
-    monkeypatch.setattr(api.service, "_extractor", lambda: Large())
+    api = api_with(config, Large())
     status, data, _ = call(
         api, "POST", "/extract", key=key, body={"urls": ["https://x.example/big"]}
     )

@@ -9,7 +9,6 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from types import ModuleType
 from typing import Any
 
 import boto3
@@ -30,8 +29,9 @@ from atlas_codex.netguard import NetPolicy
 from atlas_codex.policy import ModelPolicy
 from atlas_codex.values import utcnow
 from atlas_codex_local.poller import SqsPoller
-from tests.integration.test_api import assert_error, call
-from tests.integration.test_worker import drain
+from tests.support.api_calls import assert_error, call
+from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
+from tests.support.pollers import drain
 
 SCHEMA = {
     "type": "object",
@@ -125,7 +125,7 @@ class Site:
 
 class World:
     def __init__(
-        self, api: ModuleType, worker: ModuleType, site: Site, model: ModelServer, key: str
+        self, api: ApiFunction, worker: WorkerFunction, site: Site, model: ModelServer, key: str
     ) -> None:
         self.api, self.worker, self.site, self.model, self.key = api, worker, site, model, key
 
@@ -135,7 +135,7 @@ class World:
 
     def run_queue(self, config: RuntimeConfig, job_id: str) -> dict[str, Any]:
         poller = SqsPoller(
-            sqs=self.worker.service.queue.sqs,
+            sqs=self.worker.sqs,
             queue_url=config.jobs_queue_url,
             handler=self.worker.handler,
             function_name="atlas-codex-worker-local",
@@ -171,16 +171,13 @@ def build_engine(
 
 
 @pytest.fixture
-def world_for(config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch) -> Callable[..., World]:
-    from atlas_codex.handlers import api, worker
-
+def world_for(config: RuntimeConfig) -> Callable[..., World]:
     def make(pages: dict[str, str], answer: Answer = lamp_answer, **options: Any) -> World:
         site = Site(pages)
         policy = options.pop("policy", None)
         model = ModelServer(answer, **options)
         engine = build_engine(config, site, model, policy)
-        for module in (api, worker):
-            monkeypatch.setattr(module.service, "_extractor", lambda: engine)
+        api, worker = api_with(config, engine), worker_with(config, engine)
         return World(api, worker, site, model, api.keys.issue("owner-q").key)
 
     return make
@@ -1046,7 +1043,6 @@ def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s
     fails with budget_exceeded, its reason reading the month's spend items (the api runs
     the sync job, the worker the queued one)."""
     from atlas_codex import aws
-    from atlas_codex.handlers import api, worker
     from atlas_codex.usage import BudgetGuard, UsageLedger
 
     site = Site({"/lamp": LAMP.replace("12.50 EUR", "")})  # no price the page's data can give
@@ -1073,8 +1069,7 @@ def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s
         models=ModelStrategies(keyed, router=router),
         pages=PageStore.for_config(config),
     )
-    for module in (api, worker):
-        monkeypatch.setattr(module.service, "_extractor", lambda: engine)
+    api, worker = api_with(config, engine), worker_with(config, engine)
     world = World(api, worker, site, model, api.keys.issue("owner-b").key)
     body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, "model_tier": "nano"}
 

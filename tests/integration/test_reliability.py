@@ -15,7 +15,6 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -28,8 +27,8 @@ from atlas_codex.values import utcnow
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor, inline_fetcher
-from tests.integration.test_worker import run_pollers, unfinished
-from tests.support.pollers import pollers
+from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
+from tests.support.pollers import pollers, run_pollers, unfinished
 
 LOAD_JOBS = int(os.environ.get("ATLAS_LOAD_JOBS", "200"))
 """200 in the test suite (the emulator handles ~5 jobs/s end to end); `make bench` runs 1,000."""
@@ -38,26 +37,20 @@ DUPLICATE_SHARE = 0.1
 
 
 @pytest.fixture
-def service(
-    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
-) -> tuple[ModuleType, ModuleType]:
-    from atlas_codex.handlers import api, worker
-
+def service(config: RuntimeConfig) -> tuple[ApiFunction, WorkerFunction]:
     extractor = ScriptedExtractor()
-    monkeypatch.setattr(worker.service, "_extractor", lambda: extractor)
-    monkeypatch.setattr(api.service, "_extractor", lambda: extractor)
-    return api, worker
+    return api_with(config, extractor), worker_with(config, extractor)
 
 
-def queued(worker: ModuleType, url: str) -> int:
-    attrs = worker.service.queue.sqs.get_queue_attributes(
+def queued(worker: WorkerFunction, url: str) -> int:
+    attrs = worker.sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return sum(int(v) for v in attrs.values())
 
 
-def run_until_done(worker: ModuleType, workers: list[SqsPoller], seconds: float) -> None:
+def run_until_done(worker: WorkerFunction, workers: list[SqsPoller], seconds: float) -> None:
     """Until every job is terminal and every message (duplicates too) was consumed."""
     run_pollers(
         workers,
@@ -68,7 +61,7 @@ def run_until_done(worker: ModuleType, workers: list[SqsPoller], seconds: float)
     )
 
 
-def load_proof(api: ModuleType, worker: ModuleType, config: RuntimeConfig) -> dict[str, Any]:
+def load_proof(api: ApiFunction, worker: WorkerFunction, config: RuntimeConfig) -> dict[str, Any]:
     """The load scenario (also run by `make bench`); returns its figures."""
     key = api.keys.issue("load-owner").key
     server = ApiServer(
@@ -96,7 +89,7 @@ def load_proof(api: ModuleType, worker: ModuleType, config: RuntimeConfig) -> di
         submit_s = time.perf_counter() - started
     finally:
         server.close()
-    sqs = worker.service.queue.sqs
+    sqs = worker.sqs
     duplicated = random.Random(7).sample(job_ids, int(LOAD_JOBS * DUPLICATE_SHARE))
     for job_id in duplicated:  # at-least-once: these messages arrive twice
         job = worker.service.manager.get(job_id)
@@ -122,7 +115,7 @@ def load_proof(api: ModuleType, worker: ModuleType, config: RuntimeConfig) -> di
 
 
 def test_concurrent_jobs_over_http_each_end_exactly_once(
-    service: tuple[ModuleType, ModuleType],
+    service: tuple[ApiFunction, WorkerFunction],
     config: RuntimeConfig,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -134,7 +127,7 @@ def test_concurrent_jobs_over_http_each_end_exactly_once(
         job = worker.service.manager.get(job_id)
         assert job.status == "completed"
         assert len([c for c in job.timeline if c.status in TERMINAL_STATUSES]) == 1
-    assert worker.service._extractor().calls == LOAD_JOBS  # no job ran twice
+    assert worker.extractor.calls == LOAD_JOBS  # no job ran twice
     with capsys.disabled():
         print(
             f"\nload: {LOAD_JOBS} jobs, {figures['duplicates']} duplicate deliveries, 2 pollers: "
@@ -229,7 +222,6 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
     config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from atlas_codex.engine.engine import Engine
-    from atlas_codex.handlers import worker
     from atlas_codex.jobs.schema import CreateJobRequest
     from atlas_codex.jobs.sweeper import sweep
     from atlas_codex.llm.catalog import seeded_catalog
@@ -254,7 +246,7 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
     engine = Engine(
         fetcher=fetcher, models_available=True, models=ModelStrategies(keyed, router=router)
     )
-    monkeypatch.setattr(worker.service, "_extractor", lambda: engine)
+    worker = worker_with(config, engine)
 
     schema = {
         "type": "object",
@@ -301,7 +293,7 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
 
 
 def run_until_done_except(
-    worker: ModuleType, workers: list[SqsPoller], stuck: str, seconds: float
+    worker: WorkerFunction, workers: list[SqsPoller], stuck: str, seconds: float
 ) -> None:
     """Run the pollers until every job but the dead worker's is terminal."""
     run_pollers(
@@ -362,7 +354,6 @@ def test_sync_jobs_under_site_faults_all_end(
     sweep; none is left pending or processing."""
     from atlas_codex.engine.engine import Engine
     from atlas_codex.engine.fetch import Fetcher
-    from atlas_codex.handlers import api, worker
     from atlas_codex.jobs.schema import CreateJobRequest
     from atlas_codex.netguard import NetPolicy
 
@@ -372,8 +363,7 @@ def test_sync_jobs_under_site_faults_all_end(
         client=httpx.Client(transport=httpx.MockTransport(site)),
     )
     engine = Engine(fetcher=fetcher, models_available=False)
-    monkeypatch.setattr(api.service, "_extractor", lambda: engine)
-    monkeypatch.setattr(worker.service, "_extractor", lambda: engine)
+    api, worker = api_with(config, engine), worker_with(config, engine)
 
     def extract(n: int) -> tuple[str, bool]:
         request = CreateJobRequest.model_validate(

@@ -4,9 +4,7 @@ independent `standardwebhooks` package), retried on the schedule, never redirect
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
@@ -14,44 +12,14 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.schema import CreateJobRequest, Job
+from atlas_codex.jobs.schema import CreateJobRequest, Job, WebhookState
 from atlas_codex.netguard import NetPolicy
 from atlas_codex.webhooks import delivery
 from atlas_codex.webhooks.delivery import MAX_ATTEMPTS, WebhookMessage
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor
-
-
-class Receiver:
-    """A webhook endpoint on loopback that answers with scripted status codes."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.support.functions import WorkerFunction, worker_with
+from tests.support.receiver import Receiver
 
 
 @pytest.fixture
@@ -64,28 +32,32 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def modules(
     config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
-) -> tuple[ModuleType, ModuleType]:
-    from atlas_codex.handlers import webhooks, worker
+) -> tuple[WorkerFunction, ModuleType]:
+    from atlas_codex.handlers import webhooks
 
-    extractor = ScriptedExtractor()
-    monkeypatch.setattr(worker.service, "_extractor", lambda: extractor)
+    worker = worker_with(config, ScriptedExtractor())
     monkeypatch.setattr(
         webhooks.sender, "policy", NetPolicy.from_host_ports([f"127.0.0.1:{receiver.port}"])
     )
     # The same receiver is allowed where the job is submitted (checked there too).
-    monkeypatch.setattr(worker.service, "webhook_policy", webhooks.sender.policy)
+    worker.service.webhook_policy = webhooks.sender.policy
     # Simulated time: retries are handed over at once (deliver_all treats them as due).
     monkeypatch.setattr(delivery, "MAX_SQS_DELAY_S", 0)
     return worker, webhooks
 
 
-def run_job(worker: ModuleType, config: RuntimeConfig, url: str, hook: str) -> Job:
+def hook(job: Job) -> WebhookState:
+    assert job.webhook is not None
+    return job.webhook
+
+
+def run_job(worker: WorkerFunction, config: RuntimeConfig, url: str, hook: str) -> Job:
     request = CreateJobRequest(type="webhook", urls=[url], webhook_url=hook)
     job: Job = worker.service.submit(
         owner_id="owner-h", request=request, correlation_id="corr-h", idempotency_key=None
     ).job
     poller = SqsPoller(
-        sqs=worker.service.queue.sqs,
+        sqs=worker.sqs,
         queue_url=config.jobs_queue_url,
         handler=worker.handler,
         function_name="worker",
@@ -118,7 +90,7 @@ def deliver_all(
 
 
 def test_a_finished_job_is_delivered_signed_and_verifiable(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+    modules: tuple[WorkerFunction, ModuleType], config: RuntimeConfig, receiver: Receiver
 ) -> None:
     worker, webhooks = modules
     job = run_job(worker, config, "https://shop.example/ok/1", receiver.url)
@@ -132,12 +104,12 @@ def test_a_finished_job_is_delivered_signed_and_verifiable(
     assert headers["webhook-id"] == f"msg_{job.job_id}"
     assert headers["x-correlation-id"] == "corr-h"
     final = worker.service.manager.get(job.job_id)
-    assert final.webhook.state == "delivered"
-    assert [(a.attempt, a.status_code) for a in final.webhook.attempts] == [(1, 200)]
+    assert hook(final).state == "delivered"
+    assert [(a.attempt, a.status_code) for a in hook(final).attempts] == [(1, 200)]
 
 
 def test_a_failed_attempt_is_retried_with_the_same_webhook_id(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+    modules: tuple[WorkerFunction, ModuleType], config: RuntimeConfig, receiver: Receiver
 ) -> None:
     worker, webhooks = modules
     receiver.statuses[:] = [500, 503]
@@ -146,7 +118,7 @@ def test_a_failed_attempt_is_retried_with_the_same_webhook_id(
     ids = {h["webhook-id"] for h, _ in receiver.requests}
     assert ids == {f"msg_{job.job_id}"}
     final = worker.service.manager.get(job.job_id)
-    assert [(a.attempt, a.status_code) for a in final.webhook.attempts] == [
+    assert [(a.attempt, a.status_code) for a in hook(final).attempts] == [
         (1, 500),
         (2, 503),
         (3, 200),
@@ -154,34 +126,34 @@ def test_a_failed_attempt_is_retried_with_the_same_webhook_id(
 
 
 def test_redirects_are_not_followed_and_count_as_failures(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+    modules: tuple[WorkerFunction, ModuleType], config: RuntimeConfig, receiver: Receiver
 ) -> None:
     worker, webhooks = modules
     receiver.statuses[:] = [302]
     job = run_job(worker, config, "https://shop.example/ok/3", receiver.url)
     assert deliver_all(webhooks, config) == ["retry", "delivered"]
-    attempt = worker.service.manager.get(job.job_id).webhook.attempts[0]
+    attempt = hook(worker.service.manager.get(job.job_id)).attempts[0]
     assert attempt.status_code == 302
-    assert "redirects are not followed" in attempt.error
+    assert "redirects are not followed" in (attempt.error or "")
     assert len(receiver.requests) == 2  # nothing went to the Location
 
 
 def test_a_delivery_dies_after_the_last_attempt_and_is_visible(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+    modules: tuple[WorkerFunction, ModuleType], config: RuntimeConfig, receiver: Receiver
 ) -> None:
     worker, webhooks = modules
     receiver.statuses[:] = [500] * MAX_ATTEMPTS
     job = run_job(worker, config, "https://shop.example/ok/4", receiver.url)
     assert deliver_all(webhooks, config) == ["retry"] * (MAX_ATTEMPTS - 1) + ["dead"]
     final = worker.service.manager.get(job.job_id)
-    assert final.webhook.state == "dead"
-    assert len(final.webhook.attempts) == MAX_ATTEMPTS
+    assert hook(final).state == "dead"
+    assert len(hook(final).attempts) == MAX_ATTEMPTS
     dead = webhooks.sender.queue.sqs.receive_message(QueueUrl=config.webhooks_dlq_url)["Messages"]
     assert json.loads(dead[0]["Body"])["job_id"] == job.job_id
 
 
 def test_a_target_the_ssrf_guard_refuses_is_dead_at_once(
-    modules: tuple[ModuleType, ModuleType],
+    modules: tuple[WorkerFunction, ModuleType],
     config: RuntimeConfig,
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
@@ -192,16 +164,16 @@ def test_a_target_the_ssrf_guard_refuses_is_dead_at_once(
     monkeypatch.setattr(worker.service, "webhook_policy", None)
     job = run_job(worker, config, "https://shop.example/ok/5", "http://10.0.0.1/hook")
     assert _through_the_handler(webhooks, config)["batchItemFailures"] == []
-    webhook = worker.service.manager.get(job.job_id).webhook
+    webhook = hook(worker.service.manager.get(job.job_id))
     assert webhook.state == "dead"
-    assert "target refused" in webhook.attempts[0].error
+    assert "target refused" in (webhook.attempts[0].error or "")
     assert receiver.requests == []
     dead = webhooks.sender.queue.sqs.receive_message(QueueUrl=config.webhooks_dlq_url)
     assert json.loads(dead["Messages"][0]["Body"])["job_id"] == job.job_id
 
 
 def test_during_a_rotation_both_secrets_verify(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+    modules: tuple[WorkerFunction, ModuleType], config: RuntimeConfig, receiver: Receiver
 ) -> None:
     worker, webhooks = modules
     old = webhooks.sender.secrets.active("owner-h")[0]
@@ -215,7 +187,9 @@ def test_during_a_rotation_both_secrets_verify(
 
 
 def test_a_message_not_yet_due_is_deferred(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+    modules: tuple[WorkerFunction, ModuleType],
+    config: RuntimeConfig,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, webhooks = modules
     import time
@@ -251,7 +225,7 @@ def _through_the_handler(webhooks: ModuleType, config: RuntimeConfig) -> dict[st
 
 
 def test_the_webhooks_function_signs_a_new_owner_s_first_webhook(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+    modules: tuple[WorkerFunction, ModuleType], config: RuntimeConfig, receiver: Receiver
 ) -> None:
     worker, webhooks = modules
     job = run_job(worker, config, "https://shop.example/ok/7", receiver.url)
@@ -259,11 +233,11 @@ def test_the_webhooks_function_signs_a_new_owner_s_first_webhook(
     headers, body = receiver.requests[0]
     secret = webhooks.sender.secrets.active("owner-h")[0]  # made on that first delivery
     assert Webhook(secret).verify(body, headers)["data"]["job_id"] == job.job_id
-    assert worker.service.manager.get(job.job_id).webhook.state == "delivered"
+    assert hook(worker.service.manager.get(job.job_id)).state == "delivered"
 
 
 def test_the_webhooks_function_schedules_a_failed_attempt_again(
-    modules: tuple[ModuleType, ModuleType], config: RuntimeConfig, receiver: Receiver
+    modules: tuple[WorkerFunction, ModuleType], config: RuntimeConfig, receiver: Receiver
 ) -> None:
     worker, webhooks = modules
     receiver.statuses[:] = [503]

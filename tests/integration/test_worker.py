@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 import time
-from collections.abc import Callable
-from types import ModuleType
 
 import pytest
 
@@ -15,30 +14,18 @@ from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest, Job
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor
+from tests.support.functions import WorkerFunction, worker_with
+from tests.support.pollers import drain, poller, run_pollers, status, unfinished
 
 
 @pytest.fixture
-def worker(config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    from atlas_codex.handlers import worker as module
-
-    extractor = ScriptedExtractor()
-    monkeypatch.setattr(module.service, "_extractor", lambda: extractor)
-    return module
+def worker(config: RuntimeConfig) -> WorkerFunction:
+    return worker_with(config, ScriptedExtractor())
 
 
-def poller(worker: ModuleType, config: RuntimeConfig, timeout_ms: int = 60_000) -> SqsPoller:
-    return SqsPoller(
-        sqs=worker.service.queue.sqs,
-        queue_url=config.jobs_queue_url,
-        handler=worker.handler,
-        function_name="atlas-codex-worker-local",
-        timeout_ms=timeout_ms,
-        retry_delay_s=0,
-        idle_sleep_s=0.05,
-    )
-
-
-def submit(worker: ModuleType, *urls: str, job_type: str = "async", owner: str = "owner-a") -> Job:
+def submit(
+    worker: WorkerFunction, *urls: str, job_type: str = "async", owner: str = "owner-a"
+) -> Job:
     request = CreateJobRequest.model_validate({"urls": list(urls), "type": job_type})
     job: Job = worker.service.submit(
         owner_id=owner, request=request, correlation_id="corr-w", idempotency_key=None
@@ -46,57 +33,8 @@ def submit(worker: ModuleType, *urls: str, job_type: str = "async", owner: str =
     return job
 
 
-def drain(p: SqsPoller, until: Callable[[], bool], seconds: float = 30) -> None:
-    end = time.monotonic() + seconds
-    while not until():
-        assert time.monotonic() < end, "the queue did not drain in time"
-        if p.poll_once() == 0:
-            time.sleep(0.05)
-
-
-def unfinished(worker: ModuleType) -> int:
-    """Jobs still pending or processing, counted through the status index."""
-    count = 0
-    for state in ("pending", "processing"):
-        cursor = None
-        while True:
-            page = worker.service.manager.list_by_status(state, cursor=cursor)
-            count += len(page.jobs)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    return count
-
-
-def run_pollers(
-    workers: list[SqsPoller],
-    until: Callable[[], bool],
-    seconds: float,
-    check_every_s: float,
-    worker: ModuleType,
-) -> None:
-    """Run the pollers side by side, each in its own thread, until ``until()`` holds."""
-    stop = threading.Event()
-    threads = [threading.Thread(target=p.run, args=(stop,)) for p in workers]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + seconds
-    try:
-        while not until():
-            assert time.monotonic() < deadline, f"{unfinished(worker)} jobs unfinished"
-            time.sleep(check_every_s)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-
-
-def status(worker: ModuleType, job_id: str) -> str:
-    return str(worker.service.manager.get(job_id).status)
-
-
 def test_every_finished_job_is_published_as_a_metric_by_its_outcome(
-    worker: ModuleType, config: RuntimeConfig, capsys: pytest.CaptureFixture[str]
+    worker: WorkerFunction, config: RuntimeConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from atlas_codex import metrics
 
@@ -122,7 +60,7 @@ def test_every_finished_job_is_published_as_a_metric_by_its_outcome(
 
 
 def test_a_job_goes_from_the_queue_to_completed_with_its_correlation_id(
-    worker: ModuleType, config: RuntimeConfig
+    worker: WorkerFunction, config: RuntimeConfig
 ) -> None:
     job = submit(worker, "https://shop.example/ok/1")
     p = poller(worker, config)
@@ -136,7 +74,9 @@ def test_a_job_goes_from_the_queue_to_completed_with_its_correlation_id(
     assert p.stats.succeeded == 1
 
 
-def test_a_permanent_error_fails_the_job_at_once(worker: ModuleType, config: RuntimeConfig) -> None:
+def test_a_permanent_error_fails_the_job_at_once(
+    worker: WorkerFunction, config: RuntimeConfig
+) -> None:
     job = submit(worker, "https://shop.example/permanent")
     p = poller(worker, config)
     drain(p, lambda: status(worker, job.job_id) == "failed")
@@ -147,7 +87,7 @@ def test_a_permanent_error_fails_the_job_at_once(worker: ModuleType, config: Run
 
 
 def test_a_transient_error_returns_the_message_and_the_retry_succeeds(
-    worker: ModuleType, config: RuntimeConfig
+    worker: WorkerFunction, config: RuntimeConfig
 ) -> None:
     job = submit(worker, "https://shop.example/flaky-1")
     p = poller(worker, config)
@@ -164,7 +104,7 @@ def test_a_transient_error_returns_the_message_and_the_retry_succeeds(
 
 
 def test_retries_stop_at_the_configured_receives_and_the_job_says_why(
-    worker: ModuleType, config: RuntimeConfig
+    worker: WorkerFunction, config: RuntimeConfig
 ) -> None:
     job = submit(worker, "https://shop.example/transient")
     p = poller(worker, config)
@@ -177,9 +117,9 @@ def test_retries_stop_at_the_configured_receives_and_the_job_says_why(
 
 
 def test_a_poison_message_reaches_the_dlq_after_the_configured_receives(
-    worker: ModuleType, config: RuntimeConfig
+    worker: WorkerFunction, config: RuntimeConfig
 ) -> None:
-    sqs = worker.service.queue.sqs
+    sqs = worker.sqs
     sqs.send_message(QueueUrl=config.jobs_queue_url, MessageBody="{not a job message")
     p = poller(worker, config)
     for _ in range(config.jobs_max_receives + 2):
@@ -190,7 +130,7 @@ def test_a_poison_message_reaches_the_dlq_after_the_configured_receives(
 
 
 def test_a_crashing_strategy_is_retried_then_failed_as_internal(
-    worker: ModuleType, config: RuntimeConfig
+    worker: WorkerFunction, config: RuntimeConfig
 ) -> None:
     job = submit(worker, "https://shop.example/crash")
     p = poller(worker, config)
@@ -202,10 +142,12 @@ def test_a_crashing_strategy_is_retried_then_failed_as_internal(
 
 
 def test_a_job_past_its_deadline_times_out(
-    worker: ModuleType, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+    worker: WorkerFunction, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker, "SAFETY_MS", 500)
-    monkeypatch.setattr(worker, "MIN_JOB_MS", 200)
+    from atlas_codex.handlers import worker as module
+
+    monkeypatch.setattr(module, "SAFETY_MS", 500)
+    monkeypatch.setattr(module, "MIN_JOB_MS", 200)
     job = submit(worker, "https://shop.example/slow-10")
     p = poller(worker, config, timeout_ms=1500)
     drain(p, lambda: status(worker, job.job_id) == "timeout")
@@ -215,7 +157,7 @@ def test_a_job_past_its_deadline_times_out(
 
 
 def test_a_job_cancelled_while_running_stays_cancelled(
-    worker: ModuleType, config: RuntimeConfig
+    worker: WorkerFunction, config: RuntimeConfig
 ) -> None:
     job = submit(worker, "https://shop.example/slow-3")
     p = poller(worker, config)
@@ -233,7 +175,7 @@ def test_a_job_cancelled_while_running_stays_cancelled(
 
 
 def test_a_batch_fans_out_and_the_last_child_closes_it(
-    worker: ModuleType, config: RuntimeConfig
+    worker: WorkerFunction, config: RuntimeConfig
 ) -> None:
     urls = [f"https://shop.example/ok/{i}" for i in range(4)] + ["https://shop.example/permanent"]
     parent = submit(worker, *urls, job_type="batch")
@@ -252,13 +194,13 @@ def test_a_batch_fans_out_and_the_last_child_closes_it(
 
 
 def test_every_job_ends_once_when_workers_race_over_duplicated_messages(
-    worker: ModuleType, config: RuntimeConfig
+    worker: WorkerFunction, config: RuntimeConfig
 ) -> None:
     """200 jobs, every message delivered twice, three workers at once: each job ends in
     exactly one terminal state, none runs twice, none is lost."""
     paths = ["ok", "ok", "ok", "permanent", "flaky-1"]
     jobs = [submit(worker, f"https://shop.example/{paths[i % len(paths)]}/{i}") for i in range(200)]
-    sqs = worker.service.queue.sqs
+    sqs = worker.sqs
     for job in jobs:  # the duplicate of every delivery
         sqs.send_message(
             QueueUrl=config.jobs_queue_url,
@@ -276,14 +218,14 @@ def test_every_job_ends_once_when_workers_race_over_duplicated_messages(
         assert len(terminal_entries) == 1, job.timeline
         expected = "failed" if "/permanent/" in job.request.urls[0] else "completed"
         assert job.status == expected
-    extractor = worker.service._extractor()
+    extractor = worker.extractor
     flaky = sum(1 for j in jobs if "/flaky-1/" in j.request.urls[0])
     assert extractor.calls == 200 + flaky  # each job ran once, the flaky ones once more
     assert sum(p.stats.received for p in pollers) >= 400
 
 
 def test_a_crawl_out_of_time_hands_its_frontier_on_as_a_batch(
-    worker: ModuleType, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+    worker: WorkerFunction, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every page links to the next ten: far more than the time allows. The crawl reads what
     it fetched, completes partial, and the pages it had still to read (within its budget)
@@ -309,7 +251,7 @@ def test_a_crawl_out_of_time_hands_its_frontier_on_as_a_batch(
         client=httpx.Client(transport=httpx.MockTransport(site)),
     )
     engine = Engine(fetcher=fetcher, models_available=False)
-    monkeypatch.setattr(worker.service, "_extractor", lambda: engine)
+    worker = worker_with(config, engine)
     request = CreateJobRequest.model_validate(
         {
             "urls": ["http://127.0.0.1/"],
@@ -344,7 +286,7 @@ def test_a_crawl_out_of_time_hands_its_frontier_on_as_a_batch(
 
 
 def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlation_id(
-    worker: ModuleType,
+    worker: WorkerFunction,
     config: RuntimeConfig,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -364,7 +306,7 @@ def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlati
             meeting.wait()  # BrokenBarrierError when the others do not run meanwhile
             return ExtractionResult(data={"url": str(request.urls[0])}, strategy="test")
 
-    monkeypatch.setattr(worker.service, "_extractor", lambda: Meeting())
+    worker = worker_with(config, Meeting())
     jobs = [
         worker.service.submit(
             owner_id="owner-a",
@@ -374,10 +316,14 @@ def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlati
         ).job
         for n in range(size)
     ]
+    from atlas_codex.handlers.worker import logger as worker_logger
+
     lines = io.StringIO()
-    stream = worker.logger.registered_handler.setStream(lines)  # the function's log output
+    output = worker_logger.registered_handler
+    assert isinstance(output, logging.StreamHandler)
+    stream = output.setStream(lines)  # the function's log output
     p = SqsPoller(
-        sqs=worker.service.queue.sqs,
+        sqs=worker.sqs,
         queue_url=config.jobs_queue_url,
         handler=worker.handler,
         function_name="atlas-codex-worker-local",
@@ -392,7 +338,7 @@ def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlati
             if handled == size:
                 break
     finally:
-        worker.logger.registered_handler.setStream(stream)
+        output.setStream(stream)
     assert handled == size
     assert [status(worker, j.job_id) for j in jobs] == ["completed"] * size
     logged = [json.loads(line) for line in lines.getvalue().splitlines()]

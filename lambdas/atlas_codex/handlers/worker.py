@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
@@ -33,7 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from atlas_codex import aws, metrics, naming
 from atlas_codex.config import get_config
 from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
-from atlas_codex.jobs.service import RetryLater
+from atlas_codex.jobs.service import JobService, RetryLater
 from atlas_codex.wiring import build_service
 
 SAFETY_MS: Final = 10_000
@@ -43,7 +44,6 @@ MIN_JOB_MS: Final = 15_000
 
 config = get_config()
 logger = Logger(service=naming.service_name("worker"))
-service = build_service(config)
 persistence = DynamoDBPersistenceLayer(
     table_name=config.idempotency_table, boto3_client=aws.dynamodb(config.aws_endpoint_url)
 )
@@ -66,66 +66,74 @@ class Outcomes:
             self.counts[outcome] += 1
 
 
-@idempotent_function(
-    data_keyword_argument="record", persistence_store=persistence, config=idempotency
-)
-def process(record: dict[str, Any], remaining_ms: int) -> str:
-    message = JobMessage.model_validate_json(record["body"])
-    logger.thread_safe_append_keys(correlation_id=message.correlation_id, job_id=message.job_id)
-    if remaining_ms - SAFETY_MS < MIN_JOB_MS:
-        raise NotEnoughTime(f"{remaining_ms} ms left")
-    receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-    deadline = time.monotonic() + (remaining_ms - SAFETY_MS) / 1000
-    job = service.process(message, receive_count=receive_count, deadline=deadline)
-    outcome = job.status if job is not None else "skipped"
-    logger.info("message processed", extra={"outcome": outcome, "receive_count": receive_count})
-    return outcome
+def make_handler(service: JobService) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The worker's Lambda handler, running the queue's messages through ``service`` (the
+    module builds it from the stage's configuration; a test, with the engine it injects)."""
 
-
-def run_record(raw: dict[str, Any], context: LambdaContext, outcomes: Outcomes) -> bool:
-    """One message, start to end; False when it must return to the queue."""
-    record = SQSRecord(raw)
-    attribute = record.message_attributes[CORRELATION_ATTRIBUTE]  # None when absent
-    if attribute is not None and attribute.string_value:
-        logger.thread_safe_append_keys(correlation_id=attribute.string_value)
-    try:
-        process(record=raw, remaining_ms=context.get_remaining_time_in_millis())
-        return True
-    except (RetryLater, NotEnoughTime) as exc:
-        logger.warning("message returned to the queue", extra={"reason": str(exc)})
-        outcomes.add("returned")
-        return False
-    except Exception:
-        logger.exception(
-            "message failed; it returns to the queue, and to the DLQ after the last try"
-        )
-        outcomes.add("failed")
-        return False
-    finally:
-        logger.thread_safe_clear_keys()
-
-
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register_lambda_context(context)
-    records: list[dict[str, Any]] = list(event.get("Records", []))
-    outcomes = Outcomes()
-    if len(records) > 1:
-        with ThreadPoolExecutor(len(records), thread_name_prefix="message") as pool:
-            done = list(pool.map(lambda r: run_record(r, context, outcomes), records))
-    else:
-        done = [run_record(r, context, outcomes) for r in records]
-    metrics.publish_batch(
-        "worker",
-        config.stage,
-        received=len(records),
-        failed=outcomes.counts["failed"],
-        returned=outcomes.counts["returned"],
+    @idempotent_function(
+        data_keyword_argument="record", persistence_store=persistence, config=idempotency
     )
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": r["messageId"]}
-            for r, ok in zip(records, done, strict=True)
-            if not ok
-        ]
-    }
+    def process(record: dict[str, Any], remaining_ms: int) -> str:
+        message = JobMessage.model_validate_json(record["body"])
+        logger.thread_safe_append_keys(correlation_id=message.correlation_id, job_id=message.job_id)
+        if remaining_ms - SAFETY_MS < MIN_JOB_MS:
+            raise NotEnoughTime(f"{remaining_ms} ms left")
+        receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        deadline = time.monotonic() + (remaining_ms - SAFETY_MS) / 1000
+        job = service.process(message, receive_count=receive_count, deadline=deadline)
+        outcome = job.status if job is not None else "skipped"
+        logger.info("message processed", extra={"outcome": outcome, "receive_count": receive_count})
+        return outcome
+
+    def run_record(raw: dict[str, Any], context: LambdaContext, outcomes: Outcomes) -> bool:
+        """One message, start to end; False when it must return to the queue."""
+        record = SQSRecord(raw)
+        attribute = record.message_attributes[CORRELATION_ATTRIBUTE]  # None when absent
+        if attribute is not None and attribute.string_value:
+            logger.thread_safe_append_keys(correlation_id=attribute.string_value)
+        try:
+            process(record=raw, remaining_ms=context.get_remaining_time_in_millis())
+            return True
+        except (RetryLater, NotEnoughTime) as exc:
+            logger.warning("message returned to the queue", extra={"reason": str(exc)})
+            outcomes.add("returned")
+            return False
+        except Exception:
+            logger.exception(
+                "message failed; it returns to the queue, and to the DLQ after the last try"
+            )
+            outcomes.add("failed")
+            return False
+        finally:
+            logger.thread_safe_clear_keys()
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        idempotency.register_lambda_context(context)
+        records: list[dict[str, Any]] = list(event.get("Records", []))
+        outcomes = Outcomes()
+        if len(records) > 1:
+            with ThreadPoolExecutor(len(records), thread_name_prefix="message") as pool:
+                done = list(pool.map(lambda r: run_record(r, context, outcomes), records))
+        else:
+            done = [run_record(r, context, outcomes) for r in records]
+        metrics.publish_batch(
+            "worker",
+            config.stage,
+            received=len(records),
+            failed=outcomes.counts["failed"],
+            returned=outcomes.counts["returned"],
+        )
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]}
+                for r, ok in zip(records, done, strict=True)
+                if not ok
+            ]
+        }
+
+    return handler
+
+
+service = build_service(config)
+handler = make_handler(service)
