@@ -321,7 +321,8 @@ def test_a_page_rendered_in_a_browser_says_so_and_why(
     console.assert_no_complaints()
 
 
-def test_a_batch_lists_its_children(console: Console, local: dict[str, Any]) -> None:
+def finished_batch(console: Console, local: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A batch of two product pages, finished and open in the console with its children."""
     urls = [f"{local['shop']}/product/{i}" for i in (1, 2)]
     with api(local) as c:
         body = {
@@ -329,10 +330,17 @@ def test_a_batch_lists_its_children(console: Console, local: dict[str, Any]) -> 
             "urls": urls,
             "selectors": {"fields": {"name": {"selector": "h1"}}},
         }
-        batch = c.post("/jobs", json=body).json()
-    page = console.signed_in().page
+        batch: dict[str, Any] = c.post("/jobs", json=body).json()
+    console.signed_in()
     console.job(batch["job_id"])
     console.status_is("completed")
+    expect(console.page.locator("#children-table tbody tr")).to_have_count(2)
+    return batch, urls
+
+
+def test_a_batch_lists_its_children(console: Console, local: dict[str, Any]) -> None:
+    batch, urls = finished_batch(console, local)
+    page = console.page
     for _ in range(3):  # overlapping refreshes (and the page's own polling) draw it once
         page.click("#job-refresh")
     rows = page.locator("#children-table tbody tr")
@@ -347,19 +355,9 @@ def test_a_refresh_answered_late_does_not_draw_over_the_next_job(
 ) -> None:
     """A batch's refresh still on its way when a person opens one of its children (whose id
     begins with the batch's) must not draw the batch over the child when it lands."""
-    urls = [f"{local['shop']}/product/{i}" for i in (1, 2)]
-    with api(local) as c:
-        body = {
-            "type": "batch",
-            "urls": urls,
-            "selectors": {"fields": {"name": {"selector": "h1"}}},
-        }
-        batch = c.post("/jobs", json=body).json()
-    page = console.signed_in().page
-    console.job(batch["job_id"])
-    console.status_is("completed")
+    batch, _ = finished_batch(console, local)
+    page = console.page
     rows = page.locator("#children-table tbody tr")
-    expect(rows).to_have_count(2)
 
     held: list[Route] = []
     page.route(
