@@ -106,7 +106,7 @@ class JobListView(BaseModel):
     next_cursor: str | None
 
 
-def shown(result: JobResult | None, include_evidence: bool) -> JobResult | None:
+def as_asked(result: JobResult | None, include_evidence: bool) -> JobResult | None:
     """The result as the client asked to see it: evidence is always stored, shown on request."""
     if result is None or include_evidence:
         return result

@@ -94,7 +94,7 @@ class HealthReport(BaseModel):
         return sum(1 for c in self.checks if c.status == "degraded")
 
 
-class Outcome(Exception):
+class CheckEnded(Exception):
     """Raised by a check to end with a status other than ``ok``."""
 
     def __init__(self, status: Status, message: str, **details: Any) -> None:
@@ -228,7 +228,7 @@ class HealthMonitor:
         )
         ms = int((time.monotonic() - started) * 1000)
         if ms > DYNAMODB_SLOW_MS:
-            raise Outcome(
+            raise CheckEnded(
                 "degraded",
                 f"reading {self.config.jobs_table} took {ms} ms (over {DYNAMODB_SLOW_MS} ms)",
                 read_ms=ms,
@@ -239,7 +239,7 @@ class HealthMonitor:
         if not self.config.models_available:
             if self.config.stage == "local":
                 return Passed("not configured: deterministic extraction serves every job")
-            raise Outcome(
+            raise CheckEnded(
                 "degraded",
                 "not configured: OPENAI_API_KEY is not set, so model strategies are off and "
                 "only deterministic extraction serves",
@@ -250,21 +250,21 @@ class HealthMonitor:
                 self.config.openai_key()
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                    raise Outcome(
+                    raise CheckEnded(
                         "failed", f"the OpenAI key secret {secret} cannot be read: {exc}"[:300]
                     ) from None
                 # The secret is optional (README): without it deterministic extraction serves.
-                raise Outcome(
+                raise CheckEnded(
                     "degraded",
                     f"not configured: the secret {secret} does not exist, so model strategies "
                     "are off and only deterministic extraction serves",
                 ) from None
         if self.model_probe is None:
-            raise Outcome("failed", "a key is configured but no model client could be made")
+            raise CheckEnded("failed", "a key is configured but no model client could be made")
         try:
             models = self.model_probe(min(3.0, self.timeout_s))
         except Exception as exc:
-            raise Outcome(
+            raise CheckEnded(
                 "failed", f"listing models failed: {type(exc).__name__}: {exc}"[:300]
             ) from None
         from atlas_codex.llm.catalog import catalog_for
@@ -273,7 +273,7 @@ class HealthMonitor:
         configured = [*policy.tier_models.values(), policy.production_fallback]
         near = catalog_for(policy).near_shutdown(configured, self.now().date())
         if near:
-            raise Outcome(
+            raise CheckEnded(
                 "degraded",
                 "; ".join(
                     f"{name} shuts down on {when} ({(when - self.now().date()).days} days): "
@@ -289,7 +289,7 @@ class HealthMonitor:
             (set(policy.tier_models.values()) - set(models)) | set(COOLDOWNS.unavailable())
         )
         if missing:
-            raise Outcome(
+            raise CheckEnded(
                 "degraded",
                 f"the endpoint does not list the configured models {', '.join(missing)}",
                 missing=missing,
@@ -307,7 +307,7 @@ class HealthMonitor:
         outcome = self.extractor().extract(request, ExtractionTask.within(self.timeout_s))
         data = outcome.data[0] if isinstance(outcome.data, list) and outcome.data else outcome.data
         if data != CANARY_EXPECTED:
-            raise Outcome(
+            raise CheckEnded(
                 "failed",
                 f"the canary page extracted to {json.dumps(data)[:200]}, expected "
                 f"{json.dumps(CANARY_EXPECTED)}",
@@ -331,7 +331,7 @@ class HealthMonitor:
                 job_id = item.get("job_id", {}).get("S", "?")
                 invalid.append(f"{job_id}: {str(exc).splitlines()[0][:120]}")
         if invalid:
-            raise Outcome(
+            raise CheckEnded(
                 "failed",
                 f"{len(invalid)} of {len(items)} recent jobs do not match the job schema "
                 f"(first: {invalid[0]}); run `atlas-codex migrate --dry-run`",
@@ -346,16 +346,16 @@ class HealthMonitor:
         details = {"spent_usd": float(spent), "budget_usd": float(budget), "percent": pct}
         message = f"${spent:.2f} of ${budget:.2f} this month ({pct:.1f}%)"
         if pct >= BUDGET_FAILED_PCT:
-            raise Outcome("failed", f"{message}: model calls are about to be refused", **details)
+            raise CheckEnded("failed", f"{message}: model calls are about to be refused", **details)
         if pct >= BUDGET_DEGRADED_PCT:
-            raise Outcome("degraded", f"{message}: past {BUDGET_DEGRADED_PCT:g}%", **details)
+            raise CheckEnded("degraded", f"{message}: past {BUDGET_DEGRADED_PCT:g}%", **details)
         return Passed(message, details)
 
     def check_configuration(self) -> Passed:
         try:
             RuntimeConfig.from_env(self.environ)
         except ConfigError as exc:
-            raise Outcome(
+            raise CheckEnded(
                 "failed", f"invalid function environment: {exc.problems}", problems=exc.problems
             ) from None
         return Passed("the function environment is valid")
@@ -371,7 +371,7 @@ class HealthMonitor:
         try:
             seconds = self.network_probe(host, port, min(3.0, self.timeout_s), tls=tls)
         except Exception as exc:
-            raise Outcome(
+            raise CheckEnded(
                 "failed", f"{host}:{port} unreachable: {type(exc).__name__}: {exc}"[:300]
             ) from None
         done = "resolved and TLS completed" if tls else "resolved and connected (plain http)"
@@ -408,7 +408,7 @@ class HealthMonitor:
                 "message lost (`atlas-codex ops jobs sweep`)"
             )
         if problems:
-            raise Outcome("degraded", "; ".join(problems), **details)
+            raise CheckEnded("degraded", "; ".join(problems), **details)
         return Passed(f"jobs queue {depths['jobs_queue']}, DLQs empty, no stuck jobs", details)
 
     # ------------------------------------------------------------------ helpers
@@ -445,7 +445,7 @@ def _timed(name: str, check: Check) -> CheckResult:
         passed = check()
         status: Status = "ok"
         message, details = passed.message, dict(passed.details or {})
-    except Outcome as outcome:
+    except CheckEnded as outcome:
         status, message, details = outcome.status, outcome.message, outcome.details
     except Exception as exc:  # a check that breaks is a failed check, with why
         status, message, details = "failed", f"{type(exc).__name__}: {exc}"[:500], {}

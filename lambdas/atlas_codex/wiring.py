@@ -16,13 +16,13 @@ from atlas_codex.auth import ApiKeyStore
 from atlas_codex.config import RuntimeConfig, get_config
 from atlas_codex.engine.pages import PageStore
 from atlas_codex.extraction.contract import Extractor
+from atlas_codex.finished_jobs import outcome_metrics
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import SqsJobQueue
 from atlas_codex.jobs.schema import Job
 from atlas_codex.jobs.service import JobService, Notifier
 from atlas_codex.live import ConnectionStore, LivePush
 from atlas_codex.netguard import NetPolicy
-from atlas_codex.outcomes import outcome_metrics
 from atlas_codex.usage import UsageLedger
 from atlas_codex.webhooks.delivery import WebhookQueue, WebhookSender
 from atlas_codex.webhooks.secrets_store import WebhookSecretStore

@@ -51,8 +51,8 @@ def test_missing_required_fields_and_truncation_are_problems_too() -> None:
         {"name": None, "price": 3}, SCHEMA, missing_required=["name"], truncated=True
     )
     assert found == ["required field not found: name", quality.TRUNCATED]
-    assert not quality.vacant(found)
-    assert quality.vacant(quality.problems({"name": None}, SCHEMA))
+    assert not quality.gave_nothing(found)
+    assert quality.gave_nothing(quality.problems({"name": None}, SCHEMA))
 
 
 def test_leaves_walk_objects_and_lists_by_path() -> None:

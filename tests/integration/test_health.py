@@ -13,9 +13,9 @@ import pytest
 from atlas_codex import aws
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.health import (
+    CheckEnded,
     CheckResult,
     HealthMonitor,
-    Outcome,
     Passed,
     canary_extractor,
     latest_report,
@@ -211,7 +211,7 @@ def test_with_a_key_the_model_and_network_checks_probe_the_endpoint(
 
 def test_a_check_that_raises_is_failed_with_the_reason(monitor: HealthMonitor) -> None:
     def broken() -> Passed:
-        raise Outcome("degraded", "half broken", shard=3)
+        raise CheckEnded("degraded", "half broken", shard=3)
 
     def crashes() -> Passed:
         raise KeyError("boom")

@@ -17,7 +17,7 @@ from atlas_codex.jobs.errors import (
     JobNotFound,
     TransitionRefused,
 )
-from atlas_codex.jobs.manager import CreateOutcome, JobManager
+from atlas_codex.jobs.manager import JobManager, Submitted
 from atlas_codex.jobs.schema import CreateJobRequest, Job, JobCost, JobError, JobResult
 from atlas_codex.values import utcnow
 
@@ -31,7 +31,7 @@ def create(
     *,
     request: CreateJobRequest = REQUEST,
     idempotency_key: str | None = None,
-) -> CreateOutcome:
+) -> Submitted:
     return manager.create(
         owner_id=owner, request=request, correlation_id="corr-1", idempotency_key=idempotency_key
     )

@@ -19,7 +19,7 @@ from atlas_codex.api_models import (
     ReextractionView,
     ResultView,
     SyncResultView,
-    shown,
+    as_asked,
 )
 from atlas_codex.extraction.contract import Quote
 from atlas_codex.jobs.schema import (
@@ -74,7 +74,7 @@ def job_routes(service: JobService) -> Router:
         return ResultView(
             job_id=job.job_id,
             delivery="inline",
-            result=shown(job.result, include_evidence),
+            result=as_asked(job.result, include_evidence),
             evidence_included=include_evidence,
         )
 

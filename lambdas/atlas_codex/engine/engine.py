@@ -271,7 +271,7 @@ class Engine:
             run.pages.append(PageResult(url=page.url, status="failed", error=error))
             return page
         run.served.add(strategy)
-        if quality.vacant(found.problems):
+        if quality.gave_nothing(found.problems):
             shell = _shell_note(page, renders)
             if shell is not None:
                 found.problems.append(shell)
@@ -340,7 +340,7 @@ class Engine:
                 done=outcome,
             )
         read = [p for p in pages if p.status == "ok"]
-        if all(quality.vacant(p.quality_problems) for p in read):
+        if all(quality.gave_nothing(p.quality_problems) for p in read):
             raise ExtractionError(
                 "empty_extraction",
                 f"nothing was extracted from {len(read)} page{'s' if len(read) > 1 else ''}: "
@@ -674,7 +674,7 @@ class Engine:
             if strategy == "structured-data" and later_model and value.missing:
                 # Not complete: a model reads the page for the missing fields only; what was
                 # found is kept (and served if no model answers).
-                if not quality.vacant(value.problems):
+                if not quality.gave_nothing(value.problems):
                     known = value
                     vacant = vacant or (value, strategy)
                     spend.decisions.append(
@@ -689,7 +689,7 @@ class Engine:
                 spend.decisions.append(
                     "product facts complete from the page's data and buy box: no model call"
                 )
-            if quality.vacant(value.problems):
+            if quality.gave_nothing(value.problems):
                 vacant = vacant or (value, strategy)
                 continue
             return served(value, strategy)
@@ -969,7 +969,7 @@ def _acceptable(url: str) -> bool:
 
 def _score(problems: list[str]) -> int:
     """Lower is better: an empty answer is worse than any number of lesser problems."""
-    return (100 if quality.vacant(problems) else 0) + len(problems)
+    return (100 if quality.gave_nothing(problems) else 0) + len(problems)
 
 
 def _judged(found: Extraction, schema: Any) -> Extraction:
@@ -1065,7 +1065,7 @@ class _Renders:
         if not _runs_scripts(page.parsed()):
             return None
         shell = hydration.app_shell(page.parsed())
-        if problems is None or quality.vacant(problems):
+        if problems is None or quality.gave_nothing(problems):
             return shell or "the page's HTML gave nothing to extract, and the page runs scripts"
         if shell is not None and problems:
             return f"{shell}; the HTML and the data it ships left {len(problems)} problem(s)"

@@ -65,7 +65,7 @@ def problems(
     return found
 
 
-def vacant(page_problems: list[str]) -> bool:
+def gave_nothing(page_problems: list[str]) -> bool:
     """The page gave nothing worth returning."""
     return any(p in VACANT_PROBLEMS for p in page_problems)
 
@@ -73,4 +73,4 @@ def vacant(page_problems: list[str]) -> bool:
 def misses_fields(page_problems: list[str]) -> bool:
     """The answer lacks what the job asks for (a required field, or everything): text that
     held more of the page might give it."""
-    return vacant(page_problems) or any(p.startswith(MISSING_REQUIRED) for p in page_problems)
+    return gave_nothing(page_problems) or any(p.startswith(MISSING_REQUIRED) for p in page_problems)

@@ -54,7 +54,7 @@ class NotEnoughTime(Exception):
     """This invocation has too little time left to start the job; the queue will redeliver."""
 
 
-class Outcomes:
+class MessageTally:
     """This invocation's messages that failed, and those returned on purpose."""
 
     def __init__(self) -> None:
@@ -85,7 +85,7 @@ def make_handler(service: JobService) -> Callable[[dict[str, Any], LambdaContext
         logger.info("message processed", extra={"outcome": outcome, "receive_count": receive_count})
         return outcome
 
-    def run_record(raw: dict[str, Any], context: LambdaContext, outcomes: Outcomes) -> bool:
+    def run_record(raw: dict[str, Any], context: LambdaContext, outcomes: MessageTally) -> bool:
         """One message, start to end; False when it must return to the queue."""
         record = SQSRecord(raw)
         attribute = record.message_attributes[CORRELATION_ATTRIBUTE]  # None when absent
@@ -111,7 +111,7 @@ def make_handler(service: JobService) -> Callable[[dict[str, Any], LambdaContext
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         idempotency.register_lambda_context(context)
         records: list[dict[str, Any]] = list(event.get("Records", []))
-        outcomes = Outcomes()
+        outcomes = MessageTally()
         if len(records) > 1:
             with ThreadPoolExecutor(len(records), thread_name_prefix="message") as pool:
                 done = list(pool.map(lambda r: run_record(r, context, outcomes), records))

@@ -82,7 +82,7 @@ def child_job_id(parent_id: str, index: int) -> str:
 
 
 @dataclass(frozen=True)
-class CreateOutcome:
+class Submitted:
     job: Job
     created: bool
     """False when an idempotency-key retry returned the first job."""
@@ -145,7 +145,7 @@ class JobManager:
         idempotency_key: str | None = None,
         reextraction_of: ReextractionOf | None = None,
         continues: str | None = None,
-    ) -> CreateOutcome:
+    ) -> Submitted:
         """One conditional put. With an idempotency key the id is derived from (owner, key),
         so a retry meets the first job: same request -> that job, other request -> conflict."""
         digest = request_hash(request, reextraction_of)
@@ -164,12 +164,12 @@ class JobManager:
         for _ in range(3):
             existing = self.table.put_new(job)
             if existing is None:
-                return CreateOutcome(job=job, created=True)
+                return Submitted(job=job, created=True)
             if idempotency_key is None:  # a random id met another job: draw again
                 job = job.model_copy(update={"job_id": new_job_id()})
                 continue
             if existing.owner_id == owner_id and existing.request_hash == digest:
-                return CreateOutcome(job=existing, created=False)
+                return Submitted(job=existing, created=False)
             raise IdempotencyConflict(existing)
         raise RuntimeError("could not find a free job id")  # pragma: no cover - 2^80 random bits
 

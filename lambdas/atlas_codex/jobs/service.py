@@ -36,7 +36,7 @@ from atlas_codex.jobs.errors import (
     NotReextractable,
     TransitionRefused,
 )
-from atlas_codex.jobs.manager import CreateOutcome, JobManager, child_job_id
+from atlas_codex.jobs.manager import JobManager, Submitted, child_job_id
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import (
@@ -74,7 +74,7 @@ CANCEL_WORKERS: Final = 8
 
 
 @dataclass(frozen=True)
-class SyncOutcome:
+class SyncRun:
     job: Job
     finished: bool
     """False when the deadline passed and the job went on asynchronously."""
@@ -139,7 +139,7 @@ class JobService:
         idempotency_key: str | None,
         reextraction_of: ReextractionOf | None = None,
         continues: str | None = None,
-    ) -> CreateOutcome:
+    ) -> Submitted:
         """Create the job and queue it. A retry of a job still pending queues it again:
         if the first enqueue was lost the job still runs, and a duplicate loses the claim."""
         self.check_webhook(request.webhook_url)
@@ -164,7 +164,7 @@ class JobService:
         correlation_id: str,
         idempotency_key: str | None,
         deadline: float,
-    ) -> SyncOutcome:
+    ) -> SyncRun:
         """Run a sync job inline until ``deadline`` (monotonic); past it, the job is handed
         to the queue and goes on asynchronously: the work is never thrown away."""
         self.check_webhook(request.webhook_url)
@@ -179,12 +179,12 @@ class JobService:
         if not outcome.created:
             if job.status == "pending":
                 self.queue.send(job)
-            return SyncOutcome(job=job, finished=job.status in TERMINAL_STATUSES)
+            return SyncRun(job=job, finished=job.status in TERMINAL_STATUSES)
         wall_deadline = self._wall_clock(deadline)
         try:
             job = self.manager.claim(job.job_id, deadline_at=wall_deadline)
         except TransitionRefused as exc:
-            return SyncOutcome(job=exc.current, finished=exc.current.status in TERMINAL_STATUSES)
+            return SyncRun(job=exc.current, finished=exc.current.status in TERMINAL_STATUSES)
         try:
             outcome_job = self._run(job, deadline, run_on="api")
         except DeadlineExceeded:
@@ -192,15 +192,15 @@ class JobService:
                 job.job_id, reason="sync deadline passed; continuing asynchronously"
             )
             self.queue.send(released)
-            return SyncOutcome(job=released, finished=False)
+            return SyncRun(job=released, finished=False)
         except RetryLater:
             # Released after a transient failure: the queue retries it like any async job
             # (a job left pending with no message would wait for the sweeper).
             current = self.manager.get(job.job_id)
             if current.status == "pending":
                 self.queue.send(current)
-            return SyncOutcome(job=current, finished=current.status in TERMINAL_STATUSES)
-        return SyncOutcome(job=outcome_job, finished=outcome_job.status in TERMINAL_STATUSES)
+            return SyncRun(job=current, finished=current.status in TERMINAL_STATUSES)
+        return SyncRun(job=outcome_job, finished=outcome_job.status in TERMINAL_STATUSES)
 
     def check_model(self, request: CreateJobRequest) -> None:
         """Refuse, at submission, a job that needs a model when none is configured: it could
@@ -280,7 +280,7 @@ class JobService:
         asked: ReextractRequest,
         correlation_id: str,
         idempotency_key: str | None,
-    ) -> tuple[CreateOutcome, PageManifest]:
+    ) -> tuple[Submitted, PageManifest]:
         """A new job that runs the ``asked`` extraction over ``job_id``'s stored pages (no
         fetch), linked to it, with a field-by-field diff against its result when asked."""
         source = self.manager.get(job_id, owner_id=owner_id)
@@ -498,7 +498,7 @@ class JobService:
         if time.monotonic() > deadline:
             raise DeadlineExceeded()
         result = self._result(job, outcome)
-        continuation = self._hand_on(job, outcome) if outcome.frontier else None
+        continuation = self._hand_on_frontier(job, outcome) if outcome.frontier else None
         cost = with_aws(outcome.cost, outcome)
         ended = self._terminal(
             lambda: self.manager.complete(
@@ -520,7 +520,7 @@ class JobService:
                 self.cancel(owner_id=job.owner_id, job_id=continuation.job_id)
         return ended
 
-    def _hand_on(self, job: Job, outcome: ExtractionResult) -> Job:
+    def _hand_on_frontier(self, job: Job, outcome: ExtractionResult) -> Job:
         """The pages a crawl had no time for, as a batch job (one child per page, through
         the queue), linked both ways. Its id derives from the crawl's, so a retried
         completion meets the same batch instead of making a second one."""
