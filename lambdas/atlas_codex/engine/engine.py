@@ -65,7 +65,7 @@ from atlas_codex.render.result import RenderFailed
 from atlas_codex.values import check_http_url, utcnow
 
 if TYPE_CHECKING:
-    from atlas_codex.llm.extraction import ModelStrategies, Spend
+    from atlas_codex.llm.extraction import ModelAnswer, ModelStrategies, Spend
     from atlas_codex.render.client import RenderClient
 
 MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})
@@ -733,143 +733,197 @@ class Engine:
         page: CrawledPage,
         known: Extraction | None = None,
     ) -> Extraction:
-        """A model extraction through the quality gate: output with problems is tried again
-        on stronger tiers (within the budget and the ceiling); the best answer serves."""
-        from atlas_codex.llm.extraction import NoStrongerTier
+        """A model extraction through the quality gate: an answer missing what the job asks
+        is read again on the full page, then output with problems is tried on stronger tiers
+        (within the budget, the ceiling and the spend bound); the best answer serves."""
         from atlas_codex.llm.router import RouterFailed
 
         assert page.page is not None
-        assert self.models is not None
-        request, attempts, spend = run.request, run.attempts, run.spend
-        url = page.page.url
-        whole = request.json_schema
+        request, whole = run.request, run.request.json_schema
         if known is not None and whole is not None:
             request = _ask_for_the_rest(request, whole, known)
         job = model_view.focus(request.json_schema, request.instruction)
-        read = model_view.view(page.parsed(), url, job, main=page.main_markdown())
-        # What the quotes are checked against, normalised once for every answer.
-        texts = evidence.haystack([read.markdown, page.page.text])
-        pages = len(request.urls) if request.crawl is None else request.crawl.max_pages
-        # What the model reads: the page's view, then the full page once the gate widened it.
-        markdown = read.markdown
+        read = model_view.view(page.parsed(), page.page.url, job, main=page.main_markdown())
+        gate = _Gate(
+            request=request,
+            url=page.page.url,
+            markdown=read.markdown,
+            # What the quotes are checked against, normalised once for every answer.
+            texts=evidence.haystack([read.markdown, page.page.text]),
+            pages=len(request.urls) if request.crawl is None else request.crawl.max_pages,
+        )
         try:
-            if spend.bound is not None:
-                # What the quote promised for this page, computed the same way.
-                spend.allow(
-                    self.models.quote(
-                        url=url,
-                        markdown=read.markdown,
-                        schema=dict(request.json_schema)
-                        if request.json_schema is not None
-                        else None,
-                        instruction=request.instruction,
-                        pages=pages,
-                        escalations=MAX_ESCALATIONS,
-                        start=request.model_tier,
-                    ).high
-                )
-            if strategy == "schema-model":
-                assert request.json_schema is not None
-                answer = self.models.schema(
-                    url=url,
-                    markdown=markdown,
-                    deadline=run.deadline,
-                    spend=spend,
-                    schema=dict(request.json_schema),
-                    instruction=request.instruction,
-                    attempts=attempts,
-                    pages=pages,
-                    start=request.model_tier,
-                    may_downgrade=request.model_tier is None,
-                )
-            else:
-                assert request.instruction is not None
-                answer = self.models.instruction(
-                    url=url,
-                    markdown=markdown,
-                    deadline=run.deadline,
-                    spend=spend,
-                    instruction=request.instruction,
-                    attempts=attempts,
-                    pages=pages,
-                    start=request.model_tier,
-                    may_downgrade=request.model_tier is None,
-                )
+            self._hold_to_the_quote(run, gate)
+            first = self._first_answer(run, strategy, gate)
         except RouterFailed as exc:
             raise StrategyFailed(exc.code, exc.message) from None
-        found = _judged_answer(answer, texts)
-        widened = False
-        if quality.misses_fields(found.problems) and read.tokens < read.full_page_tokens:
-            # Read wider before paying more: a stronger model reading the same cut text
-            # cannot find what the cut left out.
-            wide = model_view.view(page.parsed(), url, job, main=read.markdown, name="full")
-            try:
-                wider = self.models.schema(
-                    url=url,
-                    markdown=wide.markdown,
-                    deadline=run.deadline,
-                    spend=spend,
-                    schema=answer.schema,
-                    instruction=request.instruction,
-                    attempts=attempts,
-                    pages=pages,
-                    start=answer.tier,
-                    may_downgrade=False,
-                    gate=True,
-                )
-            except RouterFailed as exc:
-                spend.decisions.append(f"quality gate: no wider reading ({exc.code})")
-            else:
-                texts = evidence.haystack([read.markdown, wide.markdown, page.page.text])
-                candidate = _judged_answer(wider, texts)
-                spend.decisions.append(
-                    f"quality gate: {'; '.join(found.problems)} -> the full page "
-                    f"({wide.tokens} tokens, was {read.tokens}) at {wider.tier}: "
-                    + ("fixed it" if not candidate.problems else "; ".join(candidate.problems))
-                )
-                markdown = wide.markdown
-                widened = True
-                if _score(candidate.problems) <= _score(found.problems):
-                    answer, found = wider, candidate
-        for _ in range(MAX_ESCALATIONS):
-            if not found.problems:
-                break
-            try:
-                better = self.models.schema(
-                    url=url,
-                    markdown=markdown,
-                    deadline=run.deadline,
-                    spend=spend,
-                    schema=answer.schema,
-                    instruction=request.instruction,
-                    attempts=attempts,
-                    pages=pages,
-                    above=answer.tier,
-                )
-            except NoStrongerTier:
-                break
-            except RouterFailed as exc:
-                spend.decisions.append(f"quality gate: no escalation ({exc.code})")
-                break
-            candidate = _judged_answer(better, texts)
-            spend.decisions.append(
-                f"quality gate: {'; '.join(found.problems)} -> {better.tier} "
-                + ("fixed it" if not candidate.problems else "; ".join(candidate.problems))
-            )
-            if _score(candidate.problems) <= _score(found.problems):
-                answer, found = better, candidate
-            else:
-                answer = replace(answer, tier=better.tier)
-        view = ReadView(
+        gate.answer, gate.found = first, _judged_answer(first, gate.texts)
+        if quality.misses_fields(gate.found.problems) and read.tokens < read.full_page_tokens:
+            self._read_wider(run, gate, page, job, read)
+        self._escalate(run, gate)
+        found = gate.found
+        if known is not None and whole is not None:
+            found = _merged(known, found, whole)
+        found.view = ReadView(
             name=read.name,
             tokens=read.tokens,
             full_page_tokens=read.full_page_tokens,
-            widened=widened,
+            widened=gate.widened,
         )
-        if known is not None and whole is not None:
-            found = _merged(known, found, whole)
-        found.view = view
         return found
+
+    def _hold_to_the_quote(self, run: ExtractionRun, gate: _Gate) -> None:
+        """Without a cost ceiling, the page may spend what its quote promised at most,
+        computed the same way (``Spend.allow``)."""
+        assert self.models is not None
+        if run.spend.bound is None:
+            return
+        request = gate.request
+        run.spend.allow(
+            self.models.quote(
+                url=gate.url,
+                markdown=gate.markdown,
+                schema=dict(request.json_schema) if request.json_schema is not None else None,
+                instruction=request.instruction,
+                pages=gate.pages,
+                escalations=MAX_ESCALATIONS,
+                start=request.model_tier,
+            ).high
+        )
+
+    def _first_answer(self, run: ExtractionRun, strategy: str, gate: _Gate) -> ModelAnswer:
+        """The job's own call: the schema's, or the instruction's (which proposes a schema
+        from the instruction first), at the tier the router chooses or the client set."""
+        assert self.models is not None
+        request = gate.request
+        if strategy == "schema-model":
+            assert request.json_schema is not None
+            return self.models.schema(
+                url=gate.url,
+                markdown=gate.markdown,
+                deadline=run.deadline,
+                spend=run.spend,
+                schema=dict(request.json_schema),
+                instruction=request.instruction,
+                attempts=run.attempts,
+                pages=gate.pages,
+                start=request.model_tier,
+                may_downgrade=request.model_tier is None,
+            )
+        assert request.instruction is not None
+        return self.models.instruction(
+            url=gate.url,
+            markdown=gate.markdown,
+            deadline=run.deadline,
+            spend=run.spend,
+            instruction=request.instruction,
+            attempts=run.attempts,
+            pages=gate.pages,
+            start=request.model_tier,
+            may_downgrade=request.model_tier is None,
+        )
+
+    def _read_wider(
+        self,
+        run: ExtractionRun,
+        gate: _Gate,
+        page: CrawledPage,
+        job: model_view.Focus,
+        read: model_view.View,
+    ) -> None:
+        """Read wider before paying more: a stronger model reading the same cut text cannot
+        find what the cut left out. The full page, at the same tier; kept if no worse."""
+        from atlas_codex.llm.router import RouterFailed
+
+        assert self.models is not None
+        assert page.page is not None
+        assert gate.answer is not None
+        assert gate.found is not None
+        wide = model_view.view(page.parsed(), gate.url, job, main=read.markdown, name="full")
+        try:
+            wider = self.models.schema(
+                url=gate.url,
+                markdown=wide.markdown,
+                deadline=run.deadline,
+                spend=run.spend,
+                schema=gate.answer.schema,
+                instruction=gate.request.instruction,
+                attempts=run.attempts,
+                pages=gate.pages,
+                start=gate.answer.tier,
+                may_downgrade=False,
+                gate=True,
+            )
+        except RouterFailed as exc:
+            run.spend.decisions.append(f"quality gate: no wider reading ({exc.code})")
+            return
+        gate.texts = evidence.haystack([read.markdown, wide.markdown, page.page.text])
+        candidate = _judged_answer(wider, gate.texts)
+        run.spend.decisions.append(
+            f"quality gate: {'; '.join(gate.found.problems)} -> the full page "
+            f"({wide.tokens} tokens, was {read.tokens}) at {wider.tier}: "
+            + ("fixed it" if not candidate.problems else "; ".join(candidate.problems))
+        )
+        gate.markdown, gate.widened = wide.markdown, True
+        if _score(candidate.problems) <= _score(gate.found.problems):
+            gate.answer, gate.found = wider, candidate
+
+    def _escalate(self, run: ExtractionRun, gate: _Gate) -> None:
+        """Output with problems goes to the next stronger tier, at most MAX_ESCALATIONS
+        times; a better (or no worse) answer replaces the one held."""
+        from atlas_codex.llm.extraction import NoStrongerTier
+        from atlas_codex.llm.router import RouterFailed
+
+        assert self.models is not None
+        assert gate.answer is not None
+        assert gate.found is not None
+        for _ in range(MAX_ESCALATIONS):
+            if not gate.found.problems:
+                return
+            try:
+                better = self.models.schema(
+                    url=gate.url,
+                    markdown=gate.markdown,
+                    deadline=run.deadline,
+                    spend=run.spend,
+                    schema=gate.answer.schema,
+                    instruction=gate.request.instruction,
+                    attempts=run.attempts,
+                    pages=gate.pages,
+                    above=gate.answer.tier,
+                )
+            except NoStrongerTier:
+                return
+            except RouterFailed as exc:
+                run.spend.decisions.append(f"quality gate: no escalation ({exc.code})")
+                return
+            candidate = _judged_answer(better, gate.texts)
+            run.spend.decisions.append(
+                f"quality gate: {'; '.join(gate.found.problems)} -> {better.tier} "
+                + ("fixed it" if not candidate.problems else "; ".join(candidate.problems))
+            )
+            if _score(candidate.problems) <= _score(gate.found.problems):
+                gate.answer, gate.found = better, candidate
+            else:
+                gate.answer = replace(gate.answer, tier=better.tier)
+
+
+@dataclass
+class _Gate:
+    """One page through the model strategies and the quality gate: what the model is asked
+    and reads, and the best answer so far."""
+
+    request: JobRequest
+    """The request the model is asked (after product facts: the rest of the schema)."""
+    url: str
+    markdown: str
+    """What the model reads: the page's view, then the full page once the gate widened it."""
+    texts: str
+    """What the answers' quotes are checked against."""
+    pages: int
+    answer: ModelAnswer | None = None
+    found: Extraction | None = None
+    widened: bool = False
 
 
 def _direct_css(request: JobRequest, page: CrawledPage) -> Extraction:
@@ -979,7 +1033,7 @@ def _judged(found: Extraction, schema: Any) -> Extraction:
     return found
 
 
-def _judged_answer(answer: Any, texts: str) -> Extraction:
+def _judged_answer(answer: ModelAnswer, texts: str) -> Extraction:
     checked = evidence.check(answer.data, answer.quotes, texts)
     found = Extraction(
         data=answer.data,
