@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from atlas_codex.extraction.result import Failure, Step
 from atlas_codex.llm import output, tokens
@@ -270,6 +270,46 @@ class RouterFailed(Exception):
         self.attempts = attempts
 
 
+@dataclass
+class _Route:
+    """One call's way down its chain: what was tried, billed and refused so far."""
+
+    models: list[tuple[str, list[str]]]
+    whole: list[dict[str, str]]
+    whole_prompt: int
+    queue: list[tuple[str, list[str], int | None]]
+    """(model, why it is here, an output cap of its own: a retry of a cut answer)"""
+    attempts: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    estimated: Decimal = Decimal(0)
+    actual: Decimal = Decimal(0)
+    last: tuple[str, str] = ("model_unavailable", "no model could be tried")
+    tried: set[str] = field(default_factory=set)
+    truncated: bool = False
+    budget_refused: list[str] = field(default_factory=list)
+    ceiling_message: str = ""
+    """Why the job's cost ceiling (or spend bound) refused a model; empty: none did."""
+    ceiling_refused: list[str] = field(default_factory=list)
+    sent: int = 0
+    """Calls sent to a model."""
+
+    def skip(self, model: str, started: Any, kind: str, message: str) -> None:
+        self.attempts.append(_skipped(model, started, kind, message))
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """One call about to be sent: the model, its prompt, cap and estimate, its reservation."""
+
+    model: str
+    entry: ModelEntry
+    started: Any
+    prompt: int
+    max_out: int
+    expected: Decimal
+    reservation: Any
+
+
 class Router:
     def __init__(
         self,
@@ -351,169 +391,222 @@ class Router:
         return CallQuote(model, prompt, low, expected, high, first_worst)
 
     def run(self, call: Call, decision: Decision, *, deadline: float) -> Routed:
-        attempts: list[Step] = []
-        warnings: list[str] = []
-        estimated = Decimal(0)
-        actual = Decimal(0)
-        last_code, last_message = "model_unavailable", "no model could be tried"
+        """Send ``call`` down the tier's chain: the first model that answers serves. Each
+        model is skipped while cooling down, too small for the prompt (when a later one is
+        not), over the job's ceiling or bound, or refused by the budget; a cut answer is
+        tried once more on the same model with room to finish."""
         models = chain(decision.tier, self.policy, self.catalog, self.today())
-        tried: set[str] = set()
-        truncated = False
-        budget_refused: list[str] = []
-        ceiling_message = ""  # why the job's cost ceiling refused a model; empty: none
-        ceiling_refused: list[str] = []
-        sent = 0  # calls sent to a model
         # The whole prompt is the same for every model: built and counted once.
         whole = call.messages(None)
-        whole_prompt = tokens.prompt_tokens(whole, call.schema, strict=call.strict)
-        # (model, why it is here, an output cap of its own: a retry of a cut answer)
-        queue: list[tuple[str, list[str], int | None]] = [(m, r, None) for m, r in models]
-        while queue:
-            model, reasons, cap = queue.pop(0)
-            if model in tried and cap is None:
+        route = _Route(
+            models=models,
+            whole=whole,
+            whole_prompt=tokens.prompt_tokens(whole, call.schema, strict=call.strict),
+            queue=[(m, r, None) for m, r in models],
+        )
+        while route.queue:
+            model, reasons, cap = route.queue.pop(0)
+            if model in route.tried and cap is None:
                 continue
-            tried.add(model)
-            warnings += reasons
+            route.tried.add(model)
+            route.warnings += reasons
             started = utcnow()
             cooling = self.cooldowns.cooling(model)
             if cooling:
-                attempts.append(
-                    _skipped(model, started, "rate_limited", f"cooling down for {cooling:.0f} s")
-                )
+                route.skip(model, started, "rate_limited", f"cooling down for {cooling:.0f} s")
                 continue
-            remaining = deadline - self.clock()
-            if remaining < MIN_CALL_S:
-                last_code, last_message = "deadline_exceeded", "no time left for another model call"
+            if deadline - self.clock() < MIN_CALL_S:
+                route.last = ("deadline_exceeded", "no time left for another model call")
                 break
             entry = self.catalog.get(model)
             max_out = self.output_cap(call, entry, cap)
-            messages, prompt = whole, whole_prompt
-            room = entry.context_window - max_out
-            if prompt > room:
-                if any(
-                    self.catalog.get(m).context_window - max_out >= prompt
-                    for m, _ in models
-                    if m not in tried
-                ):
-                    attempts.append(
-                        _skipped(
-                            model,
-                            started,
-                            "context_length",
-                            f"{prompt} input tokens exceed its window ({entry.context_window})",
-                        )
-                    )
-                    continue
-                before = prompt
-                messages, prompt = self._fit(call, whole, prompt, room)
-                warnings.append(f"content truncated for {model}: {before} -> {prompt} input tokens")
-                truncated = True
+            fitted = self._fit_window(call, route, model, entry, max_out, started)
+            if fitted is None:
+                continue
+            messages, prompt = fitted
             expected, worst = self.estimate(model, prompt, call, max_out)
-            over = call.ceiling_usd is not None and actual + worst > call.ceiling_usd
-            stand_in = bool(attempts) and not actual  # models before it failed unbilled
-            if over and call.ceiling_code == "spend_bound_reached" and not call.gate and stand_in:
-                # The models quoted could not be used (none billed anything): the job is not
-                # left without an answer for a price nobody chose; the record says so.
-                warnings.append(
-                    f"{model} stands in for unavailable models at its own price: this call may "
-                    f"cost up to ${worst:.6f}, beyond the job's spend bound"
-                )
-                over = False
-            if over:
-                assert call.ceiling_usd is not None
-                message = (
-                    f"{call.ceiling_name} leaves ${max(call.ceiling_usd - actual, Decimal(0)):.6f};"
-                    f" a call to {model} may cost up to ${worst:.6f}"
-                )
-                attempts.append(_skipped(model, started, call.ceiling_code, message))
-                ceiling_message = message
-                ceiling_refused.append(model)
+            if not self._within_ceiling(call, route, model, worst, started):
                 continue
             reservation = None
             if self.budget is not None:
                 try:
                     reservation = self.budget.reserve(worst)
                 except BudgetExceeded as exc:
-                    budget_refused.append(model)
-                    attempts.append(_skipped(model, started, "budget_exceeded", exc.message))
-                    last_code, last_message = "budget_exceeded", exc.message
+                    route.budget_refused.append(model)
+                    route.skip(model, started, "budget_exceeded", exc.message)
+                    route.last = ("budget_exceeded", exc.message)
                     continue
-            estimated += expected
-            sent += 1
-            from atlas_codex.llm.client import (
-                ENDPOINT_FAILURES,
-                RETRYABLE_ELSEWHERE,
-                ModelCallFailed,
-            )
+            route.estimated += expected
+            route.sent += 1
+            sent = _Sent(model, entry, started, prompt, max_out, expected, reservation)
+            answer = self._send(call, route, sent, messages, deadline, cap)
+            if isinstance(answer, Routed):
+                return answer
+            if answer == "stop":
+                break
+        raise self._failed(call, route)
 
-            try:
-                completion = self.client.complete(
-                    model=model,
-                    messages=messages,
-                    schema=call.schema,
-                    max_output_tokens=max_out,
-                    timeout_s=self._timeout(deadline, models, tried),
-                    reasoning_effort=call.reasoning_effort if entry.reasoning else None,
-                    strict=call.strict,
+    def _fit_window(
+        self,
+        call: Call,
+        route: _Route,
+        model: str,
+        entry: ModelEntry,
+        max_out: int,
+        started: Any,
+    ) -> tuple[list[dict[str, str]], int] | None:
+        """The messages and their tokens as ``model`` takes them: whole when they fit its
+        window; skipped (None) when a later model's window fits them; else cut to fit."""
+        prompt = route.whole_prompt
+        room = entry.context_window - max_out
+        if prompt <= room:
+            return route.whole, prompt
+        if any(
+            self.catalog.get(m).context_window - max_out >= prompt
+            for m, _ in route.models
+            if m not in route.tried
+        ):
+            route.skip(
+                model,
+                started,
+                "context_length",
+                f"{prompt} input tokens exceed its window ({entry.context_window})",
+            )
+            return None
+        messages, cut = self._fit(call, route.whole, prompt, room)
+        route.warnings.append(f"content truncated for {model}: {prompt} -> {cut} input tokens")
+        route.truncated = True
+        return messages, cut
+
+    def _within_ceiling(
+        self, call: Call, route: _Route, model: str, worst: Decimal, started: Any
+    ) -> bool:
+        """Whether ``model``'s worst case stays within the job's ceiling (or spend bound).
+        A model standing in for models that failed unbilled may pass the bound (not a
+        ceiling the client set, nor a quality-gate call), with a warning."""
+        over = call.ceiling_usd is not None and route.actual + worst > call.ceiling_usd
+        stand_in = bool(route.attempts) and not route.actual  # models before it failed unbilled
+        if over and call.ceiling_code == "spend_bound_reached" and not call.gate and stand_in:
+            # The models quoted could not be used (none billed anything): the job is not
+            # left without an answer for a price nobody chose; the record says so.
+            route.warnings.append(
+                f"{model} stands in for unavailable models at its own price: this call may "
+                f"cost up to ${worst:.6f}, beyond the job's spend bound"
+            )
+            return True
+        if not over:
+            return True
+        assert call.ceiling_usd is not None
+        message = (
+            f"{call.ceiling_name} leaves ${max(call.ceiling_usd - route.actual, Decimal(0)):.6f};"
+            f" a call to {model} may cost up to ${worst:.6f}"
+        )
+        route.skip(model, started, call.ceiling_code, message)
+        route.ceiling_message = message
+        route.ceiling_refused.append(model)
+        return False
+
+    def _send(
+        self,
+        call: Call,
+        route: _Route,
+        sent: _Sent,
+        messages: list[dict[str, str]],
+        deadline: float,
+        cap: int | None,
+    ) -> Routed | Literal["next", "stop"]:
+        """One call to the model: its answer, or what the chain does after its failure (the
+        next model, or stop: another would fail the same way). Every call is billed and
+        recorded either way."""
+        from atlas_codex.llm.client import ENDPOINT_FAILURES, RETRYABLE_ELSEWHERE, ModelCallFailed
+
+        model, entry = sent.model, sent.entry
+        try:
+            completion = self.client.complete(
+                model=model,
+                messages=messages,
+                schema=call.schema,
+                max_output_tokens=sent.max_out,
+                timeout_s=self._timeout(deadline, route.models, route.tried),
+                reasoning_effort=call.reasoning_effort if entry.reasoning else None,
+                strict=call.strict,
+            )
+        except ModelCallFailed as failure:
+            spent = cost_usd(entry, failure.usage) if failure.usage else Decimal(0)
+            self._settle(call, route, sent, spent)
+            if failure.kind == "not_found":
+                self.cooldowns.missing(model)
+            elif failure.kind in ENDPOINT_FAILURES:
+                self.cooldowns.failed(model, failure.retry_after_s)
+            route.attempts.append(
+                _attempt(
+                    model,
+                    sent.started,
+                    sent.prompt,
+                    failure.usage,
+                    sent.expected,
+                    spent,
+                    failure.kind,
+                    failure.message,
                 )
-            except ModelCallFailed as failure:
-                spent = cost_usd(entry, failure.usage) if failure.usage else Decimal(0)
-                actual += spent
-                if reservation is not None and self.budget is not None:
-                    self.budget.commit(reservation, spent, call.owner_id)
-                if failure.kind == "not_found":
-                    self.cooldowns.missing(model)
-                elif failure.kind in ENDPOINT_FAILURES:
-                    self.cooldowns.failed(model, failure.retry_after_s)
-                attempts.append(
-                    _attempt(
-                        model,
-                        started,
-                        prompt,
-                        failure.usage,
-                        expected,
-                        spent,
-                        failure.kind,
-                        failure.message,
+            )
+            route.last = (_code(failure.kind), failure.message)
+            if failure.kind == "truncated":
+                # Once more on the same model with room to finish; the next model with the
+                # same cap would be cut the same way, so the chain stops after that.
+                larger = min(entry.max_output_tokens, sent.max_out * TRUNCATION_RETRY_FACTOR)
+                if cap is None and larger > sent.max_out:
+                    why = (
+                        f"{model}: the answer was cut at {sent.max_out} tokens; again with {larger}"
                     )
-                )
-                last_code, last_message = _code(failure.kind), failure.message
-                if failure.kind == "truncated":
-                    # Once more on the same model with room to finish; the next model with the
-                    # same cap would be cut the same way, so the chain stops after that.
-                    larger = min(entry.max_output_tokens, max_out * TRUNCATION_RETRY_FACTOR)
-                    if cap is None and larger > max_out:
-                        why = (
-                            f"{model}: the answer was cut at {max_out} tokens; again with {larger}"
-                        )
-                        queue.insert(0, (model, [why], larger))
-                        continue
-                    break
-                if failure.kind not in RETRYABLE_ELSEWHERE:
-                    break
-                continue
-            spent = cost_usd(entry, completion.usage)
-            actual += spent
-            if reservation is not None and self.budget is not None:
-                self.budget.commit(reservation, spent, call.owner_id)
-            self.cooldowns.succeeded(model)
-            attempts.append(_attempt(model, started, prompt, completion.usage, expected, spent))
-            return Routed(completion.data, model, attempts, estimated, actual, warnings, truncated)
-        if budget_refused and len(budget_refused) == len(tried) - len(ceiling_refused):
-            last_code = "budget_exceeded"
-        if ceiling_message and call.ceiling_code == "cost_ceiling_reached":
+                    route.queue.insert(0, (model, [why], larger))
+                    return "next"
+                return "stop"
+            return "next" if failure.kind in RETRYABLE_ELSEWHERE else "stop"
+        spent = cost_usd(entry, completion.usage)
+        self._settle(call, route, sent, spent)
+        self.cooldowns.succeeded(model)
+        route.attempts.append(
+            _attempt(model, sent.started, sent.prompt, completion.usage, sent.expected, spent)
+        )
+        return Routed(
+            completion.data,
+            model,
+            route.attempts,
+            route.estimated,
+            route.actual,
+            route.warnings,
+            route.truncated,
+        )
+
+    def _settle(self, call: Call, route: _Route, sent: _Sent, spent: Decimal) -> None:
+        """What a call was billed: on the route, and against the budget it reserved."""
+        route.actual += spent
+        if sent.reservation is not None and self.budget is not None:
+            self.budget.commit(sent.reservation, spent, call.owner_id)
+
+    def _failed(self, call: Call, route: _Route) -> RouterFailed:
+        """Why no model answered, the cause a client acts on first: the budget when it
+        refused every model it was asked about, the ceiling the client set, the bound when
+        nothing was sent; the models tried named."""
+        code, message = route.last
+        if route.budget_refused and len(route.budget_refused) == len(route.tried) - len(
+            route.ceiling_refused
+        ):
+            code = "budget_exceeded"
+        if route.ceiling_message and call.ceiling_code == "cost_ceiling_reached":
             # Every model the ceiling did not refuse failed: the job stops at its ceiling.
-            last_code, last_message = "cost_ceiling_reached", ceiling_message
-        elif ceiling_message and not sent and not budget_refused:
-            last_code, last_message = call.ceiling_code, ceiling_message
-        elif ceiling_message:
+            code, message = "cost_ceiling_reached", route.ceiling_message
+        elif route.ceiling_message and not route.sent and not route.budget_refused:
+            code, message = call.ceiling_code, route.ceiling_message
+        elif route.ceiling_message:
             # The cause is what the models that were sent (or the budget) did; the bound only
             # kept the rest of the chain from being tried.
-            last_message = f"{last_message}; {ceiling_message}"
-        named = list(dict.fromkeys(a.model for a in attempts if a.model))
+            message = f"{message}; {route.ceiling_message}"
+        named = list(dict.fromkeys(a.model for a in route.attempts if a.model))
         if named:
-            last_message = f"{last_message} (models tried: {', '.join(named)})"
-        raise RouterFailed(last_code, last_message, attempts)
+            message = f"{message} (models tried: {', '.join(named)})"
+        return RouterFailed(code, message, route.attempts)
 
     def _timeout(
         self, deadline: float, models: list[tuple[str, list[str]]], tried: set[str]
