@@ -60,6 +60,7 @@ from atlas_codex.extraction.result import (
     Step,
 )
 from atlas_codex.netguard import NetPolicy
+from atlas_codex.policy import ModelTier
 from atlas_codex.render.result import RenderFailed
 from atlas_codex.values import check_http_url, utcnow
 
@@ -840,18 +841,13 @@ class Engine:
         assert gate.found is not None
         wide = model_view.view(page.parsed(), gate.url, job, main=read.markdown, name="full")
         try:
-            wider = self.models.schema(
-                url=gate.url,
-                markdown=wide.markdown,
-                deadline=run.deadline,
-                spend=run.spend,
-                schema=gate.answer.schema,
-                instruction=gate.request.instruction,
-                attempts=run.attempts,
-                pages=gate.pages,
+            wider = self._ask_again(
+                run,
+                gate,
+                wide.markdown,
                 start=gate.answer.tier,
                 may_downgrade=False,
-                gate=True,
+                gate_call=True,
             )
         except RouterFailed as exc:
             run.spend.decisions.append(f"quality gate: no wider reading ({exc.code})")
@@ -867,6 +863,37 @@ class Engine:
         if _score(candidate.problems) <= _score(gate.found.problems):
             gate.answer, gate.found = wider, candidate
 
+    def _ask_again(
+        self,
+        run: ExtractionRun,
+        gate: _Gate,
+        markdown: str,
+        *,
+        start: ModelTier | None = None,
+        above: ModelTier | None = None,
+        may_downgrade: bool = True,
+        gate_call: bool = False,
+    ) -> ModelAnswer:
+        """The held answer's schema asked again: of ``markdown`` at the tier ``start`` (a
+        wider reading: a quality-gate call held strictly to the spend bound), or at the next
+        tier ``above`` (an escalation)."""
+        assert self.models is not None
+        assert gate.answer is not None
+        return self.models.schema(
+            url=gate.url,
+            markdown=markdown,
+            deadline=run.deadline,
+            spend=run.spend,
+            schema=gate.answer.schema,
+            instruction=gate.request.instruction,
+            attempts=run.attempts,
+            pages=gate.pages,
+            start=start,
+            above=above,
+            may_downgrade=may_downgrade,
+            gate=gate_call,
+        )
+
     def _escalate(self, run: ExtractionRun, gate: _Gate) -> None:
         """Output with problems goes to the next stronger tier, at most MAX_ESCALATIONS
         times; a better (or no worse) answer replaces the one held."""
@@ -880,17 +907,7 @@ class Engine:
             if not gate.found.problems:
                 return
             try:
-                better = self.models.schema(
-                    url=gate.url,
-                    markdown=gate.markdown,
-                    deadline=run.deadline,
-                    spend=run.spend,
-                    schema=gate.answer.schema,
-                    instruction=gate.request.instruction,
-                    attempts=run.attempts,
-                    pages=gate.pages,
-                    above=gate.answer.tier,
-                )
+                better = self._ask_again(run, gate, gate.markdown, above=gate.answer.tier)
             except NoStrongerTier:
                 return
             except RouterFailed as exc:
