@@ -110,11 +110,11 @@ def test_a_scheduled_run_closes_a_batch_whose_last_child_was_stuck_and_requeues_
     parent = manager.create(owner_id="o-1", request=batch, correlation_id="c-2").job
     far = utcnow() + config.message_lost_after + timedelta(hours=2)
     parent = manager.claim(parent.job_id, deadline_at=far)
-    done, stuck = manager.create_children(parent)
+    done, stuck = manager.batches.create_children(parent)
     large = JobResult(data={"text": "x" * 1000})
     manager.claim(done.job_id, deadline_at=far)
     monkeypatch.setattr(manager, "inline_max", 200)
-    manager.record_child(manager.complete(done.job_id, large))
+    manager.batches.record_child(manager.complete(done.job_id, large))
     manager.claim(stuck.job_id, deadline_at=utcnow() - timedelta(seconds=5))
     lost = manager.create(
         owner_id="o-1",

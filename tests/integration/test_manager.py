@@ -259,7 +259,7 @@ def batch(manager: JobManager, n: int) -> tuple[Job, list[Job]]:
     )
     parent = manager.create(owner_id="owner-a", request=request, correlation_id="corr-b").job
     manager.claim(parent.job_id, deadline_at=soon())
-    return parent, manager.create_children(parent)
+    return parent, manager.batches.create_children(parent)
 
 
 def finish(manager: JobManager, child_id: str, ok: bool) -> Job:
@@ -271,7 +271,7 @@ def finish(manager: JobManager, child_id: str, ok: bool) -> Job:
 
 def test_a_repeated_fan_out_finds_its_children(manager: JobManager) -> None:
     parent, children = batch(manager, 3)
-    again = manager.create_children(parent)
+    again = manager.batches.create_children(parent)
     assert [c.job_id for c in again] == [c.job_id for c in children]
     assert all(c.parent_id == parent.job_id for c in children)
     assert manager.list_for_owner("owner-a").jobs == [manager.get(parent.job_id)]
@@ -287,7 +287,7 @@ def test_a_batch_s_cost_ceiling_is_shared_by_its_children_and_their_spend_summed
     )
     parent = manager.create(owner_id="owner-a", request=request, correlation_id="corr-b").job
     manager.claim(parent.job_id, deadline_at=soon())
-    children = manager.create_children(parent)
+    children = manager.batches.create_children(parent)
     assert [c.request.max_cost_usd for c in children] == [0.005] * 4
     for n, child in enumerate(children):
         manager.claim(child.job_id, deadline_at=soon())
@@ -298,7 +298,7 @@ def test_a_batch_s_cost_ceiling_is_shared_by_its_children_and_their_spend_summed
             quality="partial" if n == 3 else "complete",
             quality_reasons=["every field is null"] if n == 3 else [],
         )
-        recorded = manager.record_child(done)
+        recorded = manager.batches.record_child(done)
     assert recorded.closed
     closed = manager.get(parent.job_id)
     assert closed.cost == JobCost(estimated_usd=0.008, actual_usd=0.004)
@@ -311,7 +311,7 @@ def test_the_last_child_closes_the_parent_exactly_once(manager: JobManager) -> N
 
     def run(i: int) -> bool:
         child = finish(manager, children[i].job_id, ok=i % 4 != 0)
-        return manager.record_child(child).closed
+        return manager.batches.record_child(child).closed
 
     with ThreadPoolExecutor(6) as pool:
         closed = list(pool.map(run, range(12)))
@@ -328,8 +328,8 @@ def test_the_last_child_closes_the_parent_exactly_once(manager: JobManager) -> N
 def test_a_redelivered_child_is_counted_once(manager: JobManager) -> None:
     _, children = batch(manager, 2)
     first = finish(manager, children[0].job_id, ok=True)
-    manager.record_child(first)
-    again = manager.record_child(first)
+    manager.batches.record_child(first)
+    again = manager.batches.record_child(first)
     assert not again.closed
     assert again.parent.children is not None
     assert again.parent.children.completed == 1
@@ -338,7 +338,7 @@ def test_a_redelivered_child_is_counted_once(manager: JobManager) -> None:
 def test_a_batch_where_every_child_failed_fails(manager: JobManager) -> None:
     parent, children = batch(manager, 2)
     for child in children:
-        manager.record_child(finish(manager, child.job_id, ok=False))
+        manager.batches.record_child(finish(manager, child.job_id, ok=False))
     final = manager.get(parent.job_id)
     assert final.status == "failed"
     assert final.error is not None

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import JsonValue
-
 from atlas_codex import artifacts, limits
+from atlas_codex.jobs.batches import Batches
 from atlas_codex.jobs.errors import IdempotencyConflict, JobNotFound, TransitionRefused
 from atlas_codex.jobs.results import ResultStore, S3ResultStore
 from atlas_codex.jobs.schema import (
     PARTIAL_RESULT_ERRORS,
-    TERMINAL_STATUSES,
     Attempt,
     ChildCounters,
     CreateJobRequest,
@@ -32,7 +30,6 @@ from atlas_codex.jobs.schema import (
     JobResult,
     JobStatus,
     JobType,
-    PageOutcome,
     Quality,
     ReextractionOf,
     StatusChange,
@@ -44,7 +41,6 @@ from atlas_codex.jobs.schema import (
 )
 from atlas_codex.jobs.table import (
     Change,
-    ChildCounter,
     DynamoJobTable,
     Expect,
     JobPage,
@@ -77,22 +73,11 @@ def idempotent_job_id(owner_id: str, key: str) -> str:
     return "job_" + "".join(reversed(chars))
 
 
-def child_job_id(parent_id: str, index: int) -> str:
-    return f"{parent_id}.{index:04d}"
-
-
 @dataclass(frozen=True)
 class Submitted:
     job: Job
     created: bool
     """False when an idempotency-key retry returned the first job."""
-
-
-@dataclass(frozen=True)
-class ChildRecorded:
-    parent: Job
-    closed: bool
-    """True when this child's outcome was the last one and it closed the parent."""
 
 
 class JobManager:
@@ -112,6 +97,8 @@ class JobManager:
         self.ttl = timedelta(days=ttl_days)
         self.clock = clock
         self.inline_max = inline_result_max_bytes
+        self.batches = Batches(self)
+        """A batch's children: made once, each counted once, the last closing the batch."""
 
     @classmethod
     def on_aws(
@@ -150,7 +137,7 @@ class JobManager:
         so a retry meets the first job: same request -> that job, other request -> conflict."""
         digest = request_hash(request, reextraction_of)
         job_id = idempotent_job_id(owner_id, idempotency_key) if idempotency_key else None
-        job = self._new_job(
+        job = self.new_job(
             job_id=job_id,
             job_type=request.type,
             owner_id=owner_id,
@@ -173,7 +160,7 @@ class JobManager:
             raise IdempotencyConflict(existing)
         raise RuntimeError("could not find a free job id")  # pragma: no cover - 2^80 random bits
 
-    def _new_job(
+    def new_job(
         self,
         *,
         job_id: str | None,
@@ -436,127 +423,6 @@ class JobManager:
     ) -> Job:
         """Append a delivery attempt and set where the webhook stands (not a status change)."""
         return self.table.add_webhook_attempt(job_id, attempt, state)
-
-    # ------------------------------------------------------------------ batches
-
-    def create_children(self, parent: Job) -> list[Job]:
-        """One child per URL, with ids derived from the parent's, so a repeated fan-out
-        finds its children instead of making new ones."""
-        children = []
-        share = parent.request.max_cost_usd
-        if share is not None:
-            # The batch's ceiling holds for the batch: each child may spend an equal share.
-            share = share / len(parent.request.urls)
-        for index, url in enumerate(parent.request.urls):
-            request = CreateJobRequest.model_validate(
-                {
-                    **parent.request.model_dump(),
-                    "urls": [url],
-                    "webhook_url": None,
-                    "type": "async",
-                    "max_cost_usd": share,
-                }
-            )
-            child = self._new_job(
-                job_id=child_job_id(parent.job_id, index),
-                job_type="async",
-                owner_id=parent.owner_id,
-                correlation_id=parent.correlation_id,
-                request=request,
-                parent_id=parent.job_id,
-            )
-            existing = self.table.put_new(child)
-            children.append(existing or child)
-        return children
-
-    def record_child(self, child: Job) -> ChildRecorded:
-        """Count a finished child on its parent, once, and close the parent if it was last.
-
-        The count is idempotent (the child's id is a key of the parent's outcome map), so
-        a redelivered child re-records harmlessly and no child is ever lost or counted twice.
-        """
-        if child.parent_id is None or child.status not in TERMINAL_STATUSES:
-            raise ValueError("only a finished child of a batch is recorded")
-        counter: ChildCounter = (
-            "completed"
-            if child.status == "completed"
-            else "failed"
-            if child.status == "failed"
-            else "cancelled"
-        )
-        counted = self.table.count_child(child.parent_id, child.job_id, child.status, counter)
-        if counted is None:
-            raise JobNotFound(child.parent_id)
-        parent, outcomes = counted
-        assert parent.children is not None
-        if parent.children.done < parent.children.total or parent.status in TERMINAL_STATUSES:
-            return ChildRecorded(parent=parent, closed=False)
-        return ChildRecorded(parent=self._close_batch(parent, outcomes), closed=True)
-
-    def _close_batch(self, parent: Job, outcomes: Mapping[str, str]) -> Job:
-        children = self.table.get_many(sorted(outcomes))
-        pages: list[PageOutcome] = []
-        data: list[JsonValue] = []
-        for child in children:
-            result = self.result_of(child) if child.status == "completed" else None
-            pages.append(
-                PageOutcome(
-                    url=child.request.urls[0],
-                    status="ok" if child.status == "completed" else "failed",
-                    error=child.error
-                    or (
-                        None
-                        if child.status == "completed"
-                        else JobError(code=child.status, message=f"child {child.status}")
-                    ),
-                    data=result.data if result else None,
-                )
-            )
-            data.append(
-                {
-                    "job_id": child.job_id,
-                    "status": child.status,
-                    "data": result.data if result else None,
-                }
-            )
-        spent = JobCost(
-            estimated_usd=sum(c.cost.estimated_usd for c in children),
-            actual_usd=sum(c.cost.actual_usd for c in children),
-        )
-        assert parent.children is not None
-        if parent.children.completed == 0:
-            error = JobError(
-                code="batch_failed", message=f"none of the {parent.children.total} pages succeeded"
-            )
-            try:
-                return self.transition(
-                    parent.job_id,
-                    "failed",
-                    reason=error.code,
-                    fields={
-                        "error": error.model_dump(mode="json"),
-                        "cost": spent.model_dump(mode="json"),
-                    },
-                    expected=frozenset({"processing"}),
-                )
-            except TransitionRefused as exc:
-                return exc.current
-        reasons = [
-            f"{child.request.urls[0]}: "
-            + ("; ".join(child.quality_reasons) or "partial" if child.quality else child.status)
-            for child in children
-            if child.status != "completed" or child.quality == "partial"
-        ]
-        try:
-            return self.complete(
-                parent.job_id,
-                JobResult(data=data, pages=pages),
-                cost=spent,
-                quality="partial" if reasons else "complete",
-                quality_reasons=[r[: limits.MAX_NOTE_CHARS] for r in reasons][: limits.MAX_NOTES],
-            )
-        except TransitionRefused as exc:  # cancelled or timed out meanwhile: it stays so
-            return exc.current
 
 
 # ---------------------------------------------------------------------- helpers

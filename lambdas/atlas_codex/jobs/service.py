@@ -28,6 +28,7 @@ from atlas_codex.extraction.contract import (
 from atlas_codex.extraction.request import needs_model
 from atlas_codex.extraction.result import Cost, ExtractionResult, Failure
 from atlas_codex.jobs import recorded
+from atlas_codex.jobs.batches import child_job_id
 from atlas_codex.jobs.diff import field_diff
 from atlas_codex.jobs.errors import (
     InvalidRequest,
@@ -36,7 +37,7 @@ from atlas_codex.jobs.errors import (
     NotReextractable,
     TransitionRefused,
 )
-from atlas_codex.jobs.manager import JobManager, Submitted, child_job_id
+from atlas_codex.jobs.manager import JobManager, Submitted
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import (
@@ -356,7 +357,7 @@ class JobService:
                 )
             except (TransitionRefused, JobNotFound):
                 return
-            self.manager.record_child(child)
+            self.manager.batches.record_child(child)
             self.notify(child)
 
         with ThreadPoolExecutor(CANCEL_WORKERS) as pool:
@@ -392,7 +393,7 @@ class JobService:
             # Finished before, maybe by a try that crashed before its follow-ups: redo them
             # (both are idempotent), so no child goes uncounted and no webhook unsent.
             if job.parent_id is not None:
-                self.manager.record_child(job)
+                self.manager.batches.record_child(job)
             if (
                 job.webhook is not None
                 and job.webhook.state == "pending"
@@ -424,7 +425,7 @@ class JobService:
             except TransitionRefused:
                 return None
         # processing: a redelivery after a crash mid-fan-out creates nothing twice
-        children = self.manager.create_children(parent)
+        children = self.manager.batches.create_children(parent)
         current = self.manager.get(parent.job_id)
         if current.status == "cancelled":  # cancelled while its children were being made
             return self._cancel_children(current)
@@ -594,7 +595,7 @@ class JobService:
 
     def _finished(self, job: Job) -> None:
         if job.parent_id is not None:
-            recorded = self.manager.record_child(job)
+            recorded = self.manager.batches.record_child(job)
             if recorded.closed:
                 self.notify(recorded.parent)
         self.notify(job)

@@ -154,5 +154,5 @@ def _time_out(
         return
     report.timed_out.append(ended.job_id)
     if ended.parent_id is not None:
-        manager.record_child(ended)
+        manager.batches.record_child(ended)
     notify(ended)
