@@ -1,6 +1,5 @@
 """Test doubles. The scripted extractor stands in for the engine in lifecycle tests: it
-decides by the URL's path what happens, so every outcome of the contract can be driven.
-The inline fetcher is the real fetcher with its pages served from memory."""
+decides by the URL's path what happens, so every outcome of the contract can be driven."""
 
 from __future__ import annotations
 
@@ -8,9 +7,6 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-import httpx
-
-from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.extraction.contract import (
     DeadlineExceeded,
     ExtractionError,
@@ -20,7 +16,6 @@ from atlas_codex.extraction.contract import (
 )
 from atlas_codex.extraction.request import JobRequest
 from atlas_codex.extraction.result import ExtractionResult, PageResult
-from atlas_codex.netguard import NetPolicy
 
 
 def _number(path: str) -> int:
@@ -80,20 +75,3 @@ class ScriptedExtractor:
             models_available=False,
             pages=QuotedPages(expected=len(request.urls), fetched=0),
         )
-
-
-def inline_fetcher(pages: str | dict[str, str]) -> Fetcher:
-    """The real fetcher, serving pages from memory at ``http://127.0.0.1/<path>``: one page
-    for every path, or a page per path (others 404). robots.txt is absent (404)."""
-
-    def site(request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        body = pages if isinstance(pages, str) else pages.get(path)
-        if path == "/robots.txt" or body is None:
-            return httpx.Response(404)
-        return httpx.Response(200, text=body, headers={"content-type": "text/html"})
-
-    return Fetcher(
-        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
-        client=httpx.Client(transport=httpx.MockTransport(site)),
-    )

@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.fetch import Fetcher, FetchError, Page, decode, not_a_document
+from atlas_codex.engine.fetch import FetchError, Page, decode, not_a_document
 from atlas_codex.engine.markdown import to_markdown
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import JobRequest
-from atlas_codex.netguard import NetPolicy
 from tests.support.html_pages import html_pages
+from tests.support.memory_site import MemorySite
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" + b"\x00\x01\x02" * 50
@@ -51,16 +51,10 @@ def test_documents_are_read(content_type: str) -> None:
 
 
 def _engine(body: bytes, content_type: str) -> Engine:
-    def site(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/robots.txt":
-            return httpx.Response(404)
+    def document(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body, headers={"content-type": content_type})
 
-    fetcher = Fetcher(
-        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
-        client=httpx.Client(transport=httpx.MockTransport(site)),
-    )
-    return Engine(fetcher=fetcher, models_available=False)
+    return Engine(fetcher=MemorySite(default=document).fetcher(), models_available=False)
 
 
 @pytest.mark.parametrize(

@@ -16,25 +16,23 @@ import pytest
 
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest
 from atlas_codex.jobs.sweeper import REQUEUE_REASON
-from atlas_codex.netguard import NetPolicy
 from atlas_codex.values import utcnow
 from tests.fakes import ScriptedExtractor
 from tests.support.api_calls import call
 from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
+from tests.support.memory_site import MemorySite
 from tests.support.pollers import pollers, run_pollers
 
 PAGE = "<html><head><title>Lamp</title></head><body><h1>Desk lamp</h1></body></html>"
 FAILURES = ("/status-500", "/status-429", "/read-timeout")
 
 
-def site(request: httpx.Request) -> httpx.Response:
+def failing(request: httpx.Request) -> httpx.Response:
+    """The failures a site really has, by path; the lamp page elsewhere."""
     path = request.url.path
-    if path == "/robots.txt":
-        return httpx.Response(404)
     if path.startswith("/status-"):
         return httpx.Response(int(path.split("-")[1]), text="no")
     if path.startswith("/read-timeout"):
@@ -44,11 +42,7 @@ def site(request: httpx.Request) -> httpx.Response:
 
 
 def engine() -> Engine:
-    fetcher = Fetcher(
-        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
-        client=httpx.Client(transport=httpx.MockTransport(site)),
-    )
-    return Engine(fetcher=fetcher, models_available=False)
+    return Engine(fetcher=MemorySite(default=failing).fetcher(), models_available=False)
 
 
 @pytest.fixture

@@ -12,25 +12,23 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
-import httpx
 import httpx2
 import pytest
 
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.engine.pages import PageStore
 from atlas_codex.llm import tokens
 from atlas_codex.llm.catalog import Usage, catalog_for, cost_usd
 from atlas_codex.llm.client import ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
 from atlas_codex.llm.router import Cooldowns, Router, chain
-from atlas_codex.netguard import NetPolicy
 from atlas_codex.policy import ModelPolicy
 from atlas_codex.values import utcnow
 from atlas_codex_local.poller import SqsPoller
 from tests.support.api_calls import assert_error, call
 from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
+from tests.support.memory_site import MemorySite
 from tests.support.pollers import drain
 
 SCHEMA = {
@@ -102,30 +100,14 @@ def lamp_answer(model: str, sent: dict[str, Any]) -> Any:
     }
 
 
-class Site:
-    """Pages served from memory at http://127.0.0.1/<path>, counting every request."""
-
-    def __init__(self, pages: dict[str, str]) -> None:
-        self.pages = pages
-        self.fetches: list[str] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.fetches.append(request.url.path)
-        body = self.pages.get(request.url.path)
-        if body is None:
-            return httpx.Response(404)
-        return httpx.Response(200, text=body, headers={"content-type": "text/html"})
-
-    def fetcher(self) -> Fetcher:
-        return Fetcher(
-            policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
-            client=httpx.Client(transport=httpx.MockTransport(self)),
-        )
-
-
 class World:
     def __init__(
-        self, api: ApiFunction, worker: WorkerFunction, site: Site, model: ModelServer, key: str
+        self,
+        api: ApiFunction,
+        worker: WorkerFunction,
+        site: MemorySite,
+        model: ModelServer,
+        key: str,
     ) -> None:
         self.api, self.worker, self.site, self.model, self.key = api, worker, site, model, key
 
@@ -149,7 +131,7 @@ class World:
 
 
 def build_engine(
-    config: RuntimeConfig, site: Site, model: ModelServer, policy: ModelPolicy | None = None
+    config: RuntimeConfig, site: MemorySite, model: ModelServer, policy: ModelPolicy | None = None
 ) -> Engine:
     policy = policy or config.model_policy
     keyed = config.model_copy(update={"openai_api_key": "sk-test", "model_policy": policy})
@@ -173,7 +155,7 @@ def build_engine(
 @pytest.fixture
 def world_for(config: RuntimeConfig) -> Callable[..., World]:
     def make(pages: dict[str, str], answer: Answer = lamp_answer, **options: Any) -> World:
-        site = Site(pages)
+        site = MemorySite(pages)
         policy = options.pop("policy", None)
         model = ModelServer(answer, **options)
         engine = build_engine(config, site, model, policy)
@@ -1045,7 +1027,7 @@ def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s
     from atlas_codex import aws
     from atlas_codex.usage import BudgetGuard, UsageLedger
 
-    site = Site({"/lamp": LAMP.replace("12.50 EUR", "")})  # no price the page's data can give
+    site = MemorySite({"/lamp": LAMP.replace("12.50 EUR", "")})  # no price the page's data can give
     model = ModelServer(lamp_answer)
     ledger = UsageLedger(  # a stage of its own: other tests' month is left alone
         dynamodb=aws.dynamodb(config.aws_endpoint_url),

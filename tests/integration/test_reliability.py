@@ -26,8 +26,9 @@ from atlas_codex.jobs.schema import TERMINAL_STATUSES
 from atlas_codex.values import utcnow
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
-from tests.fakes import ScriptedExtractor, inline_fetcher
+from tests.fakes import ScriptedExtractor
 from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
+from tests.support.memory_site import MemorySite
 from tests.support.pollers import pollers, run_pollers, unfinished
 
 LOAD_JOBS = int(os.environ.get("ATLAS_LOAD_JOBS", "200"))
@@ -231,7 +232,7 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
 
     model_server = FlakyModelServer(seed=30)
     page = "<html><body><main><h1>Desk lamp</h1><p>12.50 EUR</p></main></body></html>"
-    fetcher = inline_fetcher(page)
+    fetcher = MemorySite(default=page).fetcher()
     client = ModelClient(
         api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model_server))
     )
@@ -325,8 +326,6 @@ class FlakySite:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
-        if path == "/robots.txt":
-            return httpx.Response(404)
         with self.lock:
             self.requests += 1
             plan = self.plans.setdefault(
@@ -353,15 +352,10 @@ def test_sync_jobs_under_site_faults_all_end(
     and every job ends (completed, or failed after its retries) within its retries plus one
     sweep; none is left pending or processing."""
     from atlas_codex.engine.engine import Engine
-    from atlas_codex.engine.fetch import Fetcher
     from atlas_codex.jobs.schema import CreateJobRequest
-    from atlas_codex.netguard import NetPolicy
 
     site = FlakySite(seed=15)
-    fetcher = Fetcher(
-        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
-        client=httpx.Client(transport=httpx.MockTransport(site)),
-    )
+    fetcher = MemorySite(default=site).fetcher()
     engine = Engine(fetcher=fetcher, models_available=False)
     api, worker = api_with(config, engine), worker_with(config, engine)
 

@@ -15,6 +15,7 @@ from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest, Job
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor
 from tests.support.functions import WorkerFunction, worker_with
+from tests.support.memory_site import MemorySite
 from tests.support.pollers import drain, poller, run_pollers, status, unfinished
 
 
@@ -233,24 +234,16 @@ def test_a_crawl_out_of_time_hands_its_frontier_on_as_a_batch(
     import httpx
 
     from atlas_codex.engine.engine import Engine
-    from atlas_codex.engine.fetch import Fetcher
     from atlas_codex.jobs.messages import JobMessage
-    from atlas_codex.netguard import NetPolicy
 
-    def site(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/robots.txt":
-            return httpx.Response(404)
+    def linking(request: httpx.Request) -> httpx.Response:
         n = int(request.url.path.strip("/") or 0)
         time.sleep(0.6)  # a slow site
         links = "".join(f"<a href='/{n * 10 + k}'>page {n * 10 + k}</a>" for k in range(1, 11))
         body = f"<html><body><main><h1>Page {n}</h1><p>{links}</p></main></body></html>"
         return httpx.Response(200, text=body, headers={"content-type": "text/html"})
 
-    fetcher = Fetcher(
-        policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
-        client=httpx.Client(transport=httpx.MockTransport(site)),
-    )
-    engine = Engine(fetcher=fetcher, models_available=False)
+    engine = Engine(fetcher=MemorySite(default=linking).fetcher(), models_available=False)
     worker = worker_with(config, engine)
     request = CreateJobRequest.model_validate(
         {
