@@ -69,7 +69,7 @@ def build_service(
         extractor=engine or extractor,
         max_receives=config.jobs_max_receives,
         notify=build_notifier(config),
-        pages=PageStore.for_config(config),
+        page_store=PageStore.for_config(config),
         message_lost_after=config.message_lost_after,
         webhook_policy=NetPolicy.from_host_ports(config.allowed_private_hosts),
         cost_basis=config.cost_basis,

@@ -148,7 +148,7 @@ def build_engine(
         fetcher=site.fetcher(),
         models_available=True,
         models=ModelStrategies(keyed, router=router),
-        pages=PageStore.for_config(config),
+        page_store=PageStore.for_config(config),
     )
 
 
@@ -759,7 +759,7 @@ def test_reextraction_refusals_name_the_reason(
     later = utcnow() + timedelta(days=config.pages_expiry_days, seconds=1)
     expired = PageStore.for_config(config)
     expired.clock = lambda: later
-    monkeypatch.setattr(world.api.service, "pages", expired)
+    monkeypatch.setattr(world.api.service, "page_store", expired)
     status, data = world.call(
         "POST", f"/jobs/{first['job']['job_id']}/reextract", body={"json_schema": SCHEMA}
     )
@@ -1049,7 +1049,7 @@ def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s
         fetcher=site.fetcher(),
         models_available=True,
         models=ModelStrategies(keyed, router=router),
-        pages=PageStore.for_config(config),
+        page_store=PageStore.for_config(config),
     )
     api, worker = api_with(config, engine), worker_with(config, engine)
     world = World(api, worker, site, model, api.keys.issue("owner-b").key)

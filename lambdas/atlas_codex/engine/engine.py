@@ -172,7 +172,7 @@ class Engine:
         fetcher: Fetcher,
         models_available: bool,
         models: ModelStrategies | None = None,
-        pages: PageStore | None = None,
+        page_store: PageStore | None = None,
         renderer: RenderClient | None = None,
     ) -> None:
         self.renderer = renderer
@@ -181,7 +181,7 @@ class Engine:
         self.models_available = models_available and models is not None
         self.models = models
         """:class:`atlas_codex.llm.extraction.ModelStrategies` when a key is configured."""
-        self.pages = pages
+        self.page_store = page_store
         """Where fetched pages are kept for re-extraction (None: not kept)."""
 
     def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
@@ -219,8 +219,8 @@ class Engine:
 
     def _keep(self, run: ExtractionRun, crawled: list[CrawledPage]) -> None:
         """Store the pages for re-extraction under the job (when this deployment keeps them)."""
-        if run.task.job_id is not None and self.pages is not None and crawled:
-            run.expires_at = self.pages.save(run.task.job_id, crawled).expires_at
+        if run.task.job_id is not None and self.page_store is not None and crawled:
+            run.expires_at = self.page_store.save(run.task.job_id, crawled).expires_at
 
     def _page_step(self, run: ExtractionRun, page: CrawledPage, renders: Renders) -> CrawledPage:
         """Read one page into the run (its result, its data, the strategy that served); the
@@ -425,10 +425,10 @@ class Engine:
         )
 
     def _stored(self, job_id: str) -> tuple[list[CrawledPage], datetime]:
-        if self.pages is None:
+        if self.page_store is None:
             raise ExtractionError("pages_unavailable", "this deployment keeps no fetched pages")
         try:
-            manifest, crawled = self.pages.load(job_id)
+            manifest, crawled = self.page_store.load(job_id)
         except PagesUnavailable as exc:
             raise ExtractionError("pages_unavailable", str(exc)) from None
         return crawled, manifest.expires_at
@@ -1124,6 +1124,6 @@ def build_extractor(config: RuntimeConfig) -> Engine:
         fetcher=fetcher,
         models_available=config.models_available,
         models=models,
-        pages=PageStore.for_config(config),
+        page_store=PageStore.for_config(config),
         renderer=render_client_for(config),
     )

@@ -103,7 +103,7 @@ class JobService:
         max_receives: int,
         notify: Notifier = _no_notify,
         clock: Callable[[], datetime] = utcnow,
-        pages: PageStore | None = None,
+        page_store: PageStore | None = None,
         message_lost_after: timedelta | None = None,
         webhook_policy: NetPolicy | None = None,
         resolver: Resolver = system_resolver,
@@ -115,7 +115,7 @@ class JobService:
         self.webhook_policy = webhook_policy
         """The SSRF policy webhook targets are checked against at submission (None: no check)."""
         self.resolver = resolver
-        self.pages = pages
+        self.page_store = page_store
         self.message_lost_after = message_lost_after
         """A pending job unchanged this long has lost its message (see the sweeper)."""
         self.manager = manager
@@ -294,9 +294,9 @@ class JobService:
                 source, f"the job is {source.status}; only a finished job's pages can be reused"
             )
         pages_of = source.reextraction_of.pages_job_id if source.reextraction_of else None
-        if self.pages is None:
+        if self.page_store is None:
             raise PagesUnavailable(pages_of or source.job_id)
-        manifest = self.pages.manifest(pages_of or source.job_id)
+        manifest = self.page_store.manifest(pages_of or source.job_id)
         outcome = self.submit(
             owner_id=owner_id,
             request=asked.job_request(source.request),
