@@ -44,9 +44,9 @@ class ExtractionTask:
     """Nothing is fetched: the pages stored by this job are read instead."""
 
     @classmethod
-    def within(cls, seconds: float, **given: object) -> ExtractionTask:
-        """A task that must end ``seconds`` from now."""
-        return cls(deadline=time.monotonic() + seconds, **given)  # type: ignore[arg-type]
+    def within(cls, seconds: float) -> ExtractionTask:
+        """A task that must end ``seconds`` from now (not cancellable, nothing stored)."""
+        return cls(deadline=time.monotonic() + seconds)
 
 
 class QuotedPages(BaseModel):
