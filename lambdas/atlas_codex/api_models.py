@@ -14,13 +14,12 @@ from atlas_codex.jobs.schema import (
     JobCost,
     JobError,
     JobResult,
-    JobStatus,
-    JobType,
     Quality,
     ReextractionOf,
     StatusChange,
     WebhookState,
 )
+from atlas_codex.jobs.vocabulary import JobStatus, JobType
 from atlas_codex.values import Timestamp
 
 

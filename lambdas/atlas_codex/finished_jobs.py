@@ -8,15 +8,42 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Protocol, TextIO
 
 from atlas_codex import metrics
-from atlas_codex.jobs.schema import TERMINAL_STATUSES, Job
-from atlas_codex.jobs.service import Notifier
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 
 
-def emf_line(stage: str, job: Job, now_ms: int) -> str:
-    dims = metrics.outcome_dimensions(stage, metrics.outcome(job))
+class _Coded(Protocol):
+    @property
+    def code(self) -> str: ...
+
+
+class _Spent(Protocol):
+    @property
+    def actual_usd(self) -> float: ...
+
+
+class FinishedJob(Protocol):
+    """What the metric reads of a job record, and nothing else."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def quality(self) -> str | None: ...
+    @property
+    def error(self) -> _Coded | None: ...
+    @property
+    def cost(self) -> _Spent: ...
+
+
+def emf_line(stage: str, job: FinishedJob, now_ms: int) -> str:
+    dims = metrics.outcome_dimensions(
+        stage, metrics.outcome(job.status, job.quality, job.error.code if job.error else None)
+    )
     return json.dumps(
         {
             "_aws": {
@@ -40,8 +67,8 @@ def emf_line(stage: str, job: Job, now_ms: int) -> str:
     )
 
 
-def outcome_metrics(stage: str, out: TextIO | None = None) -> Notifier:
-    def publish(job: Job) -> None:
+def outcome_metrics(stage: str, out: TextIO | None = None) -> Callable[[FinishedJob], None]:
+    def publish(job: FinishedJob) -> None:
         if job.status not in TERMINAL_STATUSES or job.type == "batch":
             return  # a batch is counted through its children
         print(emf_line(stage, job, time.time_ns() // 1_000_000), file=out or sys.stdout)

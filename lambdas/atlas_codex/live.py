@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Final
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from botocore.exceptions import ClientError
 
-from atlas_codex.jobs.schema import Job
 from atlas_codex.tables import CONNECTIONS_BY_JOB
 from atlas_codex.values import format_timestamp
 
@@ -26,6 +26,22 @@ logger = logging.getLogger(__name__)
 CONNECTION_TTL_S: Final = 2 * 3600
 """API Gateway closes a WebSocket connection after two hours at most."""
 _META: Final = "meta"
+
+
+class PushedStatus(Protocol):
+    """What a push tells a job's subscribers: every job record answers it, and the push
+    reads nothing else of the record."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def correlation_id(self) -> str: ...
 
 
 class ConnectionStore:
@@ -85,7 +101,7 @@ class ConnectionStore:
         return [item["connection_id"]["S"] for item in out.get("Items", [])]
 
 
-def status_message(job: Job) -> bytes:
+def status_message(job: PushedStatus) -> bytes:
     return json.dumps(
         {
             "type": "job.status",
@@ -105,7 +121,7 @@ class LivePush:
         self.store = store
         self.management = management
 
-    def send(self, connection_id: str, job: Job) -> bool:
+    def send(self, connection_id: str, job: PushedStatus) -> bool:
         try:
             self.management.post_to_connection(ConnectionId=connection_id, Data=status_message(job))
         except ClientError as exc:
@@ -115,7 +131,7 @@ class LivePush:
             raise
         return True
 
-    def __call__(self, job: Job) -> None:
+    def __call__(self, job: PushedStatus) -> None:
         """Best effort: a push that fails is logged, never fails the job's processing."""
         try:
             subscribers = self.store.subscribers(job.job_id)

@@ -7,13 +7,10 @@ The functions publish them with Powertools Metrics (EMF, namespace
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from atlas_codex import naming
 from atlas_codex.naming import FunctionResource
-
-if TYPE_CHECKING:
-    from atlas_codex.jobs.schema import Job
 
 NAMESPACE: Final = naming.METRICS_NAMESPACE
 STAGE_DIMENSION: Final = "stage"
@@ -75,13 +72,14 @@ OUTCOMES: Final = (
 )
 
 
-def outcome(job: Job) -> str:
-    """The ``outcome`` of a finished job: its quality when it completed, else how it ended."""
-    if job.status == "completed":
-        return job.quality or "complete"
-    if job.status == "failed" and job.error is not None and job.error.code in WATCHED_FAILURES:
-        return job.error.code
-    return job.status
+def outcome(status: str, quality: str | None, error_code: str | None) -> str:
+    """The ``outcome`` of a finished job: its quality when it completed, else how it ended
+    (a watched failure by its error code)."""
+    if status == "completed":
+        return quality or "complete"
+    if status == "failed" and error_code in WATCHED_FAILURES:
+        return error_code
+    return status
 
 
 def outcome_dimensions(stage: str, job_outcome: str) -> dict[str, str]:

@@ -23,7 +23,8 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from atlas_codex import naming
-from atlas_codex.jobs.schema import JOB_STATUSES, Job
+from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.vocabulary import JOB_STATUSES
 from atlas_codex.values import utcnow
 
 LOG_FUNCTIONS: Final = naming.FUNCTIONS

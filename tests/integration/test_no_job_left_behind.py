@@ -17,8 +17,9 @@ import pytest
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.jobs.messages import JobMessage
-from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest
+from atlas_codex.jobs.schema import CreateJobRequest
 from atlas_codex.jobs.sweeper import REQUEUE_REASON
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 from atlas_codex.values import utcnow
 from tests.fakes import ScriptedExtractor
 from tests.support.api_calls import call

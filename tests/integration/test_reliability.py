@@ -22,7 +22,7 @@ import httpx2
 import pytest
 
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.schema import TERMINAL_STATUSES
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 from atlas_codex.values import utcnow
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller

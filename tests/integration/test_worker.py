@@ -11,7 +11,8 @@ import time
 import pytest
 
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.schema import TERMINAL_STATUSES, CreateJobRequest, Job
+from atlas_codex.jobs.schema import CreateJobRequest, Job
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor
 from tests.support.functions import WorkerFunction, worker_with

@@ -10,13 +10,11 @@ from pydantic import ValidationError
 
 from atlas_codex import limits
 from atlas_codex.extraction.request import JobRequest
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.schema import CreateJobRequest, Job, StatusChange
+from atlas_codex.jobs.vocabulary import (
     ALLOWED_TRANSITIONS,
     JOB_STATUSES,
     TERMINAL_STATUSES,
-    CreateJobRequest,
-    Job,
-    StatusChange,
     can_transition,
     new_job_id,
     sources_of,

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from atlas_codex import body_guard, limits
 from atlas_codex.api.answers import error_response
 from atlas_codex.auth import ApiKeyStore
-from atlas_codex.jobs.schema import IdempotencyKey
+from atlas_codex.jobs.vocabulary import IdempotencyKey
 from atlas_codex.routes import (
     API_KEY_HEADER,
     CORRELATION_HEADER,

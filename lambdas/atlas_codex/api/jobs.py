@@ -1,4 +1,5 @@
-"""The jobs room: submit, extract now, quote, re-extract, read, list, cancel, results."""
+"""The jobs room: submit, extract now, quote and re-extract (``submission_routes``); read,
+list, cancel and the result (``job_routes``)."""
 
 from __future__ import annotations
 
@@ -22,21 +23,46 @@ from atlas_codex.api_models import (
     as_asked,
 )
 from atlas_codex.extraction.contract import Quote
-from atlas_codex.jobs.schema import (
-    CreateJobRequest,
-    Job,
-    JobId,
-    JobStatus,
-    JobType,
-    ReextractRequest,
-)
+from atlas_codex.jobs.schema import CreateJobRequest, Job, ReextractRequest
 from atlas_codex.jobs.service import JobService
+from atlas_codex.jobs.vocabulary import JobId, JobStatus, JobType
 
 SYNC_SAFETY_MS: Final = 2500
 """Time kept back from the function's remaining time to hand a sync job on and answer."""
 
 
-def job_routes(service: JobService) -> Router:
+def _sync_deadline(router: Router) -> float:
+    """The monotonic instant a request answered inline must finish by."""
+    context = router.lambda_context
+    remaining_ms = context.get_remaining_time_in_millis() if context else limits.SYNC_MAX_S * 1000
+    spare = max(remaining_ms - SYNC_SAFETY_MS, 0) / 1000
+    return time.monotonic() + min(limits.SYNC_MAX_S, spare)
+
+
+def _delivered(service: JobService, job: Job, include_evidence: bool) -> ResultView | None:
+    """The job's result as a response carries it: inline when it fits the record, else a
+    presigned URL (a response must stay far below Lambda's 6 MB)."""
+    if job.result is None and job.result_location is None:
+        return None
+    url = service.result_url(job, expires_in=limits.RESULT_URL_EXPIRES_S)
+    if url is not None:
+        return ResultView(
+            job_id=job.job_id,
+            delivery="url",
+            url=url,
+            expires_in_s=limits.RESULT_URL_EXPIRES_S,
+            evidence_included=True,
+        )
+    return ResultView(
+        job_id=job.job_id,
+        delivery="inline",
+        result=as_asked(job.result, include_evidence),
+        evidence_included=include_evidence,
+    )
+
+
+def submission_routes(service: JobService) -> Router:
+    """What makes a job: submit, quote, re-extract, and extract now."""
     router = Router()
 
     def cid() -> str:
@@ -47,36 +73,6 @@ def job_routes(service: JobService) -> Router:
 
     def key() -> str | None:
         return idempotency_key(router.current_event.headers)
-
-    def sync_deadline() -> float:
-        """The monotonic instant a request answered inline must finish by."""
-        context = router.lambda_context
-        remaining_ms = (
-            context.get_remaining_time_in_millis() if context else limits.SYNC_MAX_S * 1000
-        )
-        spare = max(remaining_ms - SYNC_SAFETY_MS, 0) / 1000
-        return time.monotonic() + min(limits.SYNC_MAX_S, spare)
-
-    def delivered(job: Job, include_evidence: bool) -> ResultView | None:
-        """The job's result as a response carries it: inline when it fits the record, else
-        a presigned URL (a response must stay far below Lambda's 6 MB)."""
-        if job.result is None and job.result_location is None:
-            return None
-        url = service.result_url(job, expires_in=limits.RESULT_URL_EXPIRES_S)
-        if url is not None:
-            return ResultView(
-                job_id=job.job_id,
-                delivery="url",
-                url=url,
-                expires_in_s=limits.RESULT_URL_EXPIRES_S,
-                evidence_included=True,
-            )
-        return ResultView(
-            job_id=job.job_id,
-            delivery="inline",
-            result=as_asked(job.result, include_evidence),
-            evidence_included=include_evidence,
-        )
 
     @router.post(
         "/jobs",
@@ -101,7 +97,7 @@ def job_routes(service: JobService) -> Router:
         summary="Quote a job",
     )
     def quote_job(body: Annotated[CreateJobRequest, Body()]) -> Response[str]:
-        quote = service.quote(request=body, deadline=sync_deadline())
+        quote = service.quote(request=body, deadline=_sync_deadline(router))
         return answers.json_response(200, quote, correlation_id=cid())
 
     @router.post(
@@ -140,11 +136,11 @@ def job_routes(service: JobService) -> Router:
             request=body.model_copy(update={"type": "sync"}),
             correlation_id=cid(),
             idempotency_key=key(),
-            deadline=sync_deadline(),
+            deadline=_sync_deadline(router),
         )
         job = outcome.job
         include = job.request.include_evidence
-        result = delivered(job, include)
+        result = _delivered(service, job, include)
         view = SyncResultView(
             job=JobView.of(job),
             result=result.result if result else None,
@@ -154,6 +150,19 @@ def job_routes(service: JobService) -> Router:
             evidence_included=result.evidence_included if result else include,
         )
         return answers.json_response(200 if outcome.finished else 202, view, correlation_id=cid())
+
+    return router
+
+
+def job_routes(service: JobService) -> Router:
+    """What reads or ends a job: its status, the owner's list, cancel, and the result."""
+    router = Router()
+
+    def cid() -> str:
+        return answers.correlation_id(router)
+
+    def owner() -> str:
+        return answers.owner(router)
 
     @router.get(
         "/jobs/<job_id>",
@@ -210,7 +219,7 @@ def job_routes(service: JobService) -> Router:
             message = f"the job is {job.status} and has no result" + ("" if ended else " yet")
             return answers.error_response(409, "result_not_ready", message, correlation_id=cid())
         include = job.request.include_evidence if include_evidence is None else include_evidence
-        view = delivered(job, include)
+        view = _delivered(service, job, include)
         assert view is not None  # checked above
         return answers.json_response(200, view, correlation_id=cid())
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from atlas_codex import naming, snapstart
 from atlas_codex.api import answers, door, openapi
-from atlas_codex.api.jobs import job_routes
+from atlas_codex.api.jobs import job_routes, submission_routes
 from atlas_codex.api.public import public_routes
 from atlas_codex.api.webhook_secrets import secret_routes
 from atlas_codex.auth import ApiKeyStore
@@ -45,6 +45,7 @@ def build_app(
 ) -> APIGatewayRestResolver:
     """The resolver: the rooms' routes and one answer for every way a request can fail."""
     app = APIGatewayRestResolver(enable_validation=True, cors=cors)
+    app.include_router(submission_routes(service))
     app.include_router(job_routes(service))
     app.include_router(secret_routes(secrets))
     app.include_router(public_routes(config, keys))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from atlas_codex import naming
 from atlas_codex.config import get_config
 from atlas_codex.jobs.errors import JobNotFound
-from atlas_codex.jobs.schema import JobId
+from atlas_codex.jobs.vocabulary import JobId
 from atlas_codex.refusals import refusal
 from atlas_codex.wiring import build_connections, build_key_store, build_live_push, build_manager
 

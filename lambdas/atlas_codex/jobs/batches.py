@@ -12,16 +12,9 @@ from pydantic import JsonValue
 
 from atlas_codex import limits
 from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
-from atlas_codex.jobs.schema import (
-    TERMINAL_STATUSES,
-    CreateJobRequest,
-    Job,
-    JobCost,
-    JobError,
-    JobResult,
-    PageOutcome,
-)
+from atlas_codex.jobs.schema import CreateJobRequest, Job, JobCost, JobError, JobResult, PageOutcome
 from atlas_codex.jobs.table import ChildCounter
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from atlas_codex.jobs.manager import JobManager

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from atlas_codex.jobs.schema import Job, JobStatus
+from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.vocabulary import JobStatus
 
 
 class JobDomainError(Exception):

@@ -30,19 +30,16 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, Valid
 from atlas_codex import limits
 from atlas_codex.extraction.request import CrawlOptions, JobRequest
 from atlas_codex.jobs.schema import (
-    TERMINAL_STATUSES,
     Attempt,
     Job,
     JobError,
-    JobId,
     JobResult,
-    JobStatus,
-    JobType,
     LegacyFormat,
     MigratedFrom,
     PageOutcome,
     StatusChange,
 )
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobId, JobStatus, JobType
 
 _JOB_ID: Final = TypeAdapter(JobId)
 

@@ -28,16 +28,12 @@ from atlas_codex.jobs.schema import (
     JobCost,
     JobError,
     JobResult,
-    JobStatus,
-    JobType,
     Quality,
     ReextractionOf,
     StatusChange,
     WebhookAttempt,
     WebhookDeliveryState,
     WebhookState,
-    new_job_id,
-    sources_of,
 )
 from atlas_codex.jobs.table import (
     Change,
@@ -48,6 +44,7 @@ from atlas_codex.jobs.table import (
     OwnerQuery,
     Refused,
 )
+from atlas_codex.jobs.vocabulary import JobStatus, JobType, new_job_id, sources_of
 from atlas_codex.values import format_timestamp, utcnow
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from atlas_codex.jobs.schema import CorrelationId, JobId
+from atlas_codex.jobs.vocabulary import CorrelationId, JobId
 
 CORRELATION_ATTRIBUTE = "correlation_id"
 """The SQS message attribute that carries the correlation id beside the body."""

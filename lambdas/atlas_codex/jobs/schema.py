@@ -1,5 +1,6 @@
-"""The canonical job schema: the job record, the API's request bodies, and the status
-machine.
+"""The canonical job schema: the job record and the API's request bodies. The words they
+are built from (types, statuses, the transition table, the ids) are
+:mod:`atlas_codex.jobs.vocabulary`.
 
 The request the engine executes (``JobRequest``) is the extraction contract's
 (:mod:`atlas_codex.extraction.request`); the record keeps it whole. What the engine returns
@@ -13,16 +14,11 @@ unknown fields are rejected (no phantom fields) and values are never coerced
 from __future__ import annotations
 
 import json
-import os
-import re
-import time
 from collections.abc import Mapping
-from datetime import datetime
 from decimal import Decimal
-from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal, Self, get_args
+from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import AfterValidator, Field, JsonValue, model_validator
+from pydantic import Field, JsonValue, model_validator
 
 from atlas_codex import limits
 from atlas_codex.extraction.request import (
@@ -31,6 +27,15 @@ from atlas_codex.extraction.request import (
     JsonSchemaDoc,
     MaxCostUsd,
     SelectorSchema,
+)
+from atlas_codex.jobs.vocabulary import (
+    TERMINAL_STATUSES,
+    CorrelationId,
+    IdempotencyKey,
+    JobId,
+    JobStatus,
+    JobType,
+    OwnerId,
 )
 from atlas_codex.policy import ModelTier
 from atlas_codex.values import (
@@ -47,81 +52,6 @@ from atlas_codex.values import (
 )
 
 SCHEMA_VERSION: Final = 1
-
-JobType = Literal["sync", "async", "ai-process", "batch", "webhook"]
-JobStatus = Literal["pending", "processing", "completed", "failed", "cancelled", "timeout"]
-JOB_TYPES: Final[tuple[JobType, ...]] = get_args(JobType)
-JOB_STATUSES: Final[tuple[JobStatus, ...]] = get_args(JobStatus)
-
-# THE transition table. A status not listed as a key has no way out (terminal).
-# processing -> pending is the release of a claim after a transient error, so the
-# returning queue message can claim the job again.
-ALLOWED_TRANSITIONS: Final[Mapping[JobStatus, frozenset[JobStatus]]] = MappingProxyType(
-    {
-        "pending": frozenset({"processing", "cancelled", "failed", "timeout"}),
-        "processing": frozenset({"pending", "completed", "failed", "cancelled", "timeout"}),
-        "completed": frozenset(),
-        "failed": frozenset(),
-        "cancelled": frozenset(),
-        "timeout": frozenset(),
-    }
-)
-TERMINAL_STATUSES: Final[frozenset[JobStatus]] = frozenset(
-    s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt
-)
-
-
-def can_transition(current: JobStatus, new: JobStatus) -> bool:
-    """True when the table allows ``current -> new``."""
-    return new in ALLOWED_TRANSITIONS[current]
-
-
-def sources_of(new: JobStatus) -> frozenset[JobStatus]:
-    """Every status from which ``new`` may be reached (for conditional writes)."""
-    return frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if new in nxt)
-
-
-# --------------------------------------------------------------------------- value types
-
-
-_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-
-
-def check_id(value: str) -> str:
-    if not _ID_RE.fullmatch(value):
-        raise ValueError("must start with a letter or digit and use only A-Z a-z 0-9 _ . : -")
-    return value
-
-
-JobId = Annotated[
-    str, Field(min_length=1, max_length=limits.MAX_JOB_ID_CHARS), AfterValidator(check_id)
-]
-OwnerId = Annotated[
-    str, Field(min_length=1, max_length=limits.MAX_OWNER_ID_CHARS), AfterValidator(check_id)
-]
-CorrelationId = Annotated[
-    str, Field(min_length=1, max_length=limits.MAX_CORRELATION_ID_CHARS), AfterValidator(check_id)
-]
-IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]+$"
-IdempotencyKey = Annotated[
-    str,
-    Field(
-        min_length=1, max_length=limits.MAX_IDEMPOTENCY_KEY_CHARS, pattern=IDEMPOTENCY_KEY_PATTERN
-    ),
-]
-
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def new_job_id(now: datetime | None = None) -> str:
-    """``job_`` + a ULID: 48 bits of milliseconds then 80 random bits, so ids sort by time."""
-    ms = int(now.timestamp() * 1000) if now else time.time_ns() // 1_000_000
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "job_" + "".join(reversed(chars))
 
 
 class CreateJobRequest(JobRequest):

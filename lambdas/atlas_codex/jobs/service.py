@@ -41,20 +41,18 @@ from atlas_codex.jobs.manager import JobManager, Submitted
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import JobQueue
 from atlas_codex.jobs.schema import (
-    TERMINAL_STATUSES,
     Attempt,
     CreateJobRequest,
     Job,
     JobCost,
     JobError,
     JobResult,
-    JobStatus,
-    JobType,
     ReextractionOf,
     ReextractRequest,
 )
 from atlas_codex.jobs.sweeper import SweepReport, sweep
 from atlas_codex.jobs.table import JobPage
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus, JobType
 from atlas_codex.netguard import (
     BlockedTarget,
     DnsError,

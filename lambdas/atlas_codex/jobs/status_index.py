@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from atlas_codex.jobs.index_reader import ShardPosition, batch_get_jobs, query_sharded
-from atlas_codex.jobs.schema import JobStatus
+from atlas_codex.jobs.vocabulary import JobStatus
 from atlas_codex.tables import JOBS, JOBS_BY_STATUS
 from atlas_codex.values import format_timestamp
 

@@ -23,7 +23,8 @@ from typing import Any, Final
 
 from atlas_codex.jobs.errors import TransitionRefused
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import Job, JobStatus
+from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.vocabulary import JobStatus
 from atlas_codex.values import utcnow
 
 MAX_PER_SWEEP: Final = 1000

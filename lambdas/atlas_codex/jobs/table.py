@@ -32,14 +32,12 @@ from atlas_codex.jobs.index_reader import (
 )
 from atlas_codex.jobs.schema import (
     Job,
-    JobStatus,
-    JobType,
     StatusChange,
     WebhookAttempt,
     WebhookDeliveryState,
-    check_id,
     to_dynamo,
 )
+from atlas_codex.jobs.vocabulary import JobStatus, JobType, check_id
 from atlas_codex.tables import JOBS, JOBS_BY_OWNER, JOBS_BY_STATUS, Index, shard_key, sharded_keys
 from atlas_codex.values import TIMESTAMP_FORMAT, format_timestamp
 
