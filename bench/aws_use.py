@@ -497,7 +497,7 @@ def _model_cost_per_page(site: str, pages: dict[str, bytes]) -> dict[str, dict[s
                 markdown=markdown,
                 schema=PRODUCT_SCHEMA,
                 instruction=None,
-                pages=1,
+                page_count=1,
                 escalations=0,
                 start=tier,
             )
@@ -695,7 +695,7 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
         for name, pages, crawl, calls, concurrency in paths:
             quoted = aws_cost.quote(
                 basis,
-                pages=pages,
+                page_count=pages,
                 crawl=crawl,
                 model_calls=calls,
                 worst_model_calls=calls * 2,
@@ -706,7 +706,7 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
             )
             per = 1000 / pages
             expected_bill = aws_cost.bill(
-                aws_cost.job_pieces(profile, pages=pages, crawl=crawl, model_calls=calls),
+                aws_cost.job_pieces(profile, page_count=pages, crawl=crawl, model_calls=calls),
                 basis,
                 worker_wait_s=pages * aws_cost.PAGE_FETCH_WAIT_S / concurrency
                 + calls * aws_cost.MODEL_CALL_WAIT_S,
@@ -716,7 +716,7 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
                 f"| {quoted.high_usd * per:.2f} | {float(expected_bill.by_service['lambda']) * per:.4f} |"
             )
         one = aws_cost.bill(
-            aws_cost.job_pieces(profile, pages=1, crawl=False, model_calls=0),
+            aws_cost.job_pieces(profile, page_count=1, crawl=False, model_calls=0),
             basis,
             worker_wait_s=aws_cost.PAGE_FETCH_WAIT_S,
         )

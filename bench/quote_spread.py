@@ -79,7 +79,7 @@ def spreads() -> dict[str, list[float]]:
                 markdown=markdown,
                 schema=PRODUCT_SCHEMA,
                 instruction=None,
-                pages=1,
+                page_count=1,
                 escalations=MAX_ESCALATIONS,
                 bounded=bounded,
             )

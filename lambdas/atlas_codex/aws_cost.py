@@ -249,17 +249,17 @@ def bill(
 
 
 def job_pieces(
-    profile: UseProfile, *, pages: int, crawl: bool, model_calls: float
+    profile: UseProfile, *, page_count: int, crawl: bool, model_calls: float
 ) -> list[tuple[Measured, float]]:
-    """What a job of ``pages`` pages and ``model_calls`` calls is made of."""
+    """What a job of ``page_count`` pages and ``model_calls`` calls is made of."""
     page = profile.crawled_page if crawl else profile.page
-    return [(profile.job, 1), (page, max(pages, 1)), (profile.model_call, model_calls)]
+    return [(profile.job, 1), (page, max(page_count, 1)), (profile.model_call, model_calls)]
 
 
 def quote(
     basis: CostBasis,
     *,
-    pages: int,
+    page_count: int,
     crawl: bool,
     model_calls: float,
     worst_model_calls: float,
@@ -272,14 +272,18 @@ def quote(
     ``concurrency``: pages fetched at once (a crawl's), which divides the page waits."""
     profile = profile or use_profile()
     waits = max(concurrency, 1)
-    low = bill(job_pieces(profile, pages=pages, crawl=crawl, model_calls=model_calls), basis)
-    expected = bill(
-        job_pieces(profile, pages=pages, crawl=crawl, model_calls=model_calls),
-        basis,
-        worker_wait_s=pages * PAGE_FETCH_WAIT_S / waits + model_calls * MODEL_CALL_WAIT_S,
+    low = bill(
+        job_pieces(profile, page_count=page_count, crawl=crawl, model_calls=model_calls), basis
     )
-    worst_pieces = job_pieces(profile, pages=pages, crawl=crawl, model_calls=worst_model_calls)
-    worst_wait = pages * page_timeout_s / waits + worst_model_calls * model_timeout_s
+    expected = bill(
+        job_pieces(profile, page_count=page_count, crawl=crawl, model_calls=model_calls),
+        basis,
+        worker_wait_s=page_count * PAGE_FETCH_WAIT_S / waits + model_calls * MODEL_CALL_WAIT_S,
+    )
+    worst_pieces = job_pieces(
+        profile, page_count=page_count, crawl=crawl, model_calls=worst_model_calls
+    )
+    worst_wait = page_count * page_timeout_s / waits + worst_model_calls * model_timeout_s
     # Billed whichever invocations it is split over (a long job continues in others); the
     # queue may run it up to max_receives times.
     worst = bill(worst_pieces, basis, worker_wait_s=worst_wait)
@@ -293,7 +297,7 @@ def quote(
 def measured(
     basis: CostBasis,
     *,
-    pages: int,
+    page_count: int,
     crawl: bool,
     model_calls: int,
     run_s: float,
@@ -303,5 +307,5 @@ def measured(
     """A finished job's AWS cost: its extraction's measured wall time on the function that
     ran it, and the measured use of the rest (requests, storage, logs, the API's share)."""
     profile = profile or use_profile()
-    pieces = job_pieces(profile, pages=pages, crawl=crawl, model_calls=model_calls)
+    pieces = job_pieces(profile, page_count=page_count, crawl=crawl, model_calls=model_calls)
     return bill(pieces, basis, run_s=run_s, run_on=run_on).total

@@ -91,7 +91,7 @@ def test_a_quote_is_ordered_and_its_high_pays_every_timeout_on_every_try() -> No
     def quote(pages: int, calls: int) -> aws_cost.UsdRange:
         return aws_cost.quote(
             basis(),
-            pages=pages,
+            page_count=pages,
             crawl=False,
             model_calls=calls,
             worst_model_calls=3 * calls,
@@ -116,11 +116,11 @@ def test_more_pages_cost_more_and_a_crawl_shares_its_waits() -> None:
         "page_timeout_s": 20,
         "model_timeout_s": 120,
     }
-    one = aws_cost.quote(basis(), pages=1, crawl=False, profile=profile(), **common)  # type: ignore[arg-type]
-    ten = aws_cost.quote(basis(), pages=10, crawl=False, profile=profile(), **common)  # type: ignore[arg-type]
+    one = aws_cost.quote(basis(), page_count=1, crawl=False, profile=profile(), **common)  # type: ignore[arg-type]
+    ten = aws_cost.quote(basis(), page_count=10, crawl=False, profile=profile(), **common)  # type: ignore[arg-type]
     crawl = aws_cost.quote(
         basis(),
-        pages=10,
+        page_count=10,
         crawl=True,
         concurrency=4,
         profile=profile(),
@@ -132,17 +132,23 @@ def test_more_pages_cost_more_and_a_crawl_shares_its_waits() -> None:
 
 def test_a_finished_job_is_priced_by_its_measured_run_time() -> None:
     quick = aws_cost.measured(
-        basis(), pages=1, crawl=False, model_calls=0, run_s=0.2, profile=profile()
+        basis(), page_count=1, crawl=False, model_calls=0, run_s=0.2, profile=profile()
     )
     slow = aws_cost.measured(
-        basis(), pages=1, crawl=False, model_calls=0, run_s=20.2, profile=profile()
+        basis(), page_count=1, crawl=False, model_calls=0, run_s=20.2, profile=profile()
     )
     prices = aws_cost.price_table().of("us-east-1")
     assert slow - quick == pytest.approx(
         Decimal(20) * prices.lambda_gb_s["arm64"], rel=Decimal("1e-9")
     )
     on_api = aws_cost.measured(
-        basis(), pages=1, crawl=False, model_calls=0, run_s=20.2, run_on="api", profile=profile()
+        basis(),
+        page_count=1,
+        crawl=False,
+        model_calls=0,
+        run_s=20.2,
+        run_on="api",
+        profile=profile(),
     )
     assert on_api < slow  # the api function has half the worker's memory
 

@@ -81,24 +81,26 @@ NANO = Decision("nano", ("simple",))
 
 
 def test_simple_jobs_go_to_nano_and_reasoning_to_full_with_reasons() -> None:
-    simple = analyse(input_tokens=900, schema=SCHEMA, instruction=None, pages=1, policy=POLICY)
+    simple = analyse(input_tokens=900, schema=SCHEMA, instruction=None, page_count=1, policy=POLICY)
     assert simple.tier == "nano"
     hard = analyse(
         input_tokens=900,
         schema=SCHEMA,
         instruction="compare the prices and rank the cheapest",
-        pages=1,
+        page_count=1,
         policy=POLICY,
     )
     assert hard.tier == "full"
     assert any("reasoning" in r for r in hard.reasons)
-    big = analyse(input_tokens=20_000, schema=SCHEMA, instruction=None, pages=1, policy=POLICY)
+    big = analyse(input_tokens=20_000, schema=SCHEMA, instruction=None, page_count=1, policy=POLICY)
     assert big.tier == "mini"
 
 
 def test_a_tier_the_stage_does_not_allow_is_lowered_and_said_so() -> None:
     dev = ModelPolicy(allowed_tiers=("nano", "mini"))
-    decision = analyse(input_tokens=100_000, schema=SCHEMA, instruction=None, pages=1, policy=dev)
+    decision = analyse(
+        input_tokens=100_000, schema=SCHEMA, instruction=None, page_count=1, policy=dev
+    )
     assert decision.tier == "mini"
     assert "the stage does not allow full: mini" in decision.reasons
 

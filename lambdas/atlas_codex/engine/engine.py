@@ -463,30 +463,7 @@ class Engine:
         """What the job will cost, from its first pages fetched now; no model is called."""
         chosen = plan(request, models_available=self.models_available)
         expected_pages = request.crawl.max_pages if request.crawl else len(request.urls)
-        sample = request.urls[:QUOTE_MAX_FETCH]
-        fetched: list[tuple[str, str]] = []
-        failed: list[str] = []
-        for url in sample:
-            if time.monotonic() > deadline:
-                break
-            try:
-                page = self.fetcher.fetch_document(url, respect_robots=request.respect_robots_txt)
-            except FetchError as exc:
-                failed.append(f"{url}: {exc.code}" + (f" ({exc.status})" if exc.status else ""))
-                continue
-            tree = LexborHTMLParser(page.text)
-            wall = blocked(tree, page.text)
-            if wall is not None:
-                failed.append(f"{url}: {wall.code}")
-                continue
-            # What a model would read of the page for this job (the model view).
-            read = model_view.view(
-                tree,
-                page.url,
-                model_view.focus(request.json_schema, request.instruction),
-                main=main_markdown(page.text, page.url, tree),
-            )
-            fetched.append((page.url, read.markdown))
+        fetched, failed = self._quote_sample(request, deadline)
         model_chain = [s for s in chosen.chain if s in MODEL_STRATEGIES]
         notes = [chosen.reason]
         if self.renderer is not None and request.render != "never":
@@ -518,28 +495,69 @@ class Engine:
         if not fetched:
             notes.append("no page could be fetched: no model would be called")
             return quote.model_copy(update={"notes": notes})
+        return self._quote_models(self.models, quote, request, fetched, expected_pages)
+
+    def _quote_sample(
+        self, request: JobRequest, deadline: float
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        """The job's first pages as a model would read them ``(url, markdown)``, and why
+        each page that could not be read was not."""
+        fetched: list[tuple[str, str]] = []
+        failed: list[str] = []
+        for url in request.urls[:QUOTE_MAX_FETCH]:
+            if time.monotonic() > deadline:
+                break
+            try:
+                page = self.fetcher.fetch_document(url, respect_robots=request.respect_robots_txt)
+            except FetchError as exc:
+                failed.append(f"{url}: {exc.code}" + (f" ({exc.status})" if exc.status else ""))
+                continue
+            tree = LexborHTMLParser(page.text)
+            wall = blocked(tree, page.text)
+            if wall is not None:
+                failed.append(f"{url}: {wall.code}")
+                continue
+            read = model_view.view(
+                tree,
+                page.url,
+                model_view.focus(request.json_schema, request.instruction),
+                main=main_markdown(page.text, page.url, tree),
+            )
+            fetched.append((page.url, read.markdown))
+        return fetched, failed
+
+    @staticmethod
+    def _quote_models(
+        models: ModelStrategies,
+        quote: Quote,
+        request: JobRequest,
+        fetched: list[tuple[str, str]],
+        expected_pages: int,
+    ) -> Quote:
+        """The model calls' price from the sampled pages, scaled to every expected page."""
         from atlas_codex.llm.extraction import QUOTE_SPREAD
         from atlas_codex.llm.router import RouterFailed
 
+        notes = list(quote.notes)
         low = expected = high = Decimal(0)
         tokens_in = 0
         calls_made = 0
         tiers: list[str] = []
-        models: list[str] = []
+        chosen_models: list[str] = []
         try:
             for url, markdown in fetched:
-                quoted = self.models.quote(
+                quoted = models.quote(
                     url=url,
                     markdown=markdown,
                     schema=dict(request.json_schema) if request.json_schema is not None else None,
                     instruction=request.instruction,
-                    pages=expected_pages,
+                    page_count=expected_pages,
                     escalations=MAX_ESCALATIONS,
                     start=request.model_tier,
                     bounded=request.max_cost_usd is None,
                 )
                 tiers.append(quoted.decision.tier)
-                models.append(quoted.calls[-1].model)
+                chosen_models.append(quoted.calls[-1].model)
                 calls_made += len(quoted.calls)
                 low += quoted.low
                 expected += quoted.expected
@@ -554,7 +572,7 @@ class Engine:
         top = high * scale
         if request.crawl is not None and expected_pages > 1:
             worst_calls += expected_pages
-            top += self.models.ranking_worst_usd() * Decimal(expected_pages)
+            top += models.ranking_worst_usd() * Decimal(expected_pages)
             notes.append("link choice: one model call per crawled page at most")
         if expected_pages != len(fetched):
             notes.append(
@@ -572,7 +590,7 @@ class Engine:
         return quote.model_copy(
             update={
                 "tier": tiers[0],
-                "model": models[0],
+                "model": chosen_models[0],
                 "input_tokens": int(tokens_in * scale),
                 "low_usd": float(low * scale),
                 "expected_usd": float(expected * scale),
@@ -750,7 +768,7 @@ class Engine:
             markdown=read.markdown,
             # What the quotes are checked against, normalised once for every answer.
             texts=evidence.haystack([read.markdown, page.page.text]),
-            pages=len(request.urls) if request.crawl is None else request.crawl.max_pages,
+            page_count=len(request.urls) if request.crawl is None else request.crawl.max_pages,
         )
         try:
             self._hold_to_the_quote(run, gate)
@@ -785,7 +803,7 @@ class Engine:
                 markdown=gate.markdown,
                 schema=dict(request.json_schema) if request.json_schema is not None else None,
                 instruction=request.instruction,
-                pages=gate.pages,
+                page_count=gate.page_count,
                 escalations=MAX_ESCALATIONS,
                 start=request.model_tier,
             ).high
@@ -806,7 +824,7 @@ class Engine:
                 schema=dict(request.json_schema),
                 instruction=request.instruction,
                 attempts=run.attempts,
-                pages=gate.pages,
+                page_count=gate.page_count,
                 start=request.model_tier,
                 may_downgrade=request.model_tier is None,
             )
@@ -818,7 +836,7 @@ class Engine:
             spend=run.spend,
             instruction=request.instruction,
             attempts=run.attempts,
-            pages=gate.pages,
+            page_count=gate.page_count,
             start=request.model_tier,
             may_downgrade=request.model_tier is None,
         )
@@ -887,7 +905,7 @@ class Engine:
             schema=gate.answer.schema,
             instruction=gate.request.instruction,
             attempts=run.attempts,
-            pages=gate.pages,
+            page_count=gate.page_count,
             start=start,
             above=above,
             may_downgrade=may_downgrade,
@@ -936,7 +954,7 @@ class _Gate:
     """What the model reads: the page's view, then the full page once the gate widened it."""
     texts: str
     """What the answers' quotes are checked against."""
-    pages: int
+    page_count: int
     answer: ModelAnswer | None = None
     found: Extraction | None = None
     widened: bool = False

@@ -237,7 +237,7 @@ class JobService:
         try:
             aws = aws_cost.quote(
                 self.cost_basis,
-                pages=quote.pages.expected,
+                page_count=quote.pages.expected,
                 crawl=request.crawl is not None,
                 model_calls=quote.model_calls,
                 worst_model_calls=quote.worst_model_calls,
@@ -261,7 +261,7 @@ class JobService:
             return float(
                 aws_cost.measured(
                     self.cost_basis,
-                    pages=pages,
+                    page_count=pages,
                     crawl=job.request.crawl is not None,
                     model_calls=calls,
                     run_s=run_s,

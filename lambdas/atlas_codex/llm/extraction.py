@@ -176,7 +176,7 @@ class ModelStrategies:
         markdown: str,
         schema: dict[str, Any] | None,
         instruction: str | None,
-        pages: int,
+        page_count: int,
         *,
         start: ModelTier | None = None,
         above: ModelTier | None = None,
@@ -192,7 +192,7 @@ class ModelStrategies:
             input_tokens=tokens.count(markdown),
             schema=schema,
             instruction=instruction,
-            pages=pages,
+            page_count=page_count,
             policy=self.config.model_policy,
         )
         if start is not None and start in self.config.model_policy.allowed_tiers:
@@ -246,7 +246,7 @@ class ModelStrategies:
         deadline: float,
         spend: Spend,
         attempts: list[Step],
-        pages: int = 1,
+        page_count: int = 1,
         start: ModelTier | None = None,
         above: ModelTier | None = None,
         may_downgrade: bool = True,
@@ -255,7 +255,7 @@ class ModelStrategies:
         """``may_downgrade``: when the budget refuses the tier, try cheaper ones (not for a
         tier the client chose, nor for a quality-gate escalation). ``gate``: the quality gate
         asks (an escalation, ``above``, always is), held strictly to the job's spend bound."""
-        decision = self.decide(markdown, schema, instruction, pages, start=start, above=above)
+        decision = self.decide(markdown, schema, instruction, page_count, start=start, above=above)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
         call = self._schema_call(url, markdown, schema, instruction, decision, spend)
         call.gate = gate or above is not None
@@ -284,13 +284,13 @@ class ModelStrategies:
         deadline: float,
         spend: Spend,
         attempts: list[Step],
-        pages: int = 1,
+        page_count: int = 1,
         start: ModelTier | None = None,
         may_downgrade: bool = True,
     ) -> ModelAnswer:
         """The model proposes a schema from the instruction alone (the page is not shown to
         that call: it cannot choose the output's fields), then extracts with it."""
-        decision = self.decide(markdown, None, instruction, pages, start=start)
+        decision = self.decide(markdown, None, instruction, page_count, start=start)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
         routed, decision = self._run(
             self._proposal_call(instruction, spend),
@@ -314,7 +314,7 @@ class ModelStrategies:
             deadline=deadline,
             spend=spend,
             attempts=attempts,
-            pages=pages,
+            page_count=page_count,
             start=decision.tier,
             may_downgrade=may_downgrade,
         )
@@ -326,7 +326,7 @@ class ModelStrategies:
         markdown: str,
         schema: dict[str, Any] | None,
         instruction: str | None,
-        pages: int,
+        page_count: int,
         escalations: int,
         start: ModelTier | None = None,
         bounded: bool = True,
@@ -335,7 +335,7 @@ class ModelStrategies:
         chain of every call and ``escalations`` stronger tiers after the extraction call;
         ``bounded`` (a job without ``max_cost_usd``), the top is the spend bound the job is
         held to (:data:`QUOTE_SPREAD`)."""
-        decision = self.decide(markdown, schema, instruction, pages, start=start)
+        decision = self.decide(markdown, schema, instruction, page_count, start=start)
         calls: list[tuple[Call, int]] = []
         if schema is None:
             assert instruction is not None
@@ -356,7 +356,9 @@ class ModelStrategies:
                 tier = decision.tier
                 for _ in range(escalations):
                     try:
-                        stronger = self.decide(markdown, schema, instruction, pages, above=tier)
+                        stronger = self.decide(
+                            markdown, schema, instruction, page_count, above=tier
+                        )
                     except NoStrongerTier:
                         break
                     tier = stronger.tier

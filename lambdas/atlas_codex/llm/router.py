@@ -90,7 +90,7 @@ def analyse(
     input_tokens: int,
     schema: dict[str, Any] | None,
     instruction: str | None,
-    pages: int,
+    page_count: int,
     policy: ModelPolicy,
 ) -> Decision:
     """A deterministic tier for a job, with every reason that raised it."""
@@ -122,8 +122,8 @@ def analyse(
             need(1, f"a {len(instruction)}-character instruction")
         if schema is None:
             need(1, "no schema: the model proposes one first")
-    if pages > 5:
-        need(1, f"{pages} pages")
+    if page_count > 5:
+        need(1, f"{page_count} pages")
     if not reasons:
         reasons.append(f"simple extraction ({input_tokens} tokens, {fields} fields) -> nano")
     tier: ModelTier = MODEL_TIERS[rank]
