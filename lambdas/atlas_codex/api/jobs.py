@@ -4,6 +4,7 @@ list, cancel and the result (``job_routes``)."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated, Final
 
 from aws_lambda_powertools.event_handler import Response
@@ -65,11 +66,8 @@ def submission_routes(service: JobService) -> Router:
     """What makes a job: submit, quote, re-extract, and extract now."""
     router = Router()
 
-    def cid() -> str:
-        return answers.correlation_id(router)
-
-    def owner() -> str:
-        return answers.owner(router)
+    cid = partial(answers.correlation_id, router)
+    owner = partial(answers.owner, router)
 
     def key() -> str | None:
         return idempotency_key(router.current_event.headers)
@@ -158,11 +156,8 @@ def job_routes(service: JobService) -> Router:
     """What reads or ends a job: its status, the owner's list, cancel, and the result."""
     router = Router()
 
-    def cid() -> str:
-        return answers.correlation_id(router)
-
-    def owner() -> str:
-        return answers.owner(router)
+    cid = partial(answers.correlation_id, router)
+    owner = partial(answers.owner, router)
 
     @router.get(
         "/jobs/<job_id>",
