@@ -107,11 +107,15 @@ def run() -> str:
         "schema as compact ASCII JSON without the keywords decoding enforces: "
         "`additionalProperties`, `required`, `default`, `minimum`, `maximum`, `maxItems`...) "
         "appended to the first system message, or in a system message of its own, plus 4. "
-        "Of the misses, 30 are 2-4 tokens on four crewAI flows (each flow missed by the same "
-        "amount every time; two of them have two system messages; the dev set's README warns "
-        "that some recorders normalise quotes and dashes) and 5 are one token; the rule is "
-        "exact on the other records, nested `$defs`, `anyOf`, `const` and non-ASCII "
-        "descriptions included. Not yet the 98% the issue asks.",
+        "Of the misses, 30 are 2-4 tokens on four crewAI flows and 5 are one token; each "
+        "flow is missed by the same amount every time, and the miss follows the flow's "
+        "schema, not its prompt (`LLMGuardrailResult` is 3 short under two different "
+        "system prompts, one of which is exact on 6 plain records). No rendering variant "
+        "tried fits them: keys sorted or `type` first, spaces after `,` or `:`, "
+        "indentation, `required` or `additionalProperties` shown, titles hidden; each "
+        "makes fewer records exact. The rule is exact on the other records, nested "
+        "`$defs`, `anyOf`, `const` and non-ASCII descriptions included. Not the 98% the "
+        "issue asks.",
         "",
         "### Output tokens expected from the schema vs billed",
         "",
