@@ -3,8 +3,8 @@ job types and statuses, the one transition table, and the ids (job, owner, corre
 idempotency key) with their checks.
 
 The stored record (:mod:`atlas_codex.jobs.schema`) is built from these; the health monitor,
-the WebSocket handler, the API's door and the metrics speak them without importing the
-record.
+the WebSocket handler, the API's door and the finished-job metric speak them without
+importing the record.
 """
 
 from __future__ import annotations
