@@ -56,7 +56,7 @@ def spreads() -> dict[str, list[float]]:
     router, as a client that names no tier gets)."""
     from pydantic import SecretStr
 
-    from atlas_codex.engine.engine import MAX_ESCALATIONS
+    from atlas_codex.engine.strategies import MAX_ESCALATIONS
     from atlas_codex.llm.catalog import catalog_for
     from atlas_codex.llm.extraction import ModelStrategies
     from atlas_codex.llm.router import Router

@@ -16,17 +16,11 @@ from atlas_codex.engine.direct import (
     extract_tables,
     parse_number,
 )
-from atlas_codex.engine.engine import (
-    CHAINS,
-    MODEL_STRATEGIES,
-    NO_MODEL,
-    STRATEGIES,
-    Engine,
-    plan,
-)
+from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.engine.html import metadata, parse
 from atlas_codex.engine.markdown import to_markdown
+from atlas_codex.engine.strategies import CHAINS, MODEL_STRATEGIES, NO_MODEL, STRATEGIES, plan
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import CrawlOptions, JobRequest, SelectorSchema
 from tests.site import Site, catalog, product

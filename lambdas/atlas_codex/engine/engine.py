@@ -28,27 +28,31 @@ from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex import limits
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.engine import evidence, model_view, product, quality
+from atlas_codex.engine import evidence, model_view, quality, quoting
 from atlas_codex.engine.blocked import blocked
-from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.crawler import CrawledPage, Crawler
 from atlas_codex.engine.direct import (
     Extraction,
-    SelectorError,
     check_required,
-    extract_selectors,
-    extract_tables,
 )
 from atlas_codex.engine.fetch import Fetcher, FetchError
-from atlas_codex.engine.html import metadata
 from atlas_codex.engine.pages import PageStore, PagesUnavailable
 from atlas_codex.engine.renders import Renders, shell_note
+from atlas_codex.engine.strategies import (
+    MAX_ESCALATIONS,
+    MODEL_STRATEGIES,
+    NO_MODEL,
+    STRATEGIES,
+    Plan,
+    StrategyFailed,
+    judged,
+    plan,
+)
 from atlas_codex.extraction.contract import (
     DeadlineExceeded,
     ExtractionError,
     ExtractionTask,
     Quote,
-    QuotedPages,
 )
 from atlas_codex.extraction.request import CrawlOptions, JobRequest, needs_model
 from atlas_codex.extraction.result import (
@@ -68,31 +72,9 @@ if TYPE_CHECKING:
     from atlas_codex.llm.extraction import ModelAnswer, ModelStrategies, Spend
     from atlas_codex.render.client import RenderClient
 
-MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})
-MAX_ESCALATIONS: Final = 2
-"""How many stronger tiers the quality gate may try after a model extraction with problems."""
 CRAWL_SHARE: Final = 0.6
 """Of the time a job has left, the share a crawl may spend fetching; the rest is for reading
 the pages it got. What the crawl could not reach is handed on."""
-QUOTE_MAX_FETCH: Final = 5
-"""A quote fetches at most this many of the job's pages and extrapolates to the rest."""
-
-# THE fallback chains, one place: the first strategy that succeeds serves.
-CHAINS: Final[dict[str, tuple[str, ...]]] = {
-    "selectors": ("direct-css",),
-    "schema": ("schema-model", "structured-data"),
-    "product": ("structured-data", "schema-model"),
-    "instruction": ("plain-language-model", "content"),
-    "content": ("content",),
-}
-NO_MODEL: Final = "model strategies unavailable: no OpenAI API key is configured"
-
-
-class StrategyFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(message)
 
 
 class CeilingReached(ExtractionError):
@@ -100,41 +82,6 @@ class CeilingReached(ExtractionError):
 
     def __init__(self, message: str) -> None:
         super().__init__("cost_ceiling_reached", message, retryable=False)
-
-
-@dataclass(frozen=True)
-class Plan:
-    chain: tuple[str, ...]
-    navigation: bool
-    reason: str
-
-
-def plan(request: JobRequest, *, models_available: bool) -> Plan:
-    """Which strategies run, in order, and why: a pure function of the request."""
-    if request.selectors is not None:
-        kind, why = "selectors", "selectors were given"
-    elif request.json_schema is not None and product.product_fields(request.json_schema):
-        kind, why = (
-            "product",
-            (
-                "a JSON schema asking for product facts: read from the page first, a model only "
-                "for what is missing"
-            ),
-        )
-    elif request.json_schema is not None:
-        kind, why = "schema", "a JSON schema was given"
-    elif request.instruction is not None:
-        kind, why = "instruction", "an instruction was given"
-    else:
-        kind, why = "content", "no schema, selectors or instruction: the page's content"
-    navigation = request.crawl is not None or len(request.urls) > 1
-    if navigation:
-        why += "; navigation, since " + (
-            "crawl options were given" if request.crawl else "several URLs were given"
-        )
-    if not models_available and any(s in MODEL_STRATEGIES for s in CHAINS[kind]):
-        why += "; " + NO_MODEL
-    return Plan(chain=CHAINS[kind], navigation=navigation, reason=why)
 
 
 @dataclass
@@ -461,144 +408,13 @@ class Engine:
 
     def quote(self, request: JobRequest, *, deadline: float) -> Quote:
         """What the job will cost, from its first pages fetched now; no model is called."""
-        chosen = plan(request, models_available=self.models_available)
-        expected_pages = request.crawl.max_pages if request.crawl else len(request.urls)
-        fetched, failed = self._quote_sample(request, deadline)
-        model_chain = [s for s in chosen.chain if s in MODEL_STRATEGIES]
-        notes = [chosen.reason]
-        if self.renderer is not None and request.render != "never":
-            notes.append(
-                "a quote reads the server's HTML without rendering: "
-                + (
-                    "every page will be rendered (render: always)"
-                    if request.render == "always"
-                    else "a page built by JavaScript may be rendered when the job runs"
-                )
-                + "; the render function's time is not in aws_usd"
-            )
-        quote = Quote(
-            strategy_chain=list(chosen.chain),
+        return quoting.quote(
+            request,
+            deadline=deadline,
+            fetcher=self.fetcher,
+            models=self.models,
             models_available=self.models_available,
-            pages=QuotedPages(expected=expected_pages, fetched=len(fetched), failed=failed),
-            max_cost_usd=request.max_cost_usd,
-            notes=notes,
-        )
-        if not model_chain or not self.models_available or self.models is None:
-            if model_chain and needs_model(request, "async") is not None:
-                notes.append(
-                    "model_unavailable: this job needs a model and no OpenAI API key is "
-                    "configured; it would be refused (give selectors or a json_schema)"
-                )
-            elif model_chain:
-                notes.append("deterministic strategies serve at no model cost")
-            return quote.model_copy(update={"notes": notes})
-        if not fetched:
-            notes.append("no page could be fetched: no model would be called")
-            return quote.model_copy(update={"notes": notes})
-        return self._quote_models(self.models, quote, request, fetched, expected_pages)
-
-    def _quote_sample(
-        self, request: JobRequest, deadline: float
-    ) -> tuple[list[tuple[str, str]], list[str]]:
-        """The job's first pages as a model would read them ``(url, markdown)``, and why
-        each page that could not be read was not."""
-        fetched: list[tuple[str, str]] = []
-        failed: list[str] = []
-        for url in request.urls[:QUOTE_MAX_FETCH]:
-            if time.monotonic() > deadline:
-                break
-            try:
-                page = self.fetcher.fetch_document(url, respect_robots=request.respect_robots_txt)
-            except FetchError as exc:
-                failed.append(f"{url}: {exc.code}" + (f" ({exc.status})" if exc.status else ""))
-                continue
-            tree = LexborHTMLParser(page.text)
-            wall = blocked(tree, page.text)
-            if wall is not None:
-                failed.append(f"{url}: {wall.code}")
-                continue
-            read = model_view.view(
-                tree,
-                page.url,
-                model_view.focus(request.json_schema, request.instruction),
-                main=main_markdown(page.text, page.url, tree),
-            )
-            fetched.append((page.url, read.markdown))
-        return fetched, failed
-
-    @staticmethod
-    def _quote_models(
-        models: ModelStrategies,
-        quote: Quote,
-        request: JobRequest,
-        fetched: list[tuple[str, str]],
-        expected_pages: int,
-    ) -> Quote:
-        """The model calls' price from the sampled pages, scaled to every expected page."""
-        from atlas_codex.llm.extraction import QUOTE_SPREAD
-        from atlas_codex.llm.router import RouterFailed
-
-        notes = list(quote.notes)
-        low = expected = high = Decimal(0)
-        tokens_in = 0
-        calls_made = 0
-        tiers: list[str] = []
-        chosen_models: list[str] = []
-        try:
-            for url, markdown in fetched:
-                quoted = models.quote(
-                    url=url,
-                    markdown=markdown,
-                    schema=dict(request.json_schema) if request.json_schema is not None else None,
-                    instruction=request.instruction,
-                    page_count=expected_pages,
-                    escalations=MAX_ESCALATIONS,
-                    start=request.model_tier,
-                    bounded=request.max_cost_usd is None,
-                )
-                tiers.append(quoted.decision.tier)
-                chosen_models.append(quoted.calls[-1].model)
-                calls_made += len(quoted.calls)
-                low += quoted.low
-                expected += quoted.expected
-                high += quoted.high
-                tokens_in += sum(call.input_tokens for call in quoted.calls)
-        except RouterFailed as exc:
-            notes.append(f"the router cannot serve this job: {exc.message}")
-            return quote.model_copy(update={"notes": notes})
-        scale = Decimal(expected_pages) / Decimal(len(fetched))
-        model_calls = float(calls_made * scale)
-        worst_calls = model_calls * (1 + MAX_ESCALATIONS)
-        top = high * scale
-        if request.crawl is not None and expected_pages > 1:
-            worst_calls += expected_pages
-            top += models.ranking_worst_usd() * Decimal(expected_pages)
-            notes.append("link choice: one model call per crawled page at most")
-        if expected_pages != len(fetched):
-            notes.append(
-                f"{len(fetched)} of {expected_pages} pages fetched; the rest are extrapolated"
-            )
-        if request.max_cost_usd is None:
-            notes.append(
-                f"the job is held to high_usd (at most {QUOTE_SPREAD}x the expected cost of "
-                "each page): a wider reading or a stronger tier that would cross it is not "
-                "tried; a max_cost_usd allows more"
-            )
-        elif top > Decimal(str(request.max_cost_usd)):
-            top = Decimal(str(request.max_cost_usd))
-            notes.append("the job's max_cost_usd caps the worst case")
-        return quote.model_copy(
-            update={
-                "tier": tiers[0],
-                "model": chosen_models[0],
-                "input_tokens": int(tokens_in * scale),
-                "low_usd": float(low * scale),
-                "expected_usd": float(expected * scale),
-                "high_usd": float(max(top, low * scale)),
-                "model_calls": model_calls,
-                "worst_model_calls": worst_calls,
-                "notes": notes,
-            }
+            renders=self.renderer is not None,
         )
 
     def _link_ranker(self, run: ExtractionRun) -> Callable[[list[Any]], list[Any]] | None:
@@ -960,59 +776,6 @@ class _Gate:
     widened: bool = False
 
 
-def _direct_css(request: JobRequest, page: CrawledPage) -> Extraction:
-    """The client's CSS selectors, each value converted to its declared type."""
-    assert page.page is not None
-    assert request.selectors is not None
-    try:
-        found = extract_selectors(page.parsed(), request.selectors, page.page.url)
-    except SelectorError as exc:
-        raise StrategyFailed("invalid_selector", str(exc)) from None
-    return _judged(found, request.json_schema)
-
-
-def _structured_data(request: JobRequest, page: CrawledPage) -> Extraction:
-    """The schema's fields from the page's JSON-LD, microdata, OpenGraph and buy box."""
-    assert page.page is not None
-    assert request.json_schema is not None
-    tree = page.parsed()
-    found = product.extract(tree, metadata(tree, page.page.url), page.page.url, request.json_schema)
-    if not found.evidence:
-        raise StrategyFailed(
-            "no_structured_data",
-            "no JSON-LD, microdata or OpenGraph value matched the schema",
-        )
-    return _judged(found, request.json_schema)
-
-
-def _content(request: JobRequest, page: CrawledPage) -> Extraction:
-    """The page's main content as markdown, its metadata and its tables."""
-    assert page.page is not None
-    tree = page.parsed()
-    meta = metadata(tree, page.page.url)
-    content: dict[str, Any] = {
-        "markdown": page.main_markdown(),
-        "title": meta.title,
-        "description": meta.description,
-        "language": meta.language,
-        "canonical_url": meta.canonical_url,
-        "tables": extract_tables(tree),
-    }
-    found = Extraction(data=content)
-    if not content["markdown"].strip() and not content["tables"]:
-        found.problems.append(quality.EMPTY)
-    return found
-
-
-STRATEGIES: Final[dict[str, Callable[[JobRequest, CrawledPage], Extraction]]] = {
-    "direct-css": _direct_css,
-    "structured-data": _structured_data,
-    "content": _content,
-}
-"""The deterministic strategies of :data:`CHAINS`, by name (the model strategies,
-:data:`MODEL_STRATEGIES`, run through the router and the quality gate)."""
-
-
 def _ask_for_the_rest(request: JobRequest, schema: Any, known: Extraction) -> JobRequest:
     """The request a model gets when product facts were read already: the schema's missing
     properties only, and the values found as context, marked as such."""
@@ -1043,7 +806,7 @@ def _merged(known: Extraction, answer: Extraction, schema: Any) -> Extraction:
         missing=[k for k, v in data.items() if v is None],
         unverified=answer.unverified,
     )
-    return _judged(merged, schema)
+    return judged(merged, schema)
 
 
 def _acceptable(url: str) -> bool:
@@ -1058,13 +821,6 @@ def _acceptable(url: str) -> bool:
 def _score(problems: list[str]) -> int:
     """Lower is better: an empty answer is worse than any number of lesser problems."""
     return (100 if quality.gave_nothing(problems) else 0) + len(problems)
-
-
-def _judged(found: Extraction, schema: Any) -> Extraction:
-    missing = check_required(found.data, schema) if schema is not None else []
-    found.missing += [f"{r} (required)" for r in missing if r not in found.missing]
-    found.problems = quality.problems(found.data, schema, missing_required=missing)
-    return found
 
 
 def _judged_answer(answer: ModelAnswer, texts: str) -> Extraction:
