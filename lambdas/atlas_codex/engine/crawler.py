@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.fetch import Fetcher, FetchError, Page
+from atlas_codex.engine.fetch import FetchError, Page, PageSource
 from atlas_codex.engine.html import Link, links, parse
 from atlas_codex.extraction.request import CrawlOptions
 
@@ -106,7 +106,7 @@ class CrawlState:
 class Crawler:
     def __init__(
         self,
-        fetcher: Fetcher,
+        fetcher: PageSource,
         options: CrawlOptions,
         *,
         respect_robots: bool = True,

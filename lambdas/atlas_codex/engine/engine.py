@@ -35,7 +35,7 @@ from atlas_codex.engine.direct import (
     Extraction,
     check_required,
 )
-from atlas_codex.engine.fetch import Fetcher, FetchError
+from atlas_codex.engine.fetch import Fetcher, FetchError, FetchSession
 from atlas_codex.engine.pages import PageStore, PagesUnavailable
 from atlas_codex.engine.renders import Renders, shell_note
 from atlas_codex.engine.strategies import (
@@ -93,6 +93,8 @@ class ExtractionRun:
     task: ExtractionTask
     plan: Plan
     spend: Spend
+    fetch: FetchSession
+    """This job's own fetch state (the cookies its sites set), gone with the run."""
     attempts: list[Step] = field(default_factory=list)
     pages: list[PageResult] = field(default_factory=list)
     """Each page's result, in the order the pages were gathered."""
@@ -142,7 +144,9 @@ class Engine:
         spend = Spend(
             owner_id=task.owner_id, ceiling=ceiling, bound=Decimal(0) if ceiling is None else None
         )
-        run = ExtractionRun(request=request, task=task, plan=chosen, spend=spend)
+        run = ExtractionRun(
+            request=request, task=task, plan=chosen, spend=spend, fetch=self.fetcher.session()
+        )
         if task.pages_of is not None:
             crawled, run.expires_at = self._stored(task.pages_of)
         else:
@@ -388,7 +392,7 @@ class Engine:
             options = request.crawl or CrawlOptions(max_pages=len(request.urls), max_depth=0)
             now = time.monotonic()
             crawler = Crawler(
-                self.fetcher,
+                run.fetch,
                 options,
                 respect_robots=request.respect_robots_txt,
                 deadline=now + max(deadline - now, 0) * CRAWL_SHARE,
@@ -404,14 +408,14 @@ class Engine:
             return crawled, left[: limits.MAX_URLS_PER_JOB]
         if time.monotonic() > deadline:
             raise DeadlineExceeded()
-        return [self._fetch_one(request)], []
+        return [self._fetch_one(request, run.fetch)], []
 
     def quote(self, request: JobRequest, *, deadline: float) -> Quote:
         """What the job will cost, from its first pages fetched now; no model is called."""
         return quoting.quote(
             request,
             deadline=deadline,
-            fetcher=self.fetcher,
+            fetcher=self.fetcher.session(),
             models=self.models,
             models_available=self.models_available,
             renders=self.renderer is not None,
@@ -441,10 +445,10 @@ class Engine:
 
         return rank
 
-    def _fetch_one(self, request: JobRequest) -> CrawledPage:
+    def _fetch_one(self, request: JobRequest, fetch: FetchSession) -> CrawledPage:
         url = request.urls[0]
         try:
-            page = self.fetcher.fetch_document(url, respect_robots=request.respect_robots_txt)
+            page = fetch.fetch_document(url, respect_robots=request.respect_robots_txt)
         except FetchError as exc:
             raise ExtractionError(exc.code, exc.message, retryable=exc.retryable) from None
         return CrawledPage(url=page.url, depth=0, page=page, tree=LexborHTMLParser(page.text))

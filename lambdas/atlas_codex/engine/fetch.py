@@ -4,19 +4,27 @@ Each hop (the first request and every redirect) passes the SSRF guard and connec
 exact address the guard checked. Bodies stop at a size limit, the whole fetch at a total
 deadline; robots.txt is honoured unless the job opts out; each host gets a bounded number
 of concurrent requests. Every refusal is a :class:`FetchError` with a code the job records.
+
+One :class:`Fetcher` serves every job of a process (its connection pool, robots.txt cache and
+host slots carry no site state), and it keeps no cookie: what a site sets lives in a
+:class:`FetchSession`, one per job (a crawl keeps its session across its pages), and is gone
+with it. A fetch outside a session keeps cookies for its own redirects only.
 """
 
 from __future__ import annotations
 
 import codecs
+import email.message
+import http.cookiejar
 import re
 import threading
 import time
+import urllib.request
 import urllib.robotparser
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -113,6 +121,45 @@ def decode(body: bytes, content_type: str) -> tuple[str, str]:
         return body.decode("cp1252", errors="replace"), "cp1252"
 
 
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The shared client's policy: it keeps and sends no cookie (jobs keep their own)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
+class _SetCookies:
+    """A response as :meth:`http.cookiejar.CookieJar.extract_cookies` reads one."""
+
+    def __init__(self, values: list[str]) -> None:
+        self._headers = email.message.Message()
+        for value in values:
+            self._headers["Set-Cookie"] = value
+
+    def info(self) -> email.message.Message:
+        return self._headers
+
+
+class PageSource(Protocol):
+    """What the crawler and the quote read pages through: a job's :class:`FetchSession`
+    (or the :class:`Fetcher` itself, with no cookie kept between fetches)."""
+
+    def fetch(
+        self, url: str, *, respect_robots: bool = True, deadline: float | None = None
+    ) -> Page: ...
+
+    def fetch_document(
+        self, url: str, *, respect_robots: bool = True, deadline: float | None = None
+    ) -> Page: ...
+
+    def allowed_by_robots(self, url: str, *, deadline: float | None = None) -> bool: ...
+
+    def crawl_delay(self, url: str) -> float: ...
+
+
 class Fetcher:
     def __init__(
         self,
@@ -130,6 +177,9 @@ class Fetcher:
         self.client = client or httpx.Client(
             follow_redirects=False, timeout=timeout, trust_env=False
         )
+        # The pool serves every job: it keeps no cookie (an injected client neither).
+        # (A jar itself is kept as it is: an httpx.Cookies would be copied into a plain one.)
+        self.client.cookies = http.cookiejar.CookieJar(policy=_NoCookies())
         self.user_agent = user_agent
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._slots: dict[str, threading.BoundedSemaphore] = {}
@@ -137,9 +187,21 @@ class Fetcher:
 
     # ------------------------------------------------------------------ public
 
+    def session(self) -> FetchSession:
+        """A job's own fetch state: the cookies its sites set, dropped with it."""
+        return FetchSession(self)
+
     def fetch(
-        self, url: str, *, respect_robots: bool = True, deadline: float | None = None
+        self,
+        url: str,
+        *,
+        respect_robots: bool = True,
+        deadline: float | None = None,
+        cookies: http.cookiejar.CookieJar | None = None,
     ) -> Page:
+        """``url`` after its redirects. ``cookies``: the job's jar, which sends and keeps
+        what the sites set (None: a jar for this fetch's redirects only)."""
+        jar = cookies if cookies is not None else http.cookiejar.CookieJar()
         started = time.monotonic()
         stop = min(deadline or float("inf"), started + self.limits.total_timeout_s)
         if respect_robots and not self.allowed_by_robots(url, deadline=stop):
@@ -150,7 +212,7 @@ class Fetcher:
         current = url
         for _ in range(self.limits.max_redirects + 1):
             target = self._check(current)
-            status, headers, body = self._request(target, stop)
+            status, headers, body = self._request(target, stop, jar)
             if status in REDIRECT_CODES and "location" in headers:
                 nxt = urljoin(current, headers["location"])
                 redirects.append(nxt)
@@ -180,12 +242,17 @@ class Fetcher:
         )
 
     def fetch_document(
-        self, url: str, *, respect_robots: bool = True, deadline: float | None = None
+        self,
+        url: str,
+        *,
+        respect_robots: bool = True,
+        deadline: float | None = None,
+        cookies: http.cookiejar.CookieJar | None = None,
     ) -> Page:
         """A page to extract from: :meth:`fetch`, then refused with ``unsupported_content``
         when what came back is not a document (an image, a PDF, an archive, random bytes):
         a clear error at fetch, not an empty extraction after a parse."""
-        page = self.fetch(url, respect_robots=respect_robots, deadline=deadline)
+        page = self.fetch(url, respect_robots=respect_robots, deadline=deadline, cookies=cookies)
         why = not_a_document(page)
         if why is not None:
             raise FetchError("unsupported_content", f"{page.url} {why}; only web pages are read")
@@ -228,7 +295,9 @@ class Fetcher:
         with slot:
             yield
 
-    def _request(self, target: Target, stop: float) -> tuple[int, dict[str, str], bytes]:
+    def _request(
+        self, target: Target, stop: float, jar: http.cookiejar.CookieJar
+    ) -> tuple[int, dict[str, str], bytes]:
         url, host_header, extensions = pinned_url(target)
         headers = {
             **host_header,
@@ -236,6 +305,12 @@ class Fetcher:
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.5",
             "Accept-Encoding": "gzip, deflate",
         }
+        # Cookies are matched on the URL's own name (the connection goes to its address).
+        asked = urllib.request.Request(target.url)  # noqa: S310 - a checked http(s) URL
+        jar.add_cookie_header(asked)
+        cookie = asked.get_header("Cookie")
+        if cookie:
+            headers["Cookie"] = cookie
         with self._slot(target.host):
             if time.monotonic() > stop:
                 raise FetchError("timeout", f"no time left to fetch {target.url}", retryable=True)
@@ -243,6 +318,10 @@ class Fetcher:
                 with self.client.stream(
                     "GET", url, headers=headers, extensions=extensions
                 ) as response:
+                    jar.extract_cookies(
+                        _SetCookies(response.headers.get_list("set-cookie")),  # type: ignore[arg-type]
+                        asked,
+                    )
                     declared = response.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > self.limits.max_bytes:
                         raise FetchError(
@@ -299,3 +378,33 @@ class Fetcher:
         parser = urllib.robotparser.RobotFileParser()
         parser.parse(page.text.splitlines())
         return parser
+
+
+class FetchSession:
+    """One job's fetch state over the shared :class:`Fetcher`: the cookies its sites set
+    (a crawl keeps its session across its pages). Nothing in it outlives the job, and no
+    other job reads it."""
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self.fetcher = fetcher
+        self.cookies = http.cookiejar.CookieJar()
+
+    def fetch(
+        self, url: str, *, respect_robots: bool = True, deadline: float | None = None
+    ) -> Page:
+        return self.fetcher.fetch(
+            url, respect_robots=respect_robots, deadline=deadline, cookies=self.cookies
+        )
+
+    def fetch_document(
+        self, url: str, *, respect_robots: bool = True, deadline: float | None = None
+    ) -> Page:
+        return self.fetcher.fetch_document(
+            url, respect_robots=respect_robots, deadline=deadline, cookies=self.cookies
+        )
+
+    def allowed_by_robots(self, url: str, *, deadline: float | None = None) -> bool:
+        return self.fetcher.allowed_by_robots(url, deadline=deadline)
+
+    def crawl_delay(self, url: str) -> float:
+        return self.fetcher.crawl_delay(url)

@@ -14,7 +14,7 @@ from selectolax.lexbor import LexborHTMLParser
 from atlas_codex.engine import model_view
 from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.fetch import Fetcher, FetchError
+from atlas_codex.engine.fetch import FetchError, PageSource
 from atlas_codex.engine.strategies import MAX_ESCALATIONS, MODEL_STRATEGIES, plan
 from atlas_codex.extraction.contract import Quote, QuotedPages
 from atlas_codex.extraction.request import JobRequest, needs_model
@@ -30,7 +30,7 @@ def quote(
     request: JobRequest,
     *,
     deadline: float,
-    fetcher: Fetcher,
+    fetcher: PageSource,
     models: ModelStrategies | None,
     models_available: bool,
     renders: bool,
@@ -76,7 +76,7 @@ def quote(
 
 
 def _sample(
-    fetcher: Fetcher, request: JobRequest, deadline: float
+    fetcher: PageSource, request: JobRequest, deadline: float
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """The job's first pages as a model would read them ``(url, markdown)``, and why
     each page that could not be read was not."""
