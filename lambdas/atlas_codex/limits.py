@@ -53,3 +53,10 @@ RENDER_TIMEOUT_S: Final = 15.0
 """The longest one page may take to render in the browser (selector or network idle)."""
 RENDER_MAX_BYTES: Final = 5 * 1024 * 1024
 """A rendered page's HTML is cut at this size (the fetcher's own limit on a page)."""
+RENDER_PAGE_HEAP_MB: Final = 512
+"""A page's scripts may hold this much JavaScript heap; a page that wants more crashes its
+own render (the browser is relaunched for the next), not the function's memory."""
+RENDER_ANSWER_S: Final = 3.0
+"""How long the browser has to answer a command that needs no page load (read the page,
+close it, a health probe). A page that does not answer is stopped; a browser that does not
+answer is killed and relaunched before the next render."""

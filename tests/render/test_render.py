@@ -132,7 +132,7 @@ def test_what_a_script_draws_after_a_delay_a_fetch_or_a_route_change_is_read(
     )
     assert routed.url == f"{site.url}/js/routed/vega-3"  # the client-side route
     assert "Desk lamp Vega" in routed.html
-    assert renderer.launches == 1  # one browser for every render
+    assert renderer.launches == 3  # a browser of its own for every render
 
 
 def test_a_selector_that_never_appears_ends_at_the_time_limit_and_html_is_size_capped(

@@ -65,6 +65,7 @@ class Browser:
         self._events: dict[str, queue.Queue[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self.closed = threading.Event()
+        self._pipes_closed = False
         threading.Thread(target=self._read, name="cdp-reader", daemon=True).start()
 
     def _read(self) -> None:
@@ -139,6 +140,14 @@ class Browser:
         result: dict[str, Any] = reply.get("result", {})
         return result
 
+    def kill(self) -> None:
+        """Stop the process at once (a browser that no longer answers is not asked)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+        self._close_pipes()
+
     def close(self) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(ProtocolError):
@@ -148,6 +157,16 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        # The process is gone: the reader sees the end of its pipe and stops first, so no
+        # read ever reaches a descriptor number the process reuses after the close.
+        self.closed.wait(timeout=5)
+        with self._lock:  # once: a descriptor number closed twice may be another file's
+            if self._pipes_closed:
+                return
+            self._pipes_closed = True
         for fd in (self._to_browser, self._from_browser):
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -1,15 +1,28 @@
 """One page rendered in the browser: the final URL, status and HTML, under a hard limit.
 
-The browser is launched on the first render and kept for the execution environment (one
-browser context: ``--single-process`` allows no other); each render opens a page, and
-closes it and forgets the origins' cookies and storage after. Images, fonts and media are
-never loaded. The render waits for the job's CSS selector, or for the network to be idle,
-within the time limit; what the page shows at the limit is returned, marked so.
+The render function's execution environment serves many owners' jobs in turn, so no render
+shares a browser with another: each launches its own browser on a fresh, private profile
+(a folder of its own, 0700, with the browser's log, 0600), and kills it and removes the
+folder when the page is read. Cookies, localStorage, IndexedDB, CacheStorage and service
+workers a page sets die with that browser; the page's own requests bypass service workers.
+(``--single-process``, which Lambda needs, allows one renderer per browser, so a disposable
+context per render inside one long-lived browser is not available; a launch costs about
+0.15 s on this machine, docs/PERFORMANCE.md.)
+
+No page can hold the renders after it: every command is bounded; a page whose scripts do not
+yield at the limit is stopped (``Runtime.terminateExecution``) so what it shows can be read,
+and its browser is killed whatever it does. A page's JavaScript heap is capped
+(:data:`~atlas_codex.limits.RENDER_PAGE_HEAP_MB`). A frame that fails to load fails only
+itself, never the page. Images, fonts and media are never loaded. The render waits for the
+job's CSS selector, or for the network to be idle, within the time limit; what the page
+shows at the limit is returned, marked so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
 import tempfile
 import threading
@@ -18,6 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from atlas_codex.limits import RENDER_ANSWER_S, RENDER_PAGE_HEAP_MB
 from atlas_codex.netguard import (
     USER_AGENT,
     BlockedTarget,
@@ -36,10 +50,16 @@ BLOCKED_TYPES: Final = ("Image", "Media", "Font")
 IDLE_MS: Final = 500
 """The network counts as idle after this long with no request in flight."""
 POLL_S: Final = 0.05
+COMMAND_S: Final = 10.0
+"""The longest any one command of a render may wait (less when the render's time is short)."""
+
+
+class _Stuck(ProtocolError):
+    """The page stopped answering, even after its scripts were told to stop."""
 
 
 class Renderer:
-    """Renders pages one at a time in a browser started on first use."""
+    """Renders pages one at a time, each in a browser of its own."""
 
     def __init__(
         self,
@@ -47,41 +67,19 @@ class Renderer:
         *,
         chromium_dir: str | None = None,
         resolver: Resolver = system_resolver,
+        work_dir: str | None = None,
     ) -> None:
+        """``work_dir``: where each render's private folder is made (the system's
+        temporary folder when None)."""
         self.policy = policy
         self.chromium_dir = chromium_dir
         self.resolver = resolver
-        self._browser: Browser | None = None
+        self.work_dir = work_dir
         self._proxy: GuardedProxy | None = None
         self._lock = threading.Lock()
         self.launches = 0
-
-    def _ensure(self) -> tuple[Browser, GuardedProxy]:
-        if self._browser is not None and not self._browser.closed.is_set():
-            assert self._proxy is not None
-            return self._browser, self._proxy
-        if self._browser is not None:
-            self._browser.close()
-        installed = chromium.install(chromium.locate(self.chromium_dir))
-        if self._proxy is None:
-            self._proxy = GuardedProxy(self.policy, self.resolver)
-        profile = tempfile.mkdtemp(prefix="atlas-chromium-profile-")
-        args = [
-            *chromium.FLAGS,
-            f"--user-data-dir={profile}",
-            f"--user-agent={USER_AGENT}",
-            # Every request through the guard, loopback too; the browser resolves no name
-            # itself (the proxy does), and WebRTC may not go around it.
-            f"--proxy-server=http://127.0.0.1:{self._proxy.port}",
-            "--proxy-bypass-list=<-loopback>",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-            "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-        ]
-        log = str(Path(tempfile.gettempdir()) / "atlas-chromium.log")
-        self._browser = Browser(str(installed.executable), args, installed.environment(), log)
-        self.launches += 1
-        return self._browser, self._proxy
+        self.peak_mb = 0.0
+        """The last render's browser: its resident memory's high-water mark (Linux)."""
 
     def refusals(self) -> list[Any]:
         """What the SSRF proxy refused during the last render (target and reason)."""
@@ -89,9 +87,6 @@ class Renderer:
 
     def close(self) -> None:
         with self._lock:
-            if self._browser is not None:
-                self._browser.close()
-                self._browser = None
             if self._proxy is not None:
                 self._proxy.close()
                 self._proxy = None
@@ -106,21 +101,55 @@ class Renderer:
         except DnsError as exc:
             raise RenderFailed("dns_error", exc.reason) from None
         with self._lock:
-            try:
-                browser, proxy = self._ensure()
-            except chromium.ChromiumMissing as exc:
-                raise RenderFailed("render_unavailable", str(exc)) from None
-            except (OSError, ProtocolError) as exc:
-                raise RenderFailed(
-                    "render_unavailable", f"the browser did not start: {exc}"
-                ) from None
+            if self._proxy is None:
+                self._proxy = GuardedProxy(self.policy, self.resolver)
+            proxy = self._proxy
             proxy.forget()
-            try:
-                return _render(browser, proxy, url, wait_for, timeout_s, max_bytes)
-            except ProtocolError as exc:
-                if browser.closed.is_set():  # crashed: the next render starts a new one
-                    self._browser = None
-                raise RenderFailed("render_failed", str(exc)) from None
+            with tempfile.TemporaryDirectory(prefix="atlas-render-", dir=self.work_dir) as folder:
+                browser = self._launch(proxy, Path(folder))
+                try:
+                    return _render(browser, proxy, url, wait_for, timeout_s, max_bytes)
+                except ProtocolError as exc:
+                    raise RenderFailed("render_failed", f"{url}: {exc}") from None
+                finally:
+                    self.peak_mb = _peak_mb(browser.process.pid)
+                    browser.kill()
+
+    def _launch(self, proxy: GuardedProxy, folder: Path) -> Browser:
+        """A browser on a fresh profile in ``folder``, answering, or ``render_unavailable``."""
+        try:
+            installed = chromium.install(chromium.locate(self.chromium_dir))
+        except chromium.ChromiumMissing as exc:
+            raise RenderFailed("render_unavailable", str(exc)) from None
+        log = folder / "browser.log"
+        os.close(os.open(log, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+        args = [
+            *chromium.FLAGS,
+            f"--user-data-dir={folder / 'profile'}",
+            f"--user-agent={USER_AGENT}",
+            f"--js-flags=--max-old-space-size={RENDER_PAGE_HEAP_MB}",
+            # Every request through the guard, loopback too; the browser resolves no name
+            # itself (the proxy does), and WebRTC may not go around it.
+            f"--proxy-server=http://127.0.0.1:{proxy.port}",
+            "--proxy-bypass-list=<-loopback>",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+            "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+        ]
+        try:
+            browser = Browser(str(installed.executable), args, installed.environment(), str(log))
+        except OSError as exc:
+            raise RenderFailed("render_unavailable", f"the browser did not start: {exc}") from None
+        self.launches += 1
+        return browser
+
+
+def _peak_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _render(
@@ -131,18 +160,32 @@ def _render(
     timeout_s: float,
     max_bytes: int,
 ) -> Rendered:
+    """``url`` in ``browser`` (its own, killed after); :class:`_Stuck` when the page did
+    not answer."""
     started = time.monotonic()
     deadline = started + timeout_s
-    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-        "sessionId"
-    ]
-    events = browser.subscribe(session)
-    documents: list[str] = []
+
+    def bound() -> float:
+        """A command's wait: what is left of the render, at least a short answer's time."""
+        return max(min(COMMAND_S, deadline - time.monotonic()), RENDER_ANSWER_S)
+
     try:
+        target = browser.send(
+            "Target.createTarget", {"url": "about:blank"}, timeout=RENDER_ANSWER_S
+        )["targetId"]
+    except ProtocolError as exc:
+        raise RenderFailed("render_unavailable", f"the browser did not start: {exc}") from None
+    session = ""
+    try:
+        session = browser.send(
+            "Target.attachToTarget", {"targetId": target, "flatten": True}, timeout=RENDER_ANSWER_S
+        )["sessionId"]
+        events = browser.subscribe(session)
         for method, params in (
             ("Page.enable", {}),
             ("Network.enable", {}),
+            # No service worker answers the page's requests, its own neither.
+            ("Network.setBypassServiceWorker", {"bypass": True}),
             (
                 "Fetch.enable",
                 {
@@ -152,8 +195,8 @@ def _render(
                 },
             ),
         ):
-            browser.send(method, params, session=session)
-        navigated = browser.send("Page.navigate", {"url": url}, session=session, timeout=timeout_s)
+            browser.send(method, params, session=session, timeout=bound())
+        navigated = browser.send("Page.navigate", {"url": url}, session=session, timeout=bound())
         main_frame = navigated.get("frameId", "")
         state = _Watch(main_frame)
         if navigated.get("errorText"):
@@ -170,47 +213,62 @@ def _render(
             if not state.loaded:
                 continue
             if wait_for is not None:
-                if _has(browser, session, wait_for):
+                if _has(browser, session, wait_for, timeout_s):
                     waited = "selector"
                     break
             elif state.idle_for() >= IDLE_MS / 1000:
                 waited = "network-idle"
                 break
-        documents = state.documents
-        for document in documents:
+        for document in state.documents:
             reason = proxy.refused(document)
             if reason is not None:
                 raise RenderFailed("blocked_target", f"{document}: {reason}")
         if state.error is not None and not state.loaded:
             raise RenderFailed("fetch_failed", f"the browser could not load {url}: {state.error}")
-        html = _evaluate(browser, session, "document.documentElement.outerHTML") or ""
-        final = _evaluate(browser, session, "location.href") or url
+        html, final = _read(browser, session, timeout_s)
         body = html.encode("utf-8")
         truncated = len(body) > max_bytes
         if truncated:
             html = body[:max_bytes].decode("utf-8", "ignore")
         return Rendered(
-            url=str(final),
+            url=final or url,
             status=state.status,
-            html=str(html),
+            html=html,
             truncated=truncated,
             elapsed_ms=int((time.monotonic() - started) * 1000),
             waited=waited,
             blocked_requests=state.blocked + len(proxy.refusals()),
         )
     finally:
-        browser.unsubscribe(session)
+        if session:
+            browser.unsubscribe(session)
+
+
+def _read(browser: Browser, session: str, timeout_s: float) -> tuple[str, str]:
+    """The page's HTML and its address as it is now. A page whose scripts do not yield is
+    stopped first; one that still does not answer is :class:`_Stuck`."""
+    script = "[document.documentElement.outerHTML, location.href]"
+    try:
+        read = _evaluate(browser, session, script, timeout=RENDER_ANSWER_S)
+    except ProtocolError:
+        if browser.closed.is_set():
+            raise
         try:
-            browser.send("Target.closeTarget", {"targetId": target}, timeout=3)
-            browser.send("Network.clearBrowserCookies", {}, timeout=3)
-            for origin in {_origin(d) for d in documents} - {""}:
-                browser.send(
-                    "Storage.clearDataForOrigin",
-                    {"origin": origin, "storageTypes": "all"},
-                    timeout=3,
-                )
+            browser.send("Runtime.terminateExecution", session=session, timeout=RENDER_ANSWER_S)
+            read = _evaluate(browser, session, script, timeout=RENDER_ANSWER_S)
         except ProtocolError:
-            pass
+            raise _Stuck(
+                f"the page's scripts did not yield within the {timeout_s:.0f} s render limit "
+                "and could not be stopped"
+            ) from None
+        if not read:
+            raise _Stuck(
+                f"the page's scripts did not yield within the {timeout_s:.0f} s render limit; "
+                "they were stopped"
+            ) from None
+    if not isinstance(read, list) or len(read) != 2:
+        return "", ""
+    return str(read[0] or ""), str(read[1] or "")
 
 
 class _Watch:
@@ -224,6 +282,8 @@ class _Watch:
         self.error: str | None = None
         self.blocked = 0
         self.inflight: set[str] = set()
+        self.main_requests: set[str] = set()
+        """The main frame's document requests: only their failure fails the page."""
         self.quiet_since = time.monotonic()
 
     def idle_for(self) -> float:
@@ -241,6 +301,7 @@ class _Watch:
         elif method == "Network.requestWillBeSent":
             self.inflight.add(params.get("requestId", ""))
             if params.get("type") == "Document" and params.get("frameId") == self.main_frame:
+                self.main_requests.add(params.get("requestId", ""))
                 self.documents.append(str(params.get("request", {}).get("url", "")))
         elif method == "Network.responseReceived":
             response = params.get("response", {})
@@ -252,7 +313,7 @@ class _Watch:
                 self.quiet_since = time.monotonic()
             if (
                 method == "Network.loadingFailed"
-                and params.get("type") == "Document"
+                and params.get("requestId", "") in self.main_requests
                 and not self.loaded
                 and not params.get("canceled")
             ):
@@ -263,15 +324,33 @@ class _Watch:
                 self.quiet_since = time.monotonic()
 
 
-def _evaluate(browser: Browser, session: str, expression: str) -> Any:
+def _evaluate(
+    browser: Browser, session: str, expression: str, *, timeout: float = RENDER_ANSWER_S
+) -> Any:
     result = browser.send(
-        "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+        "Runtime.evaluate",
+        {"expression": expression, "returnByValue": True},
+        session=session,
+        timeout=timeout,
     )
     return result.get("result", {}).get("value")
 
 
-def _has(browser: Browser, session: str, selector: str) -> bool:
-    return bool(_evaluate(browser, session, f"!!document.querySelector({json.dumps(selector)})"))
+def _has(browser: Browser, session: str, selector: str, timeout_s: float) -> bool:
+    """Whether the page shows ``selector`` now; a page too busy to say is stopped."""
+    try:
+        return bool(
+            _evaluate(browser, session, f"!!document.querySelector({json.dumps(selector)})")
+        )
+    except ProtocolError:
+        if browser.closed.is_set():
+            raise
+        with contextlib.suppress(ProtocolError):
+            browser.send("Runtime.terminateExecution", session=session, timeout=RENDER_ANSWER_S)
+        raise _Stuck(
+            f"the page's scripts did not yield while the {timeout_s:.0f} s render waited "
+            "for its selector; they were stopped"
+        ) from None
 
 
 def _origin(url: str) -> str:
