@@ -16,6 +16,13 @@ from atlas_codex_local.apigw import context, rest_event
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 API_GATEWAY_MAX_PAYLOAD = 10 * 1024 * 1024
 BODY_READ_TIMEOUT_S = 10.0
+LISTEN_BACKLOG = 256
+"""Connections the kernel holds for the server while its threads are busy: a burst of
+clients connecting at once is queued, never reset (the standard library's default is 5)."""
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
 
 
 class _Refused(Exception):
@@ -195,7 +202,7 @@ class ApiServer:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer((host, port), RequestHandler)
+        self.server = _Server((host, port), RequestHandler)
         self.port = self.server.server_address[1]
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, name="api", daemon=True)

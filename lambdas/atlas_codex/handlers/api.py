@@ -22,6 +22,7 @@ from atlas_codex import naming, snapstart
 from atlas_codex.api import answers, door, openapi
 from atlas_codex.api.jobs import job_routes, submission_routes
 from atlas_codex.api.public import public_routes
+from atlas_codex.api.resolver import RequestResolver
 from atlas_codex.api.webhook_secrets import secret_routes
 from atlas_codex.auth import ApiKeyStore
 from atlas_codex.config import RuntimeConfig, get_config
@@ -44,7 +45,7 @@ def build_app(
     cors: CORSConfig | None,
 ) -> APIGatewayRestResolver:
     """The resolver: the rooms' routes and one answer for every way a request can fail."""
-    app = APIGatewayRestResolver(enable_validation=True, cors=cors)
+    app = RequestResolver(enable_validation=True, cors=cors)
     app.include_router(submission_routes(service))
     app.include_router(job_routes(service))
     app.include_router(secret_routes(secrets))
@@ -145,13 +146,15 @@ def make_handler(app: APIGatewayRestResolver, keys: ApiKeyStore, cors: CORSConfi
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         admission = door.admit(event, keys)
         cid, owner = admission.correlation_id, admission.owner
-        logger.set_correlation_id(cid)
+        # Keys of this thread's log lines only (local mode resolves requests side by side).
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(correlation_id=cid)
         if admission.refusal is not None:
             return door.proxy_response(admission.refusal, event, cors)
         door.normalise_content_type(event)
         app.append_context(correlation_id=cid, owner_id=owner)
         if owner is not None:
-            logger.append_keys(owner_id=owner)
+            logger.thread_safe_append_keys(owner_id=owner)
         response = app.resolve(event, context)
         response.setdefault("headers", {})[CORRELATION_HEADER] = cid
         if response.get("multiValueHeaders") is not None:
