@@ -7,8 +7,10 @@ once, every address is checked with the job's :class:`NetPolicy`, and the connec
 to a checked address only (no second lookup a rebinding name could answer differently).
 HTTPS and WebSockets arrive as ``CONNECT host:port`` and are tunnelled, so certificates are
 still checked by the browser against the name; plain HTTP arrives in absolute form and is
-sent on with ``Connection: close`` (one request per connection: a kept-alive connection
-cannot be reused for another host). A refusal answers 403 and is recorded with its reason.
+sent on with ``Connection: close``: one checked request per connection. Its body (by
+``Content-Length``) goes up, its answer comes back, and the connection ends; nothing else the
+client sends on it is ever relayed, so a second request on a kept-alive connection is never
+sent on unchecked. A refusal answers 403 and is recorded with its reason.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from atlas_codex.netguard import (
 )
 
 MAX_HEAD_BYTES: Final = 64 * 1024
+MAX_BODY_BYTES: Final = 10 * 1024 * 1024
+"""The largest request body a page may send through the proxy (plain HTTP)."""
 CONNECT_TIMEOUT_S: Final = 10.0
 IDLE_TIMEOUT_S: Final = 60.0
 _HOP_BY_HOP: Final = frozenset(
@@ -186,10 +190,29 @@ class GuardedProxy:
             self._answer(client, 502, f"could not connect to {parts.hostname}:{port}")
             return
         path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        named = {h.split(":", 1)[0].strip().lower(): h.split(":", 1)[-1].strip() for h in headers}
+        if "chunked" in named.get("transfer-encoding", "").lower():
+            upstream.close()
+            self._answer(client, 411, "a request body needs a Content-Length")
+            return
+        length_text = named.get("content-length", "0") or "0"
+        if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+            upstream.close()
+            self._answer(client, 413, "the request body is too large or its length unclear")
+            return
+        body = _read_exactly(client, rest, int(length_text))
+        if body is None:
+            upstream.close()
+            return
         kept = [h for h in headers if h.split(":", 1)[0].strip().lower() not in _HOP_BY_HOP]
         head = "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close", "", ""])
-        upstream.sendall(head.encode("latin-1") + rest)
-        _relay(client, upstream)
+        try:
+            upstream.sendall(head.encode("latin-1") + body)
+            _answer_back(upstream, client)
+        except OSError:
+            return
+        finally:
+            upstream.close()
 
     @staticmethod
     def _answer(client: socket.socket, status: int, reason: str) -> None:
@@ -200,6 +223,33 @@ class GuardedProxy:
         )
         with contextlib.suppress(OSError):
             client.sendall(head.encode() + body)
+
+
+def _read_exactly(client: socket.socket, start: bytes, length: int) -> bytes | None:
+    """The request's body of ``length`` bytes (``start`` came with its head); anything after
+    it is dropped. None when the client stopped before the end."""
+    body = bytearray(start[:length])
+    try:
+        while len(body) < length:
+            chunk = client.recv(min(65536, length - len(body)))
+            if not chunk:
+                return None
+            body += chunk
+    except OSError:
+        return None
+    return bytes(body)
+
+
+def _answer_back(upstream: socket.socket, client: socket.socket) -> None:
+    """The upstream's answer to the client, until it closes (it was asked to) or idles."""
+    while True:
+        readable, _, _ = select.select([upstream], [], [], IDLE_TIMEOUT_S)
+        if not readable:
+            return
+        data = upstream.recv(65536)
+        if not data:
+            return
+        client.sendall(data)
 
 
 def _relay(a: socket.socket, b: socket.socket) -> None:
