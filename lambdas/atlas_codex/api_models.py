@@ -101,6 +101,8 @@ class JobView(BaseModel):
 
 
 class JobListView(BaseModel):
+    owner_id: str
+    """The owner of the API key that asked: every job listed is theirs."""
     jobs: list[JobView]
     next_cursor: str | None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import threading
 import time
@@ -115,7 +116,12 @@ class Console:
         return self
 
     def signed_in(self) -> Console:
-        return self.open(f"#key={self.local['api_key']}")
+        """Opened from the banner's link, whose key the console offers and the person takes."""
+        self.open(f"#key={self.local['api_key']}")
+        expect(self.page.locator("#key-offer")).to_be_visible()
+        self.page.click("#key-form button[type=submit]")
+        expect(self.page.locator("#key-owner")).to_contain_text("signed in as ")
+        return self
 
     def job(self, job_id: str) -> None:
         self.page.evaluate("id => { location.hash = '#/jobs/' + id }", job_id)
@@ -187,6 +193,59 @@ def test_the_banner_s_key_is_read_once_and_leaves_the_address_bar(
     expect(page.locator("#jobs-table tbody tr").first).to_contain_text("completed")
     console.shot("jobs")
     console.assert_no_complaints()
+
+
+def test_a_key_from_a_link_is_offered_never_used_unasked(
+    console: Console, local: dict[str, Any]
+) -> None:
+    page = console.open().page
+    page.fill("#api-key", local["api_key"])
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#key-owner")).to_contain_text("signed in as ")
+    owner = page.locator("#key-owner").inner_text()
+    foreign = "ack_someoneelse1_" + "y" * 43
+    sent_with: list[str] = []
+    page.on("request", lambda r: sent_with.append(r.headers.get("x-api-key", "")))
+
+    console.open(f"#key={foreign}")  # a link someone else made
+
+    expect(page.locator("#key-offer")).to_contain_text(
+        "A link offered the API key ack_someoneelse1"
+    )
+    expect(page.locator("#key-offer")).to_contain_text(owner.removeprefix("signed in as ")[:20])
+    assert foreign not in page.url
+    assert foreign not in sent_with
+    assert page.evaluate("Object.values(sessionStorage)") == [local["api_key"]]
+    console.shot("key-offered")
+
+
+def test_the_header_always_names_the_key_s_owner(console: Console, local: dict[str, Any]) -> None:
+    page = console.signed_in().page
+    expect(page.locator("#key-owner")).to_have_text(
+        re.compile(r"^signed in as \S+ \(key ack_\w{12}…\)$")
+    )
+    page.reload()  # a new load of the tab still says whose key is in use
+    expect(page.locator("#key-owner")).to_contain_text("signed in as ")
+
+
+def test_bidirectional_controls_in_a_value_are_shown_escaped(
+    console: Console, local: dict[str, Any]
+) -> None:
+    reversed_text = "h1[title='\u202eevil']"
+    with api(local) as c:
+        made = c.post(
+            "/jobs",
+            json={
+                "urls": [f"{local['shop']}/catalog/1"],
+                "selectors": {"fields": {"name": {"selector": reversed_text}}},
+            },
+        ).json()
+    console.signed_in().job(made["job_id"])
+
+    expect(console.page.locator("#job-request")).to_contain_text("⟨U+202E⟩evil")
+    shown = console.page.locator("#job-request").text_content() or ""
+    assert "\u202e" not in shown
+    assert "⟨U+202E⟩evil" in shown
 
 
 # ---------------------------------------------------------------------- jobs

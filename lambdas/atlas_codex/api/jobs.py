@@ -188,7 +188,9 @@ def job_routes(service: JobService) -> Router:
             cursor=cursor,
             parent_id=parent,
         )
-        view = JobListView(jobs=[JobView.of(j) for j in page.jobs], next_cursor=page.next_cursor)
+        view = JobListView(
+            owner_id=owner(), jobs=[JobView.of(j) for j in page.jobs], next_cursor=page.next_cursor
+        )
         return answers.json_response(200, view, correlation_id=cid())
 
     @router.delete(

@@ -1,5 +1,6 @@
 // Atlas Codex console: plain JavaScript, no build step, no third-party code.
-// Every value from the API is put on the page as text (textContent), never as HTML.
+// Every value from the API is put on the page as text (textContent), never as HTML, with its
+// bidirectional control characters shown as escapes (a value cannot read reversed).
 "use strict";
 
 (() => {
@@ -13,6 +14,10 @@
 
   const $ = (id) => document.getElementById(id);
   let apiKey = sessionStorage.getItem(KEY_STORAGE);
+  let keyOwner = null;
+  let offeredKey = null;
+  // Bidirectional controls and marks: shown as ⟨U+202E⟩, so "evil" never reads "live".
+  const BIDI = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
   const live = { timer: null, socket: null, jobId: null };
   let listCursors = [];
 
@@ -64,6 +69,17 @@
 
   // ------------------------------------------------------------------ small DOM helpers
 
+  function visible(text) {
+    return String(text).replace(
+      BIDI,
+      (c) => `⟨U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`,
+    );
+  }
+
+  function setText(node, text) {
+    node.textContent = visible(text || "");
+  }
+
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [name, value] of Object.entries(attrs || {})) {
@@ -73,7 +89,7 @@
     }
     for (const child of children.flat()) {
       if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+      node.append(child instanceof Node ? child : document.createTextNode(visible(child)));
     }
     return node;
   }
@@ -112,7 +128,7 @@
   }
 
   function notice(text) {
-    $("notice").textContent = text || "";
+    setText($("notice"), text);
   }
 
   function show(viewId, title) {
@@ -123,6 +139,7 @@
     }
     document.title = `${title} · Atlas Codex console`;
     $("forget-key").hidden = !apiKey;
+    showOwner();
     const heading = $(viewId).querySelector("h1");
     heading.tabIndex = -1;
     heading.focus();
@@ -131,16 +148,39 @@
   // ------------------------------------------------------------------ the key
 
   function keyFromFragment() {
+    // A link may offer a key (local mode's banner does), never use it unasked: whoever sent
+    // the link would own every job made with it. The key leaves the address bar at once.
     const match = location.hash.match(/^#key=([^&]+)$/);
     if (!match) return;
-    apiKey = decodeURIComponent(match[1]);
-    sessionStorage.setItem(KEY_STORAGE, apiKey);
-    // Read once: the key leaves the address bar (and the history entry) at once.
     history.replaceState(null, "", location.pathname + location.search + "#/jobs");
+    let given = match[1];
+    try {
+      given = decodeURIComponent(given);
+    } catch (_) {
+      return;
+    }
+    if (given !== apiKey) offeredKey = given;
+  }
+
+  function keyLabel(key) {
+    return key ? `${key.slice(0, 16)}…` : "";
+  }
+
+  function showOwner() {
+    const shown = apiKey && keyOwner ? `signed in as ${keyOwner} (key ${keyLabel(apiKey)})` : "";
+    setText($("key-owner"), shown);
+  }
+
+  function learnOwner(listing) {
+    if (listing && typeof listing.owner_id === "string") {
+      keyOwner = listing.owner_id;
+      showOwner();
+    }
   }
 
   function forgetKey(reason) {
     apiKey = null;
+    keyOwner = null;
     sessionStorage.removeItem(KEY_STORAGE);
     stopLive();
     showKey(reason);
@@ -148,29 +188,49 @@
 
   function showKey(reason) {
     show("view-key", "Sign in");
-    $("key-error").textContent = reason || "";
+    setText($("key-error"), reason);
     $("api-key").value = "";
+    $("key-offer").hidden = true;
+  }
+
+  function offerKey() {
+    show("view-key", "Sign in");
+    const current = apiKey
+      ? ` You are signed in as ${keyOwner || "another owner"} (key ${keyLabel(apiKey)}); that key stays in use unless you switch.`
+      : "";
+    setText(
+      $("key-offer"),
+      `A link offered the API key ${keyLabel(offeredKey)}. Use it only if it is yours: every job ` +
+        `made with it belongs to its owner.${current}`,
+    );
+    $("key-offer").hidden = false;
+    setText($("key-error"), "");
+    $("api-key").value = offeredKey;
+    offeredKey = null;
   }
 
   $("key-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const given = $("api-key").value.trim();
     if (!given) {
-      $("key-error").textContent = "Type your API key (it starts with ack_).";
+      setText($("key-error"), "Type your API key (it starts with ack_).");
       $("api-key").focus();
       return;
     }
+    const previous = apiKey;
     apiKey = given;
     try {
-      await api("GET", "/jobs?limit=1");
+      learnOwner((await api("GET", "/jobs?limit=1")).data);
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401)) {
-        $("key-error").textContent = describe(error);
+        setText($("key-error"), describe(error));
+        apiKey = previous;
       }
       $("api-key").focus();
       return;
     }
     sessionStorage.setItem(KEY_STORAGE, apiKey);
+    $("key-offer").hidden = true;
     if (!location.hash || location.hash === "#/jobs") route();
     else location.hash = "#/jobs";
   });
@@ -198,6 +258,7 @@
     let page;
     try {
       page = (await api("GET", `/jobs?${params}`)).data;
+      learnOwner(page);
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401)) notice(describe(error));
       return;
@@ -248,7 +309,7 @@
   async function showJob(jobId, { quiet = false } = {}) {
     if (!quiet) {
       show("view-job", `Job ${jobId}`);
-      $("job-title").textContent = `Job ${jobId}`;
+      setText($("job-title"), `Job ${jobId}`);
       for (const id of ["job-result", "job-children", "job-reextract"]) $(id).hidden = true;
     }
     let job;
@@ -346,7 +407,7 @@
       notes.append(el("h2", {}, title), el("ul", { id: `job-${title.toLowerCase()}` }, items.map((item) => el("li", {}, item))));
     }
 
-    $("job-request").textContent = json(job.request);
+    setText($("job-request"), json(job.request));
     const cancel = $("job-cancel");
     cancel.hidden = TERMINAL.has(job.status);
     cancel.onclick = async () => {
@@ -386,6 +447,7 @@
     let page;
     try {
       page = (await api("GET", `/jobs?${params}`)).data;
+      learnOwner(page);
     } catch (error) {
       if (current()) notice(describe(error));
       return;
@@ -597,17 +659,17 @@
 
   function showNew() {
     show("view-new", "New job");
-    $("new-error").textContent = "";
+    setText($("new-error"), "");
     $("quote").hidden = true;
   }
 
   // The form's request, or null with the problem shown under the form.
   function formRequest() {
-    $("new-error").textContent = "";
+    setText($("new-error"), "");
     try {
       return newRequest();
     } catch (error) {
-      $("new-error").textContent = error.message;
+      setText($("new-error"), error.message);
       return null;
     }
   }
@@ -628,7 +690,7 @@
       }
       location.hash = `#/jobs/${encodeURIComponent(job.job_id)}`;
     } catch (error) {
-      $("new-error").textContent = describe(error);
+      setText($("new-error"), describe(error));
     } finally {
       submit.disabled = false;
     }
@@ -653,7 +715,7 @@
       ]);
       $("quote").hidden = false;
     } catch (error) {
-      $("new-error").textContent = describe(error);
+      setText($("new-error"), describe(error));
     } finally {
       button.disabled = false;
     }
@@ -675,6 +737,10 @@
   function route() {
     stopLive();
     notice("");
+    if (offeredKey) {
+      offerKey();
+      return;
+    }
     if (!apiKey) {
       showKey();
       return;
@@ -687,7 +753,13 @@
   }
 
   keyFromFragment();
+  if (apiKey && !offeredKey) {
+    api("GET", "/jobs?limit=1").then((answer) => learnOwner(answer.data), () => {});
+  }
   $("live-mode").textContent = websocketUrl ? "live updates: WebSocket" : "live updates: polling";
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    keyFromFragment();
+    route();
+  });
   route();
 })();
