@@ -16,13 +16,23 @@ passes over the whole page when its reading is short: ours is that rescue here) 
 readers' comments. That keeps the pair faster than trafilatura alone in its default mode,
 and measured better as a second opinion than its default or its fast mode alone
 (docs/PERFORMANCE.md). It is imported on first use.
+
+**Threads.** trafilatura parses with one lxml parser made at its import, shared by every
+thread; every tree a parser makes shares that parser's libxml2 dictionary of names, which is
+not locked. A job renaming elements of its tree (trafilatura's cleaning) while another
+thread parses a page inserts into one dictionary from two threads at once: the heap was
+corrupted (``free(): invalid pointer``) in about one stress run in five, killing the
+process and every job in it. So each thread parses with a parser of its own
+(:func:`_thread_parser`), the same options as trafilatura's, and hands trafilatura the tree:
+no tree of one thread shares a dictionary with another's.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Final
+import threading
+from typing import Any, Final
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -45,6 +55,60 @@ def shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[n : n + SHINGLE]) for n in range(len(words) - SHINGLE + 1)}
 
 
+_PARSERS = threading.local()
+
+
+def _thread_parser() -> Any:
+    """This thread's own lxml parser, with trafilatura's options (see the module's doc).
+    (lxml comes with trafilatura, and carries no types.)"""
+    parser: Any = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        from lxml.html import HTMLParser  # type: ignore[import-untyped]
+
+        parser = HTMLParser(
+            collect_ids=False,
+            default_doctype=False,
+            encoding="utf-8",
+            remove_comments=True,
+            remove_pis=True,
+        )
+        _PARSERS.parser = parser
+    return parser
+
+
+def _tree(html: str) -> Any:
+    """The page as trafilatura would load it, parsed by this thread's parser: the same
+    repairs, the bytes fallback (a string declaring its encoding), the same rejection of
+    what is not HTML."""
+    from lxml.html import fromstring
+    from trafilatura.utils import is_dubious_html, repair_faulty_html
+
+    parser = _thread_parser()
+    beginning = html[:50].lower()
+    dubious = is_dubious_html(beginning)
+    html = repair_faulty_html(html, beginning)
+
+    def from_bytes() -> Any:
+        try:
+            return fromstring(html.encode("utf8", "surrogatepass"), parser=parser)
+        except Exception:
+            return None
+
+    tree: Any
+    tried_bytes = False
+    try:
+        tree = fromstring(html, parser=parser)
+    except ValueError:  # a unicode string with an encoding declaration
+        tree, tried_bytes = from_bytes(), True
+    except Exception:
+        tree = None
+    if (tree is None or len(tree) < 1) and not tried_bytes:
+        tree = from_bytes()
+    if tree is not None and dubious and len(tree) < 2:
+        return None
+    return tree
+
+
 def trafilatura_markdown(html: str, url: str) -> str:
     """trafilatura's reading of the page (fast, precise, no comments), as markdown; empty
     when it finds nothing or fails on the page."""
@@ -52,9 +116,12 @@ def trafilatura_markdown(html: str, url: str) -> str:
 
     # Its warnings ("discarding data", "empty HTML tree") are about pages, not the service.
     logging.getLogger("trafilatura").setLevel(logging.ERROR + 1)
+    tree = _tree(html)
+    if tree is None:
+        return ""
     try:
         text = trafilatura.extract(
-            html,
+            tree,
             url=url or None,
             output_format="markdown",
             include_comments=False,
