@@ -7,6 +7,12 @@ time. The emulator serializes the requests to each service through a lock of its
 give the same guarantees; the HTTP server stays threaded, so clients still overlap on the
 wire and in their own code. Clients must not long-poll SQS here (``WaitTimeSeconds`` would
 hold the SQS lock): the local pollers poll with a wait of 0 and sleep between empty polls.
+
+No browser page may use it: moto answers every origin's CORS preflight, so any web page the
+machine's user opened could read the local jobs' pages and results. A request that carries
+an ``Origin`` header (only browsers send one; the AWS SDKs never do) is refused, and no
+``Access-Control-*`` header leaves. It takes any credentials: any user of this machine can
+reach it on loopback (README, "Local mode").
 """
 
 from __future__ import annotations
@@ -57,6 +63,27 @@ def _serialized(app: WsgiApp) -> WsgiApp:
     return wrapped
 
 
+def _no_browsers(app: WsgiApp) -> WsgiApp:
+    """Refuses what a browser page sends (an ``Origin`` header) and drops CORS headers."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_ORIGIN") is not None:
+            body = b"the local AWS emulator answers no browser page (the request has an Origin)"
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+
+        def without_cors(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
+            return start_response(status, kept, *rest)
+
+        return app(environ, without_cors)
+
+    return wrapped
+
+
 @dataclass
 class Emulator:
     host: str = "127.0.0.1"
@@ -72,7 +99,7 @@ class Emulator:
 
     def start(self) -> Emulator:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app = _serialized(DomainDispatcherApplication(create_backend_app))
+        app = _no_browsers(_serialized(DomainDispatcherApplication(create_backend_app)))
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
         )
