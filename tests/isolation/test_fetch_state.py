@@ -5,14 +5,19 @@ session across its pages."""
 from __future__ import annotations
 
 import itertools
+import time
 
 import httpx
 import pytest
 
+from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.extraction.contract import ExtractionTask
 from atlas_codex.extraction.request import JobRequest
+from atlas_codex.jobs.schema import CreateJobRequest
+from tests.support.functions import api_with, worker_with
 from tests.support.memory_site import MemorySite
+from tests.support.pollers import pollers, run_pollers, unfinished
 
 SCHEMA = {"type": "object", "properties": {"title": {"type": "string"}}}
 
@@ -107,3 +112,42 @@ def test_the_shared_fetcher_keeps_no_cookie_between_fetches(site: SessionSite) -
 
     assert site.sent_since(0) == [None, None]
     assert not list(fetcher.client.cookies.jar)
+
+
+def test_no_cookie_crosses_owners_on_the_sync_and_worker_paths(config: RuntimeConfig) -> None:
+    """The functions keep one engine (one fetcher) for every owner's job: the api answering
+    /extract inline, the worker running queued jobs."""
+    site = SessionSite()
+    engine = Engine(fetcher=site.fetcher(), models_available=False)
+    api, worker = api_with(config, engine), worker_with(config, engine)
+
+    def body(kind: str) -> CreateJobRequest:
+        return CreateJobRequest.model_validate(
+            {"urls": ["http://127.0.0.1/p/1"], "json_schema": SCHEMA, "type": kind}
+        )
+
+    for owner in ("owner-a", "owner-b"):
+        answered = api.service.extract_now(
+            owner_id=owner,
+            request=body("sync"),
+            correlation_id=f"sync-{owner}",
+            idempotency_key=None,
+            deadline=time.monotonic() + 20,
+        )
+        assert answered.finished
+    for owner in ("owner-c", "owner-d"):
+        api.service.submit(
+            owner_id=owner,
+            request=body("async"),
+            correlation_id=f"async-{owner}",
+            idempotency_key=None,
+        )
+        run_pollers(
+            pollers(worker, config, 1),
+            lambda: unfinished(worker) == 0,
+            seconds=60,
+            check_every_s=0.2,
+            worker=worker,
+        )
+
+    assert site.sent_since(0) == [None, None, None, None]  # four owners, four fresh visits
