@@ -19,6 +19,7 @@ from bench import (
     aws_use,
     capacity,
     cold_start,
+    concurrency,
     content_extraction,
     crawl,
     dynamodb_calls,
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "aws_use": aws_use.run,
     "capacity": capacity.run,
     "render": render.run,
+    "concurrency": concurrency.run,
 }
 _MARK = re.compile(
     r"<!-- bench:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->", re.S
