@@ -456,7 +456,7 @@ def test_deployed_stages_read_the_key_from_their_secret(
     assert secret_config.openai_key() == "sk-from-the-secret"
 
 
-def test_a_missing_key_secret_leaves_the_deterministic_strategy_serving_with_the_reason(
+def test_a_missing_key_secret_leaves_the_deterministic_strategy_serving_partial_with_the_reason(
     config: RuntimeConfig,
 ) -> None:
     page = "<html><body><main><h1>Desk lamp</h1></main></body></html>"
@@ -470,8 +470,10 @@ def test_a_missing_key_secret_leaves_the_deterministic_strategy_serving_with_the
     assert outcome.strategy == "content"
     failed = outcome.attempts[0]
     assert failed.error is not None
-    assert failed.error.code == "model_unavailable"
+    assert failed.error.code == "model_key_unreadable"  # a fault, not a keyless stage
     assert "atlas-codex-openai-api-key-nope" in failed.error.message
+    assert outcome.quality == "partial"
+    assert any("model_key_unreadable" in reason for reason in outcome.quality_reasons)
 
 
 NAV_PAGES = {

@@ -951,7 +951,7 @@ def test_a_refused_schema_job_served_by_structured_data_is_partial_and_says_why(
     assert job["quality"] == "partial"
     reason = " ".join(job["quality_reasons"])
     assert "model step failed (model_refusal" in reason
-    assert "models tried:" in reason
+    assert "models called:" in reason
     assert any("model step failed" in w for w in job["warnings"])
 
 

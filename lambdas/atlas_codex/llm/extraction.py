@@ -142,9 +142,11 @@ class ModelStrategies:
                 try:
                     self._router = self._build_router()
                 except Exception as exc:  # e.g. the key's secret is missing or unreadable
+                    # A key is configured and cannot be read: a fault to say, never the
+                    # silent "no key configured" (model_unavailable) of a keyless stage.
                     where = self.config.openai_secret_name or "OPENAI_API_KEY"
                     raise RouterFailed(
-                        "model_unavailable",
+                        "model_key_unreadable",
                         f"the OpenAI key ({where}) could not be read: {type(exc).__name__}: {exc}"[
                             :500
                         ],

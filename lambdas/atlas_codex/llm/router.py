@@ -32,6 +32,9 @@ from atlas_codex.values import utcnow
 
 MAX_CHAIN: Final = 4
 CONSECUTIVE_FAILURES_TO_COOL: Final = 3
+FAILURE_WINDOW_S: Final = 120.0
+"""Endpoint failures count toward a cool-down only this long: old failures decay, so three
+failures spread over an hour never turn the next one into a minute's pause for everyone."""
 COOL_DOWN_S: Final = 60.0
 NOT_FOUND_COOL_DOWN_S: Final = 3600.0
 """A model the endpoint says it does not serve is left alone this long."""
@@ -155,12 +158,16 @@ def chain(
 
 
 class Cooldowns:
-    """Per process (shared by the invocations one Lambda environment serves)."""
+    """Per process (shared by the invocations one Lambda environment serves): which models
+    are paused after their endpoint failed, until when, and why."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.until: dict[str, float] = {}
-        self.failures: dict[str, int] = {}
+        self.why: dict[str, str] = {}
+        """The failure kind that paused each model (``rate_limited``, ``server_error``...)."""
+        self.failures: dict[str, list[float]] = {}
+        """When each model's endpoint failed, within the last :data:`FAILURE_WINDOW_S`."""
         self.unserved: set[str] = set()
         self.lock = threading.Lock()
 
@@ -168,21 +175,31 @@ class Cooldowns:
         with self.lock:
             return max(0.0, self.until.get(model, 0.0) - self.clock())
 
-    def failed(self, model: str, retry_after_s: float | None) -> None:
+    def cause(self, model: str) -> str:
+        """The failure kind that paused ``model`` (``server_error`` when unknown)."""
         with self.lock:
-            self.failures[model] = self.failures.get(model, 0) + 1
+            return self.why.get(model, "server_error")
+
+    def failed(self, model: str, retry_after_s: float | None, kind: str = "server_error") -> None:
+        with self.lock:
+            now = self.clock()
+            recent = [t for t in self.failures.get(model, []) if now - t < FAILURE_WINDOW_S]
+            recent.append(now)
+            self.failures[model] = recent
             pause = 0.0
             if retry_after_s is not None:
                 pause = min(retry_after_s, MAX_RETRY_AFTER_S)
-            if self.failures[model] >= CONSECUTIVE_FAILURES_TO_COOL:
+            if len(recent) >= CONSECUTIVE_FAILURES_TO_COOL:
                 pause = max(pause, COOL_DOWN_S)
             if pause:
-                self.until[model] = max(self.until.get(model, 0.0), self.clock() + pause)
+                self.until[model] = max(self.until.get(model, 0.0), now + pause)
+                self.why[model] = kind
 
     def missing(self, model: str) -> None:
         """The endpoint does not serve ``model`` (404): unavailable for an hour."""
         with self.lock:
             self.unserved.add(model)
+            self.why[model] = "not_found"
             self.until[model] = max(
                 self.until.get(model, 0.0), self.clock() + NOT_FOUND_COOL_DOWN_S
             )
@@ -196,7 +213,17 @@ class Cooldowns:
         with self.lock:
             self.failures.pop(model, None)
             self.until.pop(model, None)
+            self.why.pop(model, None)
             self.unserved.discard(model)
+
+
+_COOLING_WHY: Final = {
+    "rate_limited": "the endpoint rate-limited it",
+    "server_error": "its endpoint kept failing",
+    "timeout": "its endpoint kept timing out",
+    "connection": "its endpoint could not be reached",
+    "not_found": "the endpoint does not serve it",
+}
 
 
 COOLDOWNS: Final = Cooldowns()
@@ -292,6 +319,10 @@ class _Route:
     ceiling_refused: list[str] = field(default_factory=list)
     sent: int = 0
     """Calls sent to a model."""
+    called: list[str] = field(default_factory=list)
+    """The models a call was sent to, in order (skipped ones are not)."""
+    cooled: list[str] = field(default_factory=list)
+    """The models skipped because they were cooling down, with why."""
 
     def skip(self, model: str, started: Any, kind: str, message: str) -> None:
         self.attempts.append(_skipped(model, started, kind, message))
@@ -413,7 +444,10 @@ class Router:
             started = utcnow()
             cooling = self.cooldowns.cooling(model)
             if cooling:
-                route.skip(model, started, "rate_limited", f"cooling down for {cooling:.0f} s")
+                cause = self.cooldowns.cause(model)
+                why = _COOLING_WHY.get(cause, "its endpoint kept failing")
+                route.skip(model, started, cause, f"cooling down for {cooling:.0f} s: {why}")
+                route.cooled.append(f"{model} ({why}; {cooling:.0f} s left)")
                 continue
             if deadline - self.clock() < MIN_CALL_S:
                 route.last = ("deadline_exceeded", "no time left for another model call")
@@ -438,6 +472,7 @@ class Router:
                     continue
             route.estimated += expected
             route.sent += 1
+            route.called.append(model)
             sent = _Sent(model, entry, started, prompt, max_out, expected, reservation)
             answer = self._send(call, route, sent, messages, deadline, cap)
             if isinstance(answer, Routed):
@@ -537,7 +572,7 @@ class Router:
             if failure.kind == "not_found":
                 self.cooldowns.missing(model)
             elif failure.kind in ENDPOINT_FAILURES:
-                self.cooldowns.failed(model, failure.retry_after_s)
+                self.cooldowns.failed(model, failure.retry_after_s, failure.kind)
             route.attempts.append(
                 _attempt(
                     model,
@@ -590,6 +625,16 @@ class Router:
         refused every model it was asked about, the ceiling the client set, the bound when
         nothing was sent; the models tried named."""
         code, message = route.last
+        if route.cooled and not route.sent and code == "model_unavailable":
+            # Every model was paused after its endpoint failed: never "no model" (which lets
+            # the deterministic path serve as if no key were configured), but the cause.
+            first = (
+                route.attempts[0].error.code
+                if route.attempts and route.attempts[0].error
+                else "model_error"
+            )
+            code = first
+            message = "every model of the chain is cooling down: " + "; ".join(route.cooled)
         if route.budget_refused and len(route.budget_refused) == len(route.tried) - len(
             route.ceiling_refused
         ):
@@ -603,9 +648,9 @@ class Router:
             # The cause is what the models that were sent (or the budget) did; the bound only
             # kept the rest of the chain from being tried.
             message = f"{message}; {route.ceiling_message}"
-        named = list(dict.fromkeys(a.model for a in route.attempts if a.model))
+        named = list(dict.fromkeys(route.called))
         if named:
-            message = f"{message} (models tried: {', '.join(named)})"
+            message = f"{message} (models called: {', '.join(named)})"
         return RouterFailed(code, message, route.attempts)
 
     def _timeout(
