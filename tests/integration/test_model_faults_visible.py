@@ -149,9 +149,11 @@ def test_every_model_cooling_down_is_said_with_its_cause(config: RuntimeConfig) 
 
 
 def test_a_key_that_cannot_be_read_is_said(config: RuntimeConfig) -> None:
-    unreadable = config.model_copy(
-        update={"openai_api_key": None, "openai_secret_name": "atlas-codex/no-such-secret"}
-    )
+    from atlas_codex import naming
+
+    # The stage's own secret (its role may read it), never created here.
+    secret = naming.openai_secret_name("local")
+    unreadable = config.model_copy(update={"openai_api_key": None, "openai_secret_name": secret})
     job = _job(config, ModelStrategies(unreadable))
 
     _assert_visible(job, "could not be read")
@@ -167,3 +169,25 @@ def test_failures_long_ago_do_not_cool_a_model_now() -> None:
     cooldowns.failed("gpt-x", None, "server_error")
 
     assert cooldowns.cooling("gpt-x") == 0.0
+
+
+def test_when_nothing_served_the_failed_model_step_leads_the_error(config: RuntimeConfig) -> None:
+    bare = "<html><body><main><p>Call us for prices.</p></main></body></html>"
+    engine = Engine(
+        fetcher=MemorySite({"/lamp": bare}).fetcher(),
+        models_available=True,
+        models=_strategies(config, FAULTS["server_error"], Cooldowns()),
+        page_store=PageStore.for_config(config),
+    )
+    api = api_with(config, engine)
+    key = api.keys.issue("owner-f").key
+    body = {
+        "urls": ["http://127.0.0.1/lamp"],
+        "json_schema": {"type": "object", "properties": {"price": {"type": "number"}}},
+    }
+    _, done, _ = call(api, "POST", "/extract", key=key, body=body)
+
+    job = done["job"]
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "model_error"  # the step that could have answered
+    assert "HTTP 500" in job["error"]["message"]

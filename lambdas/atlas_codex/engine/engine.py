@@ -537,9 +537,12 @@ class Engine:
         # What the client must act on first: the budget; else, for a job only a model can
         # answer, the model's failure; else what the page lacks (a missing model key is a
         # fact of the stage, said beside it); the other failures follow.
+        # A model that was asked and failed was the step that could have answered: its
+        # failure leads (the page's own data had already come up short).
+        model_fault = model_failure is not None and model_failure.code != "model_unavailable"
         lead = (
             refused
-            or (model_failure if asks_a_model else None)
+            or (model_failure if asks_a_model or model_fault else None)
             or next((f for f in failures if f.code != "model_unavailable"), last)
         )
         others = [f for f in failures if f is not lead]
