@@ -286,6 +286,13 @@ class ComputeStack(Stack):
             fn.function.add_environment(
                 EnvVar.RENDER_FUNCTION.value, naming.function_name(callee, self.settings.stage)
             )
+        if spec.reads_dead_letters:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["sqs:ReceiveMessage"],
+                    resources=[self.queues[q].queue_arn for q in spec.reads_dead_letters],
+                )
+            )
         if spec.reads_queue_metrics:
             role.add_to_policy(
                 iam.PolicyStatement(

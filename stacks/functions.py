@@ -58,6 +58,9 @@ class FunctionSpec:
     bucket: BucketGrant | None = None
     posts_to_connections: bool = False
     reads_queue_metrics: bool = False
+    reads_dead_letters: tuple[QueueResource, ...] = ()
+    """Dead-letter queues it reads without consuming (sqs:ReceiveMessage only: the messages
+    stay for the operators)."""
     reads_openai_key: bool = False
     invokes: tuple[FunctionResource, ...] = ()
     """Functions it invokes synchronously (lambda:InvokeFunction on each, its name in the
@@ -151,6 +154,8 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
         bucket=BucketGrant(results=RESULTS),
         posts_to_connections=True,
         reads_queue_metrics=True,
+        # the sweep ends each job whose message was dead-lettered (RUNBOOK)
+        reads_dead_letters=("dlq",),
         reads_openai_key=True,
     ),
     # A page's scripts run in it, so it holds nothing else: no table, queue or bucket (its

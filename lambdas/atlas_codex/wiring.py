@@ -18,7 +18,7 @@ from atlas_codex.engine.pages import PageStore
 from atlas_codex.extraction.contract import Extractor
 from atlas_codex.finished_jobs import outcome_metrics
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.queue import SqsJobQueue
+from atlas_codex.jobs.queue import SqsDeadLetters, SqsJobQueue
 from atlas_codex.jobs.schema import Job
 from atlas_codex.jobs.service import JobService, Notifier
 from atlas_codex.live import ConnectionStore, LivePush
@@ -73,6 +73,9 @@ def build_service(
         message_lost_after=config.message_lost_after,
         webhook_policy=NetPolicy.from_host_ports(config.allowed_private_hosts),
         cost_basis=config.cost_basis,
+        dead_letters=SqsDeadLetters(
+            sqs=aws.lazy(aws.sqs, config.aws_endpoint_url), queue_url=config.jobs_dlq_url
+        ),
     )
 
 

@@ -50,8 +50,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(str(event.get("id") or "health-run"))
     report = monitor.run()
     monitor.store(report)
+    publish(report)  # before the sweep: a sweep that fails never silences the run's metrics
     swept = service.sweep()
-    publish(report)
     for check in report.checks:
         level = {"ok": "info", "degraded": "warning", "failed": "error"}[check.status]
         getattr(logger, level)(
@@ -64,6 +64,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "status": report.status,
             "timed_out_jobs": swept.timed_out,
             "requeued_jobs": swept.requeued,
+            "dead_lettered_jobs": swept.dead_lettered,
         },
     )
     return {
@@ -72,4 +73,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "degraded": report.degraded,
         "timed_out_jobs": swept.timed_out,
         "requeued_jobs": swept.requeued,
+        "dead_lettered_jobs": swept.dead_lettered,
     }

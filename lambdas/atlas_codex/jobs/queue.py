@@ -24,6 +24,10 @@ class JobQueue(Protocol):
     def send_many(self, jobs: Sequence[Job]) -> None: ...
 
 
+class DeadLetters(Protocol):
+    def peek(self, limit: int) -> list[tuple[JobMessage, int]]: ...
+
+
 class SqsJobQueue:
     def __init__(self, *, sqs: SQSClient, queue_url: str) -> None:
         self.sqs = sqs
@@ -67,6 +71,42 @@ class SqsJobQueue:
                 raise RuntimeError(
                     f"SQS refused {len(pending)} messages after {SEND_ATTEMPTS} attempts"
                 )
+
+
+DEAD_LETTER_PEEK_S: Final = 60
+"""A dead letter read by the sweep is hidden this long, then back for the operators."""
+
+
+class SqsDeadLetters:
+    """The jobs queue's dead letters, read without consuming them: each stays on the DLQ
+    for the operators (RUNBOOK), hidden from other readers for :data:`DEAD_LETTER_PEEK_S`."""
+
+    def __init__(self, *, sqs: SQSClient, queue_url: str) -> None:
+        self.sqs = sqs
+        self.url = queue_url
+
+    def peek(self, limit: int) -> list[tuple[JobMessage, int]]:
+        """Up to ``limit`` dead letters: each message and how often it was received."""
+        found: dict[str, tuple[JobMessage, int]] = {}
+        while len(found) < limit:
+            out = self.sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=SQS_BATCH_MAX,
+                VisibilityTimeout=DEAD_LETTER_PEEK_S,
+                WaitTimeSeconds=0,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+            messages = out.get("Messages", [])
+            if not messages:
+                break
+            for raw in messages:
+                try:
+                    message = JobMessage.model_validate_json(raw.get("Body", ""))
+                except ValueError:
+                    continue  # not a job's message: the operators read it
+                received = int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "0"))
+                found[raw.get("MessageId", message.job_id)] = (message, received)
+        return list(found.values())[:limit]
 
 
 class MemoryJobQueue:

@@ -39,7 +39,7 @@ from atlas_codex.jobs.errors import (
 )
 from atlas_codex.jobs.manager import JobManager, Submitted
 from atlas_codex.jobs.messages import JobMessage
-from atlas_codex.jobs.queue import JobQueue
+from atlas_codex.jobs.queue import DeadLetters, JobQueue
 from atlas_codex.jobs.schema import (
     Attempt,
     CreateJobRequest,
@@ -50,7 +50,12 @@ from atlas_codex.jobs.schema import (
     ReextractionOf,
     ReextractRequest,
 )
-from atlas_codex.jobs.sweeper import SweepReport, sweep
+from atlas_codex.jobs.sweeper import (
+    MAX_DEAD_LETTERS_PER_SWEEP,
+    SweepReport,
+    fail_dead_lettered,
+    sweep,
+)
 from atlas_codex.jobs.table import JobPage
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus, JobType
 from atlas_codex.netguard import (
@@ -106,7 +111,10 @@ class JobService:
         webhook_policy: NetPolicy | None = None,
         resolver: Resolver = system_resolver,
         cost_basis: CostBasis | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
+        self.dead_letters = dead_letters
+        """The jobs queue's dead letters, read by the sweep (None: not read)."""
         self.cost_basis = cost_basis
         """The stage's facts AWS cost is estimated from (None: quotes and records carry no
         AWS estimate)."""
@@ -363,15 +371,28 @@ class JobService:
         return self.manager.get(parent.job_id)
 
     def sweep(self, *, now: datetime | None = None) -> SweepReport:
-        """Time out jobs processing past their deadline; re-queue (or end) pending jobs whose
-        message is gone. Every job ended here is notified like any other."""
-        return sweep(
+        """End the jobs whose message was dead-lettered; time out jobs processing past their
+        deadline; re-queue (or end) pending jobs whose message is gone. Every job ended here
+        is notified like any other."""
+        report = SweepReport()
+        if self.dead_letters is not None:
+            fail_dead_lettered(
+                self.manager,
+                self.dead_letters.peek(MAX_DEAD_LETTERS_PER_SWEEP),
+                report=report,
+                notify=self.notify,
+            )
+        swept = sweep(
             self.manager,
             now=now,
             notify=self.notify,
             requeue=self.queue.send,
             lost_after=self.message_lost_after,
         )
+        swept.dead_lettered = report.dead_lettered
+        swept.checked += report.checked
+        swept.already_done += report.already_done
+        return swept
 
     # ------------------------------------------------------------------ worker side
 

@@ -12,6 +12,12 @@
   with the reason. A duplicate message is harmless: the second delivery loses the claim.
 
 Both are found through the by-status index, least recently changed first.
+
+* A job whose message reached the **dead-letter queue** (every delivery failed: a crash, a
+  failure inside the idempotency layer) is ended ``failed`` with ``dead_lettered`` and the
+  reason, by a write conditional on it not having ended meanwhile, within one sweep (five
+  minutes) instead of waiting for the lost-message re-queue. The messages stay on the DLQ for
+  the operators (RUNBOOK): this only reads them.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from atlas_codex.jobs.errors import TransitionRefused
+from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.messages import JobMessage
+from atlas_codex.jobs.schema import Job, JobError
 from atlas_codex.jobs.vocabulary import JobStatus
 from atlas_codex.values import utcnow
 
@@ -31,6 +38,8 @@ MAX_PER_SWEEP: Final = 1000
 REQUEUE_REASON: Final = "re-queued by the sweeper"
 """The start of the timeline reason a sweeper re-queue leaves (counted against the limit)."""
 MAX_REQUEUES: Final = 3
+MAX_DEAD_LETTERS_PER_SWEEP: Final = 100
+DEAD_LETTERED: Final = "dead_lettered"
 
 
 @dataclass
@@ -39,6 +48,8 @@ class SweepReport:
     timed_out: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     already_done: int = 0
+    dead_lettered: list[str] = field(default_factory=list)
+    """Jobs ended because their message reached the dead-letter queue."""
 
 
 def requeues_of(job: Job) -> int:
@@ -157,3 +168,46 @@ def _time_out(
     if ended.parent_id is not None:
         manager.batches.record_child(ended)
     notify(ended)
+
+
+def fail_dead_lettered(
+    manager: JobManager,
+    letters: list[tuple[JobMessage, int]],
+    *,
+    report: SweepReport,
+    notify: Callable[[Job], None] = lambda job: None,
+    dry_run: bool = False,
+) -> SweepReport:
+    """End ``failed`` every job still waiting on a message that was dead-lettered (message,
+    times received); one conditional write each, so a job that ended meanwhile stays so."""
+    for message, received in letters:
+        try:
+            job = manager.get(message.job_id)
+        except JobNotFound:
+            continue
+        report.checked += 1
+        if job.status not in ("pending", "processing"):
+            report.already_done += 1
+            continue
+        if dry_run:
+            report.dead_lettered.append(job.job_id)
+            continue
+        error = JobError(
+            code=DEAD_LETTERED,
+            message=(
+                f"its message was moved to the dead-letter queue after {received or 'every'} "
+                "delivery attempts failed (a crash or an error before the job could record "
+                "its own failure); the message is kept there for the operators"
+            ),
+            retryable=False,
+        )
+        try:
+            ended = manager.fail(job.job_id, error)
+        except TransitionRefused:
+            report.already_done += 1
+            continue
+        report.dead_lettered.append(ended.job_id)
+        if ended.parent_id is not None:
+            manager.batches.record_child(ended)
+        notify(ended)
+    return report
