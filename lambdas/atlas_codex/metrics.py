@@ -40,19 +40,19 @@ CONSUMERS: Final[tuple[FunctionResource, ...]] = ("worker", "webhooks")
 def publish_batch(
     function: FunctionResource, stage: str, *, received: int, failed: int, returned: int
 ) -> None:
-    """One EMF record of a consumer invocation's message outcomes."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    """One EMF record of a consumer invocation's message outcomes: all three counts.
 
-    dims = dimensions(function, stage)
-    with single_metric(
-        name=MESSAGES_RECEIVED,
-        unit=MetricUnit.Count,
-        value=received,
-        namespace=NAMESPACE,
-        default_dimensions=dims,
-    ) as metric:
-        metric.add_metric(name=MESSAGES_FAILED, unit=MetricUnit.Count, value=failed)
-        metric.add_metric(name=MESSAGES_RETURNED, unit=MetricUnit.Count, value=returned)
+    (Powertools' ``single_metric`` keeps one metric name: the failed and returned counts
+    added to it were dropped, so the failed-messages alarm had nothing to watch.)"""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    record = EphemeralMetrics(namespace=NAMESPACE)
+    for name, value in dimensions(function, stage).items():
+        record.add_dimension(name=name, value=value)
+    record.add_metric(name=MESSAGES_RECEIVED, unit=MetricUnit.Count, value=received)
+    record.add_metric(name=MESSAGES_FAILED, unit=MetricUnit.Count, value=failed)
+    record.add_metric(name=MESSAGES_RETURNED, unit=MetricUnit.Count, value=returned)
+    record.flush_metrics()
 
 
 JOBS_FINISHED: Final = "JobsFinished"

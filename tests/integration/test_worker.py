@@ -143,6 +143,34 @@ def test_a_crashing_strategy_is_retried_then_failed_as_internal(
     assert "bug in a strategy" not in failed.error.message
 
 
+def test_a_crashing_extractor_counts_every_try_as_a_failed_message(
+    worker: WorkerFunction, config: RuntimeConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deploy that breaks extraction raises the worker's failed-messages alarm (RUNBOOK,
+    "Function error rate"): every crashed try is a failed message, the retried ones too,
+    never a planned return."""
+    from atlas_codex import metrics
+
+    job = submit(worker, "https://shop.example/crash")
+    p = poller(worker, config)
+    drain(p, lambda: status(worker, job.job_id) == "failed")
+
+    batches = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{") and metrics.MESSAGES_RECEIVED in line
+    ]
+
+    def total(name: str) -> int:
+        values = [b[name] for b in batches]  # a value, or the values of one record
+        return sum(sum(v) if isinstance(v, list) else v for v in values)
+
+    received = total(metrics.MESSAGES_RECEIVED)
+    assert received == config.jobs_max_receives
+    assert total(metrics.MESSAGES_FAILED) == received  # 100%: far over the alarm's threshold
+    assert total(metrics.MESSAGES_RETURNED) == 0
+
+
 def test_a_job_past_its_deadline_times_out(
     worker: WorkerFunction, config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,7 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from atlas_codex import aws, metrics, naming
 from atlas_codex.config import get_config
 from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
-from atlas_codex.jobs.service import JobService, RetryLater
+from atlas_codex.jobs.service import CrashedRetry, JobService, RetryLater
 from atlas_codex.wiring import build_service
 
 SAFETY_MS: Final = 10_000
@@ -81,7 +81,9 @@ def make_handler(service: JobService) -> Callable[[dict[str, Any], LambdaContext
         receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
         deadline = time.monotonic() + (remaining_ms - SAFETY_MS) / 1000
         job = service.process(message, receive_count=receive_count, deadline=deadline)
-        outcome = job.status if job is not None else "skipped"
+        outcome: str = job.status if job is not None else "skipped"
+        if job is not None and job.error is not None and job.error.code == "internal_error":
+            outcome = "crashed"  # the last try crashed too: the job failed, the message ends
         logger.info("message processed", extra={"outcome": outcome, "receive_count": receive_count})
         return outcome
 
@@ -92,8 +94,15 @@ def make_handler(service: JobService) -> Callable[[dict[str, Any], LambdaContext
         if attribute is not None and attribute.string_value:
             logger.thread_safe_append_keys(correlation_id=attribute.string_value)
         try:
-            process(record=raw, remaining_ms=context.get_remaining_time_in_millis())
+            outcome = process(record=raw, remaining_ms=context.get_remaining_time_in_millis())
+            if outcome == "crashed":
+                outcomes.add("failed")  # counted, so the failed-messages alarm sees it
             return True
+        except CrashedRetry as exc:
+            # A crash is an error even while it is retried: counted as a failed message.
+            logger.error("extraction crashed; the message returns to the queue: %s", exc)
+            outcomes.add("failed")
+            return False
         except (RetryLater, NotEnoughTime) as exc:
             logger.warning("message returned to the queue", extra={"reason": str(exc)})
             outcomes.add("returned")

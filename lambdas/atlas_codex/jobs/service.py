@@ -88,6 +88,12 @@ class RetryLater(Exception):
     """The message should return to the queue (a transient failure; the claim was released)."""
 
 
+class CrashedRetry(RetryLater):
+    """The extraction raised an unexpected exception (a bug, a broken dependency): the job is
+    released and its message returns to the queue, and the try counts as a failed message,
+    so the failed-messages alarm sees a broken deploy before the retries run out."""
+
+
 Notifier = Callable[[Job], None]
 """Called with the record after every status change (live status; webhooks on the last)."""
 
@@ -510,7 +516,7 @@ class JobService:
             logger.exception("extraction crashed")
             if receive_count < self.max_receives:
                 self._release(job, f"internal error: {type(exc).__name__}")
-                raise RetryLater(str(exc)) from exc
+                raise CrashedRetry(f"{type(exc).__name__}: {exc}") from exc
             error = JobError(
                 code="internal_error", message=f"gave up after {receive_count} attempts"
             )
