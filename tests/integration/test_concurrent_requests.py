@@ -26,7 +26,7 @@ from tests.fakes import ScriptedExtractor
 from tests.support.functions import api_with
 
 CLIENTS = 32
-REQUESTS_EACH = max(1, int(os.environ.get("ATLAS_CONCURRENT_REQUESTS", "256")) // CLIENTS)
+REQUESTS_EACH = max(1, -(-int(os.environ.get("ATLAS_CONCURRENT_REQUESTS", "256")) // CLIENTS))
 """256 requests in the test suite; `make bench` sends 2,000 (docs/PERFORMANCE.md)."""
 
 
