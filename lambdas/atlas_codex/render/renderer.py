@@ -6,8 +6,8 @@ shares a browser with another: each launches its own browser on a fresh, private
 folder when the page is read. Cookies, localStorage, IndexedDB, CacheStorage and service
 workers a page sets die with that browser; the page's own requests bypass service workers.
 (``--single-process``, which Lambda needs, allows one renderer per browser, so a disposable
-context per render inside one long-lived browser is not available; a launch costs about
-0.15 s on this machine, docs/PERFORMANCE.md.)
+context per render inside one long-lived browser is not available; a launch and kill cost
+about 0.05 s, a warm render about 0.1 s more than on a kept browser: docs/PERFORMANCE.md.)
 
 No page can hold the renders after it: every command is bounded; a page whose scripts do not
 yield at the limit is stopped (``Runtime.terminateExecution``) so what it shows can be read,
