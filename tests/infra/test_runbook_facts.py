@@ -85,9 +85,11 @@ def test_the_backlog_threshold_the_runbook_states_is_the_one_deployed(
 def test_a_job_reaches_the_dlq_after_the_receives_the_worker_counts(
     templates: dict[str, Any], settings: dict[str, StageSettings]
 ) -> None:
-    """The runbook: a job in the DLQ has already been marked failed. The worker fails a job on
-    its last receive (max_receives from the environment), which must be the queue's own."""
-    assert "has already been marked `failed`" in RUNBOOK
+    """The runbook: a job whose message is in the DLQ is failed. The worker fails a job on its
+    last receive (max_receives from the environment), which must be the queue's own; the
+    health sweep fails the rest (``dead_lettered``)."""
+    assert "is `failed` with the reason: the worker marks it on the" in RUNBOOK
+    assert "`dead_lettered`" in RUNBOOK
     messaging = templates["dev"]["messaging"]
     queue = next(
         q["Properties"]

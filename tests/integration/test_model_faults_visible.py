@@ -149,9 +149,12 @@ def test_every_model_cooling_down_is_said_with_its_cause(config: RuntimeConfig) 
 
 
 def test_a_key_that_cannot_be_read_is_said(config: RuntimeConfig) -> None:
+    from atlas_codex import config as config_module
     from atlas_codex import naming
 
-    # The stage's own secret (its role may read it), never created here.
+    # The stage's own secret (its role may read it), never created here; a key another test
+    # read from it is cached per process, as a function caches it: forgotten first.
+    config_module._read_secret.cache_clear()
     secret = naming.openai_secret_name("local")
     unreadable = config.model_copy(update={"openai_api_key": None, "openai_secret_name": secret})
     job = _job(config, ModelStrategies(unreadable))
