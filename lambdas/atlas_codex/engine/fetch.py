@@ -42,7 +42,15 @@ from atlas_codex.netguard import (
 )
 
 ROBOTS_AGENT: Final = "AtlasCodexBot"
+ROBOTS_TTL_S: Final = 3600.0
+"""How long a site's robots.txt is kept before it is read again (RFC 9309 allows at most a
+day): a process serves jobs for hours, and a site may change its rules meanwhile."""
 REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
+BUSY_CODES: Final = frozenset({429, 503})
+"""Answers that may say when to come back (``Retry-After``)."""
+MAX_RETRY_AFTER_WAIT_S: Final = 10.0
+"""A site's ``Retry-After`` is waited for, once, when it is at most this long and the fetch's
+time allows; longer, the page fails retryable and says when the site asked to be asked again."""
 _META_CHARSET: Final = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
@@ -50,13 +58,40 @@ class FetchError(Exception):
     """A page that could not be fetched; ``code`` is recorded on the job."""
 
     def __init__(
-        self, code: str, message: str, *, retryable: bool = False, status: int | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        status: int | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         self.code = code
         self.message = message
         self.retryable = retryable
         self.status = status
+        self.retry_after_s = retry_after_s
+        """When the site asked to be asked again (its ``Retry-After``), in seconds."""
         super().__init__(f"{code}: {message}")
+
+
+def retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds from now (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        import email.utils
+        from datetime import UTC, datetime
+
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -181,7 +216,9 @@ class Fetcher:
         # (A jar itself is kept as it is: an httpx.Cookies would be copied into a plain one.)
         self.client.cookies = http.cookiejar.CookieJar(policy=_NoCookies())
         self.user_agent = user_agent
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._robots: dict[str, tuple[float, urllib.robotparser.RobotFileParser | None]] = {}
+        """By origin: when it was read (monotonic) and its rules (None: none, all allowed)."""
+        self.clock = time.monotonic
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
 
@@ -210,21 +247,36 @@ class Fetcher:
             )
         redirects: list[str] = []
         current = url
-        for _ in range(self.limits.max_redirects + 1):
+        waited = False
+        hops = 0
+        while hops <= self.limits.max_redirects:
             target = self._check(current)
             status, headers, body = self._request(target, stop, jar)
             if status in REDIRECT_CODES and "location" in headers:
                 nxt = urljoin(current, headers["location"])
                 redirects.append(nxt)
                 current = nxt
+                hops += 1
+                continue
+            wait = retry_after(headers.get("retry-after")) if status in BUSY_CODES else None
+            if (
+                wait is not None
+                and not waited
+                and wait <= MAX_RETRY_AFTER_WAIT_S
+                and time.monotonic() + wait + 1 < stop
+            ):
+                waited = True  # the site said when: once, within this fetch's time
+                time.sleep(wait)
                 continue
             if status >= 400:
                 retryable = status == 429 or status >= 500
+                later = f"; it asks to be asked again in {wait:.0f} s" if wait else ""
                 raise FetchError(
                     "http_error",
-                    f"{current} answered HTTP {status}",
+                    f"{current} answered HTTP {status}{later}",
                     retryable=retryable,
                     status=status,
+                    retry_after_s=wait,
                 )
             content_type = headers.get("content-type", "")
             text, encoding = decode(body, content_type)
@@ -262,17 +314,20 @@ class Fetcher:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         with self._lock:
-            known = origin in self._robots
-            parser = self._robots.get(origin)
-        if not known:
+            cached = self._robots.get(origin)
+        if cached is not None and self.clock() - cached[0] < ROBOTS_TTL_S:
+            parser = cached[1]
+        else:
             parser = self._load_robots(origin, deadline)
             with self._lock:
-                self._robots[origin] = parser
+                self._robots[origin] = (self.clock(), parser)
         return parser is None or parser.can_fetch(ROBOTS_AGENT, url)
 
     def crawl_delay(self, url: str) -> float:
         parts = urlsplit(url)
-        parser = self._robots.get(f"{parts.scheme}://{parts.netloc}")
+        with self._lock:
+            cached = self._robots.get(f"{parts.scheme}://{parts.netloc}")
+        parser = cached[1] if cached is not None else None
         delay = parser.crawl_delay(ROBOTS_AGENT) if parser is not None else None
         return float(delay) if delay else 0.0
 
@@ -367,8 +422,8 @@ class Fetcher:
         except FetchError as exc:
             if exc.code == "http_error" and exc.status is not None and 400 <= exc.status < 500:
                 return None
-            if exc.code in ("blocked_target",):
-                raise
+            if exc.code in ("blocked_target", "dns_error"):
+                raise  # the site itself is refused or does not resolve: say so, not robots.txt
             # unreachable robots.txt: treat as a temporary failure of the site
             raise FetchError(
                 "robots_unavailable",

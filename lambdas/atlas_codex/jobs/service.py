@@ -84,6 +84,11 @@ class SyncRun:
     """False when the deadline passed and the job went on asynchronously."""
 
 
+KEPT_WHEN_EXHAUSTED: Final = frozenset({"dns_error"})
+"""Retryable failures whose code a job keeps when its retries run out (the others end
+``retries_exhausted``, naming the last error)."""
+
+
 class RetryLater(Exception):
     """The message should return to the queue (a transient failure; the claim was released)."""
 
@@ -503,9 +508,12 @@ class JobService:
                 self._release(job, f"{exc.code}: {exc.message}")
                 raise RetryLater(exc.message) from exc
             if exc.retryable:
+                # A host that never resolved keeps its own code (README): a client fixes a
+                # mistyped host, not a flaky site.
+                code = exc.code if exc.code in KEPT_WHEN_EXHAUSTED else "retries_exhausted"
                 error = recorded.error(
                     Failure(
-                        code="retries_exhausted",
+                        code=code,
                         message=f"gave up after {receive_count} attempts; "
                         f"last error {exc.code}: {exc.message}",
                     )
