@@ -167,6 +167,14 @@ def _private_reason(a: IPAddress) -> str | None:
     return next((why for hit, why in checks if hit), None)
 
 
+def _listed_form(address: str) -> str:
+    """An address as an allowed pair lists it (IPv6 compressed, no zone)."""
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).compressed
+    except ValueError:
+        return address.lower()
+
+
 def check_url(url: str, policy: NetPolicy, resolver: Resolver = system_resolver) -> Target:
     """Check ``url`` and resolve its host once; raise :class:`BlockedTarget` when it may
     not be fetched. Opens no connection."""
@@ -187,7 +195,8 @@ def check_url(url: str, policy: NetPolicy, resolver: Resolver = system_resolver)
         raise BlockedTarget("the URL has no host")
     port = port or (443 if scheme == "https" else 80)
     allowed_pair = (host, port) in policy.allowed_private
-    if port not in policy.allowed_ports and not allowed_pair:
+    listed_port = any(p == port for _, p in policy.allowed_private)
+    if port not in policy.allowed_ports and not allowed_pair and not listed_port:
         raise BlockedTarget(f"port {port} is not allowed")
     if is_metadata_host(host):
         raise BlockedTarget(f"{host} is a cloud metadata address")
@@ -195,6 +204,17 @@ def check_url(url: str, policy: NetPolicy, resolver: Resolver = system_resolver)
     addresses = [str(literal)] if literal is not None else resolver(host, port)
     if not addresses:
         raise BlockedTarget(f"the host {host!r} has no address")
+    if not allowed_pair and listed_port:
+        # A listed pair is matched by the address a name resolves to as well (localhost:P
+        # when 127.0.0.1:P is listed): every address must be listed with this port.
+        allowed_pair = all(
+            (_listed_form(text), port) in policy.allowed_private for text in addresses
+        )
+        if not allowed_pair and port not in policy.allowed_ports:
+            raise BlockedTarget(
+                f"port {port} is not allowed for {host} (it resolves to "
+                f"{', '.join(addresses)}, not to an allowed host:{port})"
+            )
     for text in addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         reason = why_blocked(address)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from datetime import date
 from typing import Annotated, Final, Literal, get_args
 
@@ -28,6 +29,7 @@ METADATA_HOSTS: Final[frozenset[str]] = frozenset(
     }
 )
 
+_NAT64_PREFIX: Final = ipaddress.ip_network("64:ff9b::/96")
 _HOSTNAME_RE: Final = re.compile(
     r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
@@ -35,15 +37,26 @@ _MODEL_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
 def is_metadata_host(host: str) -> bool:
-    """True for a cloud metadata address in any spelling we can normalise."""
-    bare = host.strip("[]").lower().rstrip(".")
+    """True for a cloud metadata address in any spelling we can normalise: the names, the
+    addresses, an IPv6 address embedding one (IPv4-mapped, 6to4, NAT64) and the legacy IPv4
+    forms (``0xa9.0xfe.0xa9.0xfe``, ``2852039166``)."""
+    bare = host.strip("[]").lower().rstrip(".").split("%", 1)[0]
     if bare in METADATA_HOSTS:
         return True
     try:
-        addr = ipaddress.ip_address(bare)
+        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(bare)
     except ValueError:
-        return False
-    return any(addr == ipaddress.ip_address(h) for h in METADATA_HOSTS if _is_ip_literal(h))
+        try:
+            addr = ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return False
+    found = [addr]
+    if isinstance(addr, ipaddress.IPv6Address):
+        found += [a for a in (addr.ipv4_mapped, addr.sixtofour) if a is not None]
+        if addr in _NAT64_PREFIX:
+            found.append(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    metadata = {ipaddress.ip_address(h) for h in METADATA_HOSTS if _is_ip_literal(h)}
+    return any(a in metadata for a in found)
 
 
 def _is_ip_literal(value: str) -> bool:

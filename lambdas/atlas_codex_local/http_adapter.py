@@ -128,7 +128,9 @@ class ApiServer:
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not getattr(self, "_head_only", False):
+                    self.wfile.write(data)
+                self._head_only = False
 
             def _read_body(self) -> bytes | None:
                 """The body as API Gateway would take it: by Content-Length, or chunked; a
@@ -198,6 +200,12 @@ class ApiServer:
                 self.wfile.write(data)
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _serve  # noqa: N815
+
+            def do_HEAD(self) -> None:
+                """A GET's status and headers, without its body (RFC 9110 9.3.2)."""
+                self.command = "GET"
+                self._head_only = True
+                self._serve()
 
             def log_message(self, *args: Any) -> None:
                 return None

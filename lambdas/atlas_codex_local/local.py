@@ -55,6 +55,8 @@ class Running:
 
 
 def _settings(extra_hosts: list[str]) -> Any:
+    from pydantic import ValidationError
+
     from atlas_codex_stage.settings import SettingsError, settings_from_file
 
     cdk_json = ROOT / "cdk.json"
@@ -65,6 +67,9 @@ def _settings(extra_hosts: list[str]) -> Any:
         hosts = [_HOST_PORT.validate_python(h) for h in extra_hosts]
     except SettingsError as exc:
         raise LocalModeError(str(exc)) from None
+    except ValidationError as exc:  # one line naming the entry, never pydantic's dump
+        why = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise LocalModeError(f"--allow-fetch: {why}") from None
     except ValueError as exc:
         raise LocalModeError(f"--allow-fetch: {exc}") from None
     allowed = tuple(dict.fromkeys([*settings.allowed_private_hosts, *hosts]))

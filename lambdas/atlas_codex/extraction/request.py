@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import AfterValidator, Field, JsonValue, model_validator
 
@@ -34,6 +34,89 @@ def _json_depth(value: Any, depth: int = 0) -> int:
     return depth
 
 
+JSON_TYPES: Final = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+_SUBSCHEMA_LISTS: Final = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_MAPS: Final = ("properties", "patternProperties", "$defs", "definitions")
+_SUBSCHEMAS: Final = ("items", "additionalProperties", "not", "contains", "if", "then", "else")
+_STRINGS: Final = ("title", "description", "format", "pattern", "$ref", "$id", "$schema")
+_COUNTS: Final = (
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+)
+_NUMBERS: Final = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+
+
+def schema_keyword_problem(schema: Any, path: str = "") -> tuple[str, str] | None:
+    """The first keyword of ``schema`` whose value the JSON Schema meta-schema refuses (a type
+    that is no JSON type, ``properties`` that are not schemas, a ``required`` that is not a
+    list of names...), as (its path, the problem); None when every keyword it checks holds.
+    Keywords it does not know are left alone, as the meta-schema leaves them."""
+
+    def at(key: str) -> str:
+        return f"{path}.{key}" if path else key
+
+    if isinstance(schema, bool):
+        return None
+    if not isinstance(schema, dict):
+        return path or "json_schema", "a schema must be an object (or true/false)"
+    kind = schema.get("type")
+    if kind is not None:
+        kinds = kind if isinstance(kind, list) else [kind]
+        wrong = [k for k in kinds if not isinstance(k, str) or k not in JSON_TYPES]
+        if wrong or not kinds:
+            return at("type"), (
+                f"{wrong[0]!r} is not a JSON type (one of {', '.join(sorted(JSON_TYPES))})"
+                if wrong
+                else "'type' lists no type"
+            )
+    for key in _STRINGS:
+        if key in schema and not isinstance(schema[key], str):
+            return at(key), f"'{key}' must be a string"
+    for key in _COUNTS:
+        value = schema.get(key)
+        if key in schema and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            return at(key), f"'{key}' must be a whole number, 0 or more"
+    for key in _NUMBERS:
+        value = schema.get(key)
+        if key in schema and (not isinstance(value, int | float) or isinstance(value, bool)):
+            return at(key), f"'{key}' must be a number"
+    required = schema.get("required")
+    if "required" in schema and (
+        not isinstance(required, list) or not all(isinstance(r, str) for r in required)
+    ):
+        return at("required"), "'required' must be a list of property names"
+    if "enum" in schema and not isinstance(schema["enum"], list):
+        return at("enum"), "'enum' must be a list of values"
+    for key in _SUBSCHEMA_MAPS:
+        if key not in schema:
+            continue
+        if not isinstance(schema[key], dict):
+            return at(key), f"'{key}' must be an object of schemas"
+        for name, sub in schema[key].items():
+            problem = schema_keyword_problem(sub, f"{at(key)}.{name}")
+            if problem is not None:
+                return problem
+    for key in _SUBSCHEMA_LISTS:
+        if key not in schema:
+            continue
+        if not isinstance(schema[key], list) or not schema[key]:
+            return at(key), f"'{key}' must be a non-empty list of schemas"
+        for n, sub in enumerate(schema[key]):
+            problem = schema_keyword_problem(sub, f"{at(key)}[{n}]")
+            if problem is not None:
+                return problem
+    for key in _SUBSCHEMAS:
+        if key in schema:
+            problem = schema_keyword_problem(schema[key], at(key))
+            if problem is not None:
+                return problem
+    return None
+
+
 def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > limits.MAX_JSON_SCHEMA_BYTES:
@@ -47,6 +130,9 @@ def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
         )
     for where, problem in unstorable_numbers(value):
         raise ValueError(f"the number at {where} {problem}")
+    refused = schema_keyword_problem(value)
+    if refused is not None:
+        raise FieldError(*refused)
     kind = value.get("type", "object")
     if kind != "object" and not (isinstance(kind, list) and "object" in kind):
         raise ValueError("the top level of a JSON schema must be of type 'object'")
