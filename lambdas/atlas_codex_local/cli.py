@@ -48,6 +48,43 @@ def _http_url(value: str) -> str:
     return value
 
 
+class _Unreadable(Exception):
+    """A page file the offline commands refuse, as the service would refuse the page."""
+
+
+def _page_bytes(name: str) -> bytes:
+    """A page file's bytes (``-``: standard input), refused like a fetched page: larger than
+    the fetcher's limit, or not a document (binary). A gzipped file is unpacked, bounded."""
+    import gzip
+
+    from atlas_codex.engine.fetch import FetchLimits, Page, not_a_document
+
+    limit = FetchLimits().max_bytes
+    if name == "-":
+        body = sys.stdin.buffer.read(limit + 1)
+    else:
+        path = Path(name)
+        size = path.stat().st_size
+        if size > limit:
+            raise _Unreadable(f"{size:,} bytes; pages over {limit:,} bytes are refused")
+        body = path.read_bytes()
+    if len(body) > limit:
+        raise _Unreadable(f"more than {limit:,} bytes; pages over that are refused")
+    if body[:2] == b"\x1f\x8b":  # a page saved gzipped
+        try:
+            with gzip.GzipFile(fileobj=__import__("io").BytesIO(body)) as packed:
+                body = packed.read(limit + 1)
+        except (OSError, EOFError) as exc:
+            raise _Unreadable(f"not a readable gzip file: {exc}") from None
+        if len(body) > limit:
+            raise _Unreadable(f"unpacks to more than {limit:,} bytes; pages over that are refused")
+    head = body[:1024].decode("latin-1")
+    why = not_a_document(Page(url="", status=200, content_type="", text=head, encoding=""))
+    if why is not None:
+        raise _Unreadable(f"{why}; only web pages are read")
+    return body
+
+
 def _markdown(args: argparse.Namespace) -> int:
     from atlas_codex.engine.consensus import main_markdown
     from atlas_codex.engine.fetch import decode
@@ -55,12 +92,15 @@ def _markdown(args: argparse.Namespace) -> int:
 
     status = 0
     for name in args.files:
-        path = Path(name)
         try:
             # The page's own <meta charset>, else UTF-8 (or Latin-1), as the fetcher reads it.
-            html, _ = decode(path.read_bytes(), "")
+            html, _ = decode(_page_bytes(name), "")
         except OSError as exc:
             print(f"atlas-codex markdown: {name}: {exc.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        except _Unreadable as exc:
+            print(f"atlas-codex markdown: {name}: {exc}", file=sys.stderr)
             status = 1
             continue
         started = time.perf_counter()
@@ -94,8 +134,6 @@ class _Refused(Exception):
 
 
 def _extract_page(args: argparse.Namespace) -> int:
-    import gzip
-
     from pydantic import ValidationError
 
     from atlas_codex.engine.fetch import decode
@@ -132,18 +170,15 @@ def _extract_page(args: argparse.Namespace) -> int:
     status = 0
     for n, name in enumerate(args.files):
         try:
-            body = Path(name).read_bytes()
+            body = _page_bytes(name)
         except OSError as exc:
             print(f"{command}: {name}: {exc.strerror}", file=sys.stderr)
             status = 1
             continue
-        if body[:2] == b"\x1f\x8b":  # a page saved gzipped
-            try:
-                body = gzip.decompress(body)
-            except (OSError, EOFError) as exc:
-                print(f"{command}: {name}: not a readable gzip file: {exc}", file=sys.stderr)
-                status = 1
-                continue
+        except _Unreadable as exc:
+            print(f"{command}: {name}: {exc}", file=sys.stderr)
+            status = 1
+            continue
         html, _ = decode(body, "")
         request = by_url[urls[n] if len(urls) > 1 else urls[0]]
         report = extract_page(html, request, file=name, view=args.view)
@@ -321,7 +356,27 @@ def main(argv: list[str] | None = None) -> int:
     validate.register(sub)
 
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    command = f"atlas-codex {args.command}"
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:  # a path that cannot be read or written: one line, never a trace
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{command}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        import httpx
+
+        if isinstance(exc, httpx.TransportError):
+            target = str(exc.request.url) if exc._request is not None else "the API"
+            print(
+                f"{command}: cannot reach {target}: {exc or type(exc).__name__} "
+                "(is the service running? `make run` starts it locally)",
+                file=sys.stderr,
+            )
+            return 2
+        raise
 
 
 if __name__ == "__main__":
