@@ -356,8 +356,15 @@ class Engine:
         if unverified:
             warnings.append(
                 f"{unverified} value{'s' if unverified > 1 else ''} came with a quote that is "
-                "not in the page (see each page's 'unverified')"
+                "not in the page or does not state the value (see each page's 'unverified')"
             )
+        # A value its evidence does not hold up is not a complete answer.
+        reasons += [
+            f"{p.url}: not held up by its quote (not in the page, or not stating the value): "
+            + ", ".join(p.unverified)
+            for p in pages
+            if p.unverified
+        ]
         not_read = [p for p in pages if p.status != "ok"]
         if not_read and len(not_read) < len(pages):
             reasons.append(f"{len(not_read)} of {len(pages)} pages could not be read")
