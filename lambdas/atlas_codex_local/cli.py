@@ -299,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     extract.set_defaults(run=_extract)
 
     markdown = sub.add_parser("markdown", help="convert HTML files to markdown")
-    markdown.add_argument("files", nargs="+", metavar="FILE")
+    markdown.add_argument(
+        "files", nargs="+", metavar="FILE", help="HTML files (- reads standard input)"
+    )
     markdown.add_argument(
         "--main-content", action="store_true", help="drop navigation, footers, banners and the like"
     )
@@ -322,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         "read for the job is printed with its tokens beside the full page's. Gzipped files "
         "are read as such.",
     )
-    page.add_argument("files", nargs="+", metavar="FILE")
+    page.add_argument(
+        "files", nargs="+", metavar="FILE", help="saved pages (- reads standard input)"
+    )
     page.add_argument(
         "--url",
         type=_http_url,
