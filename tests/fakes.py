@@ -30,6 +30,9 @@ class ScriptedExtractor:
 
     models_available = False
 
+    def model_budget(self) -> None:
+        return None
+
     def __init__(self) -> None:
         self.calls = 0
         self._lock = threading.Lock()

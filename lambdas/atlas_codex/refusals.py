@@ -9,6 +9,7 @@ from typing import Final
 
 from atlas_codex.engine.pages import PagesUnavailable
 from atlas_codex.jobs.errors import (
+    BudgetSpent,
     IdempotencyConflict,
     InvalidCursor,
     InvalidRequest,
@@ -29,6 +30,7 @@ class Refusal:
 
 
 REFUSED: Final[tuple[type[Exception], ...]] = (
+    BudgetSpent,
     JobNotFound,
     TransitionRefused,
     IdempotencyConflict,
@@ -55,6 +57,8 @@ def refusal(exc: Exception) -> Refusal:
         if exc.expired_at is not None:
             return Refusal(410, "pages_expired", str(exc), "job_id")
         return Refusal(409, "pages_unavailable", str(exc), "job_id")
+    if isinstance(exc, BudgetSpent):
+        return Refusal(409, exc.code, str(exc), exc.field)
     if isinstance(exc, ModelRequired | InvalidRequest):
         status = 409 if isinstance(exc, ModelRequired) else 422
         return Refusal(status, exc.code, str(exc), exc.field)

@@ -236,6 +236,10 @@ class BudgetGuard:
         seen moved: the move must come before any reservation, or the other shards would not
         know of that month's spend."""
 
+    def spent(self) -> Decimal:
+        """What this month has spent of the budget (one query of the month's items)."""
+        return self.ledger.month_spend(when=self.now())
+
     def reserve(self, usd_amount: Decimal) -> Reservation:
         month = month_of(self.now())
         if usd_amount > self.limit:

@@ -1065,3 +1065,55 @@ def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s
         assert job["error"]["code"] == "budget_exceeded"
         assert "$1.00 would be exceeded ($0.9999 spent this month" in job["error"]["message"]
     assert model.requests == []  # no call was sent past the budget
+
+
+def test_a_spent_budget_refuses_a_model_only_job_at_submission_and_quotes_say_so(
+    config: RuntimeConfig,
+) -> None:
+    """A job only a model can answer is refused at once (409 budget_exceeded, naming the
+    budget and the month's spend) instead of being accepted to end partial with the page's
+    text; its quote says no model call can be made this month; a schema job is still taken."""
+    from atlas_codex import aws
+    from atlas_codex.usage import BudgetGuard, UsageLedger
+
+    site = MemorySite({"/lamp": LAMP})
+    model = ModelServer(lamp_answer)
+    ledger = UsageLedger(
+        dynamodb=aws.dynamodb(config.aws_endpoint_url),
+        table_name=config.usage_table,
+        stage="spent-out",
+    )
+    ledger.record("owner-x", Decimal("1.00"))  # all of it
+    keyed = config.model_copy(update={"openai_api_key": "sk-test"})
+    router = Router(
+        client=ModelClient(
+            api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model))
+        ),
+        catalog=catalog_for(config.model_policy),
+        policy=config.model_policy,
+        budget=BudgetGuard(ledger, monthly_limit_usd=Decimal("1.00")),
+        cooldowns=Cooldowns(),
+    )
+    engine = Engine(
+        fetcher=site.fetcher(),
+        models_available=True,
+        models=ModelStrategies(keyed, router=router),
+        page_store=PageStore.for_config(config),
+    )
+    api, worker = api_with(config, engine), worker_with(config, engine)
+    world = World(api, worker, site, model, api.keys.issue("owner-s").key)
+    asks = {"urls": ["http://127.0.0.1/lamp"], "instruction": "the lamp's name and price"}
+
+    status, refused = world.call("POST", "/jobs", body=asks)
+    assert_error(status, refused, "budget_exceeded", "instruction")
+    assert status == 409
+    assert "$1.00" in refused["error"]["message"]
+    assert "spent ($1.00)" in refused["error"]["message"]
+    status, quote = world.call("POST", "/jobs/quote", body=asks)
+    assert status == 200, quote
+    assert any("no model call can be made this month" in n for n in quote["notes"])
+    status, created = world.call(
+        "POST", "/jobs", body={**asks, "instruction": None, "json_schema": SCHEMA}
+    )
+    assert status == 202, created
+    assert model.requests == []

@@ -52,6 +52,7 @@ from atlas_codex.extraction.contract import (
     DeadlineExceeded,
     ExtractionError,
     ExtractionTask,
+    ModelBudget,
     Quote,
 )
 from atlas_codex.extraction.request import CrawlOptions, JobRequest, needs_model
@@ -132,6 +133,12 @@ class Engine:
         """:class:`atlas_codex.llm.extraction.ModelStrategies` when a key is configured."""
         self.page_store = page_store
         """Where fetched pages are kept for re-extraction (None: not kept)."""
+
+    def model_budget(self) -> ModelBudget | None:
+        """This month's model budget and spend, where a model can be called."""
+        if not self.models_available or self.models is None:
+            return None
+        return self.models.model_budget()
 
     def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
         """Gather the pages (fetched, or stored by an earlier job), read each, then end: a
@@ -419,6 +426,17 @@ class Engine:
 
     def quote(self, request: JobRequest, *, deadline: float) -> Quote:
         """What the job will cost, from its first pages fetched now; no model is called."""
+        quote = self._quote(request, deadline=deadline)
+        budget = self.model_budget() if quote.models_available else None
+        if budget is not None and budget.spent:
+            note = (
+                f"budget_exceeded: this month's model budget (${budget.limit_usd:.2f}) is spent "
+                f"(${budget.spent_usd:.2f}): no model call can be made this month"
+            )
+            return quote.model_copy(update={"notes": [*quote.notes, note]})
+        return quote
+
+    def _quote(self, request: JobRequest, *, deadline: float) -> Quote:
         return quoting.quote(
             request,
             deadline=deadline,

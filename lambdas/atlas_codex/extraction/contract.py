@@ -120,9 +120,25 @@ class DeadlineExceeded(ExtractionError):
         super().__init__("deadline_exceeded", message, retryable=False)
 
 
+@dataclass(frozen=True)
+class ModelBudget:
+    """The stage's monthly model budget and what this month has spent of it."""
+
+    limit_usd: float
+    spent_usd: float
+
+    @property
+    def spent(self) -> bool:
+        return self.spent_usd >= self.limit_usd
+
+
 class Extractor(Protocol):
     models_available: bool
     """A model can be called (a key is configured)."""
+
+    def model_budget(self) -> ModelBudget | None:
+        """This month's model budget and spend (None: no model, or no budget to read)."""
+        ...
 
     def extract(self, request: JobRequest, task: ExtractionTask) -> ExtractionResult:
         """Run the request within the task's deadline and budget."""

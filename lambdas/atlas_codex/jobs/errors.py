@@ -81,3 +81,18 @@ class InvalidRequest(JobDomainError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(message)
+
+
+class BudgetSpent(JobDomainError):
+    """The job only a model can answer, and this month's model budget is spent: refused at
+    submission (409), not accepted to end partial with the page's text."""
+
+    code = "budget_exceeded"
+
+    def __init__(self, field: str, limit_usd: float, spent_usd: float) -> None:
+        self.field = field
+        super().__init__(
+            f"this month's model budget (${limit_usd:.2f}) is spent (${spent_usd:.2f}): a job "
+            "only a model can answer cannot run until next month; give 'selectors' or a "
+            "'json_schema' to extract without one"
+        )

@@ -31,6 +31,7 @@ from atlas_codex.jobs import recorded
 from atlas_codex.jobs.batches import child_job_id
 from atlas_codex.jobs.diff import field_diff
 from atlas_codex.jobs.errors import (
+    BudgetSpent,
     InvalidRequest,
     JobNotFound,
     ModelRequired,
@@ -224,8 +225,14 @@ class JobService:
         """Refuse, at submission, a job that needs a model when none is configured: it could
         only end with a page dump that does not answer it."""
         field = needs_model(request, request.type)
-        if field is not None and not self._extractor().models_available:
+        if field is None:
+            return
+        extractor = self._extractor()
+        if not extractor.models_available:
             raise ModelRequired(field)
+        budget = extractor.model_budget()
+        if budget is not None and budget.spent:
+            raise BudgetSpent(field, budget.limit_usd, budget.spent_usd)
 
     def check_webhook(self, url: str | None) -> None:
         """Refuse, at submission, a webhook target the delivery would refuse (a private,

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from atlas_codex.config import RuntimeConfig
+from atlas_codex.extraction.contract import ModelBudget
 from atlas_codex.extraction.result import Step
 from atlas_codex.llm import output, prompts, tokens
 from atlas_codex.llm.catalog import Catalog, catalog_for
@@ -153,6 +154,17 @@ class ModelStrategies:
                         [],
                     ) from None
             return self._router
+
+    def model_budget(self) -> ModelBudget | None:
+        """The stage's monthly budget and this month's spend (None: the key cannot be read,
+        which the job's model step reports itself)."""
+        try:
+            budget = self.router.budget
+        except RouterFailed:
+            return None
+        if budget is None:
+            return None
+        return ModelBudget(limit_usd=float(budget.limit), spent_usd=float(budget.spent()))
 
     def _build_router(self) -> Router:
         from atlas_codex import aws
