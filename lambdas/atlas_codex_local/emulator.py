@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import select
 import signal
@@ -117,6 +118,18 @@ class Emulator:
             self._thread.join(timeout=10)
 
 
+def _die_with_parent() -> None:
+    """In the emulator's process, before it runs: it is sent SIGTERM when the process that
+    started it dies (Linux ``PR_SET_PDEATHSIG``), so a ``local up`` killed with -9 leaves no
+    emulator behind. Elsewhere the emulator's own watch of its parent (:func:`main`) serves."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
 class EmulatorProcess:
     """The emulator in its own process: its work does not share a GIL with the service's."""
 
@@ -143,6 +156,7 @@ class EmulatorProcess:
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            preexec_fn=_die_with_parent,
         )
         if log is not None:
             log.close()  # the child holds its own descriptor
@@ -154,6 +168,14 @@ class EmulatorProcess:
             raise RuntimeError(f"the AWS emulator did not start: {line or 'no answer'}")
         self.endpoint = line
         return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def exit_code(self) -> int | None:
+        """None while it runs; its exit code once it has stopped."""
+        return self._proc.poll() if self._proc is not None else None
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -176,7 +198,10 @@ def main() -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
+    parent = os.getppid()
+    while not stopped.wait(1.0):
+        if os.getppid() != parent:  # the process that started it is gone: so is its use
+            break
     emulator.stop()
 
 

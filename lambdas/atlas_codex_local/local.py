@@ -309,7 +309,16 @@ def _serve(
         if site is not None:
             out(_demo_job(api_server.url, key, site.url))
         out("Serving. Press Ctrl-C to stop.")
+        threading.Thread(
+            target=_watch_emulator, args=(emulator, stop, out), name="emulator-watch", daemon=True
+        ).start()
         stop.wait()
+        code = emulator.exit_code()
+        if code is not None:
+            raise LocalModeError(
+                f"the AWS emulator stopped (exit code {code}); local mode stopped with it "
+                f"(its output: {files.emulator_log})"
+            )
     finally:
         stop.set()
         for server in servers:
@@ -319,6 +328,20 @@ def _serve(
         if site is not None:
             site.close()
         emulator.stop()
+
+
+EMULATOR_WATCH_S: Final = 1.0
+
+
+def _watch_emulator(emulator: EmulatorProcess, stop: threading.Event, out: Any) -> None:
+    """Once the emulator stops, say so once and stop local mode: every route would answer 500
+    and every poll print a traceback without it."""
+    while not stop.wait(EMULATOR_WATCH_S):
+        code = emulator.exit_code()
+        if code is not None:
+            out(f"local mode: the AWS emulator stopped (exit code {code}); stopping.")
+            stop.set()
+            return
 
 
 def _deploy_in_background(deploy_layers: Any, layers: tuple[str, ...]) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from atlas_codex_local.apigw import context as lambda_context
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+UNREACHABLE_WAIT_S: Final = 1.0
+"""How long a poller waits before trying again when the emulator cannot be reached."""
 
 
 @dataclass
@@ -127,6 +131,15 @@ class SqsPoller:
         return len(messages)
 
     def run(self, stop: threading.Event) -> None:
+        from botocore.exceptions import EndpointConnectionError
+
         while not stop.is_set():
-            if self.poll_once() == 0:
+            try:
+                polled = self.poll_once()
+            except EndpointConnectionError:
+                # The emulator is gone: local mode's watch says so once and stops; a poller
+                # that died with a traceback here would say nothing useful.
+                stop.wait(UNREACHABLE_WAIT_S)
+                continue
+            if polled == 0:
                 stop.wait(self.idle_sleep_s)
