@@ -136,6 +136,9 @@ def run() -> str:
         class Echo:
             models_available = False
 
+            def model_budget(self) -> None:
+                return None
+
             def extract(self, request: Any, task: Any) -> Any:
                 from atlas_codex.extraction.result import ExtractionResult
 

@@ -56,6 +56,14 @@ GATEWAY_ERRORS: Final = (
         "the request is too large",
         "body",
     ),
+    (
+        apigw.ResponseType.WAF_FILTERED,
+        "403",
+        "refused_by_firewall",
+        "the web application firewall refused the request (a known bad input, an address on "
+        "a reputation list, or too many requests from one address)",
+        None,
+    ),
     (apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "the request was refused", None),
     (apigw.ResponseType.DEFAULT_5_XX, None, "unavailable", "the service failed; retry later", None),
 )
@@ -229,14 +237,33 @@ def _acknowledge_api_keys(scope: Construct) -> None:
     )
 
 
+COUNTED_RULES: Final = {
+    "AWSManagedRulesCommonRuleSet": (
+        # Blocks any body over 8 KB; the API takes up to limits.MAX_REQUEST_BODY_BYTES (a
+        # 160-URL job is ~9 KB) and answers a larger one itself: 413 in its error shape.
+        "SizeRestrictions_BODY",
+        # Blocks requests without a User-Agent; clients are machines with API keys, and
+        # plenty of HTTP clients send none. Counted, so the WAF metrics still show them.
+        "NoUserAgent_HEADER",
+    ),
+}
+"""Managed rules set to count instead of block: what the API's own limits already answer."""
+
+
 def _managed_rule(name: str, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+    counted = [
+        wafv2.CfnWebACL.RuleActionOverrideProperty(
+            name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+        )
+        for rule in COUNTED_RULES.get(name, ())
+    ]
     return wafv2.CfnWebACL.RuleProperty(
         name=name,
         priority=priority,
         override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
         statement=wafv2.CfnWebACL.StatementProperty(
             managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                vendor_name="AWS", name=name
+                vendor_name="AWS", name=name, rule_action_overrides=counted or None
             )
         ),
         visibility_config=_visibility(name),

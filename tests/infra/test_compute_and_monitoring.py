@@ -537,3 +537,42 @@ def test_the_render_function_may_touch_nothing_and_only_the_api_and_worker_invok
                 invokers.add(role)
     assert len(invokers) == 2
     assert all("Api" in r or "Worker" in r for r in invokers)
+
+
+def test_the_firewall_accepts_what_the_api_accepts_and_refuses_in_its_error_shape(
+    templates: dict[str, Any], settings: dict[str, StageSettings]
+) -> None:
+    """Staging runs prod's Web ACL, so a difference shows there first; the managed rules
+    that would refuse a request the API takes (a body over 8 KB, no User-Agent) count instead
+    of blocking; a refusal reads like every other error of the API."""
+    from atlas_codex import limits
+
+    urls = [f"https://shop.example/products/desk-lamp-{n:04d}?ref=catalog" for n in range(160)]
+    body = json.dumps({"urls": urls, "selectors": {"fields": {"name": {"selector": "h1"}}}})
+    assert 8 * 1024 < len(body) < limits.MAX_REQUEST_BODY_BYTES  # what prod used to refuse
+    assert settings["staging"].api.waf_enabled
+    for stage in ("staging", "prod"):
+        compute = templates[stage]["compute"]
+        [acl] = compute.find_resources("AWS::WAFv2::WebACL").values()
+        common = next(
+            r for r in acl["Properties"]["Rules"] if r["Name"] == "AWSManagedRulesCommonRuleSet"
+        )
+        overrides = {
+            o["Name"]: o["ActionToUse"]
+            for o in common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+        }
+        assert overrides == {
+            "SizeRestrictions_BODY": {"Count": {}},
+            "NoUserAgent_HEADER": {"Count": {}},
+        }
+        [refused] = [
+            r["Properties"]
+            for r in compute.find_resources("AWS::ApiGateway::GatewayResponse").values()
+            if r["Properties"]["ResponseType"] == "WAF_FILTERED"
+        ]
+        assert refused["StatusCode"] == "403"
+        template = refused["ResponseTemplates"]["application/json"]
+        assert (
+            '"code": "refused_by_firewall"' in template
+            or '"code":"refused_by_firewall"' in template
+        )
