@@ -10,6 +10,8 @@ isolation proofs at full size.
 - Requests: 2,000 ``POST /jobs`` from 32 concurrent clients, each with its own owner, body
   and Idempotency-Key, through the local HTTP adapter's environments
   (``tests/integration/test_concurrent_requests.py`` at full size).
+- Local mode whole: ``atlas-codex local up`` given 200 main-content jobs at once on the dev
+  pages (served on loopback), over HTTP from 16 clients: every job ends, the process lives.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STRESS_ROUNDS = 3
 WORKER_JOBS = 48
 REQUESTS = 2000
+LOCAL_JOBS = 200
+LOCAL_CLIENTS = 16
 
 
 def _stress(threads: int, rounds: int, every: int) -> tuple[int, dict[str, object]]:
@@ -59,6 +63,81 @@ def _pytest(path: str, env: dict[str, str], prefix: str) -> tuple[int, list[str]
         check=False,
     )
     return run.returncode, [line for line in run.stdout.splitlines() if line.startswith(prefix)]
+
+
+def _local_jobs() -> str:
+    """200 jobs at once through a real ``local up``; one line of figures."""
+    import tempfile
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from typing import Any
+
+    import httpx
+
+    from atlas_codex_local.local import spawn, wait_for_info
+    from tests.support.thread_stress import dev_pages
+
+    pages = [p.encode() for p in dev_pages()]
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            tail = self.path.rsplit("/", 1)[-1]
+            body = pages[int(tail) % len(pages)] if tail.isdigit() else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{site.server_address[1]}"
+    with tempfile.TemporaryDirectory() as folder:
+        info_file = Path(folder) / "info.json"
+        proc = spawn(info_file, "--no-demo", "--allow-fetch", host)
+        try:
+            info = wait_for_info(proc, info_file, timeout_s=120)
+            client = httpx.Client(
+                base_url=info["api_url"], headers={"x-api-key": info["api_key"]}, timeout=60
+            )
+            started = time.monotonic()
+
+            def submit(n: int) -> str:
+                answer = client.post("/jobs", json={"urls": [f"http://{host}/p/{n}"]})
+                return str(answer.json()["job_id"])
+
+            with ThreadPoolExecutor(LOCAL_CLIENTS) as pool:
+                ids = list(pool.map(submit, range(LOCAL_JOBS)))
+            ended: dict[str, str] = {}
+            while len(ended) < len(ids) and time.monotonic() - started < 1200:
+                if proc.poll() is not None:
+                    break
+                for job_id in ids:
+                    if job_id not in ended:
+                        status = client.get(f"/jobs/{job_id}").json()["status"]
+                        if status not in ("pending", "processing"):
+                            ended[job_id] = status
+                time.sleep(1)
+            elapsed = time.monotonic() - started
+            alive = proc.poll() is None
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+            site.shutdown()
+    outcomes: dict[str, int] = {}
+    for status in ended.values():
+        outcomes[status] = outcomes.get(status, 0) + 1
+    return (
+        f"{LOCAL_JOBS} main-content jobs submitted at once from {LOCAL_CLIENTS} clients to "
+        f"`local up`: {len(ended)} ended in {elapsed:.0f} s ({outcomes}), "
+        f"{LOCAL_JOBS - len(ended)} still pending or processing; the process "
+        + ("served to the end" if alive else "DIED")
+    )
 
 
 def run() -> str:
@@ -118,5 +197,9 @@ def run() -> str:
         + ":",
         "",
         *(f"- {line.removeprefix('requests: ')}" for line in requests),
+        "",
+        "Local mode whole (the real engine, the worker's pollers, the emulator):",
+        "",
+        f"- {_local_jobs()}",
     ]
     return "\n".join(lines)

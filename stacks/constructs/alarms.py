@@ -38,6 +38,8 @@ API_LATENCY: Final = RunbookSection("api-p99-latency", "API p99 latency")
 DYNAMODB_THROTTLES: Final = RunbookSection("dynamodb-throttles", "DynamoDB throttles")
 HEALTH_FAILED: Final = RunbookSection("health-check-failed", "Health check failed")
 BUDGET_SPEND: Final = RunbookSection("model-budget-spend", "Model budget spend")
+WORKER_STOPPED: Final = RunbookSection("worker-not-running", "Worker not running")
+HEALTH_SILENT: Final = RunbookSection("health-monitor-silent", "Health monitor silent")
 SECTIONS: Final = (
     FUNCTION_ERRORS,
     FUNCTION_THROTTLES,
@@ -48,7 +50,13 @@ SECTIONS: Final = (
     DYNAMODB_THROTTLES,
     HEALTH_FAILED,
     BUDGET_SPEND,
+    WORKER_STOPPED,
+    HEALTH_SILENT,
 )
+WORKER_STOPPED_EXPRESSION: Final = "IF(FILL(waiting, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)"
+"""1 in a period where messages wait in the jobs queue and the worker was not invoked."""
+HEALTH_SILENT_PERIODS: Final = 2
+"""Periods without a health run before its alarm (the schedule runs every five minutes)."""
 
 
 FAST_ROUTES: Final = (("POST", "/jobs", "submit"), ("GET", "/jobs/{job_id}", "status"))
@@ -185,6 +193,43 @@ class StageAlarms(Construct):
                 QUEUE_AGE,
             ),
         )
+        worker = naming.function_name("worker", self.stage)
+        self.add(
+            "worker-not-running",
+            Expression(
+                WORKER_STOPPED_EXPRESSION,
+                {
+                    "waiting": self.sqs_metric("ApproximateNumberOfMessagesVisible", jobs_queue),
+                    "invocations": self.lambda_metric("Invocations", worker),
+                },
+                "messages waiting while the worker runs no invocation",
+            ),
+            0,
+            describe(
+                f"Messages wait in {jobs_queue} and {worker} ran no invocation for "
+                f"{self.period} s: the worker is not running.",
+                WORKER_STOPPED,
+            ),
+        )
+        self.add(
+            "health-monitor-silent",
+            metric(
+                metrics.NAMESPACE,
+                metrics.HEALTH_CHECKS_FAILED,
+                metrics.dimensions("health", self.stage),
+                "SampleCount",
+            ),
+            1,
+            describe(
+                f"The health monitor published no run for {HEALTH_SILENT_PERIODS * self.period} "
+                "s: its schedule or its function stopped, and the health and budget alarms "
+                "went quiet with it.",
+                HEALTH_SILENT,
+            ),
+            below=True,
+            missing_is_breaching=True,
+            periods=HEALTH_SILENT_PERIODS,
+        )
         api = naming.rest_api_name(self.stage)
         errors_5xx = Expression(
             "IF(requests > 0, 100 * errors / requests, 0)",
@@ -313,17 +358,27 @@ class StageAlarms(Construct):
         description: str,
         *,
         inclusive: bool = False,
+        below: bool = False,
+        missing_is_breaching: bool = False,
+        periods: int | None = None,
     ) -> CfnResource:
+        """``below``: alarm under the threshold; ``missing_is_breaching``: no data is the
+        symptom (a heartbeat); ``periods``: evaluation periods other than the stage's."""
         name = naming.alarm_name(resource, self.stage)
+        comparison = (
+            "LessThanThreshold"
+            if below
+            else "GreaterThanOrEqualToThreshold"
+            if inclusive
+            else "GreaterThanThreshold"
+        )
         properties: dict[str, Any] = {
             "AlarmName": name,
             "AlarmDescription": description,
             "Threshold": threshold,
-            "EvaluationPeriods": self.settings.alarms.evaluation_periods,
-            "ComparisonOperator": (
-                "GreaterThanOrEqualToThreshold" if inclusive else "GreaterThanThreshold"
-            ),
-            "TreatMissingData": "notBreaching",
+            "EvaluationPeriods": periods or self.settings.alarms.evaluation_periods,
+            "ComparisonOperator": comparison,
+            "TreatMissingData": "breaching" if missing_is_breaching else "notBreaching",
             "AlarmActions": [self._topic_arn],
             "OKActions": [self._topic_arn],
             # A plain CfnResource is not reached by Tags.of(); the stack's tags, spelled out.

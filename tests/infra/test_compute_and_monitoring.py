@@ -360,6 +360,7 @@ def test_dlqs_queue_age_api_tables_health_and_budget_are_alarmed(
         + len(naming.TABLES)
         + indexes
         + 2  # health, budget
+        + 2  # a worker that is not running, a health monitor that went silent
     )
 
 
@@ -576,3 +577,43 @@ def test_the_firewall_accepts_what_the_api_accepts_and_refuses_in_its_error_shap
             '"code": "refused_by_firewall"' in template
             or '"code":"refused_by_firewall"' in template
         )
+
+
+def test_a_stopped_worker_and_a_silent_health_monitor_each_raise_an_alarm(
+    templates: dict[str, Any],
+) -> None:
+    """The worker-not-running alarm is 1 exactly when messages wait and the worker ran no
+    invocation (evaluated here as CloudWatch's metric math would, missing data filled with 0);
+    the health heartbeat alarms on a missing run (missing data is breaching)."""
+    from stacks.constructs.alarms import WORKER_STOPPED_EXPRESSION
+
+    monitoring = templates["prod"]["monitoring"]
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in monitoring.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    stopped = alarms["atlas-codex-worker-not-running-prod"]
+    [expression] = [m for m in stopped["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == WORKER_STOPPED_EXPRESSION
+    assert stopped["ComparisonOperator"] == "GreaterThanThreshold"
+    assert stopped["Threshold"] == 0
+
+    def evaluate(waiting: float | None, invocations: float | None) -> float:
+        """The expression for one period, as metric math reads it."""
+        python = (
+            WORKER_STOPPED_EXPRESSION.replace("FILL(waiting, 0)", repr(waiting or 0))
+            .replace("FILL(invocations, 0)", repr(invocations or 0))
+            .replace(" AND ", " and ")
+        )
+        condition, yes, no = python.removeprefix("IF(").removesuffix(")").rsplit(", ", 2)
+        return float(yes) if eval(condition) else float(no)
+
+    assert evaluate(waiting=12, invocations=None) > 0  # a stopped worker: ALARM
+    assert evaluate(waiting=12, invocations=3) == 0  # working through the queue
+    assert evaluate(waiting=None, invocations=None) == 0  # idle: nothing waits
+
+    silent = alarms["atlas-codex-health-monitor-silent-prod"]
+    assert silent["TreatMissingData"] == "breaching"
+    assert silent["ComparisonOperator"] == "LessThanThreshold"
+    assert silent["Statistic"] == "SampleCount"
+    assert silent["Threshold"] == 1
