@@ -74,7 +74,9 @@ class ServiceFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            # INFO: the platform's REPORT and INIT_REPORT lines (duration, memory, init or
+            # restore) reach the log group; the runbook reads them.
+            system_log_level_v2=lambda_.SystemLogLevel.INFO,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             tracing=lambda_.Tracing.ACTIVE,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,

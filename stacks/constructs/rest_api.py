@@ -68,16 +68,26 @@ GATEWAY_ERRORS: Final = (
     (apigw.ResponseType.DEFAULT_5_XX, None, "unavailable", "the service failed; retry later", None),
 )
 
-ACCESS_LOG_FORMAT: Final = apigw.AccessLogFormat.json_with_standard_fields(
-    caller=False,
-    http_method=True,
-    ip=True,
-    protocol=True,
-    request_time=True,
-    resource_path=True,
-    response_length=True,
-    status=True,
-    user=False,
+ACCESS_LOG_FIELDS: Final = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    # What the runbook asks a responder to read (RUNBOOK, "API p99 latency", "API 5xx rate"):
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationError": "$context.integration.error",
+    "errorType": "$context.error.responseType",
+    "errorMessage": "$context.error.message",
+}
+"""The REST stage's access log line, one JSON object per request."""
+ACCESS_LOG_FORMAT: Final = apigw.AccessLogFormat.custom(
+    "{" + ",".join(f'"{k}":"{v}"' for k, v in ACCESS_LOG_FIELDS.items()) + "}"
 )
 
 OBJECT_BODY_SCHEMA: Final = apigw.JsonSchema(

@@ -617,3 +617,30 @@ def test_a_stopped_worker_and_a_silent_health_monitor_each_raise_an_alarm(
     assert silent["ComparisonOperator"] == "LessThanThreshold"
     assert silent["Statistic"] == "SampleCount"
     assert silent["Threshold"] == 1
+
+
+def test_the_logs_hold_what_the_runbook_tells_a_responder_to_read(
+    templates: dict[str, Any],
+) -> None:
+    """The access log has each request's latency, the integration's status and error and
+    the gateway's own error; every function sends its REPORT/INIT_REPORT lines (init,
+    restore, duration, memory: the platform's INFO level)."""
+    compute = templates["prod"]["compute"]
+    [stage] = compute.find_resources("AWS::ApiGateway::Stage").values()
+    line = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+    for field in (
+        "responseLatency",
+        "integrationLatency",
+        "integrationStatus",
+        "integrationError",
+        "errorType",
+        "errorMessage",
+        "resourcePath",
+        "status",
+    ):
+        assert field in line, field
+    assert line["requestId"] == "$context.requestId"
+    functions = compute.find_resources("AWS::Lambda::Function")
+    assert functions
+    for function in functions.values():
+        assert function["Properties"]["LoggingConfig"]["SystemLogLevel"] == "INFO"
