@@ -68,7 +68,7 @@ class ScriptedExtractor:
                 time.sleep(0.02)
         return ExtractionResult(
             data={"url": url},
-            pages=[PageResult(url=url, status="ok", http_status=200)],
+            pages=[PageResult(url=url, status="ok", http_status=200, strategy="scripted")],
             strategy="scripted",
         )
 

@@ -218,6 +218,10 @@ def test_a_batch_fans_out_and_the_last_child_closes_it(
     result = worker.service.manager.result_of(final)
     assert result is not None
     assert [page.status for page in result.pages] == ["ok"] * 4 + ["failed"]
+    # Each page keeps what its child recorded: the HTTP status and the strategy that served.
+    assert [(page.http_status, page.strategy) for page in result.pages] == [
+        (200, "scripted")
+    ] * 4 + [(None, None)]
     # A failed child makes the batch partial, never a plain success.
     assert final.quality == "partial"
     assert final.quality_reasons == ["https://shop.example/permanent: failed"]

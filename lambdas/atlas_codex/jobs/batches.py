@@ -97,10 +97,17 @@ class Batches:
         data: list[JsonValue] = []
         for child in children:
             result = self.manager.result_of(child) if child.status == "completed" else None
+            # The child's own page record: its HTTP status and the strategy that served it.
+            read = result.pages[0] if result is not None and result.pages else None
             pages.append(
                 PageOutcome(
                     url=child.request.urls[0],
                     status="ok" if child.status == "completed" else "failed",
+                    http_status=read.http_status if read is not None else None,
+                    strategy=read.strategy if read is not None else None,
+                    missing=list(read.missing) if read is not None else [],
+                    unverified=list(read.unverified) if read is not None else [],
+                    quality_problems=list(read.quality_problems) if read is not None else [],
                     error=child.error
                     or (
                         None
