@@ -159,6 +159,55 @@ QueueDepth = Callable[[str], int | None]
 """Messages in a queue, by name (None: unknown); used only against deployed stacks."""
 
 
+def index_refusals(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What CloudFormation would reject of a table's global secondary indexes, or what would
+    break the running functions: more than one index created or deleted in one update
+    (DynamoDB takes one per update), an index's keys or projection changed in place (it must
+    be deleted and created under a new name, in two deploys), and an index removed that the
+    code still queries (the data stack deploys before the compute stack: the running
+    functions would query a deleted index). RUNBOOK, "Changing a table's indexes"."""
+    from atlas_codex.tables import TABLE_SPECS
+
+    queried = {index.name for spec in TABLE_SPECS for index in spec.indexes}
+    problems: list[str] = []
+    old_resources, new_resources = before.get("Resources", {}), after.get("Resources", {})
+    for logical_id, now in new_resources.items():
+        was = old_resources.get(logical_id)
+        if now.get("Type") != "AWS::DynamoDB::Table" or was is None:
+            continue
+        old = {
+            i["IndexName"]: i for i in was.get("Properties", {}).get("GlobalSecondaryIndexes", [])
+        }
+        new = {
+            i["IndexName"]: i for i in now.get("Properties", {}).get("GlobalSecondaryIndexes", [])
+        }
+        created, deleted = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+        if len(created) + len(deleted) > 1:
+            problems.append(
+                f"{logical_id}: {len(created)} index(es) created ({', '.join(created) or '-'}) "
+                f"and {len(deleted)} deleted ({', '.join(deleted) or '-'}) in one update; "
+                "DynamoDB takes one create or delete per update: split it into deploys"
+            )
+        for name in sorted(set(old) & set(new)):
+            moved = [
+                part
+                for part in ("KeySchema", "Projection")
+                if old[name].get(part) != new[name].get(part)
+            ]
+            if moved:
+                problems.append(
+                    f"{logical_id}: index {name}'s {' and '.join(moved)} cannot change in "
+                    "place; create a new index under a new name, move the code to it, then "
+                    "delete the old one"
+                )
+        for name in deleted:
+            if name in queried:
+                problems.append(
+                    f"{logical_id}: index {name} is removed while the code still queries it"
+                )
+    return problems
+
+
 def review(
     synthesized: Mapping[str, Mapping[str, Any]],
     baseline: Callable[[str, str], Mapping[str, Any] | None],
@@ -173,6 +222,10 @@ def review(
             after = mask(template)
             changes = diff_templates(mask(before) if before else {}, after)
             diffs.append(StackDiff(stage, layer, changes))
+            refusals += [
+                f"{naming.stack_name(layer, stage)}: {problem}"
+                for problem in index_refusals(mask(before) if before else {}, after)
+            ]
             for change in changes:
                 if not change.loses_state:
                     continue

@@ -103,3 +103,48 @@ def test_a_queue_replacement_is_allowed_only_when_it_is_known_to_be_empty(
     assert "AWS::SQS::Queue" in unknown[0]
     assert empty == []
     assert busy == unknown
+
+
+def _indexes(template: dict[str, Any]) -> list[dict[str, Any]]:
+    indexes: list[dict[str, Any]] = _resource(template["data"], "JobsTable")["Properties"][
+        "GlobalSecondaryIndexes"
+    ]
+    return indexes
+
+
+def test_a_renamed_index_with_a_new_projection_is_refused(dev: dict[str, Any]) -> None:
+    """Two index operations in one update (a delete and a create) and a projection changed:
+    CloudFormation would reject the first, and the running code would query a deleted index."""
+    before = copy.deepcopy(dev)
+    index = _indexes(dev)[-1]
+    old_name = index["IndexName"]
+    index["IndexName"] = f"{old_name}-v2"
+    index["Projection"] = {"ProjectionType": "ALL"}
+
+    _, refusals = review.review({"dev": dev}, lambda _s, layer: before[layer])
+
+    assert any("1 index(es) created" in r and "1 deleted" in r for r in refusals), refusals
+    assert any(
+        f"index {old_name} is removed while the code still queries it" in r for r in refusals
+    )
+
+
+def test_an_index_projection_changed_in_place_is_refused(dev: dict[str, Any]) -> None:
+    before = copy.deepcopy(dev)
+    _indexes(dev)[0]["Projection"] = {"ProjectionType": "KEYS_ONLY"}
+
+    _, refusals = review.review({"dev": dev}, lambda _s, layer: before[layer])
+
+    assert len(refusals) == 1
+    assert "Projection cannot change in place" in refusals[0]
+
+
+def test_one_new_index_passes(dev: dict[str, Any]) -> None:
+    before = copy.deepcopy(dev)
+    extra = copy.deepcopy(_indexes(dev)[0])
+    extra["IndexName"] = "by-something-new"
+    _indexes(dev).append(extra)
+
+    _, refusals = review.review({"dev": dev}, lambda _s, layer: before[layer])
+
+    assert refusals == []
