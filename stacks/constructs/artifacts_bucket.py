@@ -45,6 +45,17 @@ class ArtifactsBucket(Construct):
                     id="expire-old-versions",
                     noncurrent_version_expiration=Duration.days(7),
                 ),
+                # Versioned, an expired object leaves a delete marker behind once its last
+                # old version is gone: removed too, or they pile up and slow every listing.
+                *(
+                    [
+                        s3.LifecycleRule(
+                            id="remove-expired-delete-markers", expired_object_delete_marker=True
+                        )
+                    ]
+                    if settings.retain
+                    else []
+                ),
             ],
             removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
         )

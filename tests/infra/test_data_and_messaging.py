@@ -152,6 +152,13 @@ def test_the_bucket_is_private_encrypted_tls_only_and_expires_artifacts(
     )
     policy = json.dumps(data.find_resources("AWS::S3::BucketPolicy"))
     assert '"aws:SecureTransport": "false"' in policy
+    [bucket] = data.find_resources("AWS::S3::Bucket").values()
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    versioned = bucket["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled"
+    # A versioned bucket also sheds the delete markers its expired objects leave.
+    assert ("remove-expired-delete-markers" in rules) is versioned
+    if versioned:
+        assert rules["remove-expired-delete-markers"]["ExpiredObjectDeleteMarker"] is True
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)
