@@ -16,6 +16,18 @@ from atlas_codex_stage.settings import StageSettings
 LOGS_KEY_ID: Final = "LogsKey"
 
 
+def stage_log_group_patterns(stage: str) -> tuple[str, ...]:
+    """The name of every log group a stage makes: its functions' and its two APIs' access
+    logs (``naming`` spells each of them)."""
+    from atlas_codex import naming
+
+    return (
+        *(naming.log_group_name(function, stage) for function in naming.FUNCTIONS),
+        naming.access_log_group_name(stage, "rest"),
+        naming.access_log_group_name(stage, "websocket"),
+    )
+
+
 def logs_key(scope: Construct, settings: StageSettings) -> kms.Key:
     """The stack's one key for its log groups (made with the first): CloudWatch Logs of this
     account and region may use it for this account's log groups, and nothing else may."""
@@ -43,13 +55,17 @@ def logs_key(scope: Construct, settings: StageSettings) -> kms.Key:
             ],
             resources=["*"],  # in a key policy, "*" is this key
             conditions={
+                # This stage's log groups only, by name: not every log group of the account.
                 "ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name="*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
+                    "kms:EncryptionContext:aws:logs:arn": [
+                        stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=pattern,
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                        for pattern in stage_log_group_patterns(settings.stage)
+                    ]
                 }
             },
         )

@@ -644,3 +644,18 @@ def test_the_logs_hold_what_the_runbook_tells_a_responder_to_read(
     assert functions
     for function in functions.values():
         assert function["Properties"]["LoggingConfig"]["SystemLogLevel"] == "INFO"
+
+
+def test_the_logs_key_serves_the_stage_s_own_log_groups_only(templates: dict[str, Any]) -> None:
+    """CloudWatch Logs may use a stage's log key for that stage's log groups, by name: every
+    log group the stage makes is among them, and no wildcard opens it to the account's."""
+    for layer, template in templates["prod"].items():
+        keys = template.find_resources("AWS::KMS::Key")
+        groups = template.find_resources("AWS::Logs::LogGroup")
+        if not groups:
+            continue
+        text = json.dumps(keys)
+        assert "log-group:*" not in text, layer
+        for group in groups.values():
+            name = group["Properties"]["LogGroupName"]
+            assert f"log-group:{name}" in text, (layer, name)
