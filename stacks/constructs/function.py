@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from aws_cdk import Annotations, Duration
 from aws_cdk import aws_iam as iam
@@ -17,6 +18,23 @@ from stacks.functions import FunctionSpec
 from stacks.packaging import ARCHITECTURE, RUNTIME
 
 SNAPSTART_ALIAS = "live"
+
+
+NO_DLQ_BECAUSE: Final = {
+    "api": "Invoked synchronously only, by API Gateway: a failure is the client's answer.",
+    "websocket": "Invoked synchronously only, by the WebSocket API: a failure is its answer.",
+    "render": "Invoked synchronously only (RequestResponse) by the api and worker functions, "
+    "which record a failed render on the job's page.",
+    "worker": "Invoked only by its SQS event source, which redrives failed messages to the "
+    "jobs queue's own dead-letter queue.",
+    "webhooks": "Invoked only by its SQS event source, which redrives failed messages to the "
+    "webhooks queue's own dead-letter queue.",
+    "health": "Invoked asynchronously only by its five-minute schedule, with no retry and no "
+    "event older than one period: a lost run is superseded by the next, and the "
+    "health-monitor-silent and error-rate alarms watch it; a dead-letter queue would hold "
+    "nothing worth replaying.",
+}
+"""Why each function has no on-failure dead-letter queue (cdk-nag Serverless LambdaDLQ)."""
 
 
 class ServiceFunction(Construct):
@@ -120,10 +138,4 @@ class ServiceFunction(Construct):
                 "can install, so the tests and the shipped bytecode run on the functions' "
                 "exact Python (docs/ARCHITECTURE.md, 'Python').",
             )
-        nag.acknowledge(
-            self.function,
-            "Serverless",
-            "LambdaDLQ",
-            "Never invoked asynchronously: API Gateway calls it synchronously and SQS event "
-            "sources redrive failed messages to the queue's own dead-letter queue.",
-        )
+        nag.acknowledge(self.function, "Serverless", "LambdaDLQ", NO_DLQ_BECAUSE[spec.name])
