@@ -180,6 +180,9 @@ def run() -> str:
         "",
         *(f"- {line.removeprefix('worker: ')}" for line in worker),
         "",
+        "The pages/s rows are noisy on this 2-core machine (a second run while other work ran "
+        "gave 4.2, 5.1, 7.0 and 8.4 where another gave 8.6, 9.3, 10.0 and 6.5): read them as "
+        "'no slower side by side', not as a scaling curve. "
         "Reading a page is CPU work under one interpreter lock: more jobs per invocation "
         "overlap their waits (the emulator's calls, in Lambda the site's and the model's) "
         "more than their reading. `limits.JOBS_PER_INVOCATION` is 4.",
