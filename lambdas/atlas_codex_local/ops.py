@@ -335,8 +335,8 @@ def _query[T](read: Callable[[], T], table: str) -> T:
 
 def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
     from atlas_codex.config import message_lost_after
-    from atlas_codex.jobs.queue import SqsJobQueue
-    from atlas_codex.jobs.sweeper import sweep
+    from atlas_codex.jobs.queue import SqsDeadLetters, SqsJobQueue
+    from atlas_codex.jobs.sweeper import MAX_DEAD_LETTERS_PER_SWEEP, fail_dead_lettered, sweep
 
     if target.settings is None:
         raise OpsError(NO_SETTINGS.format(what="when a pending job's message counts as lost"))
@@ -346,10 +346,19 @@ def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
     report = sweep(
         target.manager(), requeue=jobs_queue.send, lost_after=lost_after, dry_run=args.dry_run
     )
+    # As the scheduled sweep does: a job whose message is on the DLQ ends failed (read only).
+    letters = SqsDeadLetters(sqs=target.client("sqs"), queue_url=target.queue_url("dlq"))
+    fail_dead_lettered(
+        target.manager(),
+        letters.peek(MAX_DEAD_LETTERS_PER_SWEEP, hide_s=0 if args.dry_run else 30),
+        report=report,
+        dry_run=args.dry_run,
+    )
     data = {
         "checked": report.checked,
         "timed_out": report.timed_out,
         "requeued": report.requeued,
+        "dead_lettered": report.dead_lettered,
         "already_done": report.already_done,
         "dry_run": args.dry_run,
     }
@@ -363,6 +372,10 @@ def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
             f"{len(report.timed_out)}, {verbs[1]} {len(report.requeued)}"
             + "".join(f"\n  {verbs[0]}  {j}" for j in report.timed_out)
             + "".join(f"\n  {verbs[1]}  {j}" for j in report.requeued)
+            + "".join(
+                f"\n  {'would fail' if args.dry_run else 'failed'} (dead-lettered)  {j}"
+                for j in report.dead_lettered
+            )
             + ("\n--dry-run changed nothing" if args.dry_run else "")
         ),
     )

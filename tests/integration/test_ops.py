@@ -271,3 +271,22 @@ def test_a_missing_settings_file_is_a_clear_error(tmp_path: Path, moto_endpoint:
     )
     assert done.returncode == 1
     assert "nope.json: no such file" in done.stderr
+
+
+def test_jobs_sweep_fails_a_job_whose_message_was_dead_lettered(
+    ops: Any, manager: JobManager, config: RuntimeConfig, moto_endpoint: str
+) -> None:
+    from atlas_codex.jobs.messages import JobMessage
+
+    job_id = _job(manager)
+    aws.sqs(moto_endpoint).send_message(
+        QueueUrl=config.jobs_dlq_url,
+        MessageBody=JobMessage(job_id=job_id, correlation_id="c").model_dump_json(),
+    )
+    code, out, _ = ops("jobs", "sweep", "--dry-run")
+    assert code == 0
+    assert f"would fail (dead-lettered)  {job_id}" in out
+    assert manager.get(job_id).status == "pending"
+    code, out, _ = ops("jobs", "sweep", "--json")
+    assert json.loads(out)["dead_lettered"] == [job_id]
+    assert manager.get(job_id).status == "failed"

@@ -25,7 +25,7 @@ class JobQueue(Protocol):
 
 
 class DeadLetters(Protocol):
-    def peek(self, limit: int) -> list[tuple[JobMessage, int]]: ...
+    def peek(self, limit: int, *, hide_s: int = ...) -> list[tuple[JobMessage, int]]: ...
 
 
 class SqsJobQueue:
@@ -85,21 +85,24 @@ class SqsDeadLetters:
         self.sqs = sqs
         self.url = queue_url
 
-    def peek(self, limit: int) -> list[tuple[JobMessage, int]]:
-        """Up to ``limit`` dead letters: each message and how often it was received."""
+    def peek(self, limit: int, *, hide_s: int = DEAD_LETTER_PEEK_S) -> list[tuple[JobMessage, int]]:
+        """Up to ``limit`` dead letters: each message and how often it was received. Each is
+        hidden ``hide_s`` from other readers (0: a dry run leaves them as they were)."""
         found: dict[str, tuple[JobMessage, int]] = {}
+        seen: set[str] = set()
         while len(found) < limit:
             out = self.sqs.receive_message(
                 QueueUrl=self.url,
                 MaxNumberOfMessages=SQS_BATCH_MAX,
-                VisibilityTimeout=DEAD_LETTER_PEEK_S,
+                VisibilityTimeout=hide_s,
                 WaitTimeSeconds=0,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
             )
             messages = out.get("Messages", [])
-            if not messages:
-                break
+            if not messages or all(m.get("MessageId", "") in seen for m in messages):
+                break  # the queue is read (or shows only what was already read)
             for raw in messages:
+                seen.add(raw.get("MessageId", ""))
                 try:
                     message = JobMessage.model_validate_json(raw.get("Body", ""))
                 except ValueError:
