@@ -30,11 +30,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 CDK := cdk --no-notices --no-version-reporting
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint browser synth diff snapshots deploy bench lock clean
+.PHONY: help setup run test check lint browser synth diff snapshots deploy bench lock clean
 
 help:
 	@echo "make run    - start the service locally (no AWS account needed); RUN_ARGS=\"--port 0 ...\""
 	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make check  - the inner loop: lint, type-check and the unit tests (about half a minute)"
 	@echo "make synth  - synthesize dev, staging and prod into cdk.out/"
 	@echo "make diff   - per stage: resources added/removed/modified/replaced; fails on lost state"
 	@echo "make snapshots - rewrite the reviewed template snapshots after a deliberate change"
@@ -86,6 +87,14 @@ test: lint browser
 	rc=0; ATLAS_IAM_CHECK_UNUSED=$(if $(PYTEST_ARGS),0,1) $(PY) -m pytest -n 2 $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc
+
+# The inner loop: lint, types and the unit tier (tests/unit), about half a minute once set
+# up; the engine corpus, AWS (moto), browser and infra tiers run in `make test`.
+check: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) -m pytest -q -n 2 tests/unit
 
 # Bundles the Lambda asset with pip for linux/arm64 (PyPI needed once); cdk-nag and our
 # own guards (stacks/guards.py) run inside every synthesis and fail it.
