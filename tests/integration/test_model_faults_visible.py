@@ -194,3 +194,37 @@ def test_when_nothing_served_the_failed_model_step_leads_the_error(config: Runti
     assert job["status"] == "failed"
     assert job["error"]["code"] == "model_error"  # the step that could have answered
     assert "HTTP 500" in job["error"]["message"]
+
+
+def test_a_job_nothing_serves_while_every_model_cools_is_released_for_later(
+    config: RuntimeConfig,
+) -> None:
+    """When the page's own data gives nothing and every model cools, the job is not failed
+    for good (the page was fine): it is released, retryable, to run when the models are back."""
+    from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
+    from atlas_codex.extraction.request import JobRequest
+
+    cooldowns = Cooldowns()
+    policy = config.model_policy
+    for model, _ in chain("nano", policy, catalog_for(policy), utcnow().date()):
+        for _ in range(CONSECUTIVE_FAILURES_TO_COOL):
+            cooldowns.failed(model, None, "rate_limited")
+    bare = "<html><body><main><p>Call us for prices.</p></main></body></html>"
+    engine = Engine(
+        fetcher=MemorySite({"/lamp": bare}).fetcher(),
+        models_available=True,
+        models=_strategies(config, FAULTS["server_error"], cooldowns),
+    )
+    request = JobRequest.model_validate(
+        {
+            "urls": ["http://127.0.0.1/lamp"],
+            "json_schema": {"type": "object", "properties": {"price": {"type": "number"}}},
+        }
+    )
+
+    with pytest.raises(ExtractionError) as caught:
+        engine.extract(request, ExtractionTask.within(30))
+
+    assert caught.value.retryable
+    assert caught.value.code == "model_rate_limited"
+    assert "cooling down" in caught.value.message

@@ -576,8 +576,9 @@ class Engine:
             last = StrategyFailed(lead.code, f"{lead.message} (then {also})")
         else:
             last = lead
-        # The page was fetched: running the same strategies again cannot do better.
-        raise ExtractionError(last.code, last.message, retryable=False, attempts=attempts)
+        # The page was fetched: running the same strategies again cannot do better, unless
+        # the models that could answer were all cooling down: released, tried again later.
+        raise ExtractionError(last.code, last.message, retryable=lead.retryable, attempts=attempts)
 
     def _strategy(self, run: ExtractionRun, strategy: str, page: CrawledPage) -> Extraction:
         if strategy in MODEL_STRATEGIES:
@@ -622,7 +623,7 @@ class Engine:
             self._hold_to_the_quote(run, gate)
             first = self._first_answer(run, strategy, gate)
         except RouterFailed as exc:
-            raise StrategyFailed(exc.code, exc.message) from None
+            raise StrategyFailed(exc.code, exc.message, retryable=exc.cooling) from None
         gate.answer, gate.found = first, _judged_answer(first, gate.texts)
         if quality.misses_fields(gate.found.problems) and read.tokens < read.full_page_tokens:
             self._read_wider(run, gate, page, job, read)

@@ -39,9 +39,11 @@ NO_MODEL: Final = "model strategies unavailable: no OpenAI API key is configured
 
 
 class StrategyFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
         self.code = code
         self.message = message
+        self.retryable = retryable
+        """Trying again later can do better (every model was cooling down)."""
         super().__init__(message)
 
 

@@ -290,11 +290,15 @@ class CallQuote:
 
 
 class RouterFailed(Exception):
-    def __init__(self, code: str, message: str, attempts: list[Step]) -> None:
+    def __init__(
+        self, code: str, message: str, attempts: list[Step], *, cooling: bool = False
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.attempts = attempts
+        self.cooling = cooling
+        """No model was sent: every one was cooling down (a retry later can do better)."""
 
 
 @dataclass
@@ -625,7 +629,8 @@ class Router:
         refused every model it was asked about, the ceiling the client set, the bound when
         nothing was sent; the models tried named."""
         code, message = route.last
-        if route.cooled and not route.sent and code == "model_unavailable":
+        cooling = bool(route.cooled) and not route.sent and code == "model_unavailable"
+        if cooling:
             # Every model was paused after its endpoint failed: never "no model" (which lets
             # the deterministic path serve as if no key were configured), but the cause.
             first = (
@@ -651,7 +656,7 @@ class Router:
         named = list(dict.fromkeys(route.called))
         if named:
             message = f"{message} (models called: {', '.join(named)})"
-        return RouterFailed(code, message, route.attempts)
+        return RouterFailed(code, message, route.attempts, cooling=cooling)
 
     def _timeout(
         self, deadline: float, models: list[tuple[str, list[str]]], tried: set[str]
