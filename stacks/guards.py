@@ -228,6 +228,11 @@ def check_alarms(resources: Resources, runbook: str) -> list[str]:
     return problems
 
 
+RETAINED_ON_DELETE: Final = frozenset({"Retain", "RetainExceptOnCreate"})
+"""Deletion policies that keep a resource once it exists (RetainExceptOnCreate lets a failed
+first create roll back cleanly, so its retry does not meet a retained, named leftover)."""
+
+
 def check_retention(resources: Resources, stage: str) -> list[str]:
     """Prod keeps its stateful resources when the stack deletes or replaces them."""
     if stage != "prod":
@@ -237,7 +242,7 @@ def check_retention(resources: Resources, stage: str) -> list[str]:
         for key, resource in resources.items()
         if resource["Type"] in STATEFUL_TYPES
         and (
-            resource.get("DeletionPolicy") != "Retain"
+            resource.get("DeletionPolicy") not in RETAINED_ON_DELETE
             or resource.get("UpdateReplacePolicy") != "Retain"
         )
     ]

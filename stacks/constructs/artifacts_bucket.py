@@ -57,7 +57,14 @@ class ArtifactsBucket(Construct):
                     else []
                 ),
             ],
-            removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+            # Kept on delete and replace, but not after a failed first create: a retained
+            # resource with a fixed name left by a rolled-back create would make the retry
+            # fail "already exists" (as the log groups do).
+            removal_policy=(
+                RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+                if settings.retain
+                else RemovalPolicy.DESTROY
+            ),
         )
         nag.acknowledge(
             self.bucket,

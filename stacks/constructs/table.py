@@ -53,7 +53,14 @@ class SpecTable(Construct):
             ),
             deletion_protection=settings.data.deletion_protection,
             time_to_live_attribute=spec.ttl_attribute,
-            removal_policy=RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY,
+            # Kept on delete and replace, but not after a failed first create: a retained
+            # resource with a fixed name left by a rolled-back create would make the retry
+            # fail "already exists" (as the log groups do).
+            removal_policy=(
+                RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+                if settings.retain
+                else RemovalPolicy.DESTROY
+            ),
             contributor_insights_specification=insights,
         )
         for index in spec.indexes:
