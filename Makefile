@@ -67,7 +67,9 @@ $(NODE_STAMP): package.json package-lock.json $(STAMP)
 	touch $@
 
 RUN_ARGS ?=
-run: setup
+# Only what running needs: the venv and node_modules (the CDK CLI that synthesizes the local
+# stage, the browser's files). checkov and Debian's chromium are for `make test`.
+run: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/atlas-codex local up $(RUN_ARGS)
 
 lint: setup
