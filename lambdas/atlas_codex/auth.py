@@ -57,7 +57,17 @@ class ApiKeyStore:
 
     def issue(self, owner_id: str, *, name: str = "default") -> IssuedKey:
         key_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
-        key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        return self.register(
+            f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}", owner_id, name=name
+        )
+
+    def register(self, key: str, owner_id: str, *, name: str = "default") -> IssuedKey:
+        """Store ``key`` (well formed, made by :meth:`issue` once) for ``owner_id``: local mode
+        keeps its key across restarts of its emulator this way."""
+        match = _KEY_RE.fullmatch(key)
+        if match is None:
+            raise ValueError("not an API key of this service")
+        key_id = match[1]
         record = ApiKey(
             key_id=key_id,
             owner_id=owner_id,

@@ -17,6 +17,8 @@ from typing import Any, Final, TextIO
 
 import httpx
 
+from atlas_codex_local.paths import INFO_FILE
+
 TERMINAL: Final = frozenset({"completed", "failed", "cancelled", "timeout"})
 
 
@@ -39,12 +41,15 @@ def endpoint_and_key(
     info: dict[str, Any] = {}
     if info_file:
         info = _load_json(info_file, "--info-file")
+    elif not (endpoint or os.environ.get("ATLAS_API_URL")) and INFO_FILE.is_file():
+        info = _load_json(str(INFO_FILE), "the local run's info file")
     url = endpoint or os.environ.get("ATLAS_API_URL") or info.get("api_url")
     key = api_key or os.environ.get("ATLAS_API_KEY") or info.get("api_key")
     if not url or not key:
         raise ClientError(
             "no endpoint or API key: pass --endpoint and --api-key, set ATLAS_API_URL and ATLAS_API_KEY, "
-            "or point --info-file at the file `atlas-codex local up --info-file` wrote"
+            "point --info-file at the file `atlas-codex local up` wrote, or start `make run` "
+            "(it writes .cache/local-info.json, read by default)"
         )
     return str(url).rstrip("/"), str(key)
 

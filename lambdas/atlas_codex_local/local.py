@@ -31,11 +31,9 @@ from atlas_codex_local import terminal
 from atlas_codex_local.demo_site import DemoSite
 from atlas_codex_local.emulator import EmulatorProcess
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
+from atlas_codex_local.paths import INFO_FILE, KEY_FILE, ROOT, RUNS_DIR
 from atlas_codex_local.poller import SqsPoller
 
-ROOT: Final = Path(__file__).resolve().parents[2]
-RUNS_DIR: Final = ROOT / ".cache" / "local-runs"
-"""Each run's log files, in a directory of its own (the last few runs are kept)."""
 DEMO_PORT: Final = 8765
 """The port the local stage's settings allow for the demo site (cdk.json)."""
 _HOST_PORT: Final = TypeAdapter(HostPort)
@@ -286,7 +284,7 @@ def _serve(
         )
         monitor.start()
         threads.append(monitor)
-        key = api.keys.issue("local-user", name="local mode").key
+        key = _local_key(api.keys)
         _wait_until_serving(api_server.url)
         ready_s = time.monotonic() - started
         info = {
@@ -296,15 +294,9 @@ def _serve(
             "stage": "local",
             "demo_url": site.url if site else None,
         }
-        if info_file:
-            # Atomically: a reader polling for the file never sees it half written.
-            # It holds an API key: readable by its owner only (0600), from the first byte.
-            partial = Path(f"{info_file}.partial")
-            partial.unlink(missing_ok=True)
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(json.dumps(info, indent=2))
-            partial.replace(info_file)
+        for path in dict.fromkeys([str(INFO_FILE), *([info_file] if info_file else [])]):
+            # It holds an API key: readable by its owner only (0600), written atomically.
+            _write_private(Path(path), json.dumps(info, indent=2))
         out(_banner(info, ready_s, api.config.models_available, files, verbose=verbose))
         if site is not None:
             out(_demo_job(api_server.url, key, site.url))
@@ -328,6 +320,31 @@ def _serve(
         if site is not None:
             site.close()
         emulator.stop()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` into ``path``, readable by its owner only (0600) from the first byte, and
+    atomically: a reader polling for the file never sees it half written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    partial.replace(path)
+
+
+def _local_key(keys: Any) -> str:
+    """The key of earlier runs (``.cache/local-api-key``), stored again in this run's fresh
+    emulator; a new one the first time (or when the file is not a key)."""
+    try:
+        kept = KEY_FILE.read_text().strip()
+        return str(keys.register(kept, "local-user", name="local mode").key)
+    except (OSError, ValueError):
+        pass
+    key = str(keys.issue("local-user", name="local mode").key)
+    _write_private(KEY_FILE, key + "\n")
+    return key
 
 
 EMULATOR_WATCH_S: Final = 1.0
@@ -417,6 +434,10 @@ def _banner(
             f"  Demo shop:    {info['demo_url'] or '(off)'}",
             f"  Models:       {'available' if models else 'not configured (set OPENAI_API_KEY); deterministic extraction serves'}",
             f"  Logs:         {logs}",
+            "",
+            "For the CLI and your own scripts (the key stays the same across runs):",
+            f"  export ATLAS_API_URL={info['api_url']} ATLAS_API_KEY={info['api_key']}",
+            f"  (also written to {INFO_FILE}, which `atlas-codex extract` reads by default)",
             "",
             "Try:",
             f"  curl -s -X POST {info['api_url']}/extract -H 'x-api-key: {info['api_key']}' "

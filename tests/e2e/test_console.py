@@ -20,7 +20,8 @@ import pytest
 import websockets.asyncio.server
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
-from atlas_codex_local.local import ROOT, spawn, wait_for_info
+from atlas_codex_local.local import spawn, wait_for_info
+from atlas_codex_local.paths import ROOT
 from tests.site import Site
 
 pytestmark = pytest.mark.e2e

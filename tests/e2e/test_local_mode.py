@@ -347,3 +347,35 @@ def test_the_terminal_shows_job_lines_and_ctrl_c_stops_cleanly(
     assert "Warning" not in out
     log = Path(re.search(r"Logs: +(\S+service\.log)", out)[1])  # type: ignore[index]
     assert '"_aws"' in log.read_text()  # the EMF metrics went there
+
+
+def test_the_key_survives_a_restart_and_the_banner_prints_export_lines(
+    tmp_path_factory: pytest.TempPathFactory, site: Site
+) -> None:
+    """Two runs of local mode, one after the other: the same key works in both (kept 0600 in
+    .cache/), the banner prints ready-to-paste export lines, and the info file the CLI reads
+    by default holds the run's URL and key."""
+    from atlas_codex_local.paths import INFO_FILE, KEY_FILE
+
+    keys = []
+    for run in range(2):
+        info = tmp_path_factory.mktemp(f"restart-{run}") / "info.json"
+        proc = spawn(info, "--no-demo", "--allow-fetch", site.host_port, capture=True)
+        try:
+            data = wait_for_info(proc, info)
+            assert (
+                httpx.get(
+                    f"{data['api_url']}/jobs", headers={"x-api-key": data["api_key"]}, timeout=30
+                ).status_code
+                == 200
+            )
+            keys.append(data["api_key"])
+            assert json.loads(INFO_FILE.read_text())["api_url"] == data["api_url"]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            output, _ = proc.communicate(timeout=60)
+        assert f"export ATLAS_API_URL={data['api_url']} ATLAS_API_KEY={data['api_key']}" in output
+    assert keys[0] == keys[1]
+    assert KEY_FILE.read_text().strip() == keys[0]
+    assert KEY_FILE.stat().st_mode & 0o777 == 0o600
+    assert INFO_FILE.stat().st_mode & 0o777 == 0o600

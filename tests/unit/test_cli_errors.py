@@ -65,3 +65,26 @@ def test_an_oversized_or_binary_page_is_refused_like_the_service_refuses_it(
     assert "pages over" in err
     assert "only web pages are read" in err
     assert "Traceback" not in err
+
+
+def test_the_client_reads_the_local_run_s_info_file_when_nothing_else_names_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlas_codex_local import client
+
+    info = tmp_path / "local-info.json"
+    info.write_text('{"api_url": "http://127.0.0.1:8123/", "api_key": "ack_abcdefghijkl_key"}')
+    monkeypatch.setattr(client, "INFO_FILE", info)
+    monkeypatch.delenv("ATLAS_API_URL", raising=False)
+    monkeypatch.delenv("ATLAS_API_KEY", raising=False)
+
+    assert client.endpoint_and_key(None, None, None) == (
+        "http://127.0.0.1:8123",
+        "ack_abcdefghijkl_key",
+    )
+    monkeypatch.setenv("ATLAS_API_URL", "http://elsewhere.test")
+    monkeypatch.setenv("ATLAS_API_KEY", "ack_zzzzzzzzzzzz_key")
+    assert client.endpoint_and_key(None, None, None) == (
+        "http://elsewhere.test",
+        "ack_zzzzzzzzzzzz_key",
+    )
