@@ -108,6 +108,32 @@ def quote(body: dict[str, Any], *, endpoint: str, api_key: str, out: TextIO | No
     return 0
 
 
+EXIT_COMPLETE: Final = 0
+EXIT_FAILED: Final = 1
+"""The job ended failed, cancelled or timed out."""
+EXIT_PARTIAL: Final = 3
+"""The job completed, partial: some of what was asked is missing (the reasons are printed)."""
+
+
+def summary(job: dict[str, Any]) -> tuple[str, int]:
+    """One line a person reads about how the job ended, and the exit code it means."""
+    status, quality = job.get("status"), job.get("quality")
+    line = f"{job.get('job_id')}: {status}"
+    if status == "completed":
+        line += f", quality {quality or 'complete'}"
+        reasons = job.get("quality_reasons") or []
+        if quality == "partial":
+            line += ": " + ("; ".join(reasons) if reasons else "see the result's pages")
+            return line, EXIT_PARTIAL
+        return line, EXIT_COMPLETE
+    if status in ("pending", "processing"):
+        return line + " (still running)", EXIT_COMPLETE
+    error = job.get("error") or {}
+    if error:
+        line += f": {error.get('code')}: {error.get('message')}"
+    return line, EXIT_FAILED
+
+
 def run(
     body: dict[str, Any],
     *,
@@ -136,7 +162,9 @@ def run(
             out.write(
                 json.dumps(data.get("result") or data["job"], indent=2, ensure_ascii=False) + "\n"
             )
-            return 0 if data["job"]["status"] in ("completed", "processing", "pending") else 1
+            line, code = summary(data["job"])
+            print(line, file=progress)
+            return code
         response = client.post("/jobs", json={**body, "type": "async"})
         if response.status_code not in (200, 202):
             raise _error(response)
@@ -158,10 +186,8 @@ def run(
             if response.status_code != 200:
                 raise _error(response)
             job = response.json()
-        print(
-            f"\r{job['job_id']}: {job['status']} ({time.monotonic() - started:.0f} s)",
-            file=progress,
-        )
+        line, code = summary(job)
+        print(f"\r{line} ({time.monotonic() - started:.0f} s)", file=progress)
         if job["status"] != "completed":
             out.write(
                 json.dumps(
@@ -170,9 +196,9 @@ def run(
                 )
                 + "\n"
             )
-            return 1
+            return code
         result = client.get(f"/jobs/{job['job_id']}/result").json()
         if result["delivery"] == "url":
             result["result"] = httpx.get(result["url"], timeout=60).json()
         out.write(json.dumps(result["result"], indent=2, ensure_ascii=False) + "\n")
-        return 0
+        return code

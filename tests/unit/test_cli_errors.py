@@ -88,3 +88,44 @@ def test_the_client_reads_the_local_run_s_info_file_when_nothing_else_names_the_
         "http://elsewhere.test",
         "ack_zzzzzzzzzzzz_key",
     )
+
+
+@pytest.mark.parametrize(
+    ("job", "code", "words"),
+    [
+        (
+            {"job_id": "j1", "status": "completed", "quality": "complete"},
+            0,
+            "j1: completed, quality complete",
+        ),
+        (
+            {
+                "job_id": "j2",
+                "status": "completed",
+                "quality": "partial",
+                "quality_reasons": ["9 of 12 pages were empty"],
+            },
+            3,
+            "quality partial: 9 of 12 pages were empty",
+        ),
+        (
+            {
+                "job_id": "j3",
+                "status": "failed",
+                "error": {"code": "dns_error", "message": "no host"},
+            },
+            1,
+            "j3: failed: dns_error: no host",
+        ),
+        ({"job_id": "j4", "status": "processing"}, 0, "still running"),
+    ],
+)
+def test_the_cli_says_how_a_job_ended_and_exits_by_it(
+    job: dict[str, object], code: int, words: str
+) -> None:
+    """A partial crawl is never printed like a success: its own exit code (3) and reasons."""
+    from atlas_codex_local.client import summary
+
+    line, exit_code = summary(job)
+    assert exit_code == code
+    assert words in line

@@ -8,11 +8,14 @@ the temporary directory; Node is not needed to run them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import os
 import tarfile
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -100,6 +103,19 @@ def locate(explicit: str | None = None) -> Path:
 _LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _across_processes(into: Path) -> Iterator[None]:
+    """One unpacking at a time across processes too (local mode's and the tests' workers
+    share the folder): a browser launched from files another process is rewriting dies."""
+    into.mkdir(parents=True, exist_ok=True)
+    with open(into.parent / f".{into.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def install(source: Path, into: Path | None = None) -> Installed:
     """Unpack the browser from ``source`` (once: a marker names what was unpacked)."""
     import brotli  # type: ignore[import-untyped]
@@ -108,10 +124,10 @@ def install(source: Path, into: Path | None = None) -> Installed:
     stamp = "|".join(f"{n}:{(source / n).stat().st_size}" for n in BIN_FILES)
     marker = into / ".unpacked"
     installed = Installed(into / "chromium", into / "al2023" / "lib", into / "fonts")
-    with _LOCK:
+    with _LOCK, _across_processes(into):
         if marker.is_file() and marker.read_text() == stamp and installed.executable.is_file():
             return installed
-        into.mkdir(parents=True, exist_ok=True)
+        marker.unlink(missing_ok=True)  # half unpacked until the marker says otherwise
         binary = brotli.decompress((source / "chromium.br").read_bytes())
         partial = into / "chromium.part"
         partial.write_bytes(binary)

@@ -54,6 +54,15 @@ COMMAND_S: Final = 10.0
 """The longest any one command of a render may wait (less when the render's time is short)."""
 
 
+LAUNCH_TRIES: Final = 2
+"""A browser that dies before opening any page is launched once more (a start can fail when
+the machine is short of memory for a moment); a page that fails is never rendered twice."""
+
+
+class _NotStarted(ProtocolError):
+    """The browser went away before it opened the page: nothing of the page ran yet."""
+
+
 class _Stuck(ProtocolError):
     """The page stopped answering, even after its scripts were told to stop."""
 
@@ -104,16 +113,25 @@ class Renderer:
             if self._proxy is None:
                 self._proxy = GuardedProxy(self.policy, self.resolver)
             proxy = self._proxy
-            proxy.forget()
-            with tempfile.TemporaryDirectory(prefix="atlas-render-", dir=self.work_dir) as folder:
-                browser = self._launch(proxy, Path(folder))
-                try:
-                    return _render(browser, proxy, url, wait_for, timeout_s, max_bytes)
-                except ProtocolError as exc:
-                    raise RenderFailed("render_failed", f"{url}: {exc}") from None
-                finally:
-                    self.peak_mb = _peak_mb(browser.process.pid)
-                    browser.kill()
+            for launch in range(1, LAUNCH_TRIES + 1):
+                proxy.forget()
+                with tempfile.TemporaryDirectory(
+                    prefix="atlas-render-", dir=self.work_dir
+                ) as folder:
+                    browser = self._launch(proxy, Path(folder))
+                    try:
+                        return _render(browser, proxy, url, wait_for, timeout_s, max_bytes)
+                    except _NotStarted as exc:
+                        if launch == LAUNCH_TRIES:  # a browser that died before any page
+                            raise RenderFailed(
+                                "render_unavailable", f"the browser did not start: {exc}"
+                            ) from None
+                    except ProtocolError as exc:
+                        raise RenderFailed("render_failed", f"{url}: {exc}") from None
+                    finally:
+                        self.peak_mb = _peak_mb(browser.process.pid)
+                        browser.kill()
+            raise AssertionError("unreachable: the last launch returns or raises")
 
     def _launch(self, proxy: GuardedProxy, folder: Path) -> Browser:
         """A browser on a fresh profile in ``folder``, answering, or ``render_unavailable``."""
@@ -174,7 +192,7 @@ def _render(
             "Target.createTarget", {"url": "about:blank"}, timeout=RENDER_ANSWER_S
         )["targetId"]
     except ProtocolError as exc:
-        raise RenderFailed("render_unavailable", f"the browser did not start: {exc}") from None
+        raise _NotStarted(str(exc)) from None
     session = ""
     try:
         session = browser.send(
