@@ -1018,23 +1018,18 @@ def test_the_clients_schema_controls_the_output_strictly(world_for: Callable[...
     assert data["required"] == ["name", "price"]
 
 
-def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s_spend(
-    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The router reserves each call against the stage's budget; refused everywhere, the job
-    fails with budget_exceeded, its reason reading the month's spend items (the api runs
-    the sync job, the worker the queued one)."""
+def budgeted_world(config: RuntimeConfig, page: str, spent: Decimal, stage: str) -> World:
+    """The lamp page and a model behind a $1.00 monthly budget of which ``spent`` is spent,
+    counted under a stage of its own (other tests' month is left alone)."""
     from atlas_codex import aws
     from atlas_codex.usage import BudgetGuard, UsageLedger
 
-    site = MemorySite({"/lamp": LAMP.replace("12.50 EUR", "")})  # no price the page's data can give
+    site = MemorySite({"/lamp": page})
     model = ModelServer(lamp_answer)
-    ledger = UsageLedger(  # a stage of its own: other tests' month is left alone
-        dynamodb=aws.dynamodb(config.aws_endpoint_url),
-        table_name=config.usage_table,
-        stage="spent",
+    ledger = UsageLedger(
+        dynamodb=aws.dynamodb(config.aws_endpoint_url), table_name=config.usage_table, stage=stage
     )
-    ledger.record("owner-x", Decimal("0.9999"))  # a hundredth of a cent left of $1
+    ledger.record("owner-x", spent)
     keyed = config.model_copy(update={"openai_api_key": "sk-test"})
     router = Router(
         client=ModelClient(
@@ -1052,7 +1047,18 @@ def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s
         page_store=PageStore.for_config(config),
     )
     api, worker = api_with(config, engine), worker_with(config, engine)
-    world = World(api, worker, site, model, api.keys.issue("owner-b").key)
+    return World(api, worker, site, model, api.keys.issue(f"owner-{stage}").key)
+
+
+def test_an_exhausted_model_budget_fails_sync_and_queued_jobs_naming_the_month_s_spend(
+    config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router reserves each call against the stage's budget; refused everywhere, the job
+    fails with budget_exceeded, its reason reading the month's spend items (the api runs
+    the sync job, the worker the queued one)."""
+    # No price the page's data can give; a hundredth of a cent left of $1.
+    world = budgeted_world(config, LAMP.replace("12.50 EUR", ""), Decimal("0.9999"), "spent")
+    model = world.model
     body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA, "model_tier": "nano"}
 
     status, done = world.call("POST", "/extract", body=body)
@@ -1073,35 +1079,8 @@ def test_a_spent_budget_refuses_a_model_only_job_at_submission_and_quotes_say_so
     """A job only a model can answer is refused at once (409 budget_exceeded, naming the
     budget and the month's spend) instead of being accepted to end partial with the page's
     text; its quote says no model call can be made this month; a schema job is still taken."""
-    from atlas_codex import aws
-    from atlas_codex.usage import BudgetGuard, UsageLedger
-
-    site = MemorySite({"/lamp": LAMP})
-    model = ModelServer(lamp_answer)
-    ledger = UsageLedger(
-        dynamodb=aws.dynamodb(config.aws_endpoint_url),
-        table_name=config.usage_table,
-        stage="spent-out",
-    )
-    ledger.record("owner-x", Decimal("1.00"))  # all of it
-    keyed = config.model_copy(update={"openai_api_key": "sk-test"})
-    router = Router(
-        client=ModelClient(
-            api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model))
-        ),
-        catalog=catalog_for(config.model_policy),
-        policy=config.model_policy,
-        budget=BudgetGuard(ledger, monthly_limit_usd=Decimal("1.00")),
-        cooldowns=Cooldowns(),
-    )
-    engine = Engine(
-        fetcher=site.fetcher(),
-        models_available=True,
-        models=ModelStrategies(keyed, router=router),
-        page_store=PageStore.for_config(config),
-    )
-    api, worker = api_with(config, engine), worker_with(config, engine)
-    world = World(api, worker, site, model, api.keys.issue("owner-s").key)
+    world = budgeted_world(config, LAMP, Decimal("1.00"), "spent-out")  # all of it
+    model = world.model
     asks = {"urls": ["http://127.0.0.1/lamp"], "instruction": "the lamp's name and price"}
 
     status, refused = world.call("POST", "/jobs", body=asks)
