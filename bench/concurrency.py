@@ -16,11 +16,14 @@ isolation proofs at full size.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from bench import loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 STRESS_ROUNDS = 3
@@ -65,38 +68,32 @@ def _pytest(path: str, env: dict[str, str], prefix: str) -> tuple[int, list[str]
     return run.returncode, [line for line in run.stdout.splitlines() if line.startswith(prefix)]
 
 
+@functools.cache
+def _dev_pages() -> list[bytes]:
+    from tests.support.thread_stress import dev_pages
+
+    return [page.encode() for page in dev_pages()]
+
+
+def _dev_page(path: str) -> tuple[int, bytes]:
+    """``/p/N``: the N-th dev page (modulo their number), served by the loopback process."""
+    tail = path.rsplit("/", 1)[-1]
+    pages = _dev_pages()
+    return (200, pages[int(tail) % len(pages)]) if tail.isdigit() else (404, b"")
+
+
 def _local_jobs() -> str:
     """200 jobs at once through a real ``local up``; one line of figures."""
     import tempfile
-    import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from typing import Any
 
     import httpx
 
     from atlas_codex_local.local import spawn, wait_for_info
-    from tests.support.thread_stress import dev_pages
 
-    pages = [p.encode() for p in dev_pages()]
-
-    class Pages(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            tail = self.path.rsplit("/", 1)[-1]
-            body = pages[int(tail) % len(pages)] if tail.isdigit() else b""
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    site = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    host = f"127.0.0.1:{site.server_address[1]}"
+    site, port = loopback.start(_dev_page)
+    host = f"127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as folder:
         info_file = Path(folder) / "info.json"
         proc = spawn(info_file, "--no-demo", "--allow-fetch", host)
@@ -128,7 +125,7 @@ def _local_jobs() -> str:
         finally:
             proc.kill()
             proc.wait(timeout=30)
-            site.shutdown()
+            site.terminate()
     outcomes: dict[str, int] = {}
     for status in ended.values():
         outcomes[status] = outcomes.get(status, 0) + 1

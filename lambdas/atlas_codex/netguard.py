@@ -12,16 +12,21 @@ the cloud metadata addresses never are.
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-from atlas_codex.policy import is_metadata_host
+from atlas_codex.policy import (
+    METADATA_ADDRESSES,
+    IPAddress,
+    is_metadata_host,
+    literal_address,
+    unwrap,
+)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+__all__ = ["METADATA_ADDRESSES", "IPAddress", "literal_address", "unwrap"]
 Resolver = Callable[[str, int], list[str]]
 
 USER_AGENT: Final = (
@@ -32,13 +37,7 @@ DEFAULT_PORTS: Final = frozenset({80, 443, 8080, 8443})
 _SHARED_CGNAT: Final = ipaddress.ip_network("100.64.0.0/10")
 _BENCHMARKING: Final = ipaddress.ip_network("198.18.0.0/15")
 _THIS_NETWORK: Final = ipaddress.ip_network("0.0.0.0/8")
-_SIX_TO_FOUR: Final = ipaddress.ip_network("2002::/16")
-_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL: Final = ipaddress.ip_network("64:ff9b:1::/48")
-_LEGACY_V4: Final = re.compile(r"^[0-9a-fA-FxX.]+$")
-METADATA_ADDRESSES: Final = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
-)
 
 
 class BlockedTarget(Exception):
@@ -98,36 +97,6 @@ def system_resolver(host: str, port: int) -> list[str]:
     except socket.gaierror as exc:
         raise DnsError(f"the host {host!r} does not resolve ({exc.strerror})") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def literal_address(host: str) -> IPAddress | None:
-    """The address a host *is*, when it is an address in any spelling, else None."""
-    bare = host.strip("[]")
-    try:
-        return ipaddress.ip_address(bare.split("%", 1)[0])
-    except ValueError:
-        pass
-    if _LEGACY_V4.fullmatch(bare):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(bare))
-        except OSError:
-            return None
-    return None
-
-
-def unwrap(address: IPAddress) -> list[IPAddress]:
-    """The address and every IPv4 address it embeds (mapped, 6to4, NAT64)."""
-    found: list[IPAddress] = [address]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            found.append(address.ipv4_mapped)
-        if address in _SIX_TO_FOUR and address.sixtofour is not None:
-            found.append(address.sixtofour)
-        if address in _NAT64:
-            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address.teredo is not None:
-            found.append(address.teredo[1])
-    return found
 
 
 def why_blocked(address: IPAddress) -> str | None:

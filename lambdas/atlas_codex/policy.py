@@ -29,34 +29,57 @@ METADATA_HOSTS: Final[frozenset[str]] = frozenset(
     }
 )
 
-_NAT64_PREFIX: Final = ipaddress.ip_network("64:ff9b::/96")
 _HOSTNAME_RE: Final = re.compile(
     r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
 _MODEL_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_SIX_TO_FOUR: Final = ipaddress.ip_network("2002::/16")
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+_LEGACY_V4: Final = re.compile(r"^[0-9a-fA-FxX.]+$")
+
+
 def is_metadata_host(host: str) -> bool:
     """True for a cloud metadata address in any spelling we can normalise: the names, the
-    addresses, an IPv6 address embedding one (IPv4-mapped, 6to4, NAT64) and the legacy IPv4
-    forms (``0xa9.0xfe.0xa9.0xfe``, ``2852039166``)."""
-    bare = host.strip("[]").lower().rstrip(".").split("%", 1)[0]
+    addresses, an IPv6 address embedding one (IPv4-mapped, 6to4, NAT64, Teredo) and the
+    legacy IPv4 forms (``0xa9.0xfe.0xa9.0xfe``, ``2852039166``)."""
+    bare = host.strip("[]").lower().rstrip(".")
     if bare in METADATA_HOSTS:
         return True
+    literal = literal_address(bare)
+    return literal is not None and any(a in METADATA_ADDRESSES for a in unwrap(literal))
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host *is*, when it is an address in any spelling, else None."""
+    bare = host.strip("[]")
     try:
-        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(bare)
+        return ipaddress.ip_address(bare.split("%", 1)[0])
     except ValueError:
+        pass
+    if _LEGACY_V4.fullmatch(bare):
         try:
-            addr = ipaddress.IPv4Address(socket.inet_aton(bare))
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
         except OSError:
-            return False
-    found = [addr]
-    if isinstance(addr, ipaddress.IPv6Address):
-        found += [a for a in (addr.ipv4_mapped, addr.sixtofour) if a is not None]
-        if addr in _NAT64_PREFIX:
-            found.append(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
-    metadata = {ipaddress.ip_address(h) for h in METADATA_HOSTS if _is_ip_literal(h)}
-    return any(a in metadata for a in found)
+            return None
+    return None
+
+
+def unwrap(address: IPAddress) -> list[IPAddress]:
+    """The address and every IPv4 address it embeds (mapped, 6to4, NAT64)."""
+    found: list[IPAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            found.append(address.ipv4_mapped)
+        if address in _SIX_TO_FOUR and address.sixtofour is not None:
+            found.append(address.sixtofour)
+        if address in _NAT64:
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address.teredo is not None:
+            found.append(address.teredo[1])
+    return found
 
 
 def _is_ip_literal(value: str) -> bool:
@@ -65,6 +88,12 @@ def _is_ip_literal(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+METADATA_ADDRESSES: Final = frozenset(
+    ipaddress.ip_address(h) for h in METADATA_HOSTS if _is_ip_literal(h)
+)
+"""The metadata endpoints' addresses (:data:`METADATA_HOSTS` less the names)."""
 
 
 def _parse_host_port(value: str) -> str:

@@ -336,23 +336,33 @@ def _query[T](read: Callable[[], T], table: str) -> T:
 def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
     from atlas_codex.config import message_lost_after
     from atlas_codex.jobs.queue import SqsDeadLetters, SqsJobQueue
-    from atlas_codex.jobs.sweeper import MAX_DEAD_LETTERS_PER_SWEEP, fail_dead_lettered, sweep
+    from atlas_codex.jobs.sweeper import (
+        MAX_DEAD_LETTERS_PER_SWEEP,
+        SweepReport,
+        fail_dead_lettered,
+        sweep,
+    )
 
     if target.settings is None:
         raise OpsError(NO_SETTINGS.format(what="when a pending job's message counts as lost"))
     queue = target.settings.jobs_queue
     lost_after = message_lost_after(queue.visibility_timeout_s, queue.max_receive_count)
     jobs_queue = SqsJobQueue(sqs=target.client("sqs"), queue_url=target.queue_url("queue"))
-    report = sweep(
-        target.manager(), requeue=jobs_queue.send, lost_after=lost_after, dry_run=args.dry_run
-    )
-    # As the scheduled sweep does: a job whose message is on the DLQ ends failed (read only).
+    # As the scheduled sweep does: first a job whose message is on the DLQ ends failed (the
+    # DLQ is only read), then the stuck and the lost.
     letters = SqsDeadLetters(sqs=target.client("sqs"), queue_url=target.queue_url("dlq"))
-    fail_dead_lettered(
+    report = fail_dead_lettered(
         target.manager(),
         letters.peek(MAX_DEAD_LETTERS_PER_SWEEP, hide_s=0 if args.dry_run else 30),
-        report=report,
+        report=SweepReport(),
         dry_run=args.dry_run,
+    )
+    report = sweep(
+        target.manager(),
+        requeue=jobs_queue.send,
+        lost_after=lost_after,
+        dry_run=args.dry_run,
+        report=report,
     )
     data = {
         "checked": report.checked,

@@ -400,17 +400,14 @@ class JobService:
                 report=report,
                 notify=self.notify,
             )
-        swept = sweep(
+        return sweep(
             self.manager,
             now=now,
             notify=self.notify,
             requeue=self.queue.send,
             lost_after=self.message_lost_after,
+            report=report,
         )
-        swept.dead_lettered = report.dead_lettered
-        swept.checked += report.checked
-        swept.already_done += report.already_done
-        return swept
 
     # ------------------------------------------------------------------ worker side
 

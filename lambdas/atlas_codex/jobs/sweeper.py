@@ -25,13 +25,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Final
 
 from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.schema import Job, JobError
-from atlas_codex.jobs.vocabulary import JobStatus
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus
 from atlas_codex.values import utcnow
 
 MAX_PER_SWEEP: Final = 1000
@@ -76,12 +77,13 @@ def sweep(
     max_requeues: int = MAX_REQUEUES,
     limit: int = MAX_PER_SWEEP,
     dry_run: bool = False,
+    report: SweepReport | None = None,
 ) -> SweepReport:
     """Time out overdue jobs and, given ``requeue`` and ``lost_after``, re-queue (or, past
     ``max_requeues``, time out) pending jobs whose message is gone. With ``dry_run``, only
-    list what it would do."""
+    list what it would do. ``report``: what an earlier step of the same sweep found."""
     now = now or utcnow()
-    report = SweepReport()
+    report = report or SweepReport()
     # updated_at of a processing job is its claim time, never after its deadline.
     for job in _jobs(manager, "processing", now, report, limit):
         if not overdue(job, now):
@@ -159,12 +161,30 @@ def _time_out(
 ) -> None:
     """One conditional write to ``timeout`` (``condition``: what must still hold); a job
     that changed meanwhile is left alone. The one ended is counted on its batch and told."""
+    _end(
+        manager,
+        report,
+        notify,
+        report.timed_out,
+        lambda: manager.time_out(job.job_id, reason=reason, **condition),
+    )
+
+
+def _end(
+    manager: JobManager,
+    report: SweepReport,
+    notify: Callable[[Job], None],
+    ended_list: list[str],
+    write: Callable[[], Job],
+) -> None:
+    """One conditional write that ends a job (``write``): a job that changed meanwhile is
+    left alone and counted; the one ended is listed, counted on its batch and told."""
     try:
-        ended = manager.time_out(job.job_id, reason=reason, **condition)
+        ended = write()
     except TransitionRefused:
         report.already_done += 1
         return
-    report.timed_out.append(ended.job_id)
+    ended_list.append(ended.job_id)
     if ended.parent_id is not None:
         manager.batches.record_child(ended)
     notify(ended)
@@ -186,7 +206,7 @@ def fail_dead_lettered(
         except JobNotFound:
             continue
         report.checked += 1
-        if job.status not in ("pending", "processing"):
+        if job.status in TERMINAL_STATUSES:
             report.already_done += 1
             continue
         if dry_run:
@@ -201,13 +221,11 @@ def fail_dead_lettered(
             ),
             retryable=False,
         )
-        try:
-            ended = manager.fail(job.job_id, error)
-        except TransitionRefused:
-            report.already_done += 1
-            continue
-        report.dead_lettered.append(ended.job_id)
-        if ended.parent_id is not None:
-            manager.batches.record_child(ended)
-        notify(ended)
+        _end(
+            manager,
+            report,
+            notify,
+            report.dead_lettered,
+            partial(manager.fail, job.job_id, error),
+        )
     return report

@@ -148,17 +148,6 @@ class Browser:
                 self.process.wait(timeout=5)
         self._close_pipes()
 
-    def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProtocolError):
-                self.send("Browser.close", timeout=3)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self._close_pipes()
-
     def _close_pipes(self) -> None:
         # The process is gone: the reader sees the end of its pipe and stops first, so no
         # read ever reaches a descriptor number the process reuses after the close.
