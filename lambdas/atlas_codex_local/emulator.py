@@ -199,10 +199,16 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     parent = os.getppid()
-    while not stopped.wait(1.0):
+    while not stopped.wait(0.25):
         if os.getppid() != parent:  # the process that started it is gone: so is its use
             break
-    emulator.stop()
+    # Its state lives in memory only, so nothing is lost by not waiting long: a request
+    # still in flight (a long poll) gets two seconds, then the process ends regardless.
+    closing = threading.Thread(target=emulator.stop, name="aws-emulator-stop", daemon=True)
+    closing.start()
+    closing.join(timeout=2)
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
