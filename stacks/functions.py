@@ -85,8 +85,8 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
             "jobs": TableGrant(actions=(*JOB_STORE, *BATCH_CLOSE), indexes=(JOBS_BY_OWNER.name,)),
             # usage: API keys and the health report (read), webhook secrets (read, create,
             # rotate), model spend of sync jobs (reserve, commit, release; the month's items
-            # read together when a reservation is refused)
-            "usage": TableGrant(actions=("GetItem", "PutItem", "UpdateItem", "Query")),
+            # read together, one batch read, when a reservation is refused or a quote asks)
+            "usage": TableGrant(actions=("GetItem", "PutItem", "UpdateItem", "BatchGetItem")),
             "connections": LIVE_PUSH,
         },
         sends_to=("queue", "webhooks"),
@@ -103,8 +103,8 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
             # Powertools idempotency: the in-progress record, its result, its removal on error
             "idempotency": TableGrant(actions=("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
             # usage: model spend (reserve, commit, release) and the budget read (the month's
-            # spend items, one query)
-            "usage": TableGrant(actions=("GetItem", "UpdateItem", "Query")),
+            # spend items, one batch read)
+            "usage": TableGrant(actions=("GetItem", "UpdateItem", "BatchGetItem")),
             "connections": LIVE_PUSH,
         },
         sends_to=("queue", "webhooks"),
@@ -146,8 +146,8 @@ FUNCTION_SPECS: Final[tuple[FunctionSpec, ...]] = (
             "jobs": TableGrant(
                 actions=("GetItem", "UpdateItem", "BatchGetItem"), indexes=(JOBS_BY_STATUS.name,)
             ),
-            # usage: the month's spend (its items, one query), the report (write)
-            "usage": TableGrant(actions=("PutItem", "Query")),
+            # usage: the month's spend (its items, one batch read), the report (write)
+            "usage": TableGrant(actions=("PutItem", "BatchGetItem")),
             "connections": LIVE_PUSH,
         },
         sends_to=("queue", "webhooks"),

@@ -128,9 +128,11 @@ IDEMPOTENCY: Final = TableSpec(
 )
 USAGE: Final = TableSpec(
     # Its item kinds, pk / sk, each written by one module:
-    #   "spend#<stage>"   / "month#2026-11[#1..#3]"        the stage's model spend, in
-    #                                                      usage.SPEND_SHARDS items (usage.py)
-    #   "spend#<stage>"   / "owner#<owner>#2026-11[-29]"   an owner's, by month and day (usage.py)
+    #   "spend#<stage>[#1..#3]" / "month#2026-11"         the stage's model spend, in
+    #                                                     usage.SPEND_SHARDS partition keys
+    #   "spend#<stage>#month#owner#<owner>" / "month#2026-11"
+    #   "spend#<stage>#day#owner#<owner>"   / "day#2026-11-29"
+    #                                                     an owner's, by month and day (usage.py)
     #   "apikey#<key id>" / "apikey"                       an API key, hashed (auth.py)
     #   "owner#<owner>"   / "webhook-secrets"              webhook signing secrets (webhooks/)
     #   "health#latest"   / "report"                       the last health report (health.py)

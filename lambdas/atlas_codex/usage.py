@@ -1,11 +1,18 @@
 """Spend counters in the usage table: race-free, one atomic ADD per recorded cost.
 
-Items (``pk``, ``sk``):
+Items (``pk`` / ``sk``), each on a partition key of its own kind so that no key takes every
+model call's writes (a partition key takes at most 1,000 writes a second):
 
-- ``spend#<stage>`` / ``month#2026-11`` and ``month#2026-11#1`` .. ``#3``: the stage's model
-  spend this month, in :data:`SPEND_SHARDS` items (see :class:`BudgetGuard`);
-- ``spend#<stage>`` / ``owner#<owner>#2026-11`` and ``owner#<owner>#2026-11-29``: one
-  owner's spend this month and that day.
+- ``spend#<stage>`` / ``month#2026-11`` and ``spend#<stage>#1`` .. ``#3`` / ``month#2026-11``:
+  the stage's model spend this month, in :data:`SPEND_SHARDS` items on as many partition
+  keys (see :class:`BudgetGuard`). Shard 0 keeps the key the single item had before;
+- ``spend#<stage>#owner#<owner>`` / ``month#2026-11`` and ``day#2026-11-29``: one owner's
+  spend this month and that day, on the owner's own partition key.
+
+Written by earlier versions, and still read: month shards as sort keys ``month#2026-11#1``
+.. ``#3`` under ``spend#<stage>`` (moved to their own keys by the month's first
+reservation), owner counters ``owner#<owner>#2026-11[-29]`` under ``spend#<stage>`` (added
+in by readers, never written again).
 
 ``ADD`` is atomic in DynamoDB, so concurrent workers never lose an increment. Amounts are
 integers of nano-dollars (``usd_nanos``, ``reserved_nanos``, ``committed_nanos``): exact,
@@ -21,6 +28,7 @@ read it against the stage's monthly budget.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,42 +104,53 @@ class UsageLedger:
         # cost is spread evenly, so no item passes its share of the budget before the month.
         for shard, part in enumerate(split(nanos(amount), SPEND_SHARDS)):
             if part:
-                self._add(
-                    self.month_key(month_of(now), shard),
-                    Decimal(part) / NANOS_PER_USD,
-                    now,
-                    also="committed",
-                )
+                self._add(self.month_key(month_of(now), shard), part, now, also="committed")
         self.add_owner(owner_id, amount, when=now, periods=(month_of(now),))
 
     def month_key(self, month: str, shard: int = 0) -> dict[str, Any]:
-        """One of the month's spend items (shard 0 is the key a single item had before)."""
-        sk = f"month#{month}" + (f"#{shard}" if shard else "")
-        return {"pk": {"S": self.pk}, "sk": {"S": sk}}
+        """One of the month's spend items, each shard on its own partition key (shard 0 is
+        the key a single item had before)."""
+        pk = self.pk + (f"#{shard}" if shard else "")
+        return {"pk": {"S": pk}, "sk": {"S": f"month#{month}"}}
+
+    def earlier_month_key(self, month: str, shard: int) -> dict[str, Any]:
+        """Where an earlier version kept shard ``shard`` (>= 1): a sort key under shard 0's
+        partition key."""
+        return {"pk": {"S": self.pk}, "sk": {"S": f"month#{month}#{shard}"}}
 
     def month_items(self, month: str) -> list[dict[str, Any]]:
-        """Every spend item of ``month`` (one strongly consistent query)."""
-        out = self.db.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :month)",
-            ExpressionAttributeValues={
-                ":pk": {"S": self.pk},
-                ":month": {"S": f"month#{month}"},
-            },
-            ConsistentRead=True,
-        )
-        return list(out.get("Items", []))
+        """Every spend item of ``month``, those an earlier version wrote too (one strongly
+        consistent batch read)."""
+        keys = [self.month_key(month, shard) for shard in range(SPEND_SHARDS)]
+        keys += [self.earlier_month_key(month, shard) for shard in range(1, SPEND_SHARDS)]
+        return self._get_all(keys)
+
+    def _get_all(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        wanted: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        for _ in range(8):  # unprocessed keys (throttling) are asked for again
+            out = self.db.batch_get_item(RequestItems=wanted)
+            found += out.get("Responses", {}).get(self.table, [])
+            wanted = dict(out.get("UnprocessedKeys") or {})
+            if not wanted:
+                return found
+            time.sleep(0.05)
+        raise RuntimeError("the usage table did not return the month's spend items")
+
+    def owner_key(self, owner_id: str, period: str) -> dict[str, Any]:
+        """An owner's counter for a month (``YYYY-MM``) or a day (``YYYY-MM-DD``)."""
+        kind = "day" if len(period) > len("YYYY-MM") else "month"
+        return {"pk": {"S": f"{self.pk}#{kind}#owner#{owner_id}"}, "sk": {"S": f"{kind}#{period}"}}
 
     def add_owner(
         self, owner_id: str, amount: Decimal, *, when: datetime, periods: tuple[str, ...]
     ) -> None:
         """Add to an owner's counters, one per period (``YYYY-MM`` or ``YYYY-MM-DD``)."""
         for period in periods:
-            key = {"pk": {"S": self.pk}, "sk": {"S": f"owner#{owner_id}#{period}"}}
-            self._add(key, amount, when)
+            self._add(self.owner_key(owner_id, period), nanos(amount), when)
 
     def _add(
-        self, key: dict[str, Any], amount: Decimal, when: datetime, also: str | None = None
+        self, key: dict[str, Any], amount: int, when: datetime, also: str | None = None
     ) -> None:
         expires = int(when.timestamp()) + TTL_DAYS * 86400
         expression = "ADD usd_nanos :n" + (f", {also}_nanos :n" if also else "")
@@ -141,44 +160,51 @@ class UsageLedger:
             UpdateExpression=f"{expression} SET #ttl = if_not_exists(#ttl, :ttl)",
             ExpressionAttributeNames={"#ttl": "ttl"},
             ExpressionAttributeValues={
-                ":n": {"N": str(nanos(amount))},
+                ":n": {"N": str(amount)},
                 ":ttl": {"N": str(expires)},
             },
         )
 
     def owner_day_spend(self, owner_id: str, day: str) -> Decimal:
-        """One owner's model spend on one day (``YYYY-MM-DD``)."""
-        out = self.db.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": self.pk}, "sk": {"S": f"owner#{owner_id}#{day}"}},
-            ConsistentRead=True,
-        )
-        item = out.get("Item")
-        return usd(_read(item, "usd")) if item else Decimal(0)
+        """One owner's model spend on one day (``YYYY-MM-DD``), with what an earlier version
+        counted under the stage's key."""
+        earlier = {"pk": {"S": self.pk}, "sk": {"S": f"owner#{owner_id}#{day}"}}
+        items = self._get_all([self.owner_key(owner_id, day), earlier])
+        return usd(sum(_read(item, "usd") for item in items))
 
     def month_spend(self, *, when: datetime | None = None) -> Decimal:
         items = self.month_items(month_of(when or utcnow()))
         return usd(sum(_read(item, "usd") for item in items))
 
     def owners(self, *, when: datetime | None = None) -> list[OwnerSpend]:
-        """Every owner's spend this month, biggest first."""
+        """Every owner's spend this month, biggest first (an operator's read: one scan of
+        the usage table, whose items are keys, secrets and counters, not jobs)."""
         month = month_of(when or utcnow())
-        spends: list[OwnerSpend] = []
+        totals: dict[str, int] = {}
+        owner_pk = f"{self.pk}#month#owner#"
         kwargs: dict[str, object] = {}
         while True:
-            page = self.db.query(
+            page = self.db.scan(
                 TableName=self.table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :owner)",
-                ExpressionAttributeValues={":pk": {"S": self.pk}, ":owner": {"S": "owner#"}},
+                FilterExpression="begins_with(pk, :spend)",
+                ExpressionAttributeValues={":spend": {"S": self.pk}},
                 **kwargs,  # type: ignore[arg-type]
             )
             for item in page["Items"]:
-                owner, _, item_month = item["sk"]["S"].removeprefix("owner#").rpartition("#")
-                if owner and item_month == month:
-                    spends.append(OwnerSpend(owner, usd(_read(item, "usd"))))
+                pk, sk = item["pk"]["S"], item["sk"]["S"]
+                if pk.startswith(owner_pk) and sk == f"month#{month}":
+                    owner = pk.removeprefix(owner_pk)
+                elif pk == self.pk and sk.startswith("owner#"):  # an earlier version's
+                    owner, _, item_month = sk.removeprefix("owner#").rpartition("#")
+                    if item_month != month:
+                        continue
+                else:
+                    continue
+                totals[owner] = totals.get(owner, 0) + _read(item, "usd")
             if "LastEvaluatedKey" not in page:
                 break
             kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+        spends = [OwnerSpend(owner, usd(total)) for owner, total in totals.items() if owner]
         return sorted(spends, key=lambda s: s.usd, reverse=True)
 
 
@@ -250,6 +276,7 @@ class BudgetGuard:
         worst = nanos(usd_amount)
         if month not in self._moved:
             self._to_nanos(month)
+            self._adopt_earlier_shards(month)
             self._moved.add(month)
         first = random.randrange(SPEND_SHARDS)  # noqa: S311 - spreading load, not a secret
         order = [(first + n) % SPEND_SHARDS for n in range(SPEND_SHARDS)]
@@ -363,6 +390,40 @@ class BudgetGuard:
                     ExpressionAttributeValues={":n": {"N": str(shards[shard])}},
                 )
         return True
+
+    def _adopt_earlier_shards(self, month: str) -> None:
+        """Move the month's shards an earlier version kept as sort keys under shard 0's
+        partition key to their own keys, each once: a conditional update empties the earlier
+        item only if nobody changed it since it was read, and only then is its amount added to
+        its shard (two processes moving at once move it once)."""
+        for shard in range(1, SPEND_SHARDS):
+            key = self.ledger.earlier_month_key(month, shard)
+            item = self.ledger.db.get_item(
+                TableName=self.ledger.table, Key=key, ConsistentRead=True
+            ).get("Item", {})
+            names = [n for n in ("usd_nanos", "reserved_nanos", "committed_nanos") if n in item]
+            amounts = {n: int(item[n]["N"]) for n in names}
+            if not any(amounts.values()):
+                continue
+            try:
+                self.ledger.db.update_item(
+                    TableName=self.ledger.table,
+                    Key=key,
+                    UpdateExpression="ADD " + ", ".join(f"{n} :minus_{n}" for n in names),
+                    ConditionExpression=" AND ".join(f"{n} = :was_{n}" for n in names),
+                    ExpressionAttributeValues={
+                        **{f":minus_{n}": {"N": str(-amounts[n])} for n in names},
+                        **{f":was_{n}": item[n] for n in names},
+                    },
+                )
+            except self.ledger.db.exceptions.ConditionalCheckFailedException:
+                continue  # changed or moved meanwhile: whoever did it moves it
+            self.ledger.db.update_item(
+                TableName=self.ledger.table,
+                Key=self.ledger.month_key(month, shard),
+                UpdateExpression="ADD " + ", ".join(f"{n} :{n}" for n in names),
+                ExpressionAttributeValues={f":{n}": {"N": str(amounts[n])} for n in names},
+            )
 
     def commit(
         self, reservation: Reservation, actual: Decimal, owner_id: str | None = None
