@@ -19,15 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CAPACITY_DOC = ROOT / "docs" / "CAPACITY.md"
 
 STAGE: Final = "prod"
-VOLUMES: Final = (100_000, 1_000_000, 10_000_000)
+VOLUMES: Final = (100_000, 1_000_000, 10_000_000, 100_000_000)
 PEAK_TO_AVERAGE: Final = 5.0
 """Peak rate over the day's average rate: clients submit in business hours and in bursts.
 A day that arrives evenly has 1; 5 leaves room for a burst of a fifth of the day in an hour."""
 
 # AWS's published default quotas (per account and region unless said); adjustable ones can
 # be raised through Service Quotas.
-API_GATEWAY_ACCOUNT_RPS: Final = 10_000
-"""API Gateway: requests per second per account and region, across all APIs (adjustable)."""
 SQS_EVENT_SOURCE_BATCHES: Final = 1_000
 """Lambda: batches one SQS event source mapping processes at once (standard queue; the
 maximum-concurrency setting is 2-1,000 too)."""
@@ -82,7 +80,7 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
     from atlas_codex import limits
     from atlas_codex.aws_cost import MODEL_CALL_WAIT_S, PAGE_FETCH_WAIT_S
     from atlas_codex.tables import INDEX_SHARDS
-    from atlas_codex_stage.settings import UNRESERVED_CONCURRENCY
+    from atlas_codex_stage.settings import API_GATEWAY_ACCOUNT_RPS, UNRESERVED_CONCURRENCY
 
     rate = jobs_per_day / 86_400 * PEAK_TO_AVERAGE
     per_job = profile.job.requests
@@ -115,7 +113,21 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
         + model_calls * per_call.dynamodb_write_units
     )
     out = [
-        Load("API Gateway requests, account", api_rps, API_GATEWAY_ACCOUNT_RPS, "req/s"),
+        Load(
+            "API Gateway requests, account",
+            api_rps,
+            API_GATEWAY_ACCOUNT_RPS,
+            "req/s",
+            "every API in the account and region (a Service Quotas increase)",
+        ),
+        Load(
+            "API Gateway REST stage throttle, every client",
+            api_rps,
+            settings.api.stage_rate_limit_rps,
+            "req/s",
+            "stage setting api.stage_rate_limit_rps, applied by API Gateway to each method; "
+            "a job's submission and its reads counted on one method (the cautious reading)",
+        ),
         Load(
             "API Gateway usage plan, one client's key (rate)",
             api_rps,
@@ -187,7 +199,9 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
             DYNAMODB_PARTITION_WRITE_UNITS,
             "WRU/s",
             f"a put at create and a delete at claim per job, over {INDEX_SHARDS} shards "
-            f"(unsharded: {rate * 2:,.0f} WRU/s on `pending`)",
+            f"(unsharded: {rate * 2:,.0f} WRU/s on `pending`); more shards are a code change "
+            "(tables.INDEX_SHARDS)",
+            fixed=True,
         ),
         Load(
             "DynamoDB by-owner index, one client's hottest key",
@@ -195,7 +209,9 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
             DYNAMODB_PARTITION_WRITE_UNITS,
             "WRU/s",
             f"create and two status changes per job, over {INDEX_SHARDS} shards "
-            f"(unsharded: {rate * 3:,.0f} WRU/s on the client's key)",
+            f"(unsharded: {rate * 3:,.0f} WRU/s on the client's key); more shards are a code "
+            "change (tables.INDEX_SHARDS)",
+            fixed=True,
         ),
         Load(
             "S3 page PUTs, one prefix",
@@ -220,17 +236,21 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
                 calls * 2 / SPEND_SHARDS,
                 DYNAMODB_PARTITION_WRITE_UNITS,
                 "WRU/s",
-                f"a reservation and its settlement per call, over {SPEND_SHARDS} shards "
-                f"(unsharded: {calls * 2:,.0f} WRU/s on one item)",
+                f"a reservation and its settlement per call, over {SPEND_SHARDS} partition "
+                f"keys (unsharded: {calls * 2:,.0f} WRU/s on one key); more are a code change "
+                "(usage.SPEND_SHARDS)",
+                fixed=True,
             )
         )
         out.append(
             Load(
-                "DynamoDB usage table, one client's day spend",
+                "DynamoDB usage table, one client's spend counter (hottest key)",
                 calls,
                 DYNAMODB_PARTITION_WRITE_UNITS,
                 "WRU/s",
-                "one settlement per call with a cost",
+                "its month and its day on a key each, one write each per call with a cost; "
+                "one client past this needs its counters sharded (a code change)",
+                fixed=True,
             )
         )
         model = settings.models.tier_models["nano"]
@@ -257,8 +277,6 @@ def _fmt(value: float) -> str:
 
 
 def document(profile: Any, settings: Any) -> str:
-    from atlas_codex import limits
-    from atlas_codex_stage.settings import UNRESERVED_CONCURRENCY
 
     lines = [
         "# Capacity",
@@ -272,6 +290,7 @@ def document(profile: Any, settings: Any) -> str:
         "below 1 the limit breaks. The usage plan's rate and quota are per API key: they are "
         "what one client buys, listed but not counted as the service's limit.",
         "",
+        *_sized_for(profile, settings),
     ]
     for label, calls in (("Deterministic jobs (no model)", 0.0), ("One model call per job", 1.0)):
         lines += [f"## {label}", ""]
@@ -311,19 +330,64 @@ def document(profile: Any, settings: Any) -> str:
         "## What the settings must become",
         "",
         "The limits of one partition key are lifted in the code (the job indexes and the "
-        "month's spend are written sharded; `tests/integration/test_index_shards.py` and "
-        "`tests/integration/test_spend_shards.py` push bursts through the emulator and count "
-        "writes per key). What is left are settings and quotas an operator raises, in "
-        "cdk.json and Service Quotas, before the volume arrives:",
+        "month's spend and owners' counters are written sharded; "
+        "`tests/integration/test_index_shards.py` and `tests/integration/test_spend_shards.py` "
+        "push bursts through the emulator and count writes per key). What is left are "
+        "settings and quotas an operator raises, in cdk.json and Service Quotas, before the "
+        "volume arrives:",
         "",
     ]
-    top = VOLUMES[-1]
+    for top in SCALE_POINTS:
+        lines += [f"### {top:,} jobs a day", "", *_what_it_takes(profile, settings, top), ""]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _sized_for(profile: Any, settings: Any) -> list[str]:
+    design = settings.design_jobs_per_day
+    first = first_limit(profile, settings, design, 1.0)
+    breaks = [
+        f"{calls:g} model call{'s' if calls != 1 else ''} per job: **{x.limit}** at "
+        f"{_fmt(x.headroom * top)} jobs a day"
+        for calls in (0.0, 1.0)
+        for top in (SCALE_POINTS[0],)
+        for x in (first_limit(profile, settings, top, calls),)
+    ]
+    return [
+        "## Sized for",
+        "",
+        f"The `{STAGE}` settings are sized for **{design:,} one-page jobs a day with one model "
+        f"call each** (stage setting `design_jobs_per_day`): at that volume's peak the tightest "
+        f"limit is {first.limit}, headroom {_fmt(first.headroom)}. "
+        "`tests/infra/test_capacity.py` reads the synthesized template's throttles, "
+        "reservations and event source caps, checks they are the settings computed from here, "
+        "and fails when any limit breaks below the design point. The first limit on the way to "
+        f"{SCALE_POINTS[0]:,} jobs a day, with these settings: " + "; ".join(breaks) + ".",
+        "",
+    ]
+
+
+SCALE_POINTS: Final = (10_000_000, 100_000_000)
+"""The volumes docs/CAPACITY.md says what it would take to reach."""
+
+
+def first_limit(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) -> Load:
+    """The service's limit (not one client's plan) with the least headroom."""
+    found = [x for x in loads(profile, settings, jobs_per_day, model_calls) if not x.plan]
+    return min(found, key=lambda x: x.headroom)
+
+
+def _what_it_takes(profile: Any, settings: Any, top: int) -> list[str]:
+    from atlas_codex import limits
+    from atlas_codex_stage.settings import UNRESERVED_CONCURRENCY
+
+    lines: list[str] = []
     design: list[str] = []
     for calls in (0.0, 1.0):
+        what = f"{'one model call' if calls else 'no model'} per job"
         for x in loads(profile, settings, top, calls):
             if x.headroom >= 1:
                 continue
-            what = f"{top:,} jobs a day, {'one model call' if calls else 'no model'} per job"
             if x.fixed:
                 design.append(
                     f"- {what}: {x.limit} carries {_fmt(x.load)} {x.unit} against "
@@ -348,10 +412,9 @@ def document(profile: Any, settings: Any) -> str:
         account = sum(reserved.values()) + others + UNRESERVED_CONCURRENCY
         if account > settings.account_concurrency_limit:
             lines.append(
-                f"- {top:,} jobs a day, {'one model call' if calls else 'no model'} per job: with "
-                f"those reservations (api {reserved['api']}, worker {reserved['worker']}), "
-                f"account_concurrency_limit needs at least {account:,} (a Service Quotas "
-                f"increase; now {settings.account_concurrency_limit:,})."
+                f"- {what}: with those reservations (api {reserved['api']}, worker "
+                f"{reserved['worker']}), account_concurrency_limit needs at least {account:,} "
+                f"(a Service Quotas increase; now {settings.account_concurrency_limit:,})."
             )
     if design:
         lines += [
@@ -364,10 +427,10 @@ def document(profile: Any, settings: Any) -> str:
             f"({limits.JOBS_PER_INVOCATION} jobs side by side per batch); the stage setting "
             "`functions.worker.reserved_concurrency` is capped at 1,000 for the same reason. "
             "Past that, the jobs need more than one queue and mapping (jobs sent by id to one "
-            "of several queues), or more jobs per batch: not built.",
+            "of several queues), or more jobs per batch; a partition key past 1,000 writes a "
+            "second needs more shards. Neither is built.",
         ]
-    lines.append("")
-    return "\n".join(lines)
+    return lines or ["- nothing: the present settings carry it."]
 
 
 def run() -> str:

@@ -58,6 +58,10 @@ LAMBDA_ARCHITECTURE: Final = "arm64"
 DEFAULT_ACCOUNT_CONCURRENCY: Final = 1000
 """AWS Lambda's default concurrent-executions quota per account and region."""
 UNRESERVED_CONCURRENCY: Final = 100
+API_GATEWAY_ACCOUNT_RPS: Final = 10_000
+"""API Gateway: requests per second per account and region, across all APIs (adjustable)."""
+API_GATEWAY_ACCOUNT_BURST: Final = 5_000
+"""API Gateway: the account's burst, across all APIs (adjustable)."""
 """AWS Lambda keeps this many of an account's concurrent executions unreserved."""
 BUDGET_MAX_NOTIFICATIONS: Final = 10
 """AWS Budgets: at most ten notifications per budget."""
@@ -178,8 +182,14 @@ class BudgetSettings(_Settings):
 class ApiSettings(_Settings):
     cors_origins: tuple[str, ...]
     rate_limit_rps: Annotated[float, Field(gt=0, le=10000)]
+    """One client's (one API key's) steady rate: its usage plan."""
     burst_limit: Annotated[int, Field(ge=1, le=5000)]
     quota_per_day: Annotated[int, Field(ge=1)]
+    stage_rate_limit_rps: Annotated[float, Field(gt=0, le=API_GATEWAY_ACCOUNT_RPS)]
+    """Every client's together: the REST stage's throttle, which API Gateway applies to each
+    method, and the WebSocket stage's default route throttle. The account's own limit
+    (10,000 a second, shared by every API in the region) is its ceiling."""
+    stage_burst_limit: Annotated[int, Field(ge=1, le=API_GATEWAY_ACCOUNT_BURST)]
     waf_enabled: bool
     snapstart: bool
     """The api function starts from a snapshot of its initialised state (Lambda SnapStart):
@@ -222,6 +232,11 @@ class StageSettings(_Settings):
     alarms: AlarmSettings
     budget: BudgetSettings
     account_concurrency_limit: Annotated[int, Field(ge=10)] = DEFAULT_ACCOUNT_CONCURRENCY
+    design_jobs_per_day: Annotated[int, Field(ge=1)] = 10_000
+    """The daily volume of one-page jobs, each with one model call, that the stage's settings
+    are sized to carry at its peak: ``tests/infra/test_capacity.py`` computes every limit on
+    the request path from the synthesized template and fails when one breaks below it
+    (docs/CAPACITY.md)."""
     """The account's Lambda concurrent-executions quota in the stage's region (AWS's default
     is 1,000; a new account may start lower): reserved concurrency must leave 100 of it."""
     api: ApiSettings

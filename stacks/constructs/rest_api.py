@@ -141,8 +141,9 @@ class ServiceRestApi(Construct):
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 metrics_enabled=True,
                 tracing_enabled=True,
-                throttling_rate_limit=settings.api.rate_limit_rps,
-                throttling_burst_limit=settings.api.burst_limit,
+                # every client together, per method; one client's share is its usage plan
+                throttling_rate_limit=settings.api.stage_rate_limit_rps,
+                throttling_burst_limit=settings.api.stage_burst_limit,
             ),
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=origins,

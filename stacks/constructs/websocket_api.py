@@ -70,8 +70,9 @@ class ServiceWebSocketApi(Construct):
             web_socket_api=self.api,
             stage_name=stage,
             auto_deploy=True,
-            throttle=apigwv2.ThrottleSettings(
-                rate_limit=settings.api.rate_limit_rps, burst_limit=settings.api.burst_limit
+            throttle=apigwv2.ThrottleSettings(  # every client together, per route
+                rate_limit=settings.api.stage_rate_limit_rps,
+                burst_limit=settings.api.stage_burst_limit,
             ),
         )
         cfn_stage = self.stage.node.default_child

@@ -65,7 +65,7 @@ def test_each_function_runs_on_arm64_python_with_json_logs_tracing_and_its_setti
 def test_prod_reserves_concurrency_from_its_settings(templates: dict[str, Any]) -> None:
     functions = _functions(templates["prod"]["compute"])
     assert functions["atlas-codex-api-prod"]["Properties"]["ReservedConcurrentExecutions"] == 100
-    assert functions["atlas-codex-worker-prod"]["Properties"]["ReservedConcurrentExecutions"] == 50
+    assert functions["atlas-codex-worker-prod"]["Properties"]["ReservedConcurrentExecutions"] == 100
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)

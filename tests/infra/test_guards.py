@@ -170,9 +170,9 @@ def test_reserved_concurrency_past_the_account_limit_is_refused(
 ) -> None:
     resources = _mutable(stage_resources, "prod")
     assert guards.check_concurrency(resources, 1000) == []
-    problems = guards.check_concurrency(resources, 200)
+    problems = guards.check_concurrency(resources, 250)
     assert problems == [
-        "functions reserve 150 concurrent executions; an account limit of 200 leaves only 50 "
+        "functions reserve 200 concurrent executions; an account limit of 250 leaves only 50 "
         "unreserved (AWS requires 100)"
     ]
 
