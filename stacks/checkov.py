@@ -29,8 +29,16 @@ def _no_reserved_concurrency(resource: CfnResource) -> bool:
     return getattr(resource, "reserved_concurrent_executions", None) is None
 
 
+def _preflight(resource: CfnResource) -> bool:
+    return getattr(resource, "http_method", None) == "OPTIONS"
+
+
 def _public_route(resource: CfnResource) -> bool:
-    return not getattr(resource, "api_key_required", False)
+    return not getattr(resource, "api_key_required", False) and not _preflight(resource)
+
+
+def _unversioned(resource: CfnResource) -> bool:
+    return getattr(resource, "versioning_configuration", None) is None
 
 
 ACCEPTED: Final[dict[str, tuple[Accepted, ...]]] = {
@@ -63,8 +71,9 @@ ACCEPTED: Final[dict[str, tuple[Accepted, ...]]] = {
     "AWS::DynamoDB::Table": (
         Accepted(
             "CKV_AWS_119",
-            "Encrypted at rest with the AWS owned key; a customer key would add KMS calls to "
-            "every request of every job for no reader the AWS key admits.",
+            "Encrypted at rest with the AWS managed key (aws/dynamodb: SSEEnabled without a "
+            "key of ours); a customer managed key would add its monthly fee and KMS calls to "
+            "every request of every job for no reader the AWS managed key admits.",
         ),
     ),
     "AWS::ApiGateway::Stage": (
@@ -81,6 +90,13 @@ ACCEPTED: Final[dict[str, tuple[Accepted, ...]]] = {
             "other route needs an API key.",
             _public_route,
         ),
+        Accepted(
+            "CKV_AWS_59",
+            "CORS preflight: API Gateway's MOCK integration answers the browser's OPTIONS "
+            "request with the allowed origins, methods and headers; it reaches no function "
+            "and no data, and browsers send no API key on a preflight.",
+            _preflight,
+        ),
     ),
     "AWS::S3::Bucket": (
         Accepted(
@@ -91,7 +107,9 @@ ACCEPTED: Final[dict[str, tuple[Accepted, ...]]] = {
         Accepted(
             "CKV_AWS_21",
             "Artifacts expire by the lifecycle rule (results and fetched pages are derived "
-            "data); versioning would keep every expired and overwritten object.",
+            "data); versioning would keep every expired and overwritten object. Stages with "
+            "data.removal_policy retain (prod) version the bucket and are not skipped.",
+            _unversioned,
         ),
     ),
     "AWS::SQS::Queue": (

@@ -74,3 +74,33 @@ def test_every_accepted_check_is_used_and_has_its_reason_on_the_resource(
         for s in r["results"]["skipped_checks"]
     }
     assert comments <= {a.reason for accepted in ACCEPTED.values() for a in accepted}
+
+
+def _skips(resource: dict[str, Any]) -> dict[str, str]:
+    found = resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    return {s["id"]: s["comment"] for s in found}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_each_reason_says_what_the_resource_is(
+    resources: dict[str, dict[str, dict[str, Any]]], stage: str
+) -> None:
+    """A reason is read by a reviewer as a fact about the resource it is written on."""
+    checked = 0
+    for resource in resources[stage].values():
+        skips, props = _skips(resource), resource.get("Properties", {})
+        if resource["Type"] == "AWS::S3::Bucket":
+            versioned = props.get("VersioningConfiguration", {}).get("Status") == "Enabled"
+            assert ("CKV_AWS_21" in skips) is not versioned
+            checked += 1
+        if resource["Type"] == "AWS::DynamoDB::Table" and "CKV_AWS_119" in skips:
+            assert props["SSESpecification"] == {"SSEEnabled": True}  # the AWS managed key
+            assert "AWS managed key" in skips["CKV_AWS_119"]
+            checked += 1
+        if resource["Type"] == "AWS::ApiGateway::Method" and "CKV_AWS_59" in skips:
+            preflight = props["HttpMethod"] == "OPTIONS"
+            assert ("preflight" in skips["CKV_AWS_59"]) is preflight
+            if preflight:
+                assert props["Integration"]["Type"] == "MOCK"
+            checked += 1
+    assert checked > 5
