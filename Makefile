@@ -135,6 +135,7 @@ lock:
 	.lock-venv/bin/pip install --quiet -e '.[infra,dev]'
 	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^atlas-codex' > requirements/constraints.txt
 	.lock-venv/bin/python tools/runtime_lock.py requirements/constraints.txt > requirements/lambda.txt
+	.lock-venv/bin/python tools/runtime_lock.py requirements/constraints.txt --render > requirements/render.txt
 	rm -rf .lock-venv
 
 clean:

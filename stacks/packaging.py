@@ -44,8 +44,10 @@ PIP_PLATFORMS: Final = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 RENDER_PLATFORMS: Final = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 """The render function is x86-64: the browser has no arm64 build."""
 RENDER_LOCK_FILE: Final = ROOT / "requirements" / "render.txt"
-"""What the render function needs beyond the runtime's closure (brotli, to unpack the
-browser), pinned like it."""
+"""The render function's own closure (pydantic, Powertools, brotli to unpack the browser):
+``make lock`` writes it from ``[tool.atlas-codex] render-dependencies``. The runtime's lock
+(openai, lxml, trafilatura, babel...) is not installed in the render asset: the render
+function imports none of it, and the asset is near Lambda's 250 MB unzipped limit."""
 CHROMIUM_BIN: Final = ROOT / "node_modules" / "@sparticuz" / "chromium" / "bin"
 """The browser's files, from the npm package pinned in package-lock.json."""
 PACKAGE_LOCK: Final = ROOT / "package-lock.json"
@@ -219,21 +221,21 @@ def _browser_pin(package_lock: Path = PACKAGE_LOCK) -> bytes:
 
 
 def render_code() -> lambda_.Code:
-    """The render function's code: the runtime package and its closure for x86-64, brotli,
-    and the browser's four files from the npm package (no Docker, no download at synth)."""
+    """The render function's code: the runtime package, the render function's own closure
+    for x86-64, and the browser's four files from the npm package (no Docker, no download at
+    synth)."""
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR),
         exclude=["*", f"!{RUNTIME_PACKAGE}", f"!{RUNTIME_PACKAGE}/**", *EXCLUDED],
         asset_hash_type=cdk.AssetHashType.CUSTOM,
         asset_hash=asset_hash(
-            pip_platforms=RENDER_PLATFORMS,
-            extra=(RENDER_LOCK_FILE.read_bytes(), _browser_pin()),
+            lock_file=RENDER_LOCK_FILE, pip_platforms=RENDER_PLATFORMS, extra=(_browser_pin(),)
         ),
         bundling=cdk.BundlingOptions(
             image=RUNTIME.bundling_image,
             local=LocalPipBundling(
                 pip_platforms=RENDER_PLATFORMS,
-                lock_files=(LOCK_FILE, RENDER_LOCK_FILE),
+                lock_files=(RENDER_LOCK_FILE,),
                 browser=CHROMIUM_BIN,
             ),
             command=["false"],

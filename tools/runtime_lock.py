@@ -1,4 +1,5 @@
-"""Print the locked runtime closure (what ships to Lambda) from the full constraints file.
+"""Print the locked runtime closure (what ships to Lambda) from the full constraints file;
+with ``--render``, the render function's (its asset carries nothing else).
 
 The runtime dependencies are those of ``[project].dependencies`` and everything they
 require, transitively, as installed in the current environment; boto3 and botocore are
@@ -53,9 +54,16 @@ def closure(roots: list[str]) -> set[str]:
     return names
 
 
-def main(constraints: str) -> None:
-    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
-    wanted = closure(project["dependencies"])
+def main(constraints: str, *, render: bool = False) -> None:
+    """``render``: the render function's closure (``[tool.atlas-codex]
+    render-dependencies``) instead of the runtime's."""
+    pyproject = tomllib.loads(Path("pyproject.toml").read_text())
+    roots = (
+        pyproject["tool"]["atlas-codex"]["render-dependencies"]
+        if render
+        else pyproject["project"]["dependencies"]
+    )
+    wanted = closure(roots)
     for line in Path(constraints).read_text().splitlines():
         name = line.split("==", 1)[0]
         if canonical(name) in wanted:
@@ -63,4 +71,4 @@ def main(constraints: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], render="--render" in sys.argv[2:])

@@ -170,10 +170,15 @@ def test_reserved_concurrency_past_the_account_limit_is_refused(
 ) -> None:
     resources = _mutable(stage_resources, "prod")
     assert guards.check_concurrency(resources, 1000) == []
-    problems = guards.check_concurrency(resources, 250)
+    reserved = sum(
+        r["Properties"].get("ReservedConcurrentExecutions", 0)
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+    )
+    problems = guards.check_concurrency(resources, reserved + 50)
     assert problems == [
-        "functions reserve 200 concurrent executions; an account limit of 250 leaves only 50 "
-        "unreserved (AWS requires 100)"
+        f"functions reserve {reserved} concurrent executions; an account limit of "
+        f"{reserved + 50} leaves only 50 unreserved (AWS requires 100)"
     ]
 
 

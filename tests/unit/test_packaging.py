@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import marshal
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -136,6 +139,57 @@ def test_the_lock_file_is_the_runtime_closure_with_extras() -> None:
     assert "lxml_html_clean==" in made
 
 
+def test_the_render_lock_is_the_closure_of_what_the_render_function_imports() -> None:
+    """The render asset carries the render function's imports and nothing else: every
+    third-party module the modules it loads import (at the top or inside a function) is in
+    its lock, and the lock is exactly the closure ``make lock`` computes."""
+    root = Path(__file__).resolve().parents[2]
+    made = subprocess.run(
+        [sys.executable, "tools/runtime_lock.py", "requirements/constraints.txt", "--render"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert made == packaging.RENDER_LOCK_FILE.read_text()
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, atlas_codex.handlers.render; "
+            "print('\\n'.join(m.__file__ for n, m in list(sys.modules.items()) "
+            "if n.startswith('atlas_codex') and getattr(m, '__file__', None)))",
+        ],
+        cwd=root / "lambdas",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    imported: set[str] = set()
+    for path in loaded:
+        for node in ast.walk(ast.parse(Path(path).read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    distributions = metadata.packages_distributions()
+    third_party = {
+        _canonical(d)
+        for name in imported - set(sys.stdlib_module_names) - {"atlas_codex", "mypy_boto3_lambda"}
+        for d in distributions.get(name, [name])
+        if not name.startswith("mypy_boto3")
+    }
+    locked = {_canonical(line.split("==")[0]) for line in made.splitlines() if line}
+    provided = {"boto3", "botocore"}  # the Lambda runtime's
+    assert {"pydantic", "aws-lambda-powertools", "brotli"} <= third_party
+    assert third_party - provided <= locked, third_party - provided - locked
+    assert not locked & {"openai", "lxml", "trafilatura", "babel", "httpx", "selectolax"}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def test_the_render_asset_is_built_for_x86_64_with_brotli_and_the_pinned_browser(
     tmp_path: Path,
 ) -> None:
@@ -152,13 +206,13 @@ def test_the_render_asset_is_built_for_x86_64_with_brotli_and_the_pinned_browser
         run=calls.append,
         lambdas_dir=_lambdas(tmp_path),
         pip_platforms=packaging.RENDER_PLATFORMS,
-        lock_files=(packaging.LOCK_FILE, packaging.RENDER_LOCK_FILE),
+        lock_files=(packaging.RENDER_LOCK_FILE,),
         browser=browser,
     )
     assert bundler.try_bundle(str(out), image=None) is True
     assert sorted(p.name for p in (out / ASSET_DIR).iterdir()) == sorted(BIN_FILES)
     pips = [c for c in calls if "pip" in c]
-    assert [c[-1] for c in pips] == [str(packaging.LOCK_FILE), str(packaging.RENDER_LOCK_FILE)]
+    assert [c[-1] for c in pips] == [str(packaging.RENDER_LOCK_FILE)]
     for command in pips:
         assert "manylinux2014_x86_64" in command
         assert not any("aarch64" in part for part in command)
