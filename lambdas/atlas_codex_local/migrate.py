@@ -48,6 +48,9 @@ class Report:
     already_migrated: int = 0
     unconvertible: list[dict[str, Any]] = field(default_factory=list)
     unmapped_fields: int = 0
+    restored: int = 0
+    """Canonical jobs copied from a source table the jobs table lacked (--restore-missing)."""
+    already_present: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +61,8 @@ class Report:
             "unconvertible": len(self.unconvertible),
             "unconvertible_records": self.unconvertible,
             "unmapped_fields": self.unmapped_fields,
+            "restored": self.restored,
+            "already_present": self.already_present,
         }
 
 
@@ -128,8 +133,18 @@ class Backup:
     def checkpoint_path(self) -> Path:
         return self.path.with_name(self.path.name + ".checkpoint.json")
 
-    def record(self, key: dict[str, Any], before: dict[str, Any] | None) -> None:
-        line = json.dumps({"key": key, "before": before}, sort_keys=True)
+    def record(
+        self,
+        key: dict[str, Any],
+        before: dict[str, Any] | None,
+        written_at: dict[str, Any] | None = None,
+    ) -> None:
+        """``written_at``: the ``updated_at`` of a job copied as it was (--restore-missing), by
+        which rollback knows the copy is still the one it wrote."""
+        entry: dict[str, Any] = {"key": key, "before": before}
+        if written_at is not None:
+            entry["written_at"] = written_at
+        line = json.dumps(entry, sort_keys=True)
         with self.lock:
             self.file.write(line + "\n")
             self.file.flush()
@@ -211,6 +226,10 @@ class Migration:
     progress: Callable[[Report], None] = lambda report: None
     stop_after: int | None = None
     """Stop (as if interrupted) after this many scanned records: for tests of --resume."""
+    restore_missing: bool = False
+    """Canonical jobs in a source table other than the jobs table are copied to the jobs
+    table when it lacks them (a point-in-time restore's table; docs/RUNBOOK.md); a job the
+    jobs table has is never overwritten."""
 
     def __post_init__(self) -> None:
         self.report = Report()
@@ -268,7 +287,7 @@ class Migration:
             except self.dynamodb.exceptions.ResourceNotFoundException:
                 raise MigrationError(f"the source table {source} does not exist") from None
             for item in page["Items"]:
-                self._one(item)
+                self._one(item, source)
                 if self.stop_after is not None and self.report.scanned >= self.stop_after:
                     self.interrupted.set()
                     return  # the page is incomplete: no checkpoint past it
@@ -279,13 +298,16 @@ class Migration:
                 return
             kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
-    def _one(self, item: dict[str, Any]) -> None:
+    def _one(self, item: dict[str, Any], source: str) -> None:
         record = _jsonish(plain_item(item))
         with self.lock:
             self.report.scanned += 1
         if is_canonical(record):
-            with self.lock:
-                self.report.already_canonical += 1
+            if self.restore_missing and source != self.target_table:
+                self._restore(item)
+            else:
+                with self.lock:
+                    self.report.already_canonical += 1
             self.progress(self.report)
             return
         source_id = str(record.get("jobId") or record.get("id") or record.get("job_id") or "?")
@@ -336,6 +358,34 @@ class Migration:
         with self.lock:
             self.report.migrated += 1
 
+    def _restore(self, item: dict[str, Any]) -> None:
+        """Copy one canonical job, as it was stored, if the jobs table has no job by its id."""
+        key = {"job_id": item["job_id"]}
+        self.limiter.acquire()
+        present = "Item" in self.dynamodb.get_item(
+            TableName=self.target_table, Key=key, ConsistentRead=True, ProjectionExpression="job_id"
+        )
+        if present:
+            with self.lock:
+                self.report.already_present += 1
+            return
+        if not self.dry_run:
+            assert self.backup is not None
+            # rollback deletes what was copied, and only while it is unchanged
+            self.backup.record(key, None, written_at=item.get("updated_at"))
+            try:
+                self.dynamodb.put_item(
+                    TableName=self.target_table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(job_id)",
+                )
+            except self.dynamodb.exceptions.ConditionalCheckFailedException:
+                with self.lock:  # written meanwhile by the service: that one is newer
+                    self.report.already_present += 1
+                return
+        with self.lock:
+            self.report.restored += 1
+
     def _checkpoint(self) -> None:
         if self.backup is None:
             return
@@ -350,12 +400,18 @@ def rollback(dynamodb: Any, target_table: str, entries: Iterator[dict[str, Any]]
     for entry in reversed(list(entries)):
         key, before = entry["key"], entry["before"]
         if before is None:
-            # Created by the migration: delete it, but only if it is still the migrated record.
+            # Created by the migration: delete it, but only if it is still the migrated record
+            # (a copied job: still at the version copied).
+            copied = entry.get("written_at")
+            condition = "attribute_not_exists(job_id) OR " + (
+                "updated_at = :written" if copied else "attribute_exists(migrated_from)"
+            )
             try:
                 dynamodb.delete_item(
                     TableName=target_table,
                     Key=key,
-                    ConditionExpression="attribute_not_exists(job_id) OR attribute_exists(migrated_from)",
+                    ConditionExpression=condition,
+                    **({"ExpressionAttributeValues": {":written": copied}} if copied else {}),
                 )
             except dynamodb.exceptions.ConditionalCheckFailedException:
                 raise MigrationError(
@@ -412,6 +468,12 @@ def register(sub: Any) -> None:
         help="a table holding legacy records (repeatable; default: the stage's jobs table)",
     )
     parser.add_argument("--dry-run", action="store_true", help="convert and count; write nothing")
+    parser.add_argument(
+        "--restore-missing",
+        action="store_true",
+        help="also copy canonical jobs from the --source tables that the jobs table lacks "
+        "(after a point-in-time restore; never overwrites a job)",
+    )
     parser.add_argument("--backup", metavar="PATH|s3://BUCKET/KEY", help="write-ahead backup")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--rollback", metavar="BACKUP", help="restore the table from a backup")
@@ -436,6 +498,10 @@ def run(args: argparse.Namespace) -> int:
             undone = rollback(db, jobs_table, read_backup(args.rollback, s3=target.client("s3")))
             _emit(args, {"rolled_back": undone}, f"rolled back {undone} writes in {jobs_table}")
             return 0
+        if args.restore_missing and not args.source:
+            raise MigrationError(
+                "--restore-missing copies from another table: name it with --source TABLE"
+            )
         if not args.dry_run and not args.backup:
             raise MigrationError("pass --backup PATH|s3://... (or --dry-run to write nothing)")
         if args.dry_run and args.resume:
@@ -454,6 +520,7 @@ def run(args: argparse.Namespace) -> int:
             segments=args.segments,
             max_writes_per_s=args.max_writes_per_second,
             progress=_progress_bar(db, args.source or [jobs_table], quiet=args.json),
+            restore_missing=args.restore_missing,
         )
         try:
             report = migration.run(resume=args.resume)
@@ -466,7 +533,13 @@ def run(args: argparse.Namespace) -> int:
         lines = [
             f"scanned {report.scanned}: {verb} {report.migrated}, already canonical "
             f"{report.already_canonical}, already migrated {report.already_migrated}, "
-            f"unconvertible {len(report.unconvertible)}",
+            f"unconvertible {len(report.unconvertible)}"
+            + (
+                f"; {'would restore' if args.dry_run else 'restored'} {report.restored} "
+                f"missing jobs, {report.already_present} already present"
+                if args.restore_missing
+                else ""
+            ),
             *(
                 f"  {u['id']} ({u['format'] or 'unknown format'}): {'; '.join(u['reasons'])}"
                 for u in report.unconvertible

@@ -185,3 +185,52 @@ def test_writing_without_a_backup_or_over_an_old_one_is_refused(
     code, _, err = migrate("--source", "no-such-table", "--dry-run")
     assert code == 1
     assert "no-such-table does not exist" in err
+
+
+def test_jobs_lost_from_the_table_come_back_from_a_restored_copy_and_roll_back(
+    migrate: Any,
+    config: RuntimeConfig,
+    moto_endpoint: str,
+    manager: JobManager,
+    tmp_path: Path,
+) -> None:
+    """After a point-in-time restore (a table under a new name, docs/RUNBOOK.md): the jobs
+    the live table lost are copied back as they were; a job it still has is not touched."""
+    db = aws.dynamodb(moto_endpoint)
+    request = CreateJobRequest.model_validate({"urls": ["https://example.com/"]})
+    ids = [
+        manager.create(owner_id="o-1", request=request, correlation_id=f"c-{n}").job.job_id
+        for n in range(3)
+    ]
+    db.create_table(
+        TableName="jobs-restored",
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for job_id in ids:
+        item = db.get_item(TableName=config.jobs_table, Key={"job_id": _s(job_id)})["Item"]
+        db.put_item(TableName="jobs-restored", Item=item)
+    kept, lost = ids[0], ids[1:]
+    manager.transition(kept, "cancelled", reason="changed since the restore point")
+    for job_id in lost:
+        db.delete_item(TableName=config.jobs_table, Key={"job_id": _s(job_id)})
+    before = table_checksum(db, config.jobs_table)
+
+    code, _, err = migrate("--restore-missing", "--backup", str(tmp_path / "x.jsonl"))
+    assert code == 1
+    assert "--source" in err
+
+    code, dry, _ = migrate("--source", "jobs-restored", "--restore-missing", "--dry-run")
+    assert (code, dry["restored"], dry["already_present"]) == (0, 2, 1)
+    assert table_checksum(db, config.jobs_table) == before
+
+    backup = str(tmp_path / "restore.jsonl")
+    code, report, _ = migrate("--source", "jobs-restored", "--restore-missing", "--backup", backup)
+    assert (code, report["restored"], report["already_present"]) == (0, 2, 1)
+    assert [manager.get(job_id).status for job_id in lost] == ["pending", "pending"]
+    assert manager.get(kept).status == "cancelled"  # newer than the restore point: kept
+
+    code, undone, _ = migrate("--rollback", backup)
+    assert (code, undone["rolled_back"]) == (0, 2)
+    assert table_checksum(db, config.jobs_table) == before
