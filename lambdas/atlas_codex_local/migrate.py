@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from atlas_codex import naming
 from atlas_codex.jobs.legacy import LegacyConversionError, convert, is_canonical
-from atlas_codex.jobs.table import job_to_wire_item, plain_item
+from atlas_codex.jobs.table import CHILD_COUNTS_OF, job_to_wire_item, plain_item
 
 DEFAULT_SEGMENTS: Final = 4
 DEFAULT_MAX_WRITES_PER_S: Final = 50.0
@@ -299,6 +299,8 @@ class Migration:
             kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
     def _one(self, item: dict[str, Any], source: str) -> None:
+        if CHILD_COUNTS_OF in item:  # a batch's counter item, not a job: nothing to migrate
+            return
         record = _jsonish(plain_item(item))
         with self.lock:
             self.report.scanned += 1

@@ -4,7 +4,6 @@ the child whose count reaches the total closes the batch with every child's data
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,15 @@ from pydantic import JsonValue
 
 from atlas_codex import limits
 from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
-from atlas_codex.jobs.schema import CreateJobRequest, Job, JobCost, JobError, JobResult, PageOutcome
+from atlas_codex.jobs.schema import (
+    ChildCounters,
+    CreateJobRequest,
+    Job,
+    JobCost,
+    JobError,
+    JobResult,
+    PageOutcome,
+)
 from atlas_codex.jobs.table import ChildCounter
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 
@@ -24,9 +31,15 @@ def child_job_id(parent_id: str, index: int) -> str:
     return f"{parent_id}.{index:04d}"
 
 
+def child_index(child_id: str) -> int:
+    """Which of its batch's URLs a child serves (the inverse of :func:`child_job_id`)."""
+    return int(child_id.rsplit(".", 1)[1])
+
+
 @dataclass(frozen=True)
 class ChildRecorded:
-    parent: Job
+    parent: Job | None
+    """The batch, when this child's count closed it."""
     closed: bool
     """True when this child's outcome was the last one and it closed the parent."""
 
@@ -80,19 +93,21 @@ class Batches:
             if child.status == "failed"
             else "cancelled"
         )
-        counted = self.manager.table.count_child(
-            child.parent_id, child.job_id, child.status, counter
+        counts = self.manager.table.count_child(
+            child.parent_id, child.job_id, child_index(child.job_id), counter
         )
-        if counted is None:
+        if counts is None:
             raise JobNotFound(child.parent_id)
-        parent, outcomes = counted
-        assert parent.children is not None
-        if parent.children.done < parent.children.total or parent.status in TERMINAL_STATUSES:
+        if counts.done < counts.total:
+            return ChildRecorded(parent=None, closed=False)
+        parent = self.manager.get(child.parent_id)  # read once per batch, by its last child
+        if parent.status in TERMINAL_STATUSES:
             return ChildRecorded(parent=parent, closed=False)
-        return ChildRecorded(parent=self._close(parent, outcomes), closed=True)
+        return ChildRecorded(parent=self._close(parent, counts), closed=True)
 
-    def _close(self, parent: Job, outcomes: Mapping[str, str]) -> Job:
-        children = self.manager.table.get_many(sorted(outcomes))
+    def _close(self, parent: Job, counts: ChildCounters) -> Job:
+        ids = [child_job_id(parent.job_id, index) for index in range(counts.total)]
+        children = self.manager.table.get_many(ids)
         pages: list[PageOutcome] = []
         data: list[JsonValue] = []
         for child in children:
@@ -128,10 +143,9 @@ class Batches:
             estimated_usd=sum(c.cost.estimated_usd for c in children),
             actual_usd=sum(c.cost.actual_usd for c in children),
         )
-        assert parent.children is not None
-        if parent.children.completed == 0:
+        if counts.completed == 0:
             error = JobError(
-                code="batch_failed", message=f"none of the {parent.children.total} pages succeeded"
+                code="batch_failed", message=f"none of the {counts.total} pages succeeded"
             )
             try:
                 return self.manager.transition(
@@ -141,6 +155,7 @@ class Batches:
                     fields={
                         "error": error.model_dump(mode="json"),
                         "cost": spent.model_dump(mode="json"),
+                        "children": counts.model_dump(mode="json"),
                     },
                     expected=frozenset({"processing"}),
                 )
@@ -159,6 +174,7 @@ class Batches:
                 cost=spent,
                 quality="partial" if reasons else "complete",
                 quality_reasons=[r[: limits.MAX_NOTE_CHARS] for r in reasons][: limits.MAX_NOTES],
+                children=counts,
             )
         except TransitionRefused as exc:  # cancelled or timed out meanwhile: it stays so
             return exc.current

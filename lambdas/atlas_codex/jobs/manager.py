@@ -310,10 +310,14 @@ class JobManager:
         quality: Quality = "complete",
         quality_reasons: Sequence[str] = (),
         continued_in: str | None = None,
+        children: ChildCounters | None = None,
     ) -> Job:
-        """``processing -> completed``. A result over the inline limit goes to the bucket first."""
+        """``processing -> completed``. A result over the inline limit goes to the bucket first.
+        ``children``: a batch's final counts, kept on its record."""
         fields = _outcome_fields(attempts, model, cost, routing, warnings)
         fields["quality"] = quality
+        if children is not None:
+            fields["children"] = children.model_dump(mode="json")
         if continued_in is not None:
             fields["continued_in"] = continued_in
         if quality_reasons:

@@ -633,6 +633,6 @@ class JobService:
     def _finished(self, job: Job) -> None:
         if job.parent_id is not None:
             recorded = self.manager.batches.record_child(job)
-            if recorded.closed:
+            if recorded.closed and recorded.parent is not None:
                 self.notify(recorded.parent)
         self.notify(job)
