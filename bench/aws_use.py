@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from bench import loopback
 from bench.data import benchdata
@@ -638,6 +638,103 @@ def performance_section(profile: Any) -> str:
     )
 
 
+API_DETAILED_METRICS: Final = 5
+"""Metrics API Gateway publishes per method with detailed metrics on: Count, Latency,
+IntegrationLatency, 4XXError and 5XXError (the cache ones only with a cache)."""
+SNAPSHOTS: Final = ROOT / "tests" / "infra" / "snapshots"
+"""The synthesized templates of every stage, kept current by ``make snapshots`` (the infra
+tests fail when they differ from what the stacks synthesize)."""
+
+
+def custom_metric_series() -> int:
+    """The application's own metrics, one per name and dimension set (``metrics.py``)."""
+    from atlas_codex import metrics
+    from atlas_codex.health import HealthMonitor
+
+    checks = [name for name in dir(HealthMonitor) if name.startswith("check_")]
+    per_function = (metrics.MESSAGES_RECEIVED, metrics.MESSAGES_FAILED, metrics.MESSAGES_RETURNED)
+    per_outcome = (metrics.JOBS_FINISHED, metrics.JOB_MODEL_SPEND_USD)
+    health = (
+        metrics.HEALTH_CHECKS_FAILED,
+        metrics.HEALTH_CHECKS_DEGRADED,
+        metrics.BUDGET_SPENT_PERCENT,
+    )
+    return (
+        len(per_function) * len(metrics.CONSUMERS)
+        + len(per_outcome) * len(metrics.OUTCOMES)
+        + len(health)
+        + len(checks)  # HealthCheckLatency, one per check
+    )
+
+
+def fixed_items(template: dict[str, Any]) -> Any:
+    """What a stage pays each month whatever its volume, counted from its synthesized
+    stacks (``template``: layer -> CloudFormation template)."""
+    from atlas_codex.aws_cost import FixedItems
+
+    resources = [r for layer in template.values() for r in layer["Resources"].values()]
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [r.get("Properties", {}) for r in resources if r["Type"] == kind]
+
+    detailed = any(
+        m.get("MetricsEnabled")
+        for stage in of("AWS::ApiGateway::Stage")
+        for m in stage.get("MethodSettings", [])
+    )
+    insights = 0
+    for table in of("AWS::DynamoDB::Table"):
+        keyed = [table, *table.get("GlobalSecondaryIndexes", [])]
+        for part in keyed:
+            if part.get("ContributorInsightsSpecification", {}).get("Enabled"):
+                insights += 2 if len(part["KeySchema"]) == 2 else 1
+    return FixedItems(
+        web_acls=len(of("AWS::WAFv2::WebACL")),
+        web_acl_rules=sum(len(acl.get("Rules", [])) for acl in of("AWS::WAFv2::WebACL")),
+        snapstart_memory_mb=[
+            f["MemorySize"] for f in of("AWS::Lambda::Function") if "SnapStart" in f
+        ],
+        kms_keys=len(of("AWS::KMS::Key")),
+        custom_metrics=custom_metric_series()
+        + (API_DETAILED_METRICS * len(of("AWS::ApiGateway::Method")) if detailed else 0),
+        alarm_metrics=sum(
+            len([m for m in a["Metrics"] if "MetricStat" in m]) if "Metrics" in a else 1
+            for a in of("AWS::CloudWatch::Alarm")
+        ),
+        dashboards=len(of("AWS::CloudWatch::Dashboard")),
+        contributor_insights_rules=insights,
+    )
+
+
+def fixed_section(stage: str, region: str) -> list[str]:
+    from atlas_codex import aws_cost
+
+    items = fixed_items(json.loads((SNAPSHOTS / f"{stage}.json").read_text()))
+    monthly = aws_cost.fixed_monthly(items, region)
+    what = {
+        "waf": f"{items.web_acls} web ACL, {items.web_acl_rules} rules",
+        "snapstart_cache": "snapshots cached: "
+        + (", ".join(f"{mb} MB" for mb in items.snapstart_memory_mb) or "none"),
+        "kms": f"{items.kms_keys} customer managed keys",
+        "custom_metrics": f"{items.custom_metrics} metrics (the application's and API "
+        "Gateway's detailed per-method ones)",
+        "alarms": f"{items.alarm_metrics} alarm metrics",
+        "dashboards": f"{items.dashboards} dashboard",
+        "contributor_insights": f"{items.contributor_insights_rules} rules",
+    }
+    return [
+        f"Fixed each month, from the synthesized {stage} stage "
+        f"(total ${float(sum(monthly.values())):,.2f}): "
+        + "; ".join(
+            f"{name.replace('_', ' ')} ${float(usd):,.2f} ({what[name]})"
+            for name, usd in monthly.items()
+            if usd
+        )
+        + ".",
+        "",
+    ]
+
+
 def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
     from atlas_codex import aws_cost, limits
     from atlas_codex.engine.crawler import DEFAULT_CONCURRENCY
@@ -687,12 +784,13 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
             "|---|---:|---:|---:|---:|",
         ]
         paths = [
-            ("one page per job (deterministic)", 1, False, 0, 1),
-            ("10 pages per job (deterministic)", 10, False, 0, 1),
-            ("crawl of 50 pages (deterministic)", 50, True, 0, DEFAULT_CONCURRENCY),
-            ("one page per job, one model call", 1, False, 1, 1),
+            ("one page per job (deterministic)", 1, False, 0, 1, 0),
+            ("10 pages per job (deterministic)", 10, False, 0, 1, 0),
+            ("crawl of 50 pages (deterministic)", 50, True, 0, DEFAULT_CONCURRENCY, 0),
+            ("one page per job, one model call", 1, False, 1, 1, 0),
+            ("one page per job, rendered in a browser", 1, False, 0, 1, 1),
         ]
-        for name, pages, crawl, calls, concurrency in paths:
+        for name, pages, crawl, calls, concurrency, renders in paths:
             quoted = aws_cost.quote(
                 basis,
                 page_count=pages,
@@ -702,6 +800,8 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
                 page_timeout_s=page_timeout,
                 model_timeout_s=MAX_CALL_S,
                 concurrency=concurrency,
+                renders=renders * pages,
+                worst_renders=renders * pages,
                 profile=profile,
             )
             per = 1000 / pages
@@ -709,7 +809,9 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
                 aws_cost.job_pieces(profile, page_count=pages, crawl=crawl, model_calls=calls),
                 basis,
                 worker_wait_s=pages * aws_cost.PAGE_FETCH_WAIT_S / concurrency
-                + calls * aws_cost.MODEL_CALL_WAIT_S,
+                + calls * aws_cost.MODEL_CALL_WAIT_S
+                + renders * pages * aws_cost.RENDER_S,
+                renders=renders * pages,
             )
             lines.append(
                 f"| {name} | {quoted.low_usd * per:.4f} | {quoted.expected_usd * per:.4f} "
@@ -726,6 +828,7 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
             + ", ".join(f"{k} ${float(v) * 1000:.4f}" for k, v in one.by_service.items())
             + ".",
             "",
+            *fixed_section(stage, basis.region),
         ]
     lines += [
         "## Model cost per 1,000 pages",
@@ -754,10 +857,16 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
         "|---|---|---:|",
         *[f"| {p.service} | {p.plan} | {p.usd_per_1000_pages:.2f} |" for p in table.peers.prices],
         "",
-        "Not counted above: the fixed monthly cost of a stage (alarms, dashboard, the health "
-        "monitor's runs every 5 minutes, Secrets Manager, the event source mappings' polling "
-        "of an empty queue), data transfer of results to clients, and webhooks (one more "
-        "invocation and SQS message each).",
+        "Per request, each stage's rows count what its template turns on: X-Ray traces "
+        f"(active tracing everywhere; {aws_cost.XRAY_SAMPLED_SHARE:.0%} of invocations "
+        "sampled), WAF requests (staging, prod), SnapStart restores of the api function "
+        f"(assumed one per {1 / aws_cost.SNAPSTART_RESTORES_PER_INVOCATION:,.0f} invocations), "
+        "point-in-time recovery on the job's stored bytes (prod), and the render function "
+        f"(x86-64, {aws_cost.RENDER_S:g} s per render expected, its timeout at worst). "
+        "Not counted: the health monitor's runs every 5 minutes, Secrets Manager, AWS Budgets "
+        "beyond the two free ones, the event source mappings' polling of an empty queue, data "
+        "transfer of results to clients, and webhooks (one more invocation and SQS message "
+        "each).",
         "",
     ]
     return "\n".join(lines)

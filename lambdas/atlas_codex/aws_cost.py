@@ -18,6 +18,7 @@ network): they are the stated assumptions below, and docs/COST.md prints them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -38,6 +39,15 @@ PAGE_FETCH_WAIT_S: Final = 0.5
 """Assumed wall time of fetching one page from the internet (DNS, TLS, first byte, body)."""
 MODEL_CALL_WAIT_S: Final = 4.0
 """Assumed wall time of one model call (a few hundred output tokens; reasoning models more)."""
+XRAY_SAMPLED_SHARE: Final = 0.05
+"""Share of invocations X-Ray records a trace of: the default sampling rule (the first request
+each second, then 5%), at volume; the tracing stages record every traced function's share."""
+SNAPSTART_RESTORES_PER_INVOCATION: Final = 0.01
+"""Assumed: one SnapStart restore per 100 api invocations (a restored environment serves
+requests until Lambda recycles it; a steady load restores rarely, bursts more)."""
+RENDER_S: Final = 3.0
+"""Assumed wall time of one render in the render function (a page and its scripts, then
+network idle); docs/PERFORMANCE.md's render benchmark measures it on this machine."""
 PLATFORM_LOG_BYTES: Final = 350
 """Lambda's own log lines per invocation (START, END and REPORT, ~350 bytes together)."""
 GB: Final = 1024**3
@@ -66,6 +76,27 @@ class RegionPrices(_Model):
     logs_ingest_gb: Decimal
     logs_gb_month: Decimal
     transfer_out_gb: Decimal
+    waf_request: Decimal
+    waf_web_acl_month: Decimal
+    waf_rule_month: Decimal
+    """Each rule or managed rule group of a web ACL."""
+    xray_trace: Decimal
+    """One trace recorded."""
+    snapstart_cache_gb_s: Decimal
+    """A published version's snapshot, per GB of the function's memory, per second cached."""
+    snapstart_restore_gb: Decimal
+    """One restore of a snapshot, per GB of the function's memory."""
+    dynamodb_pitr_gb_month: Decimal
+    """Continuous backups (point-in-time recovery), per GB of table size."""
+    kms_key_month: Decimal
+    kms_request: Decimal
+    metric_month: Decimal
+    """A custom metric (one name and dimension set), including API Gateway's detailed ones."""
+    alarm_month: Decimal
+    """A standard-resolution metric alarm (a metric-math alarm counts its metrics)."""
+    dashboard_month: Decimal
+    contributor_insights_rule_month: Decimal
+    """One Contributor Insights rule (two per table or index with a sort key, one without)."""
 
 
 class PeerPrice(_Model):
@@ -158,6 +189,15 @@ class CostBasis(_Model):
     job_ttl_days: Annotated[int, Field(ge=1)]
     pages_expiry_days: Annotated[int, Field(ge=1)]
     log_retention_days: Annotated[int, Field(ge=1)]
+    waf: bool = False
+    """A web ACL filters the REST API (priced per request)."""
+    tracing: bool = False
+    """X-Ray active tracing on the functions and the REST stage."""
+    point_in_time_recovery: bool = False
+    snapstart: bool = False
+    """The api function restores from a snapshot (priced per restore)."""
+    render_memory_mb: Annotated[int, Field(ge=128, le=10240)] = 2048
+    render_timeout_s: Annotated[int, Field(ge=1, le=900)] = 30
 
 
 class UsdRange(_Model):
@@ -202,20 +242,27 @@ def bill(
     worker_wait_s: float = 0.0,
     run_s: float | None = None,
     run_on: FunctionName = "worker",
+    renders: float = 0.0,
+    render_s: float = RENDER_S,
     prices: RegionPrices | None = None,
 ) -> Bill:
     """The cost of ``count`` x each measured piece of work, plus ``worker_wait_s`` seconds of
     the worker waiting (pages, models). With ``run_s`` (a job that ran: its measured wall
     time on the function ``run_on``) the extraction's duration is that figure instead of the
-    worker's estimate."""
+    worker's estimate. ``renders`` pages rendered in the render function, ``render_s`` each.
+    The stage's per-request extras (WAF, X-Ray, SnapStart restores, point-in-time recovery)
+    are counted when its basis has them; fixed monthly items are :func:`fixed_monthly`'s."""
     prices = prices or price_table().of(basis.region)
     seconds: dict[FunctionName, Decimal] = {"api": Decimal(0), "worker": Decimal(0)}
     invocations = Decimal(0)
+    api_invocations = Decimal(0)
     totals: dict[str, Decimal] = {}
     for piece, count in measured:
         k = Decimal(str(count))
         for segment in piece.segments:
             invocations += Decimal(str(segment.invocations)) * k
+            if segment.function == "api":
+                api_invocations += Decimal(str(segment.invocations)) * k
             scaled = _scaled(segment, basis.memory_mb[segment.function])
             seconds[segment.function] += Decimal(str(scaled)) * k
         for name, value in piece.requests.model_dump().items():
@@ -245,7 +292,62 @@ def bill(
         "cloudwatch_logs": log_gb * prices.logs_ingest_gb
         + log_gb * prices.logs_gb_month * months["logs"],
     }
+    rendered = Decimal(str(renders))
+    if rendered:
+        render_gb_s = rendered * Decimal(str(render_s)) * Decimal(basis.render_memory_mb) / 1024
+        # the browser has no arm64 build: the render function is x86-64
+        by_service["render"] = (
+            render_gb_s * prices.lambda_gb_s["x86_64"] + rendered * prices.lambda_request
+        )
+    if basis.waf:
+        by_service["waf"] = totals["api_requests"] * prices.waf_request
+    if basis.tracing:
+        traced = invocations + rendered
+        by_service["xray"] = traced * Decimal(str(XRAY_SAMPLED_SHARE)) * prices.xray_trace
+    if basis.point_in_time_recovery:
+        by_service["dynamodb"] += (
+            totals["dynamodb_bytes"] / GB * prices.dynamodb_pitr_gb_month * months["dynamodb"]
+        )
+    if basis.snapstart:
+        restores = api_invocations * Decimal(str(SNAPSTART_RESTORES_PER_INVOCATION))
+        api_gb = Decimal(basis.memory_mb["api"]) / 1024
+        by_service["snapstart"] = restores * api_gb * prices.snapstart_restore_gb
     return Bill(by_service=by_service)
+
+
+class FixedItems(_Model):
+    """What a stage pays each month whatever its volume, counted from its template."""
+
+    web_acls: int = 0
+    web_acl_rules: int = 0
+    snapstart_memory_mb: list[int] = []
+    """Memory of each function with SnapStart on (one published version cached each)."""
+    kms_keys: int = 0
+    custom_metrics: int = 0
+    alarm_metrics: int = 0
+    """Metrics the stage's alarms evaluate (a metric-math alarm: each of its metrics)."""
+    dashboards: int = 0
+    contributor_insights_rules: int = 0
+
+
+SECONDS_PER_MONTH: Final = DAYS_PER_MONTH * 86_400
+
+
+def fixed_monthly(items: FixedItems, region: str) -> dict[str, Decimal]:
+    """The stage's fixed monthly cost, by item, in USD."""
+    prices = price_table().of(region)
+    cached_gb = sum((Decimal(mb) / 1024 for mb in items.snapstart_memory_mb), Decimal(0))
+    return {
+        "waf": items.web_acls * prices.waf_web_acl_month
+        + items.web_acl_rules * prices.waf_rule_month,
+        "snapstart_cache": cached_gb * SECONDS_PER_MONTH * prices.snapstart_cache_gb_s,
+        "kms": items.kms_keys * prices.kms_key_month,
+        "custom_metrics": items.custom_metrics * prices.metric_month,
+        "alarms": items.alarm_metrics * prices.alarm_month,
+        "dashboards": items.dashboards * prices.dashboard_month,
+        "contributor_insights": items.contributor_insights_rules
+        * prices.contributor_insights_rule_month,
+    }
 
 
 def job_pieces(
@@ -266,27 +368,45 @@ def quote(
     page_timeout_s: float,
     model_timeout_s: float,
     concurrency: int = 1,
+    renders: float = 0.0,
+    worst_renders: float = 0.0,
     profile: UseProfile | None = None,
 ) -> UsdRange:
     """A job's AWS cost before it runs: low, expected and high (see :class:`UsdRange`).
-    ``concurrency``: pages fetched at once (a crawl's), which divides the page waits."""
+    ``concurrency``: pages fetched at once (a crawl's), which divides the page waits;
+    ``renders``/``worst_renders``: pages expected to be, and that may be, rendered."""
     profile = profile or use_profile()
     waits = max(concurrency, 1)
     low = bill(
-        job_pieces(profile, page_count=page_count, crawl=crawl, model_calls=model_calls), basis
+        job_pieces(profile, page_count=page_count, crawl=crawl, model_calls=model_calls),
+        basis,
+        renders=renders,
     )
     expected = bill(
         job_pieces(profile, page_count=page_count, crawl=crawl, model_calls=model_calls),
         basis,
-        worker_wait_s=page_count * PAGE_FETCH_WAIT_S / waits + model_calls * MODEL_CALL_WAIT_S,
+        worker_wait_s=page_count * PAGE_FETCH_WAIT_S / waits
+        + model_calls * MODEL_CALL_WAIT_S
+        + renders * RENDER_S,
+        renders=renders,
     )
     worst_pieces = job_pieces(
         profile, page_count=page_count, crawl=crawl, model_calls=worst_model_calls
     )
-    worst_wait = page_count * page_timeout_s / waits + worst_model_calls * model_timeout_s
+    worst_wait = (
+        page_count * page_timeout_s / waits
+        + worst_model_calls * model_timeout_s
+        + worst_renders * basis.render_timeout_s
+    )
     # Billed whichever invocations it is split over (a long job continues in others); the
     # queue may run it up to max_receives times.
-    worst = bill(worst_pieces, basis, worker_wait_s=worst_wait)
+    worst = bill(
+        worst_pieces,
+        basis,
+        worker_wait_s=worst_wait,
+        renders=worst_renders,
+        render_s=basis.render_timeout_s,
+    )
     return UsdRange(
         low_usd=float(low.total),
         expected_usd=float(expected.total),
@@ -302,10 +422,14 @@ def measured(
     model_calls: int,
     run_s: float,
     run_on: FunctionName = "worker",
+    render_ms: Sequence[int] = (),
     profile: UseProfile | None = None,
 ) -> Decimal:
     """A finished job's AWS cost: its extraction's measured wall time on the function that
-    ran it, and the measured use of the rest (requests, storage, logs, the API's share)."""
+    ran it, its renders' measured times, and the measured use of the rest (requests,
+    storage, logs, the API's share)."""
     profile = profile or use_profile()
     pieces = job_pieces(profile, page_count=page_count, crawl=crawl, model_calls=model_calls)
-    return bill(pieces, basis, run_s=run_s, run_on=run_on).total
+    renders = len(render_ms)
+    mean_s = sum(render_ms) / 1000 / renders if renders else RENDER_S
+    return bill(pieces, basis, run_s=run_s, run_on=run_on, renders=renders, render_s=mean_s).total

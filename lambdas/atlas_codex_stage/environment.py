@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from atlas_codex.aws_cost import CostBasis
 from atlas_codex.config import EnvVar
 from atlas_codex.naming import QueueResource, TableResource
-from atlas_codex_stage.settings import LAMBDA_ARCHITECTURE, StageSettings
+from atlas_codex_stage.settings import LAMBDA_ARCHITECTURE, TRACING, StageSettings
 
 
 def function_environment(
@@ -58,4 +58,10 @@ def cost_basis(settings: StageSettings) -> CostBasis:
         job_ttl_days=settings.data.job_ttl_days,
         pages_expiry_days=settings.data.artifact_expiry_days,
         log_retention_days=settings.log_retention_days,
+        waf=settings.api.waf_enabled,
+        tracing=TRACING,
+        point_in_time_recovery=settings.data.point_in_time_recovery,
+        snapstart=settings.api.snapstart,
+        render_memory_mb=settings.functions.render.memory_mb,
+        render_timeout_s=settings.functions.render.timeout_s,
     )

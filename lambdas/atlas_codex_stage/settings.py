@@ -58,6 +58,9 @@ LAMBDA_ARCHITECTURE: Final = "arm64"
 DEFAULT_ACCOUNT_CONCURRENCY: Final = 1000
 """AWS Lambda's default concurrent-executions quota per account and region."""
 UNRESERVED_CONCURRENCY: Final = 100
+TRACING: Final = True
+"""X-Ray active tracing on every function and the REST stage, in every stage (the cost model
+prices the traces it records)."""
 API_GATEWAY_ACCOUNT_RPS: Final = 10_000
 """API Gateway: requests per second per account and region, across all APIs (adjustable)."""
 API_GATEWAY_ACCOUNT_BURST: Final = 5_000

@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from atlas_codex import naming
-from atlas_codex_stage.settings import StageSettings
+from atlas_codex_stage.settings import TRACING, StageSettings
 from stacks import nag
 from stacks.constructs.log_group import stage_log_group
 from stacks.functions import FunctionSpec
@@ -96,7 +96,7 @@ class ServiceFunction(Construct):
             # restore) reach the log group; the runbook reads them.
             system_log_level_v2=lambda_.SystemLogLevel.INFO,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if TRACING else lambda_.Tracing.DISABLED,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
             environment={
                 **environment,

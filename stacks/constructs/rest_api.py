@@ -19,7 +19,7 @@ from constructs import Construct
 
 from atlas_codex import naming
 from atlas_codex.routes import CORRELATION_HEADER, REQUEST_HEADERS, ROUTES
-from atlas_codex_stage.settings import StageSettings
+from atlas_codex_stage.settings import TRACING, StageSettings
 from stacks import nag
 from stacks.constructs.log_group import stage_log_group
 
@@ -140,7 +140,7 @@ class ServiceRestApi(Construct):
                 access_log_format=ACCESS_LOG_FORMAT,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 metrics_enabled=True,
-                tracing_enabled=True,
+                tracing_enabled=TRACING,
                 # every client together, per method; one client's share is its usage plan
                 throttling_rate_limit=settings.api.stage_rate_limit_rps,
                 throttling_burst_limit=settings.api.stage_burst_limit,

@@ -166,3 +166,101 @@ def test_the_measured_profile_ships_with_the_code() -> None:
     measured = aws_cost.use_profile()
     assert measured.page.segments
     assert measured.job.requests.dynamodb_write_units > 0
+
+
+def test_what_prod_turns_on_is_priced_per_request() -> None:
+    """WAF per API request, X-Ray per sampled trace, SnapStart per restore and
+    point-in-time recovery per stored byte, each only where the stage turns it on."""
+    prices = aws_cost.price_table().of("us-east-1")
+    work = piece(api_cpu=0.01, api_requests=1000, dynamodb_bytes=aws_cost.GB)
+    plain = aws_cost.bill([(work, 1)], basis())
+    assert not {"waf", "xray", "snapstart", "render"} & set(plain.by_service)
+    prod = aws_cost.bill(
+        [(work, 1)],
+        basis(waf=True, tracing=True, point_in_time_recovery=True, snapstart=True),
+    )
+    assert prod.by_service["waf"] == 1000 * prices.waf_request
+    assert prod.by_service["xray"] == Decimal(str(aws_cost.XRAY_SAMPLED_SHARE)) * prices.xray_trace
+    restores = Decimal(str(aws_cost.SNAPSTART_RESTORES_PER_INVOCATION))
+    assert prod.by_service["snapstart"] == restores * Decimal("0.5") * prices.snapstart_restore_gb
+    pitr = prod.by_service["dynamodb"] - plain.by_service["dynamodb"]
+    assert pitr == prices.dynamodb_pitr_gb_month * Decimal(30) / aws_cost.DAYS_PER_MONTH
+    assert prod.total > plain.total
+
+
+def test_a_rendered_page_pays_the_render_function_at_x86_prices() -> None:
+    prices = aws_cost.price_table().of("us-east-1")
+    rendered = aws_cost.bill([(piece(), 1)], basis(), renders=2, render_s=4.0)
+    gb_s = Decimal(2) * Decimal("4.0") * Decimal(2048) / 1024
+    expected = gb_s * prices.lambda_gb_s["x86_64"] + 2 * prices.lambda_request
+    assert rendered.by_service["render"] == expected
+    always = aws_cost.quote(
+        basis(),
+        page_count=1,
+        crawl=False,
+        model_calls=0,
+        worst_model_calls=0,
+        page_timeout_s=20,
+        model_timeout_s=120,
+        renders=1,
+        worst_renders=1,
+        profile=profile(),
+    )
+    never = aws_cost.quote(
+        basis(),
+        page_count=1,
+        crawl=False,
+        model_calls=0,
+        worst_model_calls=0,
+        page_timeout_s=20,
+        model_timeout_s=120,
+        profile=profile(),
+    )
+    assert always.expected_usd > never.expected_usd
+    assert always.high_usd > never.high_usd
+    measured = aws_cost.measured(
+        basis(),
+        page_count=1,
+        crawl=False,
+        model_calls=0,
+        run_s=1.0,
+        render_ms=[2500],
+        profile=profile(),
+    )
+    unrendered = aws_cost.measured(
+        basis(), page_count=1, crawl=False, model_calls=0, run_s=1.0, profile=profile()
+    )
+    assert measured > unrendered
+
+
+def test_prod_s_cost_basis_says_what_its_template_turns_on() -> None:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    for stage in ("dev", "prod"):
+        settings = load_stage_settings(stage, context[DEFAULTS_KEY], context[STAGES_KEY])
+        made = cost_basis(settings)
+        assert made.waf == settings.api.waf_enabled
+        assert made.snapstart == settings.api.snapstart
+        assert made.point_in_time_recovery == settings.data.point_in_time_recovery
+        assert made.render_memory_mb == settings.functions.render.memory_mb
+        assert made.tracing
+    prod = cost_basis(load_stage_settings("prod", context[DEFAULTS_KEY], context[STAGES_KEY]))
+    assert (prod.waf, prod.snapstart) == (True, True)
+
+
+def test_fixed_monthly_items_are_counted_from_the_synthesized_stage() -> None:
+    from bench.aws_use import SNAPSHOTS, fixed_items
+
+    prod = fixed_items(json.loads((SNAPSHOTS / "prod.json").read_text()))
+    dev = fixed_items(json.loads((SNAPSHOTS / "dev.json").read_text()))
+    assert (prod.web_acls, dev.web_acls) == (1, 0)
+    assert prod.web_acl_rules >= 1
+    assert prod.snapstart_memory_mb
+    assert not dev.snapstart_memory_mb
+    assert prod.alarm_metrics > 20
+    assert prod.dashboards == 1
+    assert prod.contributor_insights_rules > 0
+    assert dev.contributor_insights_rules == 0
+    monthly = aws_cost.fixed_monthly(prod, "eu-west-1")
+    prices = aws_cost.price_table().of("eu-west-1")
+    assert monthly["waf"] == prices.waf_web_acl_month + prod.web_acl_rules * prices.waf_rule_month
+    assert monthly["alarms"] == prod.alarm_metrics * prices.alarm_month

@@ -270,6 +270,9 @@ class JobService:
                 page_timeout_s=FetchLimits().total_timeout_s,
                 model_timeout_s=MAX_CALL_S,
                 concurrency=CRAWL_CONCURRENCY if request.crawl is not None else 1,
+                # "auto" renders only a page that needs it: none expected, every one at worst
+                renders=quote.pages.expected if request.render == "always" else 0,
+                worst_renders=0 if request.render == "never" else quote.pages.expected,
             )
         except aws_cost.UnknownRegion as exc:
             return quote.model_copy(update={"notes": [*quote.notes, f"aws_usd: {exc}"]})
@@ -283,6 +286,9 @@ class JobService:
             return None
         calls = sum(1 for a in (outcome.attempts if outcome else []) if a.model is not None)
         pages = len(outcome.pages) if outcome and outcome.pages else len(job.request.urls)
+        renders = [
+            p.rendered.ms for p in (outcome.pages if outcome else []) if p.rendered is not None
+        ]
         try:
             return float(
                 aws_cost.measured(
@@ -292,6 +298,7 @@ class JobService:
                     model_calls=calls,
                     run_s=run_s,
                     run_on=run_on,
+                    render_ms=renders,
                 )
             )
         except aws_cost.UnknownRegion:
