@@ -735,6 +735,22 @@ def fixed_section(stage: str, region: str) -> list[str]:
     ]
 
 
+def _batch_counting(table: Any) -> str:
+    """What counting a batch's children adds (bench/capacity.py sizes the counter item)."""
+    from atlas_codex import limits
+    from bench.capacity import counter_item_bytes
+
+    most = limits.MAX_URLS_PER_JOB
+    units = math.ceil(counter_item_bytes(most) / 1024)
+    per_1000 = float(units * table.of("eu-west-1").dynamodb_write_unit * 1000)
+    return (
+        f"A batch adds one count per child on its counter item: at most {units} write units "
+        f"(a {most:,}-URL batch's), ${per_1000:.4f} per 1,000 children in eu-west-1, plus one "
+        "write of the batch's record when it closes (counting on the record itself took "
+        "about 91 write units a child, $0.064 per 1,000)."
+    )
+
+
 def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
     from atlas_codex import aws_cost, limits
     from atlas_codex.engine.crawler import DEFAULT_CONCURRENCY
@@ -856,6 +872,8 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
         "| service | plan | USD / 1,000 pages |",
         "|---|---|---:|",
         *[f"| {p.service} | {p.plan} | {p.usd_per_1000_pages:.2f} |" for p in table.peers.prices],
+        "",
+        _batch_counting(table),
         "",
         "Per request, each stage's rows count what its template turns on: X-Ray traces "
         f"(active tracing everywhere; {aws_cost.XRAY_SAMPLED_SHARE:.0%} of invocations "
