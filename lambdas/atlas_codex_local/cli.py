@@ -221,7 +221,9 @@ def _extract(args: argparse.Namespace) -> int:
         return 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every ``atlas-codex`` command and its arguments (the runbook's commands are checked
+    against it)."""
     parser = argparse.ArgumentParser(
         prog="atlas-codex", description="Atlas Codex: web data extraction."
     )
@@ -358,8 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     ops.register(sub)
     migrate.register(sub)
     validate.register(sub)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     command = f"atlas-codex {args.command}"
     try:
         return int(args.run(args))
