@@ -11,7 +11,6 @@ import re
 import shlex
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -106,8 +105,18 @@ def world(
         name="atlas-codex-usage-plan-local"
     )
     code = main(
-        ["ops", "keys", "create", "--owner", "o-1", "--name", "rb", "--json"]
-        + ["--endpoint-url", moto_endpoint]
+        [
+            "ops",
+            "keys",
+            "create",
+            "--owner",
+            "o-1",
+            "--name",
+            "rb",
+            "--json",
+            "--endpoint-url",
+            moto_endpoint,
+        ]
     )
     assert code == 0
     db = aws.dynamodb(moto_endpoint)
