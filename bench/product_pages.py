@@ -18,7 +18,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from atlas_codex.engine.model_view import View
 
 from bench.data import BENCHDATA
 
@@ -42,6 +45,12 @@ _NUMBER = re.compile(
 
 def product_view(html: str, url: str) -> str:
     """What a model reads of a product page for the product schema (the model view)."""
+    return product_read(html, url).markdown
+
+
+def product_read(html: str, url: str) -> View:
+    """The model view of a product page with its sizes (``markdown``, ``tokens``,
+    ``full_page_tokens``: what a wider reading would send)."""
     from selectolax.lexbor import LexborHTMLParser
 
     from atlas_codex.engine import model_view
@@ -49,7 +58,7 @@ def product_view(html: str, url: str) -> str:
 
     tree = LexborHTMLParser(html)
     focus = model_view.focus(PRODUCT_SCHEMA, None)
-    return model_view.view(tree, url, focus, main=main_markdown(html, url, tree)).markdown
+    return model_view.view(tree, url, focus, main=main_markdown(html, url, tree))
 
 
 def numbers(text: str) -> set[float]:

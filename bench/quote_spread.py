@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import BENCHDATA
-from bench.product_pages import PRODUCT_SCHEMA, product_view
+from bench.product_pages import PRODUCT_SCHEMA, product_read
 from bench.token_counts import RECORDED, kind_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,16 +72,17 @@ def spreads() -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"bounded": [], "every worst case": []}
     for key, raw in product_pages().items():
         url = f"https://shop.example/p/{key}"
-        markdown = product_view(raw.decode("utf-8", "replace"), url)
+        read = product_read(raw.decode("utf-8", "replace"), url)
         for name, bounded in (("bounded", True), ("every worst case", False)):
             page = models.quote(
                 url=url,
-                markdown=markdown,
+                markdown=read.markdown,
                 schema=PRODUCT_SCHEMA,
                 instruction=None,
                 page_count=1,
                 escalations=MAX_ESCALATIONS,
                 bounded=bounded,
+                full_page_tokens=read.full_page_tokens,
             )
             out[name].append(float(page.high / page.expected) if page.expected else 0.0)
     return out
@@ -114,8 +115,6 @@ def _pct(values: list[float], share: float) -> float:
 def run() -> str:
     if not (BENCHDATA / "product-pages").exists() or not RECORDED.exists():
         return "## Quote spread\n\nSkipped: the benchdata folders are not on this machine."
-    from atlas_codex.llm.extraction import QUOTE_SPREAD
-
     by = spreads()
     lines = [
         "## Quote spread (one-page schema jobs, product pages)",
@@ -134,12 +133,15 @@ def run() -> str:
     total, over = caps()
     lines += [
         "",
-        f"*Bounded* is what a job without `max_cost_usd` is held to: at most {QUOTE_SPREAD}x the "
-        "expected cost, and never less than the first call's own worst case; a stronger tier or a second reading that would cross it is not "
-        "tried, and the record says so (`spend_bound_reached`). Only a stand-in for models "
-        "that could not answer (nothing billed yet) may go past it, with a warning. *Every "
-        "worst case* sums each model of the chain and two escalations, each answering up "
-        "to its cap: what a job with a `max_cost_usd` may spend up to that ceiling.",
+        "*Bounded* is what a job without `max_cost_usd` is held to: the path a page may "
+        "actually take, each call at its output cap: the first model, one fallback after a "
+        "billed failure (a refusal, bad JSON, a cut answer), one wider reading of the full "
+        "page at the same tier, and one escalation (none for a field the full page does not "
+        "give). A call that would cross it is not sent, and the record says so "
+        "(`spend_bound_reached`). It replaced a flat 5x of the expected cost, under which a "
+        "billed failure of the first model left no room for its fallback. *Every worst case* "
+        "sums each model of the chain and two escalations, each answering up to its cap: "
+        "what a job with a `max_cost_usd` may spend up to that ceiling.",
         "",
         f"Output caps: an answer's cap is 4x its expected size, within [512, 4,096] tokens, "
         f"plus a reasoning model's thinking allowance (768 tokens at low effort, 2,048 at "

@@ -22,12 +22,13 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def test_every_property_is_required_optional_ones_nullable_and_objects_closed() -> None:
+def test_every_property_is_required_and_nullable_and_objects_closed() -> None:
     strict = to_strict(SCHEMA)
     assert strict is not None
     assert strict["required"] == ["name", "price", "tags", "seller"]
     assert strict["additionalProperties"] is False
-    assert strict["properties"]["name"]["type"] == "string"  # required: not nullable
+    # required, and still nullable: "not on the page" is an answer, never a push to invent
+    assert strict["properties"]["name"]["type"] == ["string", "null"]
     assert strict["properties"]["price"]["type"] == ["number", "null"]
     assert strict["properties"]["seller"]["additionalProperties"] is False
     assert strict["properties"]["seller"]["properties"]["city"]["type"] == ["string", "null"]
@@ -76,3 +77,18 @@ def test_an_answer_that_fits_the_strict_schema_fits_it_after_the_mapping() -> No
     assert strict is not None
     answer: dict[str, Any] = {"name": "Lamp", "price": None, "tags": [], "seller": {"city": None}}
     assert violation(strict, answer) is None
+
+
+def test_a_property_whose_schema_forbids_null_keeps_its_type() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "sku": {"type": "string", "not": {"type": "null"}},
+            "name": {"type": "string"},
+        },
+        "required": ["sku", "name"],
+    }
+    strict = to_strict(schema)
+    assert strict is not None
+    assert strict["properties"]["sku"]["type"] == "string"
+    assert strict["properties"]["name"]["type"] == ["string", "null"]

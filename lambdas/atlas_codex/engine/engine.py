@@ -618,6 +618,7 @@ class Engine:
             # What the quotes are checked against, normalised once for every answer.
             texts=evidence.haystack([read.markdown, page.page.text]),
             page_count=len(request.urls) if request.crawl is None else request.crawl.max_pages,
+            full_page_tokens=read.full_page_tokens,
         )
         try:
             self._hold_to_the_quote(run, gate)
@@ -655,6 +656,7 @@ class Engine:
                 page_count=gate.page_count,
                 escalations=MAX_ESCALATIONS,
                 start=request.model_tier,
+                full_page_tokens=gate.full_page_tokens,
             ).high
         )
 
@@ -773,6 +775,14 @@ class Engine:
         for _ in range(MAX_ESCALATIONS):
             if not gate.found.problems:
                 return
+            absent = _absent_from_the_page(gate)
+            if absent:
+                run.spend.decisions.append(
+                    "quality gate: no escalation: the full page does not give "
+                    + ", ".join(absent)
+                    + " (read whole already; a stronger model reads the same text)"
+                )
+                return
             try:
                 better = self._ask_again(run, gate, gate.markdown, above=gate.answer.tier)
             except NoStrongerTier:
@@ -804,6 +814,8 @@ class _Gate:
     texts: str
     """What the answers' quotes are checked against."""
     page_count: int
+    full_page_tokens: int | None = None
+    """The whole page's size: what a wider reading sends (the spend bound counts it)."""
     answer: ModelAnswer | None = None
     found: Extraction | None = None
     widened: bool = False
@@ -854,6 +866,19 @@ def _acceptable(url: str) -> bool:
 def _score(problems: list[str]) -> int:
     """Lower is better: an empty answer is worse than any number of lesser problems."""
     return (100 if quality.gave_nothing(problems) else 0) + len(problems)
+
+
+def _absent_from_the_page(gate: _Gate) -> list[str]:
+    """The required fields the page does not give, when that is all that is wrong: the gate
+    read the whole page already and the answer's only problems are those fields."""
+    assert gate.found is not None
+    if not gate.widened:
+        return []
+    prefix = f"{quality.MISSING_REQUIRED}: "
+    problems = gate.found.problems
+    if not problems or not all(p.startswith(prefix) for p in problems):
+        return []
+    return [p.removeprefix(prefix) for p in problems]
 
 
 def _judged_answer(answer: ModelAnswer, texts: str) -> Extraction:

@@ -77,10 +77,10 @@ def quote(
 
 def _sample(
     fetcher: PageSource, request: JobRequest, deadline: float
-) -> tuple[list[tuple[str, str]], list[str]]:
-    """The job's first pages as a model would read them ``(url, markdown)``, and why
-    each page that could not be read was not."""
-    fetched: list[tuple[str, str]] = []
+) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """The job's first pages as a model would read them ``(url, markdown, the whole page's
+    tokens)``, and why each page that could not be read was not."""
+    fetched: list[tuple[str, str, int]] = []
     failed: list[str] = []
     for url in request.urls[:QUOTE_MAX_FETCH]:
         if time.monotonic() > deadline:
@@ -101,7 +101,7 @@ def _sample(
             model_view.focus(request.json_schema, request.instruction),
             main=main_markdown(page.text, page.url, tree),
         )
-        fetched.append((page.url, read.markdown))
+        fetched.append((page.url, read.markdown, read.full_page_tokens))
     return fetched, failed
 
 
@@ -109,11 +109,10 @@ def _priced(
     models: ModelStrategies,
     quote: Quote,
     request: JobRequest,
-    fetched: list[tuple[str, str]],
+    fetched: list[tuple[str, str, int]],
     expected_pages: int,
 ) -> Quote:
     """The model calls' price from the sampled pages, scaled to every expected page."""
-    from atlas_codex.llm.extraction import QUOTE_SPREAD
     from atlas_codex.llm.router import RouterFailed
 
     notes = list(quote.notes)
@@ -123,7 +122,7 @@ def _priced(
     tiers: list[str] = []
     chosen_models: list[str] = []
     try:
-        for url, markdown in fetched:
+        for url, markdown, full_page_tokens in fetched:
             quoted = models.quote(
                 url=url,
                 markdown=markdown,
@@ -133,6 +132,7 @@ def _priced(
                 escalations=MAX_ESCALATIONS,
                 start=request.model_tier,
                 bounded=request.max_cost_usd is None,
+                full_page_tokens=full_page_tokens,
             )
             tiers.append(quoted.decision.tier)
             chosen_models.append(quoted.calls[-1].model)
@@ -156,9 +156,10 @@ def _priced(
         notes.append(f"{len(fetched)} of {expected_pages} pages fetched; the rest are extrapolated")
     if request.max_cost_usd is None:
         notes.append(
-            f"the job is held to high_usd (at most {QUOTE_SPREAD}x the expected cost of "
-            "each page): a wider reading or a stronger tier that would cross it is not "
-            "tried; a max_cost_usd allows more"
+            "the job is held to high_usd: per page its first call, one fallback after a "
+            "billed failure, one wider reading of the full page and one escalation, each at "
+            f"its output cap ({float(top / expected) if expected else 0:.1f}x the expected "
+            "cost); a call past it is not sent; a max_cost_usd allows more"
         )
     elif top > Decimal(str(request.max_cost_usd)):
         top = Decimal(str(request.max_cost_usd))

@@ -44,7 +44,6 @@ def effort_for(tier: ModelTier) -> str:
 MAX_RANKED_LINKS: int = 60
 RANKING_MAX_OUTPUT: int = 300
 RANKING_DECISION = Decision("nano", ("link choice for navigation",))
-QUOTE_SPREAD: Decimal = Decimal(5)
 """Without a ``max_cost_usd``, a page's model calls may spend at most this many times their
 quoted expected cost (never less than the first call's own worst case, so that it can
 start): the quote's ``high_usd`` is that bound, and a wider reading or a stronger tier that
@@ -64,8 +63,9 @@ class Spend:
     ceiling: Decimal | None = None
     """The job's ``max_cost_usd``."""
     bound: Decimal | None = None
-    """Without a ceiling: what the job's pages were quoted at most (:data:`QUOTE_SPREAD`),
-    grown by :meth:`allow` as each page's model calls begin; None: no bound."""
+    """Without a ceiling: what the job's pages were quoted at most (each page's path: its
+    first call, one fallback, one wider reading, one escalation), grown by :meth:`allow` as
+    each page's model calls begin; None: no bound."""
 
     def allow(self, amount: Decimal) -> None:
         if self.bound is not None:
@@ -82,8 +82,8 @@ class Spend:
         if self.ceiling is not None:
             return "the job's max_cost_usd"
         return (
-            f"the job's spend bound ({QUOTE_SPREAD}x its expected cost, as quoted; "
-            "a max_cost_usd allows more)"
+            "the job's spend bound (its quote's high_usd: per page the first call, one "
+            "fallback, one wider reading and one escalation; a max_cost_usd allows more)"
         )
 
     def add(self, routed: Routed | RouterFailed) -> None:
@@ -120,8 +120,9 @@ class PageQuote:
     low: Decimal
     expected: Decimal
     high: Decimal
-    """Bounded (no ``max_cost_usd``): at most :data:`QUOTE_SPREAD` x ``expected``, at least
-    the first call's worst case; unbounded: every model of every call and escalation."""
+    """Bounded (no ``max_cost_usd``): the path the page may take, each call at its cap (the
+    first model, one fallback after a billed failure, one wider reading of the full page,
+    one escalation); unbounded: every model of every call and escalation."""
 
 
 class NoStrongerTier(RouterFailed):
@@ -344,11 +345,13 @@ class ModelStrategies:
         escalations: int,
         start: ModelTier | None = None,
         bounded: bool = True,
+        full_page_tokens: int | None = None,
     ) -> PageQuote:
         """What extracting this page will cost. Unbounded, the top covers every model of the
         chain of every call and ``escalations`` stronger tiers after the extraction call;
         ``bounded`` (a job without ``max_cost_usd``), the top is the spend bound the job is
-        held to (:data:`QUOTE_SPREAD`)."""
+        held to: the path the page may take (:class:`PageQuote`). ``full_page_tokens``: the
+        whole page's size, which a wider reading sends (None: no wider reading)."""
         decision = self.decide(markdown, schema, instruction, page_count, start=start)
         calls: list[tuple[Call, int]] = []
         if schema is None:
@@ -382,9 +385,52 @@ class ModelStrategies:
         expected = sum((q.expected_usd for q in quotes), Decimal(0))
         worst = sum((q.high_usd for q in quotes), Decimal(0))
         if bounded:
-            first = sum((q.first_worst_usd for q in quotes), Decimal(0))
-            worst = max(first, min(worst, QUOTE_SPREAD * expected))
+            worst = self._path_worst(
+                calls,
+                quotes,
+                decision,
+                markdown,
+                schema,
+                instruction,
+                page_count,
+                escalations=min(escalations, 1),
+                full_page_tokens=full_page_tokens,
+            )
         return PageQuote(decision, quotes, low, expected, max(worst, low))
+
+    def _path_worst(
+        self,
+        calls: list[tuple[Call, int]],
+        quotes: list[CallQuote],
+        decision: Decision,
+        markdown: str,
+        schema: dict[str, Any] | None,
+        instruction: str | None,
+        page_count: int,
+        *,
+        escalations: int,
+        full_page_tokens: int | None,
+    ) -> Decimal:
+        """The most the path a page may actually take can cost: each call's first model and
+        one fallback after a billed failure, each at its cap; for the extraction call, one
+        wider reading of the full page at the same tier and ``escalations`` stronger tiers
+        (their first model at its cap)."""
+        worst = sum((q.first_worst_usd + q.fallback_worst_usd for q in quotes), Decimal(0))
+        call, extra = calls[-1]
+        if full_page_tokens is not None:
+            more = full_page_tokens - tokens.count(markdown)
+            if more > 0:
+                wide = self.router.quote(call, decision, extra_input_tokens=extra + more)
+                worst += wide.first_worst_usd
+        tier = decision.tier
+        for _ in range(escalations):
+            try:
+                stronger = self.decide(markdown, schema, instruction, page_count, above=tier)
+            except NoStrongerTier:
+                break
+            tier = stronger.tier
+            worst += self.router.quote(call, stronger, extra_input_tokens=extra).first_worst_usd
+        return worst
 
     def rank_links(
         self,

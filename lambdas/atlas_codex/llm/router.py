@@ -287,6 +287,9 @@ class CallQuote:
     first_worst_usd: Decimal
     """The first model answering up to its output cap: what a job must be allowed to spend
     for this call to start at all."""
+    fallback_worst_usd: Decimal = Decimal(0)
+    """The chain's second model answering up to its cap: the fallback a billed failure of
+    the first (a refusal, bad JSON, a cut answer) is sent to."""
 
 
 class RouterFailed(Exception):
@@ -403,6 +406,7 @@ class Router:
         ``extra_input_tokens``: input not known yet (a schema the model will propose)."""
         models = chain(decision.tier, self.policy, self.catalog, self.today())
         first: tuple[str, int, Decimal, Decimal, Decimal] | None = None
+        fallback: Decimal | None = None
         high = Decimal(0)
         whole_prompt = (
             tokens.prompt_tokens(call.messages(None), call.schema, strict=call.strict)
@@ -420,10 +424,12 @@ class Router:
             if first is None:
                 low = cost_usd(entry, Usage(input_tokens=prompt, output_tokens=0))
                 first = (model, prompt, low, expected, worst)
+            elif fallback is None:
+                fallback = worst
         if first is None:
             raise RouterFailed("model_unavailable", "no model serves this tier", [])
         model, prompt, low, expected, first_worst = first
-        return CallQuote(model, prompt, low, expected, high, first_worst)
+        return CallQuote(model, prompt, low, expected, high, first_worst, fallback or Decimal(0))
 
     def run(self, call: Call, decision: Decision, *, deadline: float) -> Routed:
         """Send ``call`` down the tier's chain: the first model that answers serves. Each

@@ -6,8 +6,10 @@ neither add a property nor leave one out. It accepts a subset of JSON Schema: ev
 lists all its properties as required and forbids others, and some keywords are not
 supported. :func:`to_strict` rewrites a schema that way:
 
-- every property required; a property the client made optional becomes nullable (``null``
-  added to its type), so "not on the page" stays expressible;
+- every property required and nullable (``null`` added to its type), so "not on the page"
+  stays expressible: a property the client made required is not a licence to invent one
+  (a null there is then reported as a missing required field). A property whose schema
+  forbids null (``"not": {"type": "null"}``) keeps its type;
 - ``additionalProperties: false`` on every object;
 - keywords strict mode does not take (lengths, patterns, formats, bounds, defaults...) move
   into the property's description, where the model still reads them.
@@ -84,6 +86,11 @@ def to_strict(schema: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
 
 
+def forbids_null(schema: Any) -> bool:
+    """The client's schema rules a null out for this property (``"not": {"type": "null"}``)."""
+    return isinstance(schema, Mapping) and schema.get("not") == {"type": "null"}
+
+
 def _node(schema: Any, *, nullable: bool, depth: int) -> dict[str, Any]:
     if depth > MAX_DEPTH or not isinstance(schema, Mapping):
         raise NotStrict
@@ -101,9 +108,8 @@ def _node(schema: Any, *, nullable: bool, depth: int) -> dict[str, Any]:
         properties = out.get("properties")
         if not isinstance(properties, Mapping) or not properties:
             raise NotStrict  # a free-form object: strict mode needs its properties
-        required = set(out.get("required") or [])
         out["properties"] = {
-            name: _node(sub, nullable=name not in required, depth=depth + 1)
+            name: _node(sub, nullable=not forbids_null(sub), depth=depth + 1)
             for name, sub in properties.items()
         }
         out["required"] = list(properties)
