@@ -1120,3 +1120,73 @@ def test_a_spent_budget_refuses_a_model_only_job_at_submission_and_quotes_say_so
     )
     assert status == 202, created
     assert model.requests == []
+
+
+def _ld(product: dict[str, Any]) -> str:
+    data = json.dumps({"@context": "https://schema.org", "@type": "Product", **product})
+    return (
+        "<html><head><title>Desk lamp</title>"
+        f"<script type='application/ld+json'>{data}</script></head><body><main>"
+        "<h1>Desk lamp</h1><p class='price'>12.50 EUR</p>"
+        "<p>A brass desk lamp with a linen shade, for reading and work.</p></main></body></html>"
+    )
+
+
+def test_a_product_job_whose_page_data_answers_is_quoted_and_run_without_a_model(
+    world_for: Callable[..., World],
+) -> None:
+    page = _ld({"name": "Desk lamp", "offers": {"@type": "Offer", "price": "12.50"}})
+    world = world_for({"/lamp": page}, lamp_answer)
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    _, quote = world.call("POST", "/jobs/quote", body=body)
+    assert quote["model_calls"] == 0
+    assert quote["expected_usd"] == 0
+    assert any("product facts" in n for n in quote["notes"])
+    _, done = world.call("POST", "/extract", body=body)
+    assert done["job"]["status"] == "completed"
+    assert world.model.requests == []  # the run called none either
+    assert done["job"]["cost"]["actual_usd"] <= quote["high_usd"]
+
+
+def test_a_product_job_is_quoted_for_the_fields_its_page_data_lacks(
+    world_for: Callable[..., World],
+) -> None:
+    page = _ld({"name": "Desk lamp"})
+    world = world_for({"/lamp": page}, lamp_answer)
+    body = {"urls": ["http://127.0.0.1/lamp"], "json_schema": SCHEMA}
+    _, quote = world.call("POST", "/jobs/quote", body=body)
+    assert quote["model_calls"] >= 1
+    _, done = world.call("POST", "/extract", body=body)
+    job = done["job"]
+    assert len(world.model.requests) == 1
+    asked = world.model.requests[0]["response_format"]["json_schema"]["schema"]
+    assert "price" in json.dumps(asked)
+    assert quote["low_usd"] <= job["cost"]["actual_usd"] <= quote["high_usd"]
+    # the call quoted is the call sent: the rest of the schema, with what was read as context
+    assert job["cost"]["estimated_usd"] == pytest.approx(quote["expected_usd"], rel=0.05)
+
+
+def test_an_instruction_s_schema_is_proposed_on_the_cheapest_tier(
+    world_for: Callable[..., World], config: RuntimeConfig
+) -> None:
+    nano = first_model(config)
+
+    def answer(model: str, sent: dict[str, Any]) -> Any:
+        if sent["messages"][-1]["content"].startswith("Instruction: "):  # the proposal
+            return {"schema": SCHEMA}
+        return lamp_answer(model, sent)
+
+    world = world_for({"/lamp": LAMP}, answer)
+    body = {
+        "urls": ["http://127.0.0.1/lamp"],
+        "instruction": "the lamp's name and its price",
+        "model_tier": "mini",
+    }
+    _, quote = world.call("POST", "/jobs/quote", body=body)
+    assert quote["tier"] == "mini"
+    _, done = world.call("POST", "/extract", body=body)
+    assert done["job"]["status"] == "completed", done["job"]
+    models = world.model.models()
+    assert models[0] == nano  # the proposal, on the cheapest tier
+    assert models[1] == first_model(config, "mini")  # the extraction, on the job's tier
+    assert done["job"]["cost"]["actual_usd"] <= quote["high_usd"]

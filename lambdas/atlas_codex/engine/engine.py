@@ -45,6 +45,7 @@ from atlas_codex.engine.strategies import (
     STRATEGIES,
     Plan,
     StrategyFailed,
+    ask_for_the_rest,
     judged,
     plan,
 )
@@ -608,7 +609,7 @@ class Engine:
         assert page.page is not None
         request, whole = run.request, run.request.json_schema
         if known is not None and whole is not None:
-            request = _ask_for_the_rest(request, whole, known)
+            request = ask_for_the_rest(request, whole, known)
         job = model_view.focus(request.json_schema, request.instruction)
         read = model_view.view(page.parsed(), page.page.url, job, main=page.main_markdown())
         gate = _Gate(
@@ -819,25 +820,6 @@ class _Gate:
     answer: ModelAnswer | None = None
     found: Extraction | None = None
     widened: bool = False
-
-
-def _ask_for_the_rest(request: JobRequest, schema: Any, known: Extraction) -> JobRequest:
-    """The request a model gets when product facts were read already: the schema's missing
-    properties only, and the values found as context, marked as such."""
-    missing = [k for k, v in (known.data or {}).items() if v is None]
-    properties = schema.get("properties", {})
-    rest = {
-        **schema,
-        "properties": {k: properties[k] for k in missing if k in properties},
-        "required": [r for r in schema.get("required", []) if r in missing],
-    }
-    found = {k: v for k, v in (known.data or {}).items() if v is not None}
-    context = (
-        "Values already read from the page's own data (context only, not to extract again): "
-        + json.dumps(found, ensure_ascii=False)
-    )
-    instruction = f"{request.instruction}\n{context}" if request.instruction else context
-    return request.model_copy(update={"json_schema": rest, "instruction": instruction})
 
 
 def _merged(known: Extraction, answer: Extraction, schema: Any) -> Extraction:

@@ -6,16 +6,26 @@ is scaled to every page the job expects."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex.engine import model_view
+from atlas_codex.engine import model_view, quality
 from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.consensus import main_markdown
+from atlas_codex.engine.crawler import CrawledPage
+from atlas_codex.engine.direct import Extraction
 from atlas_codex.engine.fetch import FetchError, PageSource
-from atlas_codex.engine.strategies import MAX_ESCALATIONS, MODEL_STRATEGIES, plan
+from atlas_codex.engine.strategies import (
+    MAX_ESCALATIONS,
+    MODEL_STRATEGIES,
+    STRATEGIES,
+    StrategyFailed,
+    ask_for_the_rest,
+    plan,
+)
 from atlas_codex.extraction.contract import Quote, QuotedPages
 from atlas_codex.extraction.request import JobRequest, needs_model
 
@@ -40,7 +50,7 @@ def quote(
     pages when it runs."""
     chosen = plan(request, models_available=models_available)
     expected_pages = request.crawl.max_pages if request.crawl else len(request.urls)
-    fetched, failed = _sample(fetcher, request, deadline)
+    fetched, failed = _sample(fetcher, request, deadline, tuple(chosen.chain))
     model_chain = [s for s in chosen.chain if s in MODEL_STRATEGIES]
     notes = [chosen.reason]
     if renders and request.render != "never":
@@ -75,12 +85,27 @@ def quote(
     return _priced(models, quote, request, fetched, expected_pages)
 
 
+@dataclass(frozen=True)
+class Sampled:
+    """One of the job's first pages, as its run would meet it."""
+
+    url: str
+    asked: JobRequest | None
+    """What a model would be asked of it (after product facts: the rest of the schema);
+    None: the page's own data answers the whole schema, and no model is called."""
+    markdown: str = ""
+    """What the model would read."""
+    full_page_tokens: int = 0
+    """The whole page's size: what a wider reading would send."""
+
+
 def _sample(
-    fetcher: PageSource, request: JobRequest, deadline: float
-) -> tuple[list[tuple[str, str, int]], list[str]]:
-    """The job's first pages as a model would read them ``(url, markdown, the whole page's
-    tokens)``, and why each page that could not be read was not."""
-    fetched: list[tuple[str, str, int]] = []
+    fetcher: PageSource, request: JobRequest, deadline: float, chain: tuple[str, ...]
+) -> tuple[list[Sampled], list[str]]:
+    """The job's first pages as its run would meet them (product facts read first where the
+    chain starts with them; the model view of what is left), and why each page that could
+    not be read was not."""
+    fetched: list[Sampled] = []
     failed: list[str] = []
     for url in request.urls[:QUOTE_MAX_FETCH]:
         if time.monotonic() > deadline:
@@ -95,13 +120,26 @@ def _sample(
         if wall is not None:
             failed.append(f"{url}: {wall.code}")
             continue
+        asked = request
+        if chain and chain[0] == "structured-data" and request.json_schema is not None:
+            try:
+                facts: Extraction | None = STRATEGIES["structured-data"](
+                    request, CrawledPage(url=page.url, depth=0, page=page, tree=tree)
+                )
+            except StrategyFailed:  # no structured data: the model reads the whole schema
+                facts = None
+            if facts is not None and not quality.gave_nothing(facts.problems):
+                if not facts.missing:
+                    fetched.append(Sampled(page.url, None))
+                    continue
+                asked = ask_for_the_rest(request, request.json_schema, facts)
         read = model_view.view(
             tree,
             page.url,
-            model_view.focus(request.json_schema, request.instruction),
+            model_view.focus(asked.json_schema, asked.instruction),
             main=main_markdown(page.text, page.url, tree),
         )
-        fetched.append((page.url, read.markdown, read.full_page_tokens))
+        fetched.append(Sampled(page.url, asked, read.markdown, read.full_page_tokens))
     return fetched, failed
 
 
@@ -109,7 +147,7 @@ def _priced(
     models: ModelStrategies,
     quote: Quote,
     request: JobRequest,
-    fetched: list[tuple[str, str, int]],
+    fetched: list[Sampled],
     expected_pages: int,
 ) -> Quote:
     """The model calls' price from the sampled pages, scaled to every expected page."""
@@ -121,18 +159,27 @@ def _priced(
     calls_made = 0
     tiers: list[str] = []
     chosen_models: list[str] = []
+    answered = [p for p in fetched if p.asked is None]
+    if answered:
+        notes.append(
+            f"product facts: the page's own data answers the whole schema on {len(answered)} "
+            f"of {len(fetched)} sampled pages (no model call for those)"
+        )
     try:
-        for url, markdown, full_page_tokens in fetched:
+        for sampled in fetched:
+            asked = sampled.asked
+            if asked is None:
+                continue
             quoted = models.quote(
-                url=url,
-                markdown=markdown,
-                schema=dict(request.json_schema) if request.json_schema is not None else None,
-                instruction=request.instruction,
+                url=sampled.url,
+                markdown=sampled.markdown,
+                schema=dict(asked.json_schema) if asked.json_schema is not None else None,
+                instruction=asked.instruction,
                 page_count=expected_pages,
                 escalations=MAX_ESCALATIONS,
                 start=request.model_tier,
                 bounded=request.max_cost_usd is None,
-                full_page_tokens=full_page_tokens,
+                full_page_tokens=sampled.full_page_tokens,
             )
             tiers.append(quoted.decision.tier)
             chosen_models.append(quoted.calls[-1].model)
@@ -148,10 +195,25 @@ def _priced(
     model_calls = float(calls_made * scale)
     worst_calls = model_calls * (1 + MAX_ESCALATIONS)
     top = high * scale
+    expected *= scale
     if request.crawl is not None and expected_pages > 1:
+        # Link choice: one call per crawled page, expected and at worst alike.
+        model_calls += expected_pages
         worst_calls += expected_pages
+        expected += models.ranking_expected_usd() * Decimal(expected_pages)
         top += models.ranking_worst_usd() * Decimal(expected_pages)
-        notes.append("link choice: one model call per crawled page at most")
+        notes.append("link choice: one model call per crawled page")
+    if not tiers:  # every sampled page answered by its own data
+        return quote.model_copy(
+            update={
+                "low_usd": 0.0,
+                "expected_usd": float(expected),
+                "high_usd": float(top),
+                "model_calls": model_calls,
+                "worst_model_calls": worst_calls,
+                "notes": notes,
+            }
+        )
     if expected_pages != len(fetched):
         notes.append(f"{len(fetched)} of {expected_pages} pages fetched; the rest are extrapolated")
     if request.max_cost_usd is None:
@@ -170,7 +232,7 @@ def _priced(
             "model": chosen_models[0],
             "input_tokens": int(tokens_in * scale),
             "low_usd": float(low * scale),
-            "expected_usd": float(expected * scale),
+            "expected_usd": float(expected),
             "high_usd": float(max(top, low * scale)),
             "model_calls": model_calls,
             "worst_model_calls": worst_calls,

@@ -7,6 +7,7 @@ reason); :data:`STRATEGIES` are the deterministic strategies by name. The model 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -132,6 +133,25 @@ def page_content(request: JobRequest, page: CrawledPage) -> Extraction:
     if not content["markdown"].strip() and not content["tables"]:
         found.problems.append(quality.EMPTY)
     return found
+
+
+def ask_for_the_rest(request: JobRequest, schema: Any, known: Extraction) -> JobRequest:
+    """The request a model gets when product facts were read already: the schema's missing
+    properties only, and the values found as context, marked as such."""
+    missing = [k for k, v in (known.data or {}).items() if v is None]
+    properties = schema.get("properties", {})
+    rest = {
+        **schema,
+        "properties": {k: properties[k] for k in missing if k in properties},
+        "required": [r for r in schema.get("required", []) if r in missing],
+    }
+    found = {k: v for k, v in (known.data or {}).items() if v is not None}
+    context = (
+        "Values already read from the page's own data (context only, not to extract again): "
+        + json.dumps(found, ensure_ascii=False)
+    )
+    instruction = f"{request.instruction}\n{context}" if request.instruction else context
+    return request.model_copy(update={"json_schema": rest, "instruction": instruction})
 
 
 STRATEGIES: Final[dict[str, Callable[[JobRequest, CrawledPage], Extraction]]] = {

@@ -243,6 +243,13 @@ class ModelStrategies:
             owner_id=spend.owner_id if spend else None,
         )
 
+    def proposal_decision(self) -> Decision:
+        """A schema proposed from an instruction is a small answer from a short prompt (no
+        page): the cheapest tier the stage allows writes it."""
+        allowed = self.config.model_policy.allowed_tiers
+        cheapest = next(t for t in MODEL_TIERS if t in allowed)
+        return Decision(cheapest, ("a schema proposal: the cheapest tier the stage allows",))
+
     def _proposal_call(self, instruction: str, spend: Spend | None) -> Call:
         return Call(
             messages=lambda limit: prompts.propose_messages(instruction),
@@ -307,13 +314,15 @@ class ModelStrategies:
         that call: it cannot choose the output's fields), then extracts with it."""
         decision = self.decide(markdown, None, instruction, page_count, start=start)
         spend.decisions.append(f"{decision.tier}: " + "; ".join(decision.reasons))
-        routed, decision = self._run(
+        proposing = self.proposal_decision()
+        spend.decisions.append(f"{proposing.tier}: " + "; ".join(proposing.reasons))
+        routed, _ = self._run(
             self._proposal_call(instruction, spend),
-            decision,
+            proposing,
             deadline,
             spend,
             attempts,
-            may_downgrade=may_downgrade,
+            may_downgrade=False,
         )
         proposal = routed.data
         proposed = proposal.get("schema") if isinstance(proposal, dict) else None
@@ -367,7 +376,8 @@ class ModelStrategies:
             calls.append((self._schema_call(url, markdown, schema, instruction, decision, None), 0))
         quotes: list[CallQuote] = []
         for n, (call, extra) in enumerate(calls):
-            quoted = self.router.quote(call, decision, extra_input_tokens=extra)
+            on = self.proposal_decision() if schema is None and n == 0 else decision
+            quoted = self.router.quote(call, on, extra_input_tokens=extra)
             high = quoted.high_usd
             if n == len(calls) - 1:  # the quality gate escalates the extraction call only
                 tier = decision.tier
@@ -462,13 +472,20 @@ class ModelStrategies:
 
     def ranking_worst_usd(self) -> Decimal:
         """The most one link-choice call can cost (every model of its chain failing)."""
+        return self._ranking_quote().high_usd
+
+    def ranking_expected_usd(self) -> Decimal:
+        """What one link-choice call is expected to cost (a page of links, its first model)."""
+        return self._ranking_quote().expected_usd
+
+    def _ranking_quote(self) -> CallQuote:
         numbered = [(n, "x" * 40, "https://example.com/" + "p" * 40) for n in range(60)]
         call = Call(
             messages=lambda limit: prompts.rank_messages("g" * 200, numbered),
             schema=prompts.RANKING_FORMAT,
             max_output_tokens=RANKING_MAX_OUTPUT,
         )
-        return self.router.quote(call, RANKING_DECISION).high_usd
+        return self.router.quote(call, RANKING_DECISION)
 
     def _run(
         self,
