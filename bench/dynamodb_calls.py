@@ -156,7 +156,7 @@ def run() -> str:
         poller = SqsPoller(
             sqs=aws.sqs(emulator.endpoint),
             queue_url=resources.queue_urls["queue"],
-            handler=worker.make_handler(service),
+            handler=worker.make_handler(service, worker.returns),
             function_name="bench",
             timeout_ms=60_000,
             retry_delay_s=0,

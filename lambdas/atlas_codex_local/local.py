@@ -248,13 +248,14 @@ def _serve(
             environments=lambda: fresh_handler("atlas_codex.handlers.api"),
         ).start()
         servers.append(api_server)
-        for name, handler, url, timeout_s, batch_size in (
+        for name, handler, url, timeout_s, batch_size, returned_later in (
             (
                 "worker",
                 worker.handler,
                 resources.queue_urls["queue"],
                 settings.functions.worker.timeout_s,
                 limits.JOBS_PER_INVOCATION,  # as the deployed event source hands them
+                worker.returns.taken,
             ),
             (
                 "webhooks",
@@ -262,6 +263,7 @@ def _serve(
                 resources.queue_urls["webhooks"],
                 settings.functions.webhooks.timeout_s,
                 limits.WEBHOOKS_PER_INVOCATION,
+                lambda _message_id: False,
             ),
         ):
             poller = SqsPoller(
@@ -271,6 +273,7 @@ def _serve(
                 function_name=f"atlas-codex-{name}-local",
                 timeout_ms=timeout_s * 1000,
                 batch_size=batch_size,
+                returned_later=returned_later,
             )
             thread = threading.Thread(
                 target=poller.run, args=(stop,), name=f"poller-{name}", daemon=True

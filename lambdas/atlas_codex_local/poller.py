@@ -4,7 +4,7 @@ Receives batches, hands them to the handler as an SQS event, deletes only the re
 handler did not report as failed (partial batch responses), and leaves the failed ones to
 come back: after the queue's ``maxReceiveCount`` the queue's redrive policy moves them to
 the DLQ. ``retry_delay_s`` shortens the wait before a failed record is seen again (the
-deployed queue waits its visibility timeout).
+deployed queue waits its visibility timeout), unless the handler set that wait itself.
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ class SqsPoller:
         batch_size: int = 10,
         retry_delay_s: int = 1,
         idle_sleep_s: float = 0.2,
+        returned_later: Callable[[str], bool] = lambda _message_id: False,
     ) -> None:
         self.sqs = sqs
         self.url = queue_url
@@ -86,6 +87,9 @@ class SqsPoller:
         self.batch_size = batch_size
         self.retry_delay_s = retry_delay_s
         self.idle_sleep_s = idle_sleep_s
+        self.returned_later = returned_later
+        """Whether the handler set a failed message's return itself (a site's Retry-After):
+        its visibility is then left as the handler set it."""
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
@@ -118,7 +122,7 @@ class SqsPoller:
                 ],
             )
         for m in messages:
-            if m["MessageId"] in failed:
+            if m["MessageId"] in failed and not self.returned_later(m["MessageId"]):
                 self.sqs.change_message_visibility(
                     QueueUrl=self.url,
                     ReceiptHandle=m["ReceiptHandle"],

@@ -19,7 +19,13 @@ from atlas_codex.engine.pages import PageStore
 from atlas_codex.llm.catalog import catalog_for
 from atlas_codex.llm.client import ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
-from atlas_codex.llm.router import CONSECUTIVE_FAILURES_TO_COOL, Cooldowns, Router, chain
+from atlas_codex.llm.router import (
+    CONSECUTIVE_FAILURES_TO_COOL,
+    COOL_DOWN_S,
+    Cooldowns,
+    Router,
+    chain,
+)
 from atlas_codex.values import utcnow
 from tests.support.api_calls import call
 from tests.support.functions import api_with
@@ -228,3 +234,6 @@ def test_a_job_nothing_serves_while_every_model_cools_is_released_for_later(
     assert caught.value.retryable
     assert caught.value.code == "model_rate_limited"
     assert "cooling down" in caught.value.message
+    # Back when the first of those models may be called again, not the queue's own wait.
+    assert caught.value.retry_after_s is not None
+    assert 0 < caught.value.retry_after_s <= COOL_DOWN_S

@@ -374,3 +374,34 @@ def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlati
         if line.get("message") == "message processed"
     }
     assert processed == {j.job_id: j.correlation_id for j in jobs}
+
+
+def test_a_site_that_asks_to_wait_gets_the_job_back_when_it_said(config: RuntimeConfig) -> None:
+    """A 429 whose Retry-After is longer than a fetch may wait: the job is released and its
+    message kept out of sight for that long (not the queue's visibility timeout, and not at
+    once), the record saying when it is tried again."""
+    import httpx
+
+    from atlas_codex.engine.engine import Engine
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"retry-after": "120"}, text="slow down")
+
+    site = MemorySite({"/busy": busy})
+    worker = worker_with(config, Engine(fetcher=site.fetcher(), models_available=False))
+    job = submit(worker, "http://127.0.0.1/busy")
+    p = poller(worker, config)
+
+    assert p.poll_once() == 1
+    released = worker.service.manager.get(job.job_id)
+    assert released.status == "pending"
+    assert "tried again in 120 s, as asked" in (released.timeline[-1].reason or "")
+    assert p.stats.failed == 1
+    # The poller's own short retry did not override the site's wait: nothing to receive.
+    assert p.poll_once() == 0
+    sqs = worker.sqs
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=config.jobs_queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert site.fetches.count("/busy") == 1

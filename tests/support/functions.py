@@ -24,6 +24,8 @@ class WorkerFunction:
     handler: Callable[[dict[str, Any], Any], dict[str, Any]]
     extractor: Any
     """The engine the test gave it (a scripted one has ``calls``)."""
+    returned_later: Callable[[str], bool]
+    """Whether the handler set a returned message's visibility itself (the poller's seam)."""
 
     @property
     def sqs(self) -> Any:
@@ -35,8 +37,12 @@ def worker_with(config: RuntimeConfig, extractor: Extractor | Any) -> WorkerFunc
     from atlas_codex.handlers import worker
 
     service = build_service(config, engine=lambda: extractor)
+    returns = worker.sqs_returns(config)
     return WorkerFunction(
-        service=service, handler=worker.make_handler(service), extractor=extractor
+        service=service,
+        handler=worker.make_handler(service, returns),
+        extractor=extractor,
+        returned_later=returns.taken,
     )
 
 

@@ -33,6 +33,7 @@ def pollers(worker: WorkerFunction, config: RuntimeConfig, n: int) -> list[SqsPo
             timeout_ms=60_000,
             retry_delay_s=0,
             idle_sleep_s=0.02,
+            returned_later=worker.returned_later,
         )
         for i in range(n)
     ]
@@ -47,6 +48,7 @@ def poller(worker: WorkerFunction, config: RuntimeConfig, timeout_ms: int = 60_0
         timeout_ms=timeout_ms,
         retry_delay_s=0,
         idle_sleep_s=0.05,
+        returned_later=worker.returned_later,
     )
 
 

@@ -476,7 +476,9 @@ class Engine:
         try:
             page = fetch.fetch_document(url, respect_robots=request.respect_robots_txt)
         except FetchError as exc:
-            raise ExtractionError(exc.code, exc.message, retryable=exc.retryable) from None
+            raise ExtractionError(
+                exc.code, exc.message, retryable=exc.retryable, retry_after_s=exc.retry_after_s
+            ) from None
         return CrawledPage(url=page.url, depth=0, page=page, tree=LexborHTMLParser(page.text))
 
     def _run_chain(self, run: ExtractionRun, page: CrawledPage) -> tuple[Extraction, str]:
@@ -574,12 +576,23 @@ class Engine:
         others = [f for f in failures if f is not lead]
         if others:
             also = "; ".join(f"{f.code}: {f.message}" for f in others)
-            last = StrategyFailed(lead.code, f"{lead.message} (then {also})")
+            last = StrategyFailed(
+                lead.code,
+                f"{lead.message} (then {also})",
+                retryable=lead.retryable,
+                retry_after_s=lead.retry_after_s,
+            )
         else:
             last = lead
         # The page was fetched: running the same strategies again cannot do better, unless
         # the models that could answer were all cooling down: released, tried again later.
-        raise ExtractionError(last.code, last.message, retryable=lead.retryable, attempts=attempts)
+        raise ExtractionError(
+            last.code,
+            last.message,
+            retryable=lead.retryable,
+            attempts=attempts,
+            retry_after_s=lead.retry_after_s,
+        )
 
     def _strategy(self, run: ExtractionRun, strategy: str, page: CrawledPage) -> Extraction:
         if strategy in MODEL_STRATEGIES:
@@ -625,7 +638,9 @@ class Engine:
             self._hold_to_the_quote(run, gate)
             first = self._first_answer(run, strategy, gate)
         except RouterFailed as exc:
-            raise StrategyFailed(exc.code, exc.message, retryable=exc.cooling) from None
+            raise StrategyFailed(
+                exc.code, exc.message, retryable=exc.cooling, retry_after_s=exc.retry_after_s
+            ) from None
         gate.answer, gate.found = first, _judged_answer(first, gate.texts)
         if quality.misses_fields(gate.found.problems) and read.tokens < read.full_page_tokens:
             self._read_wider(run, gate, page, job, read)

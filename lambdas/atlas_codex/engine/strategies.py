@@ -40,11 +40,20 @@ NO_MODEL: Final = "model strategies unavailable: no OpenAI API key is configured
 
 
 class StrategyFailed(Exception):
-    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         self.code = code
         self.message = message
         self.retryable = retryable
         """Trying again later can do better (every model was cooling down)."""
+        self.retry_after_s = retry_after_s
+        """When a try is worth making again, in seconds (None: the queue's own wait)."""
         super().__init__(message)
 
 

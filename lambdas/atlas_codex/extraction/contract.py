@@ -104,12 +104,16 @@ class ExtractionError(Exception):
         retryable: bool = False,
         attempts: list[Step] | None = None,
         done: ExtractionResult | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         self.code = code
         self.message = message
         self.retryable = retryable
         self.attempts = attempts or []
         self.done = done
+        self.retry_after_s = retry_after_s
+        """For a retryable error: when trying again is worth it, in seconds (a site's
+        ``Retry-After``, a model's cooldown); None leaves it to the queue's own wait."""
         super().__init__(f"{code}: {message}")
 
 

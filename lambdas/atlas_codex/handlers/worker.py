@@ -7,7 +7,9 @@ carries that many times more jobs (docs/CAPACITY.md). Each message's log lines c
 correlation id and job id (Powertools' thread-local keys).
 
 A record whose job must be retried (a transient error, or too little time left in this
-invocation to start it) fails alone and returns to the queue; after the queue's maximum
+invocation to start it) fails alone and returns to the queue: after the queue's visibility
+timeout, or sooner or later when the site or the models said when (a ``Retry-After``, a
+cooldown: the message's visibility is set to that delay); after the queue's maximum
 receives it reaches the DLQ, and the job has been failed with the reason on that last try.
 Duplicate deliveries are harmless twice over: Powertools idempotency on the message id,
 and the conditional claim of the job, which a second delivery loses.
@@ -32,7 +34,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from atlas_codex import aws, metrics, naming
-from atlas_codex.config import get_config
+from atlas_codex.config import RuntimeConfig, get_config
 from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
 from atlas_codex.jobs.service import CrashedRetry, JobService, RetryLater
 from atlas_codex.wiring import build_service
@@ -54,6 +56,31 @@ class NotEnoughTime(Exception):
     """This invocation has too little time left to start the job; the queue will redeliver."""
 
 
+class ReturnedLater:
+    """Messages returned to the queue with a delay of their own: their visibility is set to
+    when the site or the models said trying again is worth it (a ``Retry-After``, a
+    cooldown), instead of the queue's visibility timeout."""
+
+    def __init__(self, set_visibility: Callable[[str, int], None]) -> None:
+        self._set_visibility = set_visibility
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def later(self, message_id: str, receipt_handle: str, delay_s: int) -> None:
+        self._set_visibility(receipt_handle, delay_s)
+        with self._lock:
+            self._ids.add(message_id)
+
+    def taken(self, message_id: str) -> bool:
+        """Whether this message's return was set here (asked once; local mode's poller
+        leaves such a message's visibility alone)."""
+        with self._lock:
+            if message_id in self._ids:
+                self._ids.discard(message_id)
+                return True
+            return False
+
+
 class MessageTally:
     """This invocation's messages that failed, and those returned on purpose."""
 
@@ -66,9 +93,12 @@ class MessageTally:
             self.counts[outcome] += 1
 
 
-def make_handler(service: JobService) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+def make_handler(
+    service: JobService, returns: ReturnedLater
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The worker's Lambda handler, running the queue's messages through ``service`` (the
-    module builds it from the stage's configuration; a test, with the engine it injects)."""
+    module builds it from the stage's configuration; a test, with the engine it injects);
+    messages a job asks back later go through ``returns``."""
 
     @idempotent_function(
         data_keyword_argument="record", persistence_store=persistence, config=idempotency
@@ -104,7 +134,15 @@ def make_handler(service: JobService) -> Callable[[dict[str, Any], LambdaContext
             outcomes.add("failed")
             return False
         except (RetryLater, NotEnoughTime) as exc:
-            logger.warning("message returned to the queue", extra={"reason": str(exc)})
+            delay = exc.delay_s if isinstance(exc, RetryLater) else None
+            logger.warning(
+                "message returned to the queue", extra={"reason": str(exc), "delay_s": delay}
+            )
+            if delay is not None:
+                try:
+                    returns.later(record.message_id, record.receipt_handle, delay)
+                except Exception:  # the queue's own visibility timeout still returns it
+                    logger.exception("the message's return delay could not be set")
             outcomes.add("returned")
             return False
         except Exception:
@@ -144,5 +182,18 @@ def make_handler(service: JobService) -> Callable[[dict[str, Any], LambdaContext
     return handler
 
 
+def sqs_returns(stage: RuntimeConfig) -> ReturnedLater:
+    """Returns set on the stage's jobs queue (``sqs:ChangeMessageVisibility``, which the
+    queue's event source grants the worker)."""
+
+    def set_visibility(receipt_handle: str, delay_s: int) -> None:
+        aws.sqs(stage.aws_endpoint_url).change_message_visibility(
+            QueueUrl=stage.jobs_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s
+        )
+
+    return ReturnedLater(set_visibility)
+
+
 service = build_service(config)
-handler = make_handler(service)
+returns = sqs_returns(config)
+handler = make_handler(service, returns)

@@ -16,10 +16,14 @@ if TYPE_CHECKING:
 
 SQS_BATCH_MAX: Final = 10
 SEND_ATTEMPTS: Final = 5
+MAX_SEND_DELAY_S: Final = 900
+"""SQS delays a new message at most this long (DelaySeconds)."""
 
 
 class JobQueue(Protocol):
-    def send(self, job: Job) -> None: ...
+    def send(self, job: Job, *, delay_s: int = 0) -> None:
+        """Send the job's message, delivered after ``delay_s`` (at most SQS's 900 s)."""
+        ...
 
     def send_many(self, jobs: Sequence[Job]) -> None: ...
 
@@ -33,11 +37,12 @@ class SqsJobQueue:
         self.sqs = sqs
         self.url = queue_url
 
-    def send(self, job: Job) -> None:
+    def send(self, job: Job, *, delay_s: int = 0) -> None:
         message = JobMessage(job_id=job.job_id, correlation_id=job.correlation_id)
         self.sqs.send_message(
             QueueUrl=self.url,
             MessageBody=message.model_dump_json(),
+            DelaySeconds=max(0, min(MAX_SEND_DELAY_S, delay_s)),
             MessageAttributes={
                 CORRELATION_ATTRIBUTE: {"DataType": "String", "StringValue": job.correlation_id}
             },
@@ -117,11 +122,15 @@ class MemoryJobQueue:
 
     def __init__(self) -> None:
         self.messages: list[JobMessage] = []
+        self.delays: dict[str, int] = {}
+        """The delay each job's last message was sent with, when it had one."""
         self._lock = threading.Lock()
 
-    def send(self, job: Job) -> None:
+    def send(self, job: Job, *, delay_s: int = 0) -> None:
         with self._lock:
             self.messages.append(JobMessage(job_id=job.job_id, correlation_id=job.correlation_id))
+            if delay_s:
+                self.delays[job.job_id] = delay_s
 
     def send_many(self, jobs: Sequence[Job]) -> None:
         for job in jobs:

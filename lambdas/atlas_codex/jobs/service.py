@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -90,8 +91,25 @@ KEPT_WHEN_EXHAUSTED: Final = frozenset({"dns_error"})
 ``retries_exhausted``, naming the last error)."""
 
 
+MAX_RETURN_DELAY_S: Final = 43_200
+"""The longest a released job's message is kept out of sight (SQS's visibility maximum)."""
+
+
 class RetryLater(Exception):
-    """The message should return to the queue (a transient failure; the claim was released)."""
+    """The message should return to the queue (a transient failure; the claim was released).
+    ``delay_s``: when the site or the models said trying again is worth it (a ``Retry-After``,
+    a cooldown); None leaves the message to the queue's visibility timeout."""
+
+    def __init__(self, message: str, *, delay_s: int | None = None) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
+
+
+def return_delay(retry_after_s: float | None) -> int | None:
+    """Whole seconds to keep a released message out of sight, within SQS's range."""
+    if retry_after_s is None:
+        return None
+    return max(1, min(MAX_RETURN_DELAY_S, math.ceil(retry_after_s)))
 
 
 class CrashedRetry(RetryLater):
@@ -212,12 +230,13 @@ class JobService:
             )
             self.queue.send(released)
             return SyncRun(job=released, finished=False)
-        except RetryLater:
+        except RetryLater as exc:
             # Released after a transient failure: the queue retries it like any async job
-            # (a job left pending with no message would wait for the sweeper).
+            # (a job left pending with no message would wait for the sweeper), when the site
+            # or the models said it is worth it.
             current = self.manager.get(job.job_id)
             if current.status == "pending":
-                self.queue.send(current)
+                self.queue.send(current, delay_s=exc.delay_s or 0)
             return SyncRun(job=current, finished=current.status in TERMINAL_STATUSES)
         return SyncRun(job=outcome_job, finished=outcome_job.status in TERMINAL_STATUSES)
 
@@ -516,8 +535,10 @@ class JobService:
             attempts = recorded.attempts(exc.attempts or (exc.done.attempts if exc.done else []))
             done = exc.done
             if exc.retryable and receive_count < self.max_receives:
-                self._release(job, f"{exc.code}: {exc.message}")
-                raise RetryLater(exc.message) from exc
+                delay = return_delay(exc.retry_after_s)
+                when = f"; tried again in {delay} s, as asked" if delay is not None else ""
+                self._release(job, f"{exc.code}: {exc.message}{when}")
+                raise RetryLater(exc.message, delay_s=delay) from exc
             if exc.retryable:
                 # A host that never resolved keeps its own code (README): a client fixes a
                 # mistyped host, not a flaky site.

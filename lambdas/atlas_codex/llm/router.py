@@ -294,7 +294,13 @@ class CallQuote:
 
 class RouterFailed(Exception):
     def __init__(
-        self, code: str, message: str, attempts: list[Step], *, cooling: bool = False
+        self,
+        code: str,
+        message: str,
+        attempts: list[Step],
+        *,
+        cooling: bool = False,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -302,6 +308,8 @@ class RouterFailed(Exception):
         self.attempts = attempts
         self.cooling = cooling
         """No model was sent: every one was cooling down (a retry later can do better)."""
+        self.retry_after_s = retry_after_s
+        """When cooling: the seconds until the first of those models may be called again."""
 
 
 @dataclass
@@ -330,6 +338,8 @@ class _Route:
     """The models a call was sent to, in order (skipped ones are not)."""
     cooled: list[str] = field(default_factory=list)
     """The models skipped because they were cooling down, with why."""
+    cooling_left: list[float] = field(default_factory=list)
+    """How long each of those still cools, in seconds."""
 
     def skip(self, model: str, started: Any, kind: str, message: str) -> None:
         self.attempts.append(_skipped(model, started, kind, message))
@@ -458,6 +468,7 @@ class Router:
                 why = _COOLING_WHY.get(cause, "its endpoint kept failing")
                 route.skip(model, started, cause, f"cooling down for {cooling:.0f} s: {why}")
                 route.cooled.append(f"{model} ({why}; {cooling:.0f} s left)")
+                route.cooling_left.append(cooling)
                 continue
             if deadline - self.clock() < MIN_CALL_S:
                 route.last = ("deadline_exceeded", "no time left for another model call")
@@ -662,7 +673,13 @@ class Router:
         named = list(dict.fromkeys(route.called))
         if named:
             message = f"{message} (models called: {', '.join(named)})"
-        return RouterFailed(code, message, route.attempts, cooling=cooling)
+        return RouterFailed(
+            code,
+            message,
+            route.attempts,
+            cooling=cooling,
+            retry_after_s=min(route.cooling_left) if cooling else None,
+        )
 
     def _timeout(
         self, deadline: float, models: list[tuple[str, list[str]]], tried: set[str]
