@@ -18,6 +18,7 @@ from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.schema import CreateJobRequest
+from atlas_codex.jobs.service import TAKEN_UP_REASON
 from atlas_codex.jobs.sweeper import REQUEUE_REASON
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 from atlas_codex.values import utcnow
@@ -314,3 +315,95 @@ def test_a_large_sync_result_is_delivered_as_a_url(
     )
     assert status == 200
     assert small["delivery"] == "inline"
+
+
+# ------------------------------------------------- a try the runtime killed mid-job
+
+
+class Killed(BaseException):
+    """What a Lambda timeout or an out-of-memory kill is to the code: nothing it can catch."""
+
+
+class KilledOnce(ScriptedExtractor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.killed = False
+
+    def extract(self, request: Any, task: Any) -> Any:
+        if not self.killed:
+            self.killed = True
+            raise Killed()
+        return super().extract(request, task)
+
+
+def test_a_message_whose_try_was_killed_runs_again_once_that_try_is_over(
+    config: RuntimeConfig,
+) -> None:
+    """The message's idempotency record left in progress by a killed try expires with the
+    try (the invocation's remaining time), not after the hour its completed outcome is kept:
+    the redelivery that follows the try's end runs the job instead of being refused."""
+    from atlas_codex import aws
+    from atlas_codex.jobs.schema import CreateJobRequest as Create
+    from atlas_codex_local.apigw import context
+    from atlas_codex_local.poller import sqs_event
+
+    worker = worker_with(config, KilledOnce())
+    job = worker.service.submit(
+        owner_id="owner-k",
+        request=Create.model_validate({"urls": ["https://shop.example/ok/killed"]}),
+        correlation_id="corr-k",
+        idempotency_key=None,
+    ).job
+    sqs = worker.sqs
+    [message] = sqs.receive_message(
+        QueueUrl=config.jobs_queue_url, AttributeNames=["All"], MessageAttributeNames=["All"]
+    )["Messages"]
+    queue_arn = sqs.get_queue_attributes(
+        QueueUrl=config.jobs_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    event = sqs_event([message], queue_arn, queue_arn.split(":")[3])
+    timeout_ms = 60_000
+    started_ms = int(time.time() * 1000)
+
+    with pytest.raises(Killed):
+        worker.handler(event, context(timeout_ms, "atlas-codex-worker-local"))
+
+    db = aws.dynamodb(config.aws_endpoint_url)
+    items = db.scan(TableName=config.idempotency_table)["Items"]
+    [left] = [i for i in items if i["status"]["S"] == "INPROGRESS"]
+    in_progress_until_ms = int(left["in_progress_expiration"]["N"])
+    kept_until_s = int(left["expiration"]["N"])
+    # It ends with the try (the invocation's remaining time), long before the kept outcome.
+    assert in_progress_until_ms <= started_ms + timeout_ms + 1_000
+    assert kept_until_s * 1000 - in_progress_until_ms > 3_000_000
+    # While the try may still be running, a redelivery is returned, not run twice.
+    refused = worker.handler(event, context(timeout_ms, "atlas-codex-worker-local"))
+    assert refused["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
+    assert worker.service.manager.get(job.job_id).status == "processing"
+    # Once the try is over (its in-progress time in the past), the redelivery runs the job.
+    db.update_item(
+        TableName=config.idempotency_table,
+        Key={"id": left["id"]},
+        UpdateExpression="SET in_progress_expiration = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time() * 1000) - 1)}},
+    )
+    # The killed try's deadline has passed too by the time its message comes back (the
+    # queue's visibility timeout is six times the function's timeout).
+    db.update_item(
+        TableName=config.jobs_table,
+        Key={"job_id": {"S": job.job_id}},
+        UpdateExpression="SET deadline_at = :past",
+        ExpressionAttributeValues={":past": {"S": "2026-01-01T00:00:00Z"}},
+    )
+    again = worker.handler(event, context(timeout_ms, "atlas-codex-worker-local"))
+    assert again["batchItemFailures"] == []
+    done = worker.service.manager.get(job.job_id)
+    assert done.status == "completed"
+    assert [c.status for c in done.timeline] == [
+        "pending",
+        "processing",
+        "pending",
+        "processing",
+        "completed",
+    ]
+    assert done.timeline[2].reason == TAKEN_UP_REASON

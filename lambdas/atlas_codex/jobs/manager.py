@@ -287,14 +287,16 @@ class JobManager:
             expected=frozenset({"pending"}),
         )
 
-    def release(self, job_id: str, *, reason: str) -> Job:
-        """``processing -> pending`` after a transient error, so a redelivery can claim again."""
+    def release(self, job_id: str, *, reason: str, overdue_at: datetime | None = None) -> Job:
+        """``processing -> pending`` after a transient error, so a redelivery can claim again
+        (with ``overdue_at``: only when the try's deadline had passed by then)."""
         return self.transition(
             job_id,
             "pending",
             reason=reason,
             remove=("deadline_at",),
             expected=frozenset({"processing"}),
+            overdue_at=overdue_at,
         )
 
     def complete(

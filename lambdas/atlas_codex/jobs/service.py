@@ -91,6 +91,8 @@ KEPT_WHEN_EXHAUSTED: Final = frozenset({"dns_error"})
 ``retries_exhausted``, naming the last error)."""
 
 
+TAKEN_UP_REASON: Final = "its last try ended without an outcome; taken up by the redelivery"
+"""The timeline's reason when a redelivery takes up a job whose try was cut off."""
 MAX_RETURN_DELAY_S: Final = 43_200
 """The longest a released job's message is kept out of sight (SQS's visibility maximum)."""
 
@@ -463,6 +465,18 @@ class JobService:
             return None
         if job.type == "batch":
             return self._fan_out(job)
+        now = self.clock()
+        if job.status == "processing" and job.deadline_at is not None and job.deadline_at < now:
+            # Its try ended without an outcome (the invocation was cut off or killed): the
+            # message came back, so this delivery takes the job up (one conditional write,
+            # still processing and still overdue) instead of leaving it for the sweeper.
+            try:
+                job = self.manager.release(job.job_id, reason=TAKEN_UP_REASON, overdue_at=now)
+            except TransitionRefused as exc:
+                logger.info(
+                    "an overdue job changed meanwhile", extra={"status": exc.current.status}
+                )
+                return None
         try:
             job = self.manager.claim(job.job_id, deadline_at=wall_deadline)
         except TransitionRefused as exc:
