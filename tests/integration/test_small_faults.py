@@ -36,6 +36,23 @@ from tests.support.api_calls import assert_error, call
             {"type": "object", "properties": {"a": {"anyOf": "string"}}},
             "json_schema.properties.a.anyOf",
         ),
+        # What only the whole meta-schema knows: every keyword, and the draft a schema names.
+        (
+            {"type": "object", "properties": {"a": {"type": "string", "$comment": 1}}},
+            "json_schema.properties.a.$comment",
+        ),
+        (
+            {"type": "object", "dependentRequired": {"a": ["b", 1]}},
+            "json_schema.dependentRequired.a[1]",
+        ),
+        (
+            {"type": "object", "properties": {"a": {"type": "array", "items": [{}]}}},
+            "json_schema.properties.a.items",
+        ),
+        (
+            {"type": "object", "properties": {"a": {"type": "string", "contentEncoding": 7}}},
+            "json_schema.properties.a.contentEncoding",
+        ),
     ],
 )
 def test_a_schema_the_meta_schema_refuses_is_422_naming_the_keyword(
@@ -50,6 +67,33 @@ def test_a_schema_the_meta_schema_refuses_is_422_naming_the_keyword(
     )
     assert_error(status, data, "validation_error", field)
     assert status == 422
+
+
+def test_every_schema_is_held_to_2020_12_whatever_draft_it_names(api: Any, key: str) -> None:
+    """A tuple ``items`` list is draft-07 (2020-12 says prefixItems): refused with its path
+    even where the schema names draft-07, rather than read as something else."""
+    draft7 = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": {"pair": {"items": [{"type": "string"}]}},
+    }
+    refused, data, _ = call(
+        api,
+        "POST",
+        "/jobs",
+        key=key,
+        body={"urls": ["https://shop.example/a"], "json_schema": draft7},
+    )
+    assert_error(refused, data, "validation_error", "json_schema.properties.pair.items")
+    plain = {**draft7, "properties": {"pair": {"type": "array", "items": {"type": "string"}}}}
+    accepted, data, _ = call(
+        api,
+        "POST",
+        "/jobs",
+        key=key,
+        body={"urls": ["https://shop.example/a"], "json_schema": plain},
+    )
+    assert accepted == 202, data
 
 
 def test_head_is_answered_on_a_get_route(api: Any) -> None:

@@ -117,8 +117,44 @@ def schema_keyword_problem(schema: Any, path: str = "") -> tuple[str, str] | Non
     return None
 
 
+def meta_schema_problem(schema: Any) -> tuple[str, str] | None:
+    """Where ``schema`` breaks the JSON Schema 2020-12 meta-schema, as (its path, the
+    problem); None when it is a valid schema. Every schema is held to 2020-12 (what the
+    extraction reads), whatever draft its ``$schema`` names: a draft-07 tuple ``items`` is
+    refused with the path, not read wrongly. The complete check, behind
+    :func:`schema_keyword_problem`'s plainer words for the common mistakes; nothing is
+    fetched (the meta-schema and its vocabularies ship with the library)."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_meta_validator().iter_errors(schema))
+    if error is None:
+        return None
+    where = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
+    ).lstrip(".")
+    return (
+        where or "json_schema",
+        f"the JSON Schema 2020-12 meta-schema refuses it: {error.message}",
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_schema_problem_of(text: str) -> tuple[str, str] | None:
+    """:func:`meta_schema_problem` of a schema's canonical JSON, remembered: a stored job's
+    schema is checked again each time its record is read (up to ~0.1 s for the largest)."""
+    return meta_schema_problem(json.loads(text))
+
+
+@functools.cache
+def _meta_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+
 def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    size = len(text.encode())
     if size > limits.MAX_JSON_SCHEMA_BYTES:
         raise ValueError(
             f"JSON schema is {size} bytes; the limit is {limits.MAX_JSON_SCHEMA_BYTES}"
@@ -130,7 +166,7 @@ def _check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
         )
     for where, problem in unstorable_numbers(value):
         raise ValueError(f"the number at {where} {problem}")
-    refused = schema_keyword_problem(value)
+    refused = schema_keyword_problem(value) or _meta_schema_problem_of(text)
     if refused is not None:
         raise FieldError(*refused)
     kind = value.get("type", "object")
