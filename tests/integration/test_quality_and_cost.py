@@ -242,12 +242,55 @@ def test_a_crawl_s_quote_extrapolates_from_the_pages_it_fetched_and_respects_the
     }
     status, quote = world.call("POST", "/jobs/quote", body=body)
     assert status == 200, quote
-    assert quote["pages"] == {"expected": 10, "fetched": 1, "failed": []}
+    # The lamp page links home only (which the quote reads too, and finds missing): the
+    # crawl is expected to read two pages.
+    assert quote["pages"] == {
+        "expected": 2,
+        "fetched": 1,
+        "failed": ["http://127.0.0.1/: http_error (404)"],
+    }
+    assert any("expected to read 2 of its max_pages 10" in n for n in quote["notes"])
     assert quote["high_usd"] == 0.01  # the ceiling stops the job before any worse case
-    assert any("1 of 10 pages fetched" in n for n in quote["notes"])
     assert any("link choice" in n for n in quote["notes"])
     assert any("max_cost_usd caps" in n for n in quote["notes"])
     assert world.model.requests == []
+
+
+@pytest.mark.parametrize(
+    ("crawl", "expected"),
+    [
+        ({"max_pages": 10, "max_depth": 1}, 5),  # the start page, home and three lamps
+        ({"max_pages": 3, "max_depth": 1}, 3),  # at most max_pages
+        ({"max_pages": 10, "max_depth": 0}, 1),  # the start page only
+        ({"max_pages": 10, "max_depth": 2}, 10),  # deeper than the quote can see: all of it
+    ],
+)
+def test_a_crawl_is_quoted_on_the_pages_its_start_page_leads_to(
+    world_for: Callable[..., World], crawl: dict[str, int], expected: int
+) -> None:
+    links = "".join(f"<a href='/lamp/{n}'>Lamp {n}</a>" for n in range(3))
+    start = LAMP.replace(
+        "</body>", f"<nav>{links}<a href='https://elsewhere.example/'>x</a></nav></body>"
+    )
+    world = world_for({"/shop": start, **{f"/lamp/{n}": LAMP for n in range(3)}})
+    body = {"urls": ["http://127.0.0.1/shop"], "json_schema": SCHEMA, "crawl": crawl}
+    status, quote = world.call("POST", "/jobs/quote", body=body)
+    assert status == 200, quote
+    assert quote["pages"]["expected"] == expected
+    # Beside the same crawl let go deeper (expected to fill max_pages): the expected cost
+    # follows the pages expected, the worst case every page it may read.
+    deeper = dict(body, crawl={**crawl, "max_depth": 2})
+    _, full = world.call("POST", "/jobs/quote", body=deeper)
+    assert full["pages"]["expected"] == crawl["max_pages"]
+    if expected < crawl["max_pages"]:
+        assert quote["expected_usd"] < full["expected_usd"]
+    assert quote["high_usd"] <= full["high_usd"]
+    # A link is chosen by a model only above the crawl's last level.
+    choosing = 0 if crawl["max_depth"] == 0 else 1 if crawl["max_depth"] == 1 else expected
+    if crawl["max_depth"]:
+        assert any(f"({choosing} expected" in n for n in quote["notes"]), quote["notes"]
+    else:
+        assert not any("link choice" in n for n in quote["notes"])
 
 
 def test_a_quote_without_a_model_strategy_costs_nothing(

@@ -103,6 +103,25 @@ class CrawlState:
     stopped_by: str | None = None
 
 
+@dataclass(frozen=True)
+class Onward:
+    """What a crawl would follow from one page (:meth:`Crawler.onward`)."""
+
+    deeper: int
+    """Distinct new pages one level deeper."""
+    next_pages: int
+    """Pagination links (followed without spending depth)."""
+    first: tuple[str, ...] = ()
+    """The first of the deeper pages, in the page's order (at most :data:`ONWARD_SHOWN`)."""
+
+
+ONWARD_SHOWN: Final = 8
+
+
+def _is_next(link: Link) -> bool:
+    return "next" in link.rel.lower().split() or bool(_NEXT_TEXT.match(link.text))
+
+
 class Crawler:
     def __init__(
         self,
@@ -138,6 +157,27 @@ class Crawler:
         ):
             return False
         return not any(fnmatch.fnmatchcase(url, p) for p in self.options.exclude)
+
+    def onward(self, tree: LexborHTMLParser, url: str, start_urls: list[str]) -> Onward:
+        """The links a crawl from ``start_urls`` would follow from this start page: the
+        distinct new pages one level deeper, and the pagination ("next") links."""
+        sites = {_site(u) for u in start_urls}
+        seen = {normalize(u) for u in start_urls}
+        deeper: dict[str, None] = {}  # in document order
+        following: set[str] = set()
+        for link in links(tree, url):
+            n = normalize(link.url)
+            if n in seen or not self.allowed(n, sites):
+                continue
+            if self.options.follow_pagination and _is_next(link):
+                following.add(n)
+            else:
+                deeper[n] = None
+        return Onward(
+            deeper=len(set(deeper) - following),
+            next_pages=len(following),
+            first=tuple(u for u in dict.fromkeys(deeper) if u not in following)[:ONWARD_SHOWN],
+        )
 
     def crawl(self, start_urls: list[str]) -> Iterator[CrawledPage]:
         sites = {_site(u) for u in start_urls}
@@ -176,10 +216,7 @@ class Crawler:
                             n = normalize(link.url)
                             if n in seen or not self.allowed(n, sites):
                                 continue
-                            is_next = self.options.follow_pagination and (
-                                "next" in link.rel.lower().split()
-                                or bool(_NEXT_TEXT.match(link.text))
-                            )
+                            is_next = self.options.follow_pagination and _is_next(link)
                             depth = crawled.depth if is_next else crawled.depth + 1
                             if depth > self.options.max_depth:
                                 continue

@@ -6,6 +6,7 @@ is scaled to every page the job expects."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
@@ -15,7 +16,7 @@ from selectolax.lexbor import LexborHTMLParser
 from atlas_codex.engine import model_view, quality
 from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.crawler import CrawledPage
+from atlas_codex.engine.crawler import CrawledPage, Crawler, Onward
 from atlas_codex.engine.direct import Extraction
 from atlas_codex.engine.fetch import FetchError, PageSource
 from atlas_codex.engine.strategies import (
@@ -32,6 +33,7 @@ from atlas_codex.extraction.request import JobRequest, needs_model
 if TYPE_CHECKING:
     from atlas_codex.llm.extraction import ModelStrategies
 
+NOWHERE: Final = Onward(deeper=0, next_pages=0)
 QUOTE_MAX_FETCH: Final = 5
 """A quote fetches at most this many of the job's pages and extrapolates to the rest."""
 
@@ -49,10 +51,11 @@ def quote(
     monotonic instant); no model is called. ``renders``: a browser may render the job's
     pages when it runs."""
     chosen = plan(request, models_available=models_available)
-    expected_pages = request.crawl.max_pages if request.crawl else len(request.urls)
     fetched, failed = _sample(fetcher, request, deadline, tuple(chosen.chain))
+    expected_pages, why = pages_to_read(request, fetched)
+    most_pages = request.crawl.max_pages if request.crawl else len(request.urls)
     model_chain = [s for s in chosen.chain if s in MODEL_STRATEGIES]
-    notes = [chosen.reason]
+    notes = [chosen.reason, *why]
     if renders and request.render != "never":
         notes.append(
             "a quote reads the server's HTML without rendering: "
@@ -82,7 +85,71 @@ def quote(
     if not fetched:
         notes.append("no page could be fetched: no model would be called")
         return quote.model_copy(update={"notes": notes})
-    return _priced(models, quote, request, fetched, expected_pages)
+    return _priced(models, quote, request, fetched, expected_pages, most_pages)
+
+
+def pages_to_read(request: JobRequest, fetched: list[Sampled]) -> tuple[int, list[str]]:
+    """How many pages the job is expected to read, and for a crawl why: its start pages,
+    then what their links say (one level deeper counted; a crawl that may go deeper, or
+    that reads a sitemap or a next page, is expected to fill ``max_pages``)."""
+    crawl = request.crawl
+    if crawl is None:
+        return len(request.urls), []
+    starts = len(request.urls)
+    read = [p for p in fetched if p.start]
+    if not read:
+        return crawl.max_pages, []
+    # What the sampled start pages link to, extrapolated to the ones not sampled.
+    deeper = sum(p.onward.deeper for p in read) * starts / len(read)
+    following = sum(p.onward.next_pages for p in read)
+    if crawl.use_sitemap or following or (crawl.max_depth >= 2 and deeper):
+        expected = crawl.max_pages
+    elif crawl.max_depth >= 1:
+        expected = starts + round(deeper)
+    else:
+        expected = starts
+    expected = max(1, min(crawl.max_pages, expected))
+    if expected == crawl.max_pages:
+        return expected, []
+    return expected, [
+        f"the crawl is expected to read {expected} of its max_pages {crawl.max_pages}: "
+        f"its start pages link to {round(deeper)} pages it would follow"
+        + ("" if crawl.max_depth >= 1 else " (max_depth 0: the start pages only)")
+        + "; high_usd is priced at max_pages"
+    ]
+
+
+def _weights(
+    request: JobRequest, fetched: list[Sampled], expected_pages: int, most_pages: int
+) -> list[tuple[Decimal, Decimal]]:
+    """How many of the job's pages each sampled page stands for, expected and at worst: a
+    crawl's start pages for the start pages, the pages they lead to for the rest of the
+    crawl; otherwise every sampled page for an equal share."""
+    starts = [p for p in fetched if p.start]
+    onward = [p for p in fetched if not p.start]
+    if request.crawl is None or not starts or not onward:
+        share = Decimal(expected_pages) / Decimal(len(fetched))
+        worst = Decimal(most_pages) / Decimal(len(fetched))
+        return [(share, worst)] * len(fetched)
+    first = Decimal(len(request.urls)) / Decimal(len(starts))
+    rest = Decimal(max(expected_pages - len(request.urls), 0)) / Decimal(len(onward))
+    rest_worst = Decimal(max(most_pages - len(request.urls), 0)) / Decimal(len(onward))
+    return [(first, first) if p.start else (rest, rest_worst) for p in fetched]
+
+
+def choosing_pages(
+    request: JobRequest, fetched: list[Sampled], expected_pages: int
+) -> tuple[int, int]:
+    """(expected, at most) pages of a crawl on which a model chooses the links to follow:
+    pages above the crawl's last level that link to two or more new pages."""
+    assert request.crawl is not None
+    starts = len(request.urls)
+    if request.crawl.max_depth >= 2:
+        return expected_pages, request.crawl.max_pages
+    read = [p for p in fetched if p.start]
+    choosing = [p for p in read if p.onward.deeper >= 2]
+    expected = round(len(choosing) * starts / len(read)) if read else starts
+    return expected, min(starts, request.crawl.max_pages)
 
 
 @dataclass(frozen=True)
@@ -97,6 +164,21 @@ class Sampled:
     """What the model would read."""
     full_page_tokens: int = 0
     """The whole page's size: what a wider reading would send."""
+    onward: Onward = NOWHERE
+    """For a crawl's start page: what the crawl would follow from it."""
+    start: bool = True
+    """One of the job's own URLs (not a page a crawl would reach from them)."""
+
+
+def _sampled_urls(starts: list[str], onward: list[str]) -> Iterator[str]:
+    """The start pages, then the pages they lead to as reading them finds those."""
+    yield from starts
+    seen = set(starts)
+    while onward:
+        url = onward.pop(0)
+        if url not in seen:
+            seen.add(url)
+            yield url
 
 
 def _sample(
@@ -107,9 +189,12 @@ def _sample(
     not be read was not."""
     fetched: list[Sampled] = []
     failed: list[str] = []
-    for url in request.urls[:QUOTE_MAX_FETCH]:
-        if time.monotonic() > deadline:
+    starts = list(request.urls[:QUOTE_MAX_FETCH])
+    onward: list[str] = []  # a crawl's next pages, read too while the sample has room
+    for url in _sampled_urls(starts, onward):
+        if time.monotonic() > deadline or len(fetched) + len(failed) >= QUOTE_MAX_FETCH:
             break
+        start = url in starts
         try:
             page = fetcher.fetch_document(url, respect_robots=request.respect_robots_txt)
         except FetchError as exc:
@@ -120,6 +205,11 @@ def _sample(
         if wall is not None:
             failed.append(f"{url}: {wall.code}")
             continue
+        ahead = NOWHERE
+        if request.crawl is not None and start:
+            ahead = Crawler(fetcher, request.crawl).onward(tree, page.url, list(request.urls))
+            if request.crawl.max_depth >= 1:
+                onward.extend(ahead.first)
         asked = request
         if chain and chain[0] == "structured-data" and request.json_schema is not None:
             try:
@@ -130,7 +220,7 @@ def _sample(
                 facts = None
             if facts is not None and not quality.gave_nothing(facts.problems):
                 if not facts.missing:
-                    fetched.append(Sampled(page.url, None))
+                    fetched.append(Sampled(page.url, None, onward=ahead, start=start))
                     continue
                 asked = ask_for_the_rest(request, request.json_schema, facts)
         read = model_view.view(
@@ -139,7 +229,11 @@ def _sample(
             model_view.focus(asked.json_schema, asked.instruction),
             main=main_markdown(page.text, page.url, tree),
         )
-        fetched.append(Sampled(page.url, asked, read.markdown, read.full_page_tokens))
+        fetched.append(
+            Sampled(
+                page.url, asked, read.markdown, read.full_page_tokens, onward=ahead, start=start
+            )
+        )
     return fetched, failed
 
 
@@ -149,14 +243,17 @@ def _priced(
     request: JobRequest,
     fetched: list[Sampled],
     expected_pages: int,
+    most_pages: int,
 ) -> Quote:
-    """The model calls' price from the sampled pages, scaled to every expected page."""
+    """The model calls' price from the sampled pages, scaled to every expected page (and,
+    at worst, to every page the job may read)."""
     from atlas_codex.llm.router import RouterFailed
 
     notes = list(quote.notes)
     low = expected = high = Decimal(0)
     tokens_in = 0
-    calls_made = 0
+    calls_made = Decimal(0)
+    weights = _weights(request, fetched, expected_pages, most_pages)
     tiers: list[str] = []
     chosen_models: list[str] = []
     answered = [p for p in fetched if p.asked is None]
@@ -166,7 +263,7 @@ def _priced(
             f"of {len(fetched)} sampled pages (no model call for those)"
         )
     try:
-        for sampled in fetched:
+        for sampled, (weight, worst_weight) in zip(fetched, weights, strict=True):
             asked = sampled.asked
             if asked is None:
                 continue
@@ -175,7 +272,7 @@ def _priced(
                 markdown=sampled.markdown,
                 schema=dict(asked.json_schema) if asked.json_schema is not None else None,
                 instruction=asked.instruction,
-                page_count=expected_pages,
+                page_count=most_pages,  # as the run decides its tier: by max_pages
                 escalations=MAX_ESCALATIONS,
                 start=request.model_tier,
                 bounded=request.max_cost_usd is None,
@@ -183,26 +280,31 @@ def _priced(
             )
             tiers.append(quoted.decision.tier)
             chosen_models.append(quoted.calls[-1].model)
-            calls_made += len(quoted.calls)
-            low += quoted.low
-            expected += quoted.expected
-            high += quoted.high
-            tokens_in += sum(call.input_tokens for call in quoted.calls)
+            calls_made += len(quoted.calls) * weight
+            low += quoted.low * weight
+            expected += quoted.expected * weight
+            high += quoted.high * worst_weight
+            tokens_in += int(sum(call.input_tokens for call in quoted.calls) * weight)
     except RouterFailed as exc:
         notes.append(f"the router cannot serve this job: {exc.message}")
         return quote.model_copy(update={"notes": notes})
-    scale = Decimal(expected_pages) / Decimal(len(fetched))
-    model_calls = float(calls_made * scale)
-    worst_calls = model_calls * (1 + MAX_ESCALATIONS)
-    top = high * scale
-    expected *= scale
-    if request.crawl is not None and expected_pages > 1:
-        # Link choice: one call per crawled page, expected and at worst alike.
-        model_calls += expected_pages
-        worst_calls += expected_pages
-        expected += models.ranking_expected_usd() * Decimal(expected_pages)
-        top += models.ranking_worst_usd() * Decimal(expected_pages)
-        notes.append("link choice: one model call per crawled page")
+    model_calls = float(calls_made)
+    worst_calls = float(calls_made * Decimal(most_pages) / Decimal(expected_pages)) * (
+        1 + MAX_ESCALATIONS
+    )
+    top = high
+    if request.crawl is not None and request.crawl.max_depth >= 1:
+        # Link choice: one call per crawled page with two or more new links to follow
+        # (a page at the crawl's last level has none it would follow).
+        choosing, most_choosing = choosing_pages(request, fetched, expected_pages)
+        model_calls += choosing
+        worst_calls += most_choosing
+        expected += models.ranking_expected_usd() * Decimal(choosing)
+        top += models.ranking_worst_usd() * Decimal(most_choosing)
+        notes.append(
+            f"link choice: one model call per crawled page with links to choose among "
+            f"({choosing} expected, {most_choosing} at most)"
+        )
     if not tiers:  # every sampled page answered by its own data
         return quote.model_copy(
             update={
@@ -230,10 +332,10 @@ def _priced(
         update={
             "tier": tiers[0],
             "model": chosen_models[0],
-            "input_tokens": int(tokens_in * scale),
-            "low_usd": float(low * scale),
+            "input_tokens": tokens_in,
+            "low_usd": float(low),
             "expected_usd": float(expected),
-            "high_usd": float(max(top, low * scale)),
+            "high_usd": float(max(top, low)),
             "model_calls": model_calls,
             "worst_model_calls": worst_calls,
             "notes": notes,

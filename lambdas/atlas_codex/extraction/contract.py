@@ -53,7 +53,8 @@ class QuotedPages(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     expected: int
-    """Pages the job is expected to read (a crawl's ``max_pages``, or its URLs)."""
+    """Pages the job is expected to read: its URLs, or for a crawl what its start pages'
+    links say (at most its ``max_pages``, which ``high_usd`` is priced at)."""
     fetched: int
     """Pages fetched for this quote; the rest are extrapolated from them."""
     failed: list[str] = Field(default_factory=list)
