@@ -42,8 +42,13 @@ PROPOSED: dict[str, Any] = {
     "required": ["name", "price"],
 }
 """What the scripted model proposes for :data:`INSTRUCTION`."""
-CRAWLS = ((3, 1), (5, 1), (8, 1))
-"""(max_pages, max_depth) of the crawls from the shop's index."""
+CRAWLS = tuple(
+    {"max_pages": pages, "max_depth": 1, "include": [f"{SITE}/p/[{keys}]*"]}
+    for keys in ("0-3", "4-7", "89ab", "c-f")
+    for pages in (3, 6)
+)
+"""The crawls from the shop's index: each follows a quarter of its product links (by the
+first character of the page's key), reading 3 or 6 pages."""
 
 
 def recorded_thinking() -> dict[str, list[int]]:
@@ -224,8 +229,7 @@ def measure() -> list[Measured]:
         url = f"{SITE}/p/{key}"
         jobs.append(("product schema", {"urls": [url], "json_schema": PRODUCT_SCHEMA}, facts))
         jobs.append(("instruction", {"urls": [url], "instruction": INSTRUCTION}, facts))
-    for max_pages, max_depth in CRAWLS:
-        crawl = {"max_pages": max_pages, "max_depth": max_depth}
+    for crawl in CRAWLS:
         body = {"urls": [f"{SITE}/"], "json_schema": PRODUCT_SCHEMA, "crawl": crawl}
         jobs.append(("crawl", body, {}))
     measured: list[Measured] = []
@@ -272,7 +276,8 @@ def run() -> str:
         "",
         "Every job quoted (`POST /jobs/quote`) and then run on the pages of "
         "`../shared/benchdata/product-pages` (49 pages: a product-schema job and an "
-        "instruction job on each; three crawls of a shop index linking them all), with the "
+        "instruction job on each; eight crawls from a shop index linking them all, each to a "
+        "quarter of them, reading 3 or 6 pages), with the "
         "real `openai` SDK answered by a scripted model: the response format's shape filled "
         "with the page's ground-truth facts, billed for the prompt as sent, the answer's "
         "tokens, and a reasoning model's thinking drawn in turn from the recorded calls at "

@@ -112,10 +112,19 @@ class Onward:
     next_pages: int
     """Pagination links (followed without spending depth)."""
     first: tuple[str, ...] = ()
-    """The first of the deeper pages, in the page's order (at most :data:`ONWARD_SHOWN`)."""
+    """A sample of the deeper pages spread over the page's order, first to last: which of
+    them a crawl reads first depends on how its links are ranked, so a sample from all of
+    them stands for the crawl better than the first few."""
 
 
-ONWARD_SHOWN: Final = 8
+def _spread(items: list[str], most: int) -> tuple[str, ...]:
+    """Up to ``most`` of ``items``, evenly spaced from the first to the last."""
+    if len(items) <= most:
+        return tuple(items)
+    if most <= 1:
+        return tuple(items[:most])
+    step = (len(items) - 1) / (most - 1)
+    return tuple(items[round(n * step)] for n in range(most))
 
 
 def _is_next(link: Link) -> bool:
@@ -158,9 +167,12 @@ class Crawler:
             return False
         return not any(fnmatch.fnmatchcase(url, p) for p in self.options.exclude)
 
-    def onward(self, tree: LexborHTMLParser, url: str, start_urls: list[str]) -> Onward:
+    def onward(
+        self, tree: LexborHTMLParser, url: str, start_urls: list[str], *, sample: int
+    ) -> Onward:
         """The links a crawl from ``start_urls`` would follow from this start page: the
-        distinct new pages one level deeper, and the pagination ("next") links."""
+        distinct new pages one level deeper (and ``sample`` of them, spread over them all),
+        and the pagination ("next") links."""
         sites = {_site(u) for u in start_urls}
         seen = {normalize(u) for u in start_urls}
         deeper: dict[str, None] = {}  # in document order
@@ -176,7 +188,7 @@ class Crawler:
         return Onward(
             deeper=len(set(deeper) - following),
             next_pages=len(following),
-            first=tuple(u for u in dict.fromkeys(deeper) if u not in following)[:ONWARD_SHOWN],
+            first=_spread([u for u in deeper if u not in following], sample),
         )
 
     def crawl(self, start_urls: list[str]) -> Iterator[CrawledPage]:

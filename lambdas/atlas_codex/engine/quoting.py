@@ -207,7 +207,9 @@ def _sample(
             continue
         ahead = NOWHERE
         if request.crawl is not None and start:
-            ahead = Crawler(fetcher, request.crawl).onward(tree, page.url, list(request.urls))
+            ahead = Crawler(fetcher, request.crawl).onward(
+                tree, page.url, list(request.urls), sample=QUOTE_MAX_FETCH - len(starts)
+            )
             if request.crawl.max_depth >= 1:
                 onward.extend(ahead.first)
         asked = request
