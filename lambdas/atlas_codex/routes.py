@@ -70,8 +70,10 @@ def is_public(path: str) -> bool:
 def allowed_methods(path: str) -> tuple[str, ...]:
     """The methods served on ``path`` (empty when no route has that path): a wrong method on
     a known path is answered 405 with them in ``Allow``."""
-    found = []
+    found: list[str] = []
     for route in ROUTES:
         if re.fullmatch(_pattern(route.path), path) and route.method not in found:
             found.append(route.method)
+    if "GET" in found:
+        found.append("HEAD")  # a GET's status and headers, without its body
     return tuple(found)

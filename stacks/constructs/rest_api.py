@@ -165,14 +165,19 @@ class ServiceRestApi(Construct):
         integration = apigw.LambdaIntegration(handler, proxy=True)
         for route in ROUTES:
             resource = self.api.root.resource_for_path(route.path)
-            resource.add_method(
-                route.method,
-                integration,
-                api_key_required=not route.public,
-                request_validator=body_validator if route.takes_body else params_validator,
-                request_models={"application/json": object_body} if route.takes_body else None,
-                operation_name=f"{route.method} {route.path}",
-            )
+            # HEAD is answered wherever GET is (RFC 9110 9.3.2): the handler serves the GET
+            # and sends its status and headers without the body.
+            for method in (route.method, "HEAD") if route.method == "GET" else (route.method,):
+                resource.add_method(
+                    method,
+                    integration,
+                    api_key_required=not route.public,
+                    request_validator=body_validator if route.takes_body else params_validator,
+                    request_models=(
+                        {"application/json": object_body} if route.takes_body else None
+                    ),
+                    operation_name=f"{method} {route.path}",
+                )
 
         allow_origin = (
             {"Access-Control-Allow-Origin": f"'{origins[0]}'"} if len(origins) == 1 else {}

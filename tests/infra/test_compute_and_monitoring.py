@@ -188,13 +188,19 @@ def test_every_route_is_deployed_with_an_api_key_unless_public(
         if r["Type"] == "AWS::ApiGateway::Method" and r["Properties"]["HttpMethod"] != "OPTIONS"
     ]
     by_name = {m["OperationName"]: m for m in methods}
-    assert set(by_name) == {f"{r.method} {r.path}" for r in ROUTES}
+    # Every route, and HEAD wherever GET is (served as the GET, without its body).
+    heads = {f"HEAD {r.path}" for r in ROUTES if r.method == "GET"}
+    assert set(by_name) == {f"{r.method} {r.path}" for r in ROUTES} | heads
     for route in ROUTES:
         method = by_name[f"{route.method} {route.path}"]
         assert method["ApiKeyRequired"] is (not route.public)
         assert "RequestValidatorId" in method
         if route.takes_body:
             assert "application/json" in method["RequestModels"]
+        if route.method == "GET":
+            head = by_name[f"HEAD {route.path}"]
+            assert head["ApiKeyRequired"] is method["ApiKeyRequired"]
+            assert head["Integration"] == method["Integration"]
 
 
 @pytest.mark.parametrize("stage", DEPLOYED)

@@ -108,6 +108,30 @@ def test_head_is_answered_on_a_get_route(api: Any) -> None:
     assert head.headers["content-type"] == get.headers["content-type"]
 
 
+@pytest.mark.parametrize(
+    ("path", "needs_key"), [("/health", False), ("/jobs", True), ("/openapi.json", False)]
+)
+def test_head_reaches_the_function_as_api_gateway_sends_it(
+    api: Any, key: str, path: str, needs_key: bool
+) -> None:
+    """Deployed, API Gateway hands the function the HEAD itself: it is served as the GET,
+    with the GET's status and headers and no body; a key is still required where GET's is."""
+    get_status, _, get_headers = call(api, "GET", path, key=key)
+    head_status, head_body, head_headers = call(api, "HEAD", path, key=key)
+    assert head_status == get_status == 200
+    assert head_body == {}
+    assert head_headers["content-type"] == get_headers["content-type"]
+    if needs_key:
+        refused, _, _ = call(api, "HEAD", path)
+        assert refused == 401
+
+
+def test_a_wrong_method_is_told_that_head_is_served_where_get_is(api: Any, key: str) -> None:
+    status, _, headers = call(api, "PUT", "/health", key=key)
+    assert status == 405
+    assert headers["allow"] == "GET, HEAD"
+
+
 def test_a_listed_private_address_also_allows_a_name_resolving_to_it() -> None:
     policy = NetPolicy.from_host_ports(["127.0.0.1:8765"])
 

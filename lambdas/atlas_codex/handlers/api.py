@@ -144,6 +144,16 @@ def make_handler(app: APIGatewayRestResolver, keys: ApiKeyStore, cors: CORSConfi
     # function making an AWS call by this frame).
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        head = event.get("httpMethod") == "HEAD"
+        if head:  # served as its GET, answered without the body (RFC 9110 9.3.2)
+            event = {**event, "httpMethod": "GET"}
+        response = _handle(event, context)
+        if head:
+            response["body"] = ""
+            response["isBase64Encoded"] = False
+        return response
+
+    def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         admission = door.admit(event, keys)
         cid, owner = admission.correlation_id, admission.owner
         # Keys of this thread's log lines only (local mode resolves requests side by side).
