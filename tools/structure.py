@@ -1,6 +1,7 @@
 """The code's shape, measured (docs/ARCHITECTURE.md keeps the figures): the largest modules
-and functions, which modules import the job record's schema, and the import cycles between
-the service's rooms (its folders and top-level modules).
+and functions, which modules import the job record's schema, the import cycles between the
+service's rooms (its folders and top-level modules) and between its files, the floor each
+room stands on and any import of a floor above, and imports past the extraction contract.
 
 ``python -m tools.structure`` prints the figures; ``tests/unit/test_structure.py`` holds
 the rules (no cycle between rooms, the engine and the model layer never import the record).
@@ -68,6 +69,87 @@ def modules() -> dict[str, Module]:
         }
         found[name] = Module(name, path, text.count("\n"), frozenset(imported))
     return found
+
+
+GROUND, CONTRACTS, ROOMS, DOORS = range(4)
+FLOOR_NAMES = ("ground", "contracts", "rooms", "doors")
+FLOORS: dict[str, int] = {
+    **dict.fromkeys(
+        [
+            "values",
+            "limits",
+            "naming",
+            "policy",
+            "presets",
+            "netguard",
+            "config",
+            "aws",
+            "aws_cost",
+            "dynamo",
+            "tables",
+            "artifacts",
+            "schema_check",
+            "metrics",
+            "snapstart",
+            "routes",
+            "console",
+            "body_guard",
+        ],
+        GROUND,
+    ),
+    # what the rooms agree on: the extraction contract, the accounts, the live status
+    **dict.fromkeys(["extraction", "auth", "usage", "live"], CONTRACTS),
+    # the extraction workshop beside the job side
+    **dict.fromkeys(["engine", "llm", "render"], ROOMS),
+    **dict.fromkeys(["jobs", "api_models", "finished_jobs", "refusals", "webhooks"], ROOMS),
+    # what a request or an event comes in through, and what puts the rooms together
+    **dict.fromkeys(["health", "api", "wiring", "handlers"], DOORS),
+}
+"""Each room's floor (docs/ARCHITECTURE.md): a module imports its own floor and those
+below, never one above."""
+WORKSHOP: frozenset[str] = frozenset({"engine", "llm", "render"})
+"""The extraction side: the job side reaches it only through the contract."""
+JOB_SIDE: frozenset[str] = frozenset(
+    {"jobs", "api_models", "finished_jobs", "refusals", "webhooks", "live", "usage", "auth"}
+)
+
+
+def floor_of(module: str) -> int | None:
+    """The floor a module's room stands on (None: a room no floor names)."""
+    return FLOORS.get(room(module).removeprefix("atlas_codex.").removeprefix("atlas_codex"))
+
+
+def upward_imports(found: dict[str, Module]) -> list[str]:
+    """Imports of a room on a higher floor, as ``module -> imported``."""
+    out = []
+    for module in found.values():
+        here = floor_of(module.name)
+        for imported in sorted(module.imports):
+            there = floor_of(imported)
+            if here is not None and there is not None and there > here:
+                out.append(f"{module.name} -> {imported}")
+    return out
+
+
+def contract_bypasses(found: dict[str, Module]) -> list[str]:
+    """Imports from the job side into the extraction workshop (past the contract)."""
+    out = []
+    for module in found.values():
+        if _short_room(module.name) not in JOB_SIDE:
+            continue
+        out += [
+            f"{module.name} -> {i}" for i in sorted(module.imports) if _short_room(i) in WORKSHOP
+        ]
+    return out
+
+
+def _short_room(module: str) -> str:
+    return room(module).removeprefix("atlas_codex.")
+
+
+def module_graph(found: dict[str, Module]) -> dict[str, set[str]]:
+    """Module -> the modules it imports (a package's ``__init__`` aside: it only names)."""
+    return {m.name: set(m.imports) for m in found.values()}
 
 
 def room(module: str) -> str:
@@ -138,7 +220,15 @@ def report() -> str:
     biggest = sorted(found.values(), key=lambda m: -m.lines)[:5]
     importers = record_importers(found)
     groups = cycles(room_graph(found))
-    lines = ["largest modules (lines):"]
+    file_groups = cycles(module_graph(found))
+    graph = room_graph(found)
+    lines = [
+        f"rooms: {len(graph.keys() | {r for v in graph.values() for r in v})}, "
+        f"import arrows between them: {sum(len(v) for v in graph.values())}, "
+        f"modules at the package root: "
+        f"{sum(1 for m in found if m.count('.') == 1 and found[m].path.name != '__init__.py')}",
+        "largest modules (lines):",
+    ]
     lines += [f"  {m.lines:5d}  {m.name}" for m in biggest]
     lines.append("largest functions (lines):")
     lines += [f"  {n:5d}  {name}" for n, name in functions(found)[:5]]
@@ -146,6 +236,14 @@ def report() -> str:
     lines += [f"  {name}" for name in importers]
     lines.append(f"import cycles between rooms: {len(groups)}")
     lines += [f"  {' <-> '.join(group)}" for group in groups]
+    lines.append(f"import cycles between files: {len(file_groups)}")
+    lines += [f"  {' <-> '.join(group)}" for group in file_groups]
+    bypasses = contract_bypasses(found)
+    lines.append(f"imports past the extraction contract: {len(bypasses)}")
+    lines += [f"  {b}" for b in bypasses]
+    upward = upward_imports(found)
+    lines.append(f"imports of a higher floor: {len(upward)}")
+    lines += [f"  {u}" for u in upward]
     return "\n".join(lines)
 
 

@@ -60,3 +60,10 @@ RENDER_ANSWER_S: Final = 3.0
 """How long the browser has to answer a command that needs no page load (read the page,
 close it, a health probe). A page that does not answer is stopped; a browser that does not
 answer is killed and relaunched before the next render."""
+
+PAGE_FETCH_TIMEOUT_S: Final = 20.0
+"""The longest one page's fetch may take, redirects and a site's short Retry-After included."""
+CRAWL_CONCURRENCY: Final = 4
+"""Pages a crawl fetches at once."""
+MODEL_CALL_MAX_S: Final = 120.0
+"""The longest one model call may wait for its answer."""

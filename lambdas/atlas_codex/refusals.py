@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from atlas_codex.engine.pages import PagesUnavailable
+from atlas_codex.extraction.pages import PagesUnavailable
 from atlas_codex.jobs.errors import (
     BudgetSpent,
     IdempotencyConflict,

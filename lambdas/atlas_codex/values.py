@@ -8,7 +8,7 @@ engine, the model layer and the job record use them without importing one anothe
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Context, Decimal
 from typing import Annotated, Any, Final
@@ -182,3 +182,15 @@ class StrictModel(BaseModel):
     """Every boundary model: unknown fields rejected, no coercion, immutable."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar of a JSON value with its path; an empty object or list is a leaf too."""
+    if isinstance(value, Mapping) and value:
+        for key, sub in value.items():
+            yield from leaves(sub, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list) and value:
+        for n, sub in enumerate(value):
+            yield from leaves(sub, f"{path}[{n}]")
+    else:
+        yield path, value

@@ -11,6 +11,7 @@ from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.html import parse
 from atlas_codex.jobs.diff import field_diff
 from atlas_codex.jobs.schema import PageOutcome
+from atlas_codex.values import leaves
 
 SCHEMA = {
     "type": "object",
@@ -57,7 +58,7 @@ def test_missing_required_fields_and_truncation_are_problems_too() -> None:
 
 def test_leaves_walk_objects_and_lists_by_path() -> None:
     data = {"a": {"b": 1}, "items": [{"name": "x"}, {"name": None}], "empty": []}
-    assert list(quality.leaves(data)) == [
+    assert list(leaves(data)) == [
         ("a.b", 1),
         ("items[0].name", "x"),
         ("items[1].name", None),

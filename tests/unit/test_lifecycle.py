@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from atlas_codex.engine.pages import PagesUnavailable
 from atlas_codex.extraction.contract import ExtractionTask, Quote, QuotedPages
+from atlas_codex.extraction.pages import PagesUnavailable
 from atlas_codex.extraction.request import JobRequest
 from atlas_codex.extraction.result import ExtractionResult, PageResult
 from atlas_codex.jobs.errors import NotReextractable

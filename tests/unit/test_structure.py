@@ -52,6 +52,45 @@ def test_the_contract_stands_on_the_bottom_floor_only(found: dict[str, structure
     assert {k: [r for r in v if r not in floor] for k, v in above.items()} == {k: [] for k in above}
 
 
+def test_no_two_files_import_each_other(found: dict[str, structure.Module]) -> None:
+    """At any depth of the code (a lazy or TYPE_CHECKING import counts)."""
+    assert structure.cycles(structure.module_graph(found)) == []
+
+
+def test_every_room_stands_on_a_floor(found: dict[str, structure.Module]) -> None:
+    """A new room is placed on a floor when it is added (tools/structure.py, FLOORS)."""
+    unplaced = sorted(
+        {structure.room(m) for m in found if m != "atlas_codex" and structure.floor_of(m) is None}
+    )
+    assert unplaced == []
+
+
+def test_no_room_imports_a_floor_above_it(found: dict[str, structure.Module]) -> None:
+    assert structure.upward_imports(found) == []
+
+
+def test_the_job_side_reaches_the_engine_only_through_the_contract(
+    found: dict[str, structure.Module],
+) -> None:
+    assert structure.contract_bypasses(found) == []
+
+
+def test_the_floor_rule_sees_an_upward_import() -> None:
+    from pathlib import Path
+
+    values = structure.Module(
+        "atlas_codex.values", Path("v.py"), 1, frozenset({"atlas_codex.jobs.manager"})
+    )
+    jobs = structure.Module(
+        "atlas_codex.jobs.manager", Path("m.py"), 1, frozenset({"atlas_codex.engine.fetch"})
+    )
+    fake = {m.name: m for m in (values, jobs)}
+    assert structure.upward_imports(fake) == ["atlas_codex.values -> atlas_codex.jobs.manager"]
+    assert structure.contract_bypasses(fake) == [
+        "atlas_codex.jobs.manager -> atlas_codex.engine.fetch"
+    ]
+
+
 def test_the_graph_sees_a_cycle_when_there_is_one() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert structure.cycles(graph) == [["a", "b", "c"]]

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from atlas_codex import limits
 from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.fetch import FetchError, Page, PageSource
 from atlas_codex.engine.html import Link, links, parse
@@ -32,7 +33,7 @@ _NEXT_TEXT: Final = re.compile(
     re.I,
 )
 _LOC: Final = re.compile(r"<loc>\s*([^<\s]+)\s*</loc>", re.I)
-DEFAULT_CONCURRENCY: Final = 4
+DEFAULT_CONCURRENCY: Final = limits.CRAWL_CONCURRENCY
 
 
 def normalize(url: str) -> str:

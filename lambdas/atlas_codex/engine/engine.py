@@ -36,7 +36,7 @@ from atlas_codex.engine.direct import (
     check_required,
 )
 from atlas_codex.engine.fetch import Fetcher, FetchError, FetchSession
-from atlas_codex.engine.pages import PageStore, PagesUnavailable
+from atlas_codex.engine.pages import PageStore
 from atlas_codex.engine.renders import Renders, shell_note
 from atlas_codex.engine.strategies import (
     MAX_ESCALATIONS,
@@ -56,6 +56,7 @@ from atlas_codex.extraction.contract import (
     ModelBudget,
     Quote,
 )
+from atlas_codex.extraction.pages import PagesUnavailable
 from atlas_codex.extraction.request import CrawlOptions, JobRequest, needs_model
 from atlas_codex.extraction.result import (
     Cost,

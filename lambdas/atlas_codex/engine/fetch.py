@@ -29,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from atlas_codex import limits
 from atlas_codex.netguard import (
     USER_AGENT,
     BlockedTarget,
@@ -98,7 +99,7 @@ def retry_after(value: str | None) -> float | None:
 class FetchLimits:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 10.0
-    total_timeout_s: float = 20.0
+    total_timeout_s: float = limits.PAGE_FETCH_TIMEOUT_S
     max_bytes: int = 5 * 1024 * 1024
     max_redirects: int = 5
     per_host_concurrency: int = 4

@@ -11,54 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
 from atlas_codex import artifacts, aws, limits
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.values import Timestamp, utcnow
+from atlas_codex.extraction.pages import PageManifest, PagesUnavailable, StoredPage
+from atlas_codex.values import utcnow
 
 if TYPE_CHECKING:  # the engine's modules load on the extraction path only (cold start)
     from atlas_codex.engine.crawler import CrawledPage
-
-
-class StoredPage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    index: Annotated[int, Field(ge=0)]
-    url: str
-    depth: Annotated[int, Field(ge=0)] = 0
-    status: int | None = None
-    content_type: str = "text/html"
-    encoding: str = "utf-8"
-    error_code: str | None = None
-    error_message: str | None = None
-    error_retryable: bool = False
-
-
-class PageManifest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    job_id: str
-    stored_at: Timestamp
-    expires_at: Timestamp
-    pages: list[StoredPage]
-
-
-class PagesUnavailable(Exception):
-    """The job's pages were never stored, or have expired."""
-
-    def __init__(self, job_id: str, *, expired_at: datetime | None = None) -> None:
-        self.job_id = job_id
-        self.expired_at = expired_at
-        why = (
-            f"expired at {expired_at.isoformat()}"
-            if expired_at is not None
-            else "were not stored (the job fetched nothing, or they were deleted)"
-        )
-        super().__init__(f"the pages of {job_id} {why}")
 
 
 class PageStore:

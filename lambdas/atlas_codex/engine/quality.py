@@ -12,10 +12,11 @@ and the re-extraction diff walk too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from atlas_codex.schema_check import violation
+from atlas_codex.values import leaves
 
 EMPTY: Final = "empty output"
 ALL_NULL: Final = "every field is null"
@@ -23,18 +24,6 @@ TRUNCATED: Final = "made from content truncated to fit the model's window"
 MISSING_REQUIRED: Final = "required field not found"
 VACANT_PROBLEMS: Final = frozenset({EMPTY, ALL_NULL})
 """Problems that leave nothing worth returning."""
-
-
-def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every scalar of a JSON value with its path; an empty object or list is a leaf too."""
-    if isinstance(value, Mapping) and value:
-        for key, sub in value.items():
-            yield from leaves(sub, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list) and value:
-        for n, sub in enumerate(value):
-            yield from leaves(sub, f"{path}[{n}]")
-    else:
-        yield path, value
 
 
 def _vacant(value: Any) -> bool:

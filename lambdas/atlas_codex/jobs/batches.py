@@ -4,8 +4,9 @@ the child whose count reaches the total closes the batch with every child's data
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from pydantic import JsonValue
 
@@ -19,12 +20,53 @@ from atlas_codex.jobs.schema import (
     JobError,
     JobResult,
     PageOutcome,
+    Quality,
 )
-from atlas_codex.jobs.table import ChildCounter
-from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
+from atlas_codex.jobs.table import ChildCounter, JobTable
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus, JobType
 
-if TYPE_CHECKING:
-    from atlas_codex.jobs.manager import JobManager
+
+class Records(Protocol):
+    """What a batch's children need of the job manager that owns them (the manager answers
+    it; this module does not import it)."""
+
+    table: JobTable
+
+    def new_job(
+        self,
+        *,
+        job_id: str | None,
+        job_type: JobType,
+        owner_id: str,
+        correlation_id: str,
+        request: CreateJobRequest,
+        parent_id: str | None = None,
+    ) -> Job: ...
+
+    def get(self, job_id: str, *, owner_id: str | None = None) -> Job: ...
+
+    def result_of(self, job: Job) -> JobResult | None: ...
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        reason: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+        expected: frozenset[JobStatus] | None = None,
+    ) -> Job: ...
+
+    def complete(
+        self,
+        job_id: str,
+        result: JobResult,
+        *,
+        cost: JobCost | None = None,
+        quality: Quality = "complete",
+        quality_reasons: Sequence[str] = (),
+        children: ChildCounters | None = None,
+    ) -> Job: ...
 
 
 def child_job_id(parent_id: str, index: int) -> str:
@@ -45,7 +87,7 @@ class ChildRecorded:
 
 
 class Batches:
-    def __init__(self, manager: JobManager) -> None:
+    def __init__(self, manager: Records) -> None:
         self.manager = manager
 
     def create_children(self, parent: Job) -> list[Job]:

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from atlas_codex import aws_cost
+from atlas_codex import aws_cost, limits
 from atlas_codex.aws_cost import CostBasis, FunctionName
-from atlas_codex.engine.pages import PageManifest, PageStore, PagesUnavailable
 from atlas_codex.extraction.contract import (
     DeadlineExceeded,
     ExtractionError,
@@ -26,6 +25,7 @@ from atlas_codex.extraction.contract import (
     Extractor,
     Quote,
 )
+from atlas_codex.extraction.pages import PageManifest, PageManifests, PagesUnavailable
 from atlas_codex.extraction.request import needs_model
 from atlas_codex.extraction.result import Cost, ExtractionResult, Failure
 from atlas_codex.jobs import recorded
@@ -138,7 +138,7 @@ class JobService:
         max_receives: int,
         notify: Notifier = _no_notify,
         clock: Callable[[], datetime] = utcnow,
-        page_store: PageStore | None = None,
+        page_store: PageManifests | None = None,
         message_lost_after: timedelta | None = None,
         webhook_policy: NetPolicy | None = None,
         resolver: Resolver = system_resolver,
@@ -277,10 +277,6 @@ class JobService:
         quote = self._extractor().quote(request.job_request(), deadline=deadline)
         if self.cost_basis is None:
             return quote
-        from atlas_codex.engine.crawler import DEFAULT_CONCURRENCY as CRAWL_CONCURRENCY
-        from atlas_codex.engine.fetch import FetchLimits
-        from atlas_codex.llm.router import MAX_CALL_S
-
         try:
             aws = aws_cost.quote(
                 self.cost_basis,
@@ -288,9 +284,9 @@ class JobService:
                 crawl=request.crawl is not None,
                 model_calls=quote.model_calls,
                 worst_model_calls=quote.worst_model_calls,
-                page_timeout_s=FetchLimits().total_timeout_s,
-                model_timeout_s=MAX_CALL_S,
-                concurrency=CRAWL_CONCURRENCY if request.crawl is not None else 1,
+                page_timeout_s=limits.PAGE_FETCH_TIMEOUT_S,
+                model_timeout_s=limits.MODEL_CALL_MAX_S,
+                concurrency=limits.CRAWL_CONCURRENCY if request.crawl is not None else 1,
                 # "auto" renders only a page that needs it: none expected, every one at worst
                 renders=quote.pages.expected if request.render == "always" else 0,
                 worst_renders=0 if request.render == "never" else quote.pages.expected,

@@ -23,6 +23,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+from atlas_codex import limits
 from atlas_codex.extraction.result import Failure, Step
 from atlas_codex.llm import output, tokens
 from atlas_codex.llm.catalog import Catalog, Usage, cost_usd
@@ -41,7 +42,7 @@ NOT_FOUND_COOL_DOWN_S: Final = 3600.0
 TRUNCATION_RETRY_FACTOR: Final = 4
 """A cut answer is asked once more with this many times the output cap (at most the
 model's own maximum, and only within the job's ceiling and the budget)."""
-MAX_CALL_S: Final = 120.0
+MAX_CALL_S: Final = limits.MODEL_CALL_MAX_S
 """One call's timeout at most: the rest of the job's time is for the chain after it."""
 MAX_RETRY_AFTER_S: Final = 300.0
 DEFAULT_MAX_OUTPUT_TOKENS: Final = 4096
