@@ -100,17 +100,15 @@ def _instance(schema: Any, facts: dict[str, str], name: str = "") -> Any:
 
 @dataclass
 class ScriptedModel:
-    """OpenAI's chat completions, answered from the page's facts and billed as OpenAI does."""
+    """The model's script: the page's facts in the shape asked, billed as OpenAI bills."""
 
     facts: dict[str, str] = field(default_factory=dict)
     thinking: dict[str, Iterator[int]] = field(default_factory=dict)
 
-    def __call__(self, request: Any) -> Any:
-        import httpx2
-
+    def __call__(self, sent: dict[str, Any]) -> Any:
         from atlas_codex.llm import tokens
+        from tests.support.model_server import Answer
 
-        sent = json.loads(request.content)
         spec = (sent.get("response_format") or {}).get("json_schema") or {}
         schema = spec.get("schema")
         props = (schema or {}).get("properties", {})
@@ -120,34 +118,11 @@ class ScriptedModel:
             answer = {"ranked": list(range(1, 11))}
         else:
             answer = _instance(schema, self.facts) if schema else {"answer": "not stated"}
-        content = json.dumps(answer)
-        prompt = tokens.prompt_tokens(sent["messages"], schema)
-        out = tokens.count(content)
         thought = 0
         if tokens.is_reasoning(sent["model"]):
             thought = next(self.thinking[sent.get("reasoning_effort") or "medium"])
-        return httpx2.Response(
-            200,
-            json={
-                "id": "chatcmpl-bench",
-                "object": "chat.completion",
-                "created": 1764374400,
-                "model": sent["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": out + thought,
-                    "total_tokens": prompt + out + thought,
-                    "completion_tokens_details": {"reasoning_tokens": thought},
-                },
-            },
-        )
+        out = tokens.count(json.dumps(answer))
+        return Answer(content=answer, completion_tokens=out + thought, reasoning=thought)
 
 
 def _facts(html: str, truth: dict[str, Any]) -> dict[str, str]:
@@ -169,17 +144,13 @@ class Measured:
 
 def _world(pages: dict[str, bytes]) -> tuple[Any, ScriptedModel]:
     import httpx
-    import httpx2
     from pydantic import SecretStr
 
     from atlas_codex.engine.engine import Engine
     from atlas_codex.engine.fetch import Fetcher
-    from atlas_codex.llm.catalog import catalog_for
-    from atlas_codex.llm.client import ModelClient
-    from atlas_codex.llm.extraction import ModelStrategies
-    from atlas_codex.llm.router import Cooldowns, Router
     from atlas_codex.netguard import NetPolicy
     from bench.aws_use import _route
+    from tests.support.model_server import ModelServer
 
     def serve(request: httpx.Request) -> httpx.Response:
         status, body = _route(pages, request.url.path)
@@ -192,23 +163,13 @@ def _world(pages: dict[str, bytes]) -> tuple[Any, ScriptedModel]:
         k: cycle(v or [0]) for k, v in recorded_thinking().items()
     }
     model = ScriptedModel(thinking=thinking)
-    router = Router(
-        client=ModelClient(
-            api_key="sk-bench-scripted",
-            http_client=httpx2.Client(transport=httpx2.MockTransport(model)),
-        ),
-        catalog=catalog_for(config.model_policy),
-        policy=config.model_policy,
-        budget=None,
-        cooldowns=Cooldowns(),
-    )
     engine = Engine(
         fetcher=Fetcher(
             policy=NetPolicy(allowed_private=frozenset({("127.0.0.1", 80)})),
             client=httpx.Client(transport=httpx.MockTransport(serve)),
         ),
         models_available=True,
-        models=ModelStrategies(config, router=router),
+        models=ModelServer(model).strategies(config),
     )
     return engine, model
 

@@ -7,7 +7,6 @@ Only a stage with no key configured serves the deterministic path without a word
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -17,19 +16,18 @@ from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.pages import PageStore
 from atlas_codex.llm.catalog import catalog_for
-from atlas_codex.llm.client import ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
 from atlas_codex.llm.router import (
     CONSECUTIVE_FAILURES_TO_COOL,
     COOL_DOWN_S,
     Cooldowns,
-    Router,
     chain,
 )
 from atlas_codex.values import utcnow
 from tests.support.api_calls import call
 from tests.support.functions import api_with
 from tests.support.memory_site import MemorySite
+from tests.support.model_server import Answer, ModelServer, error
 
 PAGE = (
     "<html><head><title>Desk lamp</title>"
@@ -40,50 +38,19 @@ SCHEMA = {
     "type": "object",
     "properties": {"title": {"type": "string"}, "colour": {"type": "string"}},
 }
-Transport = Callable[[httpx2.Request], httpx2.Response]
-
-
-def _completion(request: httpx2.Request, content: str | None, **extra: Any) -> httpx2.Response:
-    sent = json.loads(request.content)
-    message = {"role": "assistant", "content": content, "refusal": extra.get("refusal")}
-    return httpx2.Response(
-        200,
-        json={
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "created": 1764374400,
-            "model": sent["model"],
-            "choices": [
-                {"index": 0, "message": message, "finish_reason": extra.get("finish", "stop")}
-            ],
-            "usage": {"prompt_tokens": 300, "completion_tokens": 40, "total_tokens": 340},
-        },
-    )
-
-
-def _error(status: int) -> Transport:
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(
-            status,
-            json={"error": {"message": f"HTTP {status} from the endpoint", "type": "error"}},
-            headers={"retry-after": "1"} if status == 429 else {},
-        )
-
-    return answer
-
-
-def _timeout(request: httpx2.Request) -> httpx2.Response:
-    raise httpx2.ReadTimeout("the endpoint did not answer", request=request)
-
-
-FAULTS: dict[str, Transport] = {
-    "server_error": _error(500),
-    "rate_limited": _error(429),
-    "timeout": _timeout,
-    "refusal": lambda r: _completion(r, None, refusal="I can't help with that."),
-    "length": lambda r: _completion(r, '{"data": {"title": "Desk', finish="length"),
-    "bad_json": lambda r: _completion(r, "this is not JSON at all"),
+FAULTS: dict[str, Any] = {
+    "server_error": error(500, None, "HTTP 500 from the endpoint"),
+    "rate_limited": error(429, "rate_limit_exceeded", "HTTP 429", headers={"retry-after": "1"}),
+    "timeout": httpx2.ReadTimeout("the endpoint did not answer"),
+    "refusal": Answer(refusal="I can't help with that."),
+    "length": Answer(content='{"data": {"title": "Desk', finish="length"),
+    "bad_json": Answer(content="this is not JSON at all"),
 }
+"""Every kind of model fault, as the endpoint answers it each time it is asked."""
+
+
+def always(reply: Any) -> ModelServer:
+    return ModelServer(lambda sent: reply)
 
 
 def _job(config: RuntimeConfig, models: ModelStrategies) -> dict[str, Any]:
@@ -101,22 +68,6 @@ def _job(config: RuntimeConfig, models: ModelStrategies) -> dict[str, Any]:
     return job
 
 
-def _strategies(
-    config: RuntimeConfig, transport: Transport, cooldowns: Cooldowns
-) -> ModelStrategies:
-    keyed = config.model_copy(update={"openai_api_key": "sk-test"})
-    router = Router(
-        client=ModelClient(
-            api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(transport))
-        ),
-        catalog=catalog_for(config.model_policy),
-        policy=config.model_policy,
-        budget=None,
-        cooldowns=cooldowns,
-    )
-    return ModelStrategies(keyed, router=router)
-
-
 def _assert_visible(job: dict[str, Any], *said: str) -> None:
     assert job["status"] in ("completed", "failed")
     assert not (job["status"] == "completed" and job["quality"] == "complete"), job
@@ -128,7 +79,7 @@ def _assert_visible(job: dict[str, Any], *said: str) -> None:
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_a_model_fault_is_never_a_plain_success(config: RuntimeConfig, fault: str) -> None:
-    job = _job(config, _strategies(config, FAULTS[fault], Cooldowns()))
+    job = _job(config, always(FAULTS[fault]).strategies(config))
 
     _assert_visible(job, "model step failed")
 
@@ -141,11 +92,11 @@ def test_every_model_cooling_down_is_said_with_its_cause(config: RuntimeConfig) 
             cooldowns.failed(model, None, "server_error")
     answered: list[str] = []
 
-    def never(request: httpx2.Request) -> httpx2.Response:
+    def never(sent: dict[str, Any]) -> Any:
         answered.append("called")
-        return _completion(request, "{}")
+        return {}
 
-    job = _job(config, _strategies(config, never, cooldowns))
+    job = _job(config, ModelServer(never).strategies(config, cooldowns=cooldowns))
 
     assert answered == []  # no model was called
     _assert_visible(job, "cooling down", "its endpoint kept failing")
@@ -185,7 +136,7 @@ def test_when_nothing_served_the_failed_model_step_leads_the_error(config: Runti
     engine = Engine(
         fetcher=MemorySite({"/lamp": bare}).fetcher(),
         models_available=True,
-        models=_strategies(config, FAULTS["server_error"], Cooldowns()),
+        models=always(FAULTS["server_error"]).strategies(config),
         page_store=PageStore.for_config(config),
     )
     api = api_with(config, engine)
@@ -219,7 +170,7 @@ def test_a_job_nothing_serves_while_every_model_cools_is_released_for_later(
     engine = Engine(
         fetcher=MemorySite({"/lamp": bare}).fetcher(),
         models_available=True,
-        models=_strategies(config, FAULTS["server_error"], cooldowns),
+        models=always(FAULTS["server_error"]).strategies(config, cooldowns=cooldowns),
     )
     request = JobRequest.model_validate(
         {

@@ -12,23 +12,20 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
-import httpx2
 import pytest
 
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.pages import PageStore
-from atlas_codex.llm import tokens
 from atlas_codex.llm.catalog import Usage, catalog_for, cost_usd
-from atlas_codex.llm.client import ModelClient
-from atlas_codex.llm.extraction import ModelStrategies
-from atlas_codex.llm.router import Cooldowns, Router, chain
+from atlas_codex.llm.router import chain
 from atlas_codex.policy import ModelPolicy
 from atlas_codex.values import utcnow
 from atlas_codex_local.poller import SqsPoller
 from tests.support.api_calls import assert_error, call
 from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
 from tests.support.memory_site import MemorySite
+from tests.support.model_server import Answer, ModelServer
 from tests.support.pollers import drain
 
 SCHEMA = {
@@ -41,53 +38,14 @@ LAMP = (
     "<main><h1>Desk lamp</h1><p class='price'>12.50 EUR</p>"
     "<p>A brass desk lamp with a linen shade, for reading and work.</p></main></body></html>"
 )
-Answer = Callable[[str, dict[str, Any]], Any]
-"""(model, request body) -> the data an extraction answers with, or a full answer dict."""
+AnswerFn = Callable[[str, dict[str, Any]], Any]
+"""(model, request body) -> the data an extraction answers with, or a reply of the model
+server (an :class:`Answer`, an error)."""
+REFUSAL = Answer(refusal="I can't help with that.")
 
 
-class ModelServer:
-    """OpenAI's chat completions over the real SDK: usage counts the prompt exactly as sent."""
-
-    def __init__(self, answer: Answer, completion_tokens: int = 40) -> None:
-        self.answer = answer
-        self.completion_tokens = completion_tokens
-        self.requests: list[dict[str, Any]] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        sent = json.loads(request.content)
-        self.requests.append(sent)
-        content = self.answer(sent["model"], sent)
-        refusal = content.pop("__refusal__", None) if isinstance(content, dict) else None
-        schema = sent.get("response_format", {}).get("json_schema", {}).get("schema")
-        prompt = tokens.prompt_tokens(sent["messages"], schema)
-        return httpx2.Response(
-            200,
-            json={
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "created": 1764374400,
-                "model": sent["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {
-                            "role": "assistant",
-                            "content": None if refusal else json.dumps(content),
-                            "refusal": refusal,
-                        },
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": self.completion_tokens,
-                    "total_tokens": prompt + self.completion_tokens,
-                },
-            },
-        )
-
-    def models(self) -> list[str]:
-        return [r["model"] for r in self.requests]
+def by_model(answer: AnswerFn) -> Callable[[dict[str, Any]], Any]:
+    return lambda sent: answer(sent["model"], sent)
 
 
 def lamp_answer(model: str, sent: dict[str, Any]) -> Any:
@@ -134,30 +92,21 @@ def build_engine(
     config: RuntimeConfig, site: MemorySite, model: ModelServer, policy: ModelPolicy | None = None
 ) -> Engine:
     policy = policy or config.model_policy
-    keyed = config.model_copy(update={"openai_api_key": "sk-test", "model_policy": policy})
-    router = Router(
-        client=ModelClient(
-            api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model))
-        ),
-        catalog=catalog_for(policy),
-        policy=policy,
-        budget=None,
-        cooldowns=Cooldowns(),
-    )
+    stage = config.model_copy(update={"model_policy": policy})
     return Engine(
         fetcher=site.fetcher(),
         models_available=True,
-        models=ModelStrategies(keyed, router=router),
+        models=model.strategies(stage, catalog=catalog_for(policy)),
         page_store=PageStore.for_config(config),
     )
 
 
 @pytest.fixture
 def world_for(config: RuntimeConfig) -> Callable[..., World]:
-    def make(pages: dict[str, str], answer: Answer = lamp_answer, **options: Any) -> World:
+    def make(pages: dict[str, str], answer: AnswerFn = lamp_answer, **options: Any) -> World:
         site = MemorySite(pages)
         policy = options.pop("policy", None)
-        model = ModelServer(answer, **options)
+        model = ModelServer(by_model(answer), **options)
         engine = build_engine(config, site, model, policy)
         api, worker = api_with(config, engine), worker_with(config, engine)
         return World(api, worker, site, model, api.keys.issue("owner-q").key)
@@ -450,7 +399,7 @@ def test_a_billed_failure_of_the_first_model_leaves_room_for_its_fallback(
 
     def nano_refuses(model: str, sent: dict[str, Any]) -> Any:
         if model == nano:
-            return {"__refusal__": "I can't help with that."}
+            return REFUSAL
         return lamp_answer(model, sent)
 
     world = world_for({"/lamp": LAMP}, nano_refuses, completion_tokens=900)
@@ -997,7 +946,7 @@ def test_the_product_preset_reads_every_fact_without_a_model(
 
 def refusing(model: str, sent: dict[str, Any]) -> Any:
     """Every model refuses (the answer's refusal field is set)."""
-    return {"__refusal__": "I can't help with that."}
+    return REFUSAL
 
 
 def test_a_refused_schema_job_served_by_structured_data_is_partial_and_says_why(
@@ -1092,25 +1041,17 @@ def budgeted_world(config: RuntimeConfig, page: str, spent: Decimal, stage: str)
     from atlas_codex.usage import BudgetGuard, UsageLedger
 
     site = MemorySite({"/lamp": page})
-    model = ModelServer(lamp_answer)
+    model = ModelServer(by_model(lamp_answer))
     ledger = UsageLedger(
         dynamodb=aws.dynamodb(config.aws_endpoint_url), table_name=config.usage_table, stage=stage
     )
     ledger.record("owner-x", spent)
-    keyed = config.model_copy(update={"openai_api_key": "sk-test"})
-    router = Router(
-        client=ModelClient(
-            api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model))
-        ),
-        catalog=catalog_for(config.model_policy),
-        policy=config.model_policy,
-        budget=BudgetGuard(ledger, monthly_limit_usd=Decimal("1.00")),
-        cooldowns=Cooldowns(),
-    )
     engine = Engine(
         fetcher=site.fetcher(),
         models_available=True,
-        models=ModelStrategies(keyed, router=router),
+        models=model.strategies(
+            config, budget=BudgetGuard(ledger, monthly_limit_usd=Decimal("1.00"))
+        ),
         page_store=PageStore.for_config(config),
     )
     api, worker = api_with(config, engine), worker_with(config, engine)

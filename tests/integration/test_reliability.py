@@ -29,6 +29,7 @@ from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor
 from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
 from tests.support.memory_site import MemorySite
+from tests.support.model_server import Answer, ModelServer, error, extracted
 from tests.support.pollers import pollers, run_pollers, unfinished
 
 LOAD_JOBS = int(os.environ.get("ATLAS_LOAD_JOBS", "200"))
@@ -142,8 +143,9 @@ FAULT_JOBS = 60
 FAULT_RATE = 0.3
 
 
-class FlakyModelServer:
-    """A model endpoint that fails 30% of calls at random, in the API's real shapes."""
+class FlakyModel:
+    """A model endpoint's script that fails 30% of calls at random (429, 500, a timeout, a
+    cut answer), in the API's real shapes; the rest answer the lamp."""
 
     def __init__(self, seed: int) -> None:
         self.random = random.Random(seed)
@@ -151,7 +153,7 @@ class FlakyModelServer:
         self.calls = 0
         self.failures = 0
 
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+    def __call__(self, sent: dict[str, Any]) -> Any:
         with self.lock:
             self.calls += 1
             roll = self.random.random()
@@ -163,60 +165,17 @@ class FlakyModelServer:
             if fault:
                 self.failures += 1
         if fault == "429":
-            return httpx2.Response(
-                429,
-                json={
-                    "error": {
-                        "message": "Rate limit reached",
-                        "type": "requests",
-                        "code": "rate_limit_exceeded",
-                    }
-                },
-                headers={"retry-after": "0"},
-            )
+            return error(429, "rate_limit_exceeded", "Rate limit reached", {"retry-after": "0"})
         if fault == "500":
-            return httpx2.Response(
-                500,
-                json={
-                    "error": {
-                        "message": "The server had an error",
-                        "type": "server_error",
-                        "code": None,
-                    }
-                },
-            )
+            return error(500, None, "The server had an error")
         if fault == "timeout":
-            raise httpx2.ReadTimeout("timed out")
-        content = (
-            '{"name": "Desk lamp", "pri'
-            if fault == "malformed"
-            else json.dumps(
-                {
-                    "data": {"name": "Desk lamp", "price": 12.5},
-                    "evidence": [
-                        {"field": "name", "quote": "Desk lamp"},
-                        {"field": "price", "quote": "12.50 EUR"},
-                    ],
-                }
-            )
+            return httpx2.ReadTimeout("timed out")
+        if fault == "malformed":
+            return Answer(content='{"name": "Desk lamp", "pri', completion_tokens=20)
+        answer = extracted(
+            {"name": "Desk lamp", "price": 12.5}, {"name": "Desk lamp", "price": "12.50 EUR"}
         )
-        return httpx2.Response(
-            200,
-            json={
-                "id": "chatcmpl-1",
-                "object": "chat.completion",
-                "created": 1,
-                "model": json.loads(request.content)["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 400, "completion_tokens": 20, "total_tokens": 420},
-            },
-        )
+        return Answer(content=answer, completion_tokens=20)
 
 
 def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
@@ -227,26 +186,13 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
     from atlas_codex.jobs.service import TAKEN_UP_REASON
     from atlas_codex.jobs.sweeper import sweep
     from atlas_codex.llm.catalog import seeded_catalog
-    from atlas_codex.llm.client import ModelClient
-    from atlas_codex.llm.extraction import ModelStrategies
-    from atlas_codex.llm.router import Cooldowns, Router
 
-    model_server = FlakyModelServer(seed=30)
+    model_server = FlakyModel(seed=30)
     page = "<html><body><main><h1>Desk lamp</h1><p>12.50 EUR</p></main></body></html>"
-    fetcher = MemorySite(default=page).fetcher()
-    client = ModelClient(
-        api_key="sk-test", http_client=httpx2.Client(transport=httpx2.MockTransport(model_server))
-    )
-    keyed = config.model_copy(update={"openai_api_key": "sk-test"})
-    router = Router(
-        client=client,
-        catalog=seeded_catalog(),
-        policy=keyed.model_policy,
-        budget=None,
-        cooldowns=Cooldowns(),
-    )
     engine = Engine(
-        fetcher=fetcher, models_available=True, models=ModelStrategies(keyed, router=router)
+        fetcher=MemorySite(default=page).fetcher(),
+        models_available=True,
+        models=ModelServer(model_server).strategies(config, catalog=seeded_catalog()),
     )
     worker = worker_with(config, engine)
 
