@@ -1,7 +1,7 @@
 """The job lifecycle's rules, on the job service itself with the job table, result store and
 queue in memory (the same protocols the DynamoDB, S3 and SQS ones satisfy): each test runs
-in milliseconds. The emulator tier (tests/integration) keeps the AWS contract of the same
-rules; these keep the rules."""
+in milliseconds. tests/integration/test_table_contract.py runs these same rules on the
+DynamoDB job table in the emulator, so the memory table cannot drift from the real one."""
 
 from __future__ import annotations
 
@@ -23,11 +23,17 @@ from atlas_codex.jobs.queue import MemoryJobQueue
 from atlas_codex.jobs.results import MemoryResultStore
 from atlas_codex.jobs.schema import CreateJobRequest, Job, ReextractRequest
 from atlas_codex.jobs.service import JobService, RetryLater
-from atlas_codex.jobs.table import MemoryJobTable
+from atlas_codex.jobs.table import JobTable, MemoryJobTable
 from tests.fakes import ScriptedExtractor
 
 MAX_RECEIVES = 3
 SHOP = "https://shop.example"
+
+
+def new_table() -> JobTable:
+    """The job table every world starts with: the memory one here; the contract test
+    (tests/integration/test_table_contract.py) runs the same rules on DynamoDB's."""
+    return MemoryJobTable()
 
 
 @dataclass
@@ -42,7 +48,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.manager = JobManager(
-            table=MemoryJobTable(),
+            table=new_table(),
             results=self.results,
             ttl_days=30,
             inline_result_max_bytes=self.inline_max,
