@@ -36,6 +36,17 @@ from atlas_codex.jobs.schema import (
     PageView,
 )
 
+TWINS: Final[tuple[tuple[type, type], ...]] = (
+    (Failure, JobError),
+    (Step, Attempt),
+    (Evidence, FieldEvidence),
+    (ReadView, PageView),
+    (Rendering, PageRender),
+    (PageResult, PageOutcome),
+)
+"""Each engine type and the record type it is kept as: the same fields, the record's with
+its limits (and its wire name, which the API's clients know). A test holds each pair to the
+same fields and types, so one cannot gain a field the other silently drops."""
 MAX_MODEL_NAMES_CHARS: Final = 200
 """The model names of attempts summed into one entry, joined, at most this long."""
 
