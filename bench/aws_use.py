@@ -173,7 +173,7 @@ class Meter:
         """The job indexes' writes for this change of a job item, as DynamoDB makes them: an
         entry whose key moved is a delete under the old key and a put under the new one; an
         entry whose projected attributes changed is one write; otherwise none."""
-        from atlas_codex.tables import JOBS
+        from atlas_codex.table_specs import JOBS
 
         job = item.get(JOBS.partition_key, {}).get("S")
         if job is None:

@@ -79,7 +79,7 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
     ``model_calls`` model calls, from one client (the worst case for per-key limits)."""
     from atlas_codex import limits
     from atlas_codex.aws_cost import MODEL_CALL_WAIT_S, PAGE_FETCH_WAIT_S
-    from atlas_codex.tables import INDEX_SHARDS
+    from atlas_codex.table_specs import INDEX_SHARDS
     from atlas_codex_stage.settings import API_GATEWAY_ACCOUNT_RPS, UNRESERVED_CONCURRENCY
 
     rate = jobs_per_day / 86_400 * PEAK_TO_AVERAGE
@@ -372,7 +372,7 @@ def counter_item_bytes(children: int) -> int:
     """DynamoDB's size of a batch's counter item once ``children`` are counted: its key and
     attributes, and the number set of indexes (a number is about one byte per two digits,
     plus one)."""
-    from atlas_codex.jobs.table import CHILD_COUNTS_OF, CHILD_COUNTS_SUFFIX
+    from atlas_codex.jobs.store.table import CHILD_COUNTS_OF, CHILD_COUNTS_SUFFIX
 
     key = len("job_id") + len("job_01") + 26 + len(CHILD_COUNTS_SUFFIX)
     marks = len(CHILD_COUNTS_OF) + 32
@@ -390,7 +390,7 @@ def _batches() -> list[str]:
         "## Batches",
         "",
         "A batch counts each finished child with one conditional update of its counter item "
-        f"(`jobs/table.py`): at {most:,} children the item is about "
+        f"(`jobs/store/table.py`): at {most:,} children the item is about "
         f"{counter_item_bytes(most) / 1024:.1f} KB, so a count costs at most {units} write "
         f"units, and one batch takes at most {DYNAMODB_PARTITION_WRITE_UNITS // units:,} "
         "counts a second (one partition key). The batch's record, 70-115 KB at that size, is "

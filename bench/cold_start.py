@@ -253,7 +253,7 @@ def _events(target: str, env: dict[str, str], server: _Server, count: int) -> li
     from atlas_codex.auth import ApiKeyStore
     from atlas_codex.config import get_config
     from atlas_codex.jobs.messages import JobMessage
-    from atlas_codex.jobs.schema import CreateJobRequest
+    from atlas_codex.jobs.record import CreateJobRequest
     from atlas_codex.wiring import build_service
     from atlas_codex_local.apigw import rest_event
     from atlas_codex_local.poller import sqs_event

@@ -48,7 +48,7 @@ def _describe(calls: Counter[tuple[str, str]]) -> tuple[int, int, str]:
 def run() -> str:
     from atlas_codex import aws
     from atlas_codex.jobs.manager import JobManager
-    from atlas_codex.jobs.schema import CreateJobRequest, JobResult
+    from atlas_codex.jobs.record import CreateJobRequest, JobResult
     from atlas_codex.values import utcnow
     from atlas_codex_local.emulator import EmulatorProcess
     from atlas_codex_local.provision import provision

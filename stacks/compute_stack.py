@@ -25,7 +25,7 @@ from atlas_codex import naming
 from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
 from atlas_codex.config import EnvVar
 from atlas_codex.naming import FunctionResource, QueueResource, TableResource
-from atlas_codex.tables import TABLE_SPECS
+from atlas_codex.table_specs import TABLE_SPECS
 from atlas_codex_stage.environment import function_environment
 from atlas_codex_stage.settings import StageSettings
 from stacks import nag

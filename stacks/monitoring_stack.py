@@ -10,7 +10,7 @@ from constructs import Construct
 
 from atlas_codex import metrics, naming
 from atlas_codex.naming import FunctionResource
-from atlas_codex.tables import JOBS
+from atlas_codex.table_specs import JOBS
 from atlas_codex_stage.settings import StageSettings
 from stacks.constructs.alarm_topic import AlarmTopic
 from stacks.constructs.alarms import Metric, StageAlarms, metric

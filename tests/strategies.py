@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from atlas_codex.extraction.request import CrawlOptions, JobRequest, SelectorField, SelectorSchema
 from atlas_codex.jobs.legacy import AI_STATES, NAVIGATION_STATES, SYNC_STATES
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.record import (
     Attempt,
     ChildCounters,
     Job,

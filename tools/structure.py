@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "lambdas" / "atlas_codex"
-RECORD_SCHEMA = "atlas_codex.jobs.schema"
+RECORD_SCHEMA = "atlas_codex.jobs.record"
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ FLOORS: dict[str, int] = {
             "aws",
             "aws_cost",
             "dynamo",
-            "tables",
+            "table_specs",
             "artifacts",
             "schema_check",
             "metrics",

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from atlas_codex.extraction.request import JobRequest
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.record import (
     Attempt,
     ChildCounters,
     Job,

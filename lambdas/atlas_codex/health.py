@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from atlas_codex.config import ConfigError, RuntimeConfig
 from atlas_codex.extraction.contract import ExtractionTask
 from atlas_codex.extraction.request import JobRequest
-from atlas_codex.jobs.status_index import StatusIndex
-from atlas_codex.jobs.table import job_from_wire_item
+from atlas_codex.jobs.store.status_index import StatusIndex
+from atlas_codex.jobs.store.table import job_from_wire_item
 from atlas_codex.jobs.vocabulary import JOB_STATUSES, JobStatus
 from atlas_codex.usage import UsageLedger
 from atlas_codex.values import format_timestamp, utcnow

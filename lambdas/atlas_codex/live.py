@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from botocore.exceptions import ClientError
 
-from atlas_codex.tables import CONNECTIONS_BY_JOB
+from atlas_codex.table_specs import CONNECTIONS_BY_JOB
 from atlas_codex.values import format_timestamp
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from atlas_codex.extraction.contract import Extractor
 from atlas_codex.finished_jobs import outcome_metrics
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import SqsDeadLetters, SqsJobQueue
-from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.record import Job
 from atlas_codex.jobs.service import JobService, Notifier
 from atlas_codex.live import ConnectionStore, LivePush
 from atlas_codex.netguard import NetPolicy

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from atlas_codex import naming
 from atlas_codex.jobs.legacy import LegacyConversionError, convert, is_canonical
-from atlas_codex.jobs.table import CHILD_COUNTS_OF, job_to_wire_item, plain_item
+from atlas_codex.jobs.store.table import CHILD_COUNTS_OF, job_to_wire_item, plain_item
 
 DEFAULT_SEGMENTS: Final = 4
 DEFAULT_MAX_WRITES_PER_S: Final = 50.0

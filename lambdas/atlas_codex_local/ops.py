@@ -23,7 +23,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from atlas_codex import naming
-from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.record import Job
 from atlas_codex.jobs.vocabulary import JOB_STATUSES
 from atlas_codex.values import utcnow
 
@@ -268,9 +268,9 @@ def _job_logs(target: Target, job: Job) -> list[str]:
 
 
 def jobs_list(target: Target, args: argparse.Namespace) -> int:
-    from atlas_codex.jobs.index_reader import ShardPosition
-    from atlas_codex.jobs.status_index import StatusIndex
-    from atlas_codex.jobs.table import job_from_wire_item
+    from atlas_codex.jobs.store.index_reader import ShardPosition
+    from atlas_codex.jobs.store.status_index import StatusIndex
+    from atlas_codex.jobs.store.table import job_from_wire_item
 
     statuses = [args.status] if args.status else list(JOB_STATUSES)
     index = StatusIndex(dynamodb=target.client("dynamodb"), table_name=target.table("jobs"))

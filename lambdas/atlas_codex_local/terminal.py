@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
 if TYPE_CHECKING:
-    from atlas_codex.jobs.schema import Job
+    from atlas_codex.jobs.record import Job
 
 RUNS_KEPT: Final = 10
 """Older run directories are removed when a new run starts."""

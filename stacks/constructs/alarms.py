@@ -16,7 +16,7 @@ from constructs import Construct
 
 from atlas_codex import limits, metrics, naming
 from atlas_codex.naming import FunctionResource
-from atlas_codex.tables import TABLE_SPECS
+from atlas_codex.table_specs import TABLE_SPECS
 from atlas_codex_stage.settings import StageSettings
 
 RUNBOOK: Final = "docs/RUNBOOK.md"

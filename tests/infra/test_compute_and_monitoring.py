@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match, Template
 from atlas_codex import metrics, naming
 from atlas_codex.config import EnvVar, RenderConfig, RuntimeConfig
 from atlas_codex.routes import ROUTES
-from atlas_codex.tables import TABLE_SPECS
+from atlas_codex.table_specs import TABLE_SPECS
 from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 from stacks.functions import FUNCTION_SPECS, SPECS_BY_NAME
 from stacks.packaging import RUNTIME

@@ -12,9 +12,9 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from atlas_codex import naming
-from atlas_codex.jobs.schema import Job
-from atlas_codex.jobs.table import job_from_wire_item, job_to_wire_item
-from atlas_codex.tables import JOBS, TABLE_SPECS
+from atlas_codex.jobs.record import Job
+from atlas_codex.jobs.store.table import job_from_wire_item, job_to_wire_item
+from atlas_codex.table_specs import JOBS, TABLE_SPECS
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.infra

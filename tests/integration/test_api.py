@@ -347,9 +347,9 @@ def test_rotating_the_webhook_secret_takes_no_body(api: ModuleType, key: str) ->
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/jobs", "POST, GET"),
-        ("POST", "/jobs/job_1", "GET, DELETE"),
-        ("DELETE", "/jobs/job_1/result", "GET"),
+        ("PUT", "/jobs", "POST, GET, HEAD"),
+        ("POST", "/jobs/job_1", "GET, DELETE, HEAD"),
+        ("DELETE", "/jobs/job_1/result", "GET, HEAD"),
         ("GET", "/extract", "POST"),
     ],
 )

@@ -21,8 +21,8 @@ from atlas_codex.health import (
     latest_report,
 )
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import CreateJobRequest
-from atlas_codex.tables import shard_key
+from atlas_codex.jobs.record import CreateJobRequest
+from atlas_codex.table_specs import shard_key
 from atlas_codex.usage import UsageLedger
 from atlas_codex.values import utcnow
 

@@ -12,7 +12,7 @@ import pytest
 from atlas_codex import metrics
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import CreateJobRequest
+from atlas_codex.jobs.record import CreateJobRequest
 from atlas_codex.values import utcnow
 from atlas_codex_local.apigw import context
 from tests.support.api_calls import call
@@ -102,7 +102,7 @@ def test_a_scheduled_run_closes_a_batch_whose_last_child_was_stuck_and_requeues_
 ) -> None:
     """The sweep ends the stuck child, and the batch it was the last of closes: the children's
     results are read (from the bucket when large) and the batch's result written there."""
-    from atlas_codex.jobs.schema import JobResult
+    from atlas_codex.jobs.record import JobResult
 
     monkeypatch.setattr(health.service.manager, "inline_max", 200)
     urls = ["https://example.com/a", "https://example.com/b"]

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from atlas_codex import naming
-from atlas_codex.tables import TABLE_SPECS
+from atlas_codex.table_specs import TABLE_SPECS
 from atlas_codex_local import deploy
 from atlas_codex_local.cli import main
 from atlas_codex_stage.settings import StageSettings

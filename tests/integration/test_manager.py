@@ -18,7 +18,7 @@ from atlas_codex.jobs.errors import (
     TransitionRefused,
 )
 from atlas_codex.jobs.manager import JobManager, Submitted
-from atlas_codex.jobs.schema import CreateJobRequest, Job, JobCost, JobError, JobResult
+from atlas_codex.jobs.record import CreateJobRequest, Job, JobCost, JobError, JobResult
 from atlas_codex.values import utcnow
 
 REQUEST = CreateJobRequest(urls=["https://shop.example/item/1"])

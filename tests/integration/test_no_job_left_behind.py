@@ -17,7 +17,7 @@ import pytest
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.jobs.messages import JobMessage
-from atlas_codex.jobs.schema import CreateJobRequest
+from atlas_codex.jobs.record import CreateJobRequest
 from atlas_codex.jobs.service import TAKEN_UP_REASON
 from atlas_codex.jobs.sweeper import REQUEUE_REASON
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
@@ -343,7 +343,7 @@ def test_a_message_whose_try_was_killed_runs_again_once_that_try_is_over(
     try (the invocation's remaining time), not after the hour its completed outcome is kept:
     the redelivery that follows the try's end runs the job instead of being refused."""
     from atlas_codex import aws
-    from atlas_codex.jobs.schema import CreateJobRequest as Create
+    from atlas_codex.jobs.record import CreateJobRequest as Create
     from atlas_codex_local.apigw import context
     from atlas_codex_local.poller import sqs_event
 

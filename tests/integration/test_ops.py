@@ -17,7 +17,7 @@ import pytest
 from atlas_codex import aws
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import CreateJobRequest
+from atlas_codex.jobs.record import CreateJobRequest
 from atlas_codex.usage import UsageLedger
 from atlas_codex.values import utcnow
 from atlas_codex_local.cli import main

@@ -182,7 +182,7 @@ def test_with_30_percent_model_faults_and_a_dead_worker_every_job_ends(
     config: RuntimeConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from atlas_codex.engine.engine import Engine
-    from atlas_codex.jobs.schema import CreateJobRequest
+    from atlas_codex.jobs.record import CreateJobRequest
     from atlas_codex.jobs.service import TAKEN_UP_REASON
     from atlas_codex.jobs.sweeper import sweep
     from atlas_codex.llm.catalog import seeded_catalog
@@ -291,7 +291,7 @@ def test_sync_jobs_under_site_faults_all_end(
     and every job ends (completed, or failed after its retries) within its retries plus one
     sweep; none is left pending or processing."""
     from atlas_codex.engine.engine import Engine
-    from atlas_codex.jobs.schema import CreateJobRequest
+    from atlas_codex.jobs.record import CreateJobRequest
 
     site = FlakySite(seed=15)
     fetcher = MemorySite(default=site).fetcher()

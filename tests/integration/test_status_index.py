@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import CreateJobRequest
-from atlas_codex.jobs.status_index import StatusIndex
-from atlas_codex.jobs.table import DynamoJobTable
+from atlas_codex.jobs.record import CreateJobRequest
+from atlas_codex.jobs.store.status_index import StatusIndex
+from atlas_codex.jobs.store.table import DynamoJobTable
 from atlas_codex.values import utcnow
 
 

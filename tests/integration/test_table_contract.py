@@ -11,7 +11,7 @@ import pytest
 
 from atlas_codex import aws
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.table import DynamoJobTable, JobTable
+from atlas_codex.jobs.store.table import DynamoJobTable, JobTable
 from tests.unit import test_lifecycle as rules
 
 RULES: list[Callable[[], None]] = [

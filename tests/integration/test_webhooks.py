@@ -12,7 +12,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.schema import CreateJobRequest, Job, WebhookState
+from atlas_codex.jobs.record import CreateJobRequest, Job, WebhookState
 from atlas_codex.netguard import NetPolicy
 from atlas_codex.webhooks import delivery
 from atlas_codex.webhooks.delivery import MAX_ATTEMPTS, WebhookMessage

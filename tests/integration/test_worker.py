@@ -11,7 +11,7 @@ import time
 import pytest
 
 from atlas_codex.config import RuntimeConfig
-from atlas_codex.jobs.schema import CreateJobRequest, Job
+from atlas_codex.jobs.record import CreateJobRequest, Job
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor

@@ -14,7 +14,7 @@ import pytest
 
 from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
-from atlas_codex.jobs.schema import CreateJobRequest
+from atlas_codex.jobs.record import CreateJobRequest
 from atlas_codex_local.poller import SqsPoller
 from tests.support.functions import api_with, worker_with
 from tests.support.memory_site import MemorySite

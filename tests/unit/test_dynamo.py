@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atlas_codex.dynamo import attribute_value, from_attribute_value
-from atlas_codex.jobs.schema import to_dynamo
+from atlas_codex.jobs.record import to_dynamo
 
 stored = st.recursive(
     st.none()

@@ -17,7 +17,7 @@ from atlas_codex.jobs.legacy import (
     convert,
     detect_format,
 )
-from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.record import Job
 from tests.strategies import jobs, legacy_ai, legacy_navigation, legacy_sync
 
 SLOW = settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])

@@ -20,10 +20,10 @@ from atlas_codex.jobs.errors import NotReextractable
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import MemoryJobQueue
-from atlas_codex.jobs.results import MemoryResultStore
-from atlas_codex.jobs.schema import CreateJobRequest, Job, ReextractRequest
+from atlas_codex.jobs.record import CreateJobRequest, Job, ReextractRequest
 from atlas_codex.jobs.service import JobService, RetryLater
-from atlas_codex.jobs.table import JobTable, MemoryJobTable
+from atlas_codex.jobs.store.results import MemoryResultStore
+from atlas_codex.jobs.store.table import JobTable, MemoryJobTable
 from tests.fakes import ScriptedExtractor
 
 MAX_RECEIVES = 3

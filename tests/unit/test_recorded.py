@@ -22,7 +22,7 @@ from atlas_codex.extraction.result import (
     Step,
 )
 from atlas_codex.jobs import recorded
-from atlas_codex.jobs.schema import Job, StatusChange
+from atlas_codex.jobs.record import Job, StatusChange
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 LONG = "x" * 50_000

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from atlas_codex import limits
 from atlas_codex.extraction.request import JobRequest
-from atlas_codex.jobs.schema import CreateJobRequest, Job, StatusChange
+from atlas_codex.jobs.record import CreateJobRequest, Job, StatusChange
 from atlas_codex.jobs.vocabulary import (
     ALLOWED_TRANSITIONS,
     JOB_STATUSES,
@@ -239,7 +239,7 @@ def test_a_stored_item_with_a_wrong_type_is_an_error_not_a_coercion() -> None:
 
 
 def test_a_number_dynamodb_cannot_store_is_a_clear_error() -> None:
-    from atlas_codex.jobs.schema import JobResult
+    from atlas_codex.jobs.record import JobResult
 
     job = make_job(
         status="completed",
@@ -251,7 +251,7 @@ def test_a_number_dynamodb_cannot_store_is_a_clear_error() -> None:
 
 
 def test_costs_keep_twelve_decimals() -> None:
-    from atlas_codex.jobs.schema import JobCost
+    from atlas_codex.jobs.record import JobCost
 
     assert JobCost(actual_usd=2.2e-311).actual_usd == 0.0
     assert JobCost(actual_usd=0.000123456789012345).actual_usd == 0.000123456789
@@ -260,7 +260,7 @@ def test_costs_keep_twelve_decimals() -> None:
 @pytest.mark.parametrize("number", [10**50, 1e50, -(10**60), 10**125, 1e-130])
 def test_large_round_numbers_are_stored_and_read_back(number: float) -> None:
     from atlas_codex.extraction.request import JobRequest
-    from atlas_codex.jobs.schema import Job
+    from atlas_codex.jobs.record import Job
 
     request = JobRequest.model_validate(
         {

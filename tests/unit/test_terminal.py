@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas_codex.extraction.request import JobRequest
-from atlas_codex.jobs.schema import Job, JobCost, JobError, JobResult, PageOutcome, StatusChange
+from atlas_codex.jobs.record import Job, JobCost, JobError, JobResult, PageOutcome, StatusChange
 from atlas_codex_local import terminal
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

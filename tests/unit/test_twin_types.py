@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from atlas_codex.extraction import result
-from atlas_codex.jobs import recorded, schema
+from atlas_codex.jobs import record, recorded
 
 
 def _shape(annotation: Any) -> Any:
@@ -43,11 +43,11 @@ def test_twins_have_the_same_fields_and_types(
 
 
 def test_a_quality_is_the_same_words_on_both_sides() -> None:
-    assert typing.get_args(result.Quality) == typing.get_args(schema.Quality)
+    assert typing.get_args(result.Quality) == typing.get_args(record.Quality)
 
 
 def test_the_check_sees_a_field_one_twin_lacks() -> None:
     class Wider(result.Failure):
         hint: str = ""
 
-    assert list(Wider.model_fields) != list(schema.JobError.model_fields)
+    assert list(Wider.model_fields) != list(record.JobError.model_fields)

@@ -24,7 +24,7 @@ from atlas_codex.api_models import (
     as_asked,
 )
 from atlas_codex.extraction.contract import Quote
-from atlas_codex.jobs.schema import CreateJobRequest, Job, ReextractRequest
+from atlas_codex.jobs.record import CreateJobRequest, Job, ReextractRequest
 from atlas_codex.jobs.service import JobService
 from atlas_codex.jobs.vocabulary import JobId, JobStatus, JobType
 

@@ -12,7 +12,7 @@ from pydantic import JsonValue
 
 from atlas_codex import limits
 from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.record import (
     ChildCounters,
     CreateJobRequest,
     Job,
@@ -22,7 +22,7 @@ from atlas_codex.jobs.schema import (
     PageOutcome,
     Quality,
 )
-from atlas_codex.jobs.table import ChildCounter, JobTable
+from atlas_codex.jobs.store.table import ChildCounter, JobTable
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus, JobType
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from atlas_codex.jobs.schema import FieldChange
+from atlas_codex.jobs.record import FieldChange
 from atlas_codex.values import leaves
 
 MAX_CHANGES: Final = 1000

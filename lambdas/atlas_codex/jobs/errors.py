@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.record import Job
 from atlas_codex.jobs.vocabulary import JobStatus
 
 

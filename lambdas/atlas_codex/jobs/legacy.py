@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, Valid
 
 from atlas_codex import limits
 from atlas_codex.extraction.request import CrawlOptions, JobRequest
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.record import (
     Attempt,
     Job,
     JobError,

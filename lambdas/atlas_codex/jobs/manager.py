@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from atlas_codex import artifacts, limits
 from atlas_codex.jobs.batches import Batches
 from atlas_codex.jobs.errors import IdempotencyConflict, JobNotFound, TransitionRefused
-from atlas_codex.jobs.results import ResultStore, S3ResultStore
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.record import (
     PARTIAL_RESULT_ERRORS,
     Attempt,
     ChildCounters,
@@ -35,7 +34,8 @@ from atlas_codex.jobs.schema import (
     WebhookDeliveryState,
     WebhookState,
 )
-from atlas_codex.jobs.table import (
+from atlas_codex.jobs.store.results import ResultStore, S3ResultStore
+from atlas_codex.jobs.store.table import (
     Change,
     DynamoJobTable,
     Expect,

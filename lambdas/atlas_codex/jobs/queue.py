@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 
 from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
-from atlas_codex.jobs.schema import Job
+from atlas_codex.jobs.record import Job
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

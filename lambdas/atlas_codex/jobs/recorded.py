@@ -2,7 +2,7 @@
 limits (``atlas_codex.limits``).
 
 The engine answers in its own types (:mod:`atlas_codex.extraction.result`), which carry no
-storage limits; the record (:mod:`atlas_codex.jobs.schema`) holds every limit. A message,
+storage limits; the record (:mod:`atlas_codex.jobs.record`) holds every limit. A message,
 note or quote longer than its limit is cut here, a list of notes is kept to its first
 entries, and attempts past the record's room are summed into one last entry, so no spend
 goes unrecorded.
@@ -24,7 +24,7 @@ from atlas_codex.extraction.result import (
     Rendering,
     Step,
 )
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.record import (
     Attempt,
     FieldChange,
     FieldEvidence,

@@ -42,7 +42,7 @@ from atlas_codex.jobs.errors import (
 from atlas_codex.jobs.manager import JobManager, Submitted
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import DeadLetters, JobQueue
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.record import (
     Attempt,
     CreateJobRequest,
     Job,
@@ -52,13 +52,13 @@ from atlas_codex.jobs.schema import (
     ReextractionOf,
     ReextractRequest,
 )
+from atlas_codex.jobs.store.table import JobPage
 from atlas_codex.jobs.sweeper import (
     MAX_DEAD_LETTERS_PER_SWEEP,
     SweepReport,
     fail_dead_lettered,
     sweep,
 )
-from atlas_codex.jobs.table import JobPage
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus, JobType
 from atlas_codex.netguard import (
     BlockedTarget,

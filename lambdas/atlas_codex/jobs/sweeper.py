@@ -31,7 +31,7 @@ from typing import Any, Final
 from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.messages import JobMessage
-from atlas_codex.jobs.schema import Job, JobError
+from atlas_codex.jobs.record import Job, JobError
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus
 from atlas_codex.values import utcnow
 

@@ -2,7 +2,7 @@
 job types and statuses, the one transition table, and the ids (job, owner, correlation,
 idempotency key) with their checks.
 
-The stored record (:mod:`atlas_codex.jobs.schema`) is built from these; the health monitor,
+The stored record (:mod:`atlas_codex.jobs.record`) is built from these; the health monitor,
 the WebSocket handler, the API's door and the finished-job metric speak them without
 importing the record.
 """

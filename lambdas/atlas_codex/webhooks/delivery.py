@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atlas_codex import limits
 from atlas_codex.api_models import JobView
 from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.schema import Job, WebhookAttempt
+from atlas_codex.jobs.record import Job, WebhookAttempt
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, CorrelationId, JobId
 from atlas_codex.netguard import (
     BlockedTarget,

@@ -76,7 +76,7 @@ JOBS_BY_STATUS: Final = Index(
 
 Both job indexes project keys and a few small attributes only: a job's result may be hundreds
 of KB, and with ``ALL`` every status change copied it into the index (write units are per KB).
-Readers query every shard and merge (``jobs/index_reader.py``)."""
+Readers query every shard and merge (``jobs/store/index_reader.py``)."""
 
 
 def shard_of(job_id: str) -> int:

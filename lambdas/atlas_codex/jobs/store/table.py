@@ -25,13 +25,7 @@ from botocore.exceptions import ClientError
 
 from atlas_codex.dynamo import attribute_value, from_attribute_value
 from atlas_codex.jobs.errors import InvalidCursor
-from atlas_codex.jobs.index_reader import (
-    ShardPosition,
-    batch_get_jobs,
-    check_positions,
-    query_sharded,
-)
-from atlas_codex.jobs.schema import (
+from atlas_codex.jobs.record import (
     ChildCounters,
     Job,
     StatusChange,
@@ -39,8 +33,21 @@ from atlas_codex.jobs.schema import (
     WebhookDeliveryState,
     to_dynamo,
 )
+from atlas_codex.jobs.store.index_reader import (
+    ShardPosition,
+    batch_get_jobs,
+    check_positions,
+    query_sharded,
+)
 from atlas_codex.jobs.vocabulary import JobStatus, JobType, check_id
-from atlas_codex.tables import JOBS, JOBS_BY_OWNER, JOBS_BY_STATUS, Index, shard_key, sharded_keys
+from atlas_codex.table_specs import (
+    JOBS,
+    JOBS_BY_OWNER,
+    JOBS_BY_STATUS,
+    Index,
+    shard_key,
+    sharded_keys,
+)
 from atlas_codex.values import TIMESTAMP_FORMAT, format_timestamp
 
 if TYPE_CHECKING:

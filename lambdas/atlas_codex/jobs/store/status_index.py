@@ -4,7 +4,7 @@ The health monitor (oldest job per status, stuck jobs, a sample to validate) and
 operator CLI (jobs by status) read the index through here instead of writing queries of
 their own; the job manager's paged listing (with its cursor, for the sweeper) is the other
 reader. How the index is keyed and sharded comes from the table spec
-(``tables.JOBS_BY_STATUS``); every page reads all the shards (``jobs/index_reader.py``).
+(``table_specs.JOBS_BY_STATUS``); every page reads all the shards (``jobs/store/index_reader.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from atlas_codex.jobs.index_reader import ShardPosition, batch_get_jobs, query_sharded
+from atlas_codex.jobs.store.index_reader import ShardPosition, batch_get_jobs, query_sharded
 from atlas_codex.jobs.vocabulary import JobStatus
-from atlas_codex.tables import JOBS, JOBS_BY_STATUS
+from atlas_codex.table_specs import JOBS, JOBS_BY_STATUS
 from atlas_codex.values import format_timestamp
 
 MAX_PAGES: Final = 50
