@@ -1,7 +1,7 @@
 """Main content by two readers: this engine's rules and trafilatura's, reconciled.
 
 The rules of :mod:`atlas_codex.engine.main_content` were written on one collection of pages
-and scored below trafilatura on every other (docs/ARCHITECTURE.md). Two independent readers
+and scored below trafilatura on every other (docs/ENGINE.md). Two independent readers
 disagree where one of them is wrong, so the page is read by both:
 
 - where they **agree** (each holds at least :data:`AGREEMENT` of the other's 4-word
