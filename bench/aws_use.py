@@ -1,6 +1,6 @@
 """What one job uses in AWS, measured: jobs run through the handlers on the emulator, every
 AWS request counted with a botocore hook, CPU timed per function, logs and stored bytes
-counted. Writes ``lambdas/atlas_codex/aws_use.json`` (what quotes and job records price)
+counted. Writes ``lambdas/atlas_codex/ground/aws_use.json`` (what quotes and job records price)
 and docs/COST.md (cost per 1,000 pages by path, AWS and model apart, beside the peers').
 
 How the pieces are separated: a job of 1 page and a job of 5 pages (and a crawl of 2 and of
@@ -33,7 +33,7 @@ from bench.data import benchdata
 from bench.product_pages import PRODUCT_SCHEMA, product_view
 
 ROOT = Path(__file__).resolve().parent.parent
-USE_FILE = ROOT / "lambdas" / "atlas_codex" / "aws_use.json"
+USE_FILE = ROOT / "lambdas" / "atlas_codex" / "ground" / "aws_use.json"
 COST_DOC = ROOT / "docs" / "COST.md"
 REPEATS = 3
 """Each job shape is run this many times; the medians are kept."""
@@ -93,7 +93,7 @@ class Meter:
         self.sizes: dict[str, int] = {}
 
     def install(self) -> None:
-        from atlas_codex import aws
+        from atlas_codex.ground import aws
 
         session = aws._session()
         session.register("before-parameter-build", self._keep)  # type: ignore[arg-type]
@@ -173,7 +173,7 @@ class Meter:
         """The job indexes' writes for this change of a job item, as DynamoDB makes them: an
         entry whose key moved is a delete under the old key and a put under the new one; an
         entry whose projected attributes changed is one write; otherwise none."""
-        from atlas_codex.table_specs import JOBS
+        from atlas_codex.ground.table_specs import JOBS
 
         job = item.get(JOBS.partition_key, {}).get("S")
         if job is None:
@@ -276,8 +276,8 @@ class Run:
 
 class Harness:
     def __init__(self, site: str, meter: Meter) -> None:
-        from atlas_codex import aws
-        from atlas_codex.config import get_config
+        from atlas_codex.ground import aws
+        from atlas_codex.ground.config import get_config
         from atlas_codex.handlers import api, worker
         from atlas_codex_local.poller import SqsPoller
 
@@ -357,7 +357,7 @@ def crawl_job(site: str, pages: int) -> dict[str, Any]:
 
 
 def _measured(run: Run) -> Any:
-    from atlas_codex.aws_cost import Measured, Requests, Segment
+    from atlas_codex.ground.aws_cost import Measured, Requests, Segment
 
     segments = [
         Segment(
@@ -390,7 +390,7 @@ def _measured(run: Run) -> Any:
 
 def _median(runs: list[Any]) -> Any:
     """Field by field median of several measurements of the same work."""
-    from atlas_codex.aws_cost import Measured, Requests, Segment
+    from atlas_codex.ground.aws_cost import Measured, Requests, Segment
 
     first = runs[0]
     segments = [
@@ -411,7 +411,7 @@ def _median(runs: list[Any]) -> Any:
 
 def _per_unit(big: Any, small: Any, units: int) -> Any:
     """(big - small) / units, field by field, never below zero."""
-    from atlas_codex.aws_cost import Measured, Requests, Segment
+    from atlas_codex.ground.aws_cost import Measured, Requests, Segment
 
     segments = [
         Segment(
@@ -435,10 +435,10 @@ def _minus(total: Any, part: Any) -> Any:
 
 def _model_call(meter: Meter) -> Any:
     """A model call's AWS use besides the model: the budget guard's reserve and settle."""
-    from atlas_codex import aws
-    from atlas_codex.aws_cost import Measured, Requests, Segment
-    from atlas_codex.config import get_config
-    from atlas_codex.usage import BudgetGuard, UsageLedger
+    from atlas_codex.accounts.usage import BudgetGuard, UsageLedger
+    from atlas_codex.ground import aws
+    from atlas_codex.ground.aws_cost import Measured, Requests, Segment
+    from atlas_codex.ground.config import get_config
 
     config = get_config()
     ledger = UsageLedger(
@@ -480,7 +480,7 @@ def _model_cost_per_page(site: str, pages: dict[str, bytes]) -> dict[str, dict[s
     the product-pages dev set. No model is called."""
     from pydantic import SecretStr
 
-    from atlas_codex.config import get_config
+    from atlas_codex.ground.config import get_config
     from atlas_codex.llm.extraction import ModelStrategies
 
     config = get_config().model_copy(update={"openai_api_key": SecretStr("sk-bench-unused")})
@@ -543,7 +543,7 @@ def run() -> str:
     meter = Meter()
     meter.install()  # before any client is made: clients copy the session's hooks
     try:
-        from atlas_codex import aws
+        from atlas_codex.ground import aws
 
         resources = provision(
             settings,
@@ -560,8 +560,8 @@ def run() -> str:
             )
         )
         os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
-        from atlas_codex.auth import ApiKeyStore
-        from atlas_codex.config import get_config
+        from atlas_codex.accounts.auth import ApiKeyStore
+        from atlas_codex.ground.config import get_config
 
         get_config.cache_clear()
         config = get_config()
@@ -590,7 +590,7 @@ def run() -> str:
         emulator.stop()
         server.terminate()
 
-    from atlas_codex.aws_cost import UseProfile
+    from atlas_codex.ground.aws_cost import UseProfile
     from atlas_codex.llm.output import expected_tokens
 
     profile = UseProfile(
@@ -604,7 +604,7 @@ def run() -> str:
         + expected_tokens(PRODUCT_SCHEMA),
     )
     USE_FILE.write_text(profile.model_dump_json(indent=2) + "\n")
-    from atlas_codex.aws_cost import use_profile
+    from atlas_codex.ground.aws_cost import use_profile
 
     use_profile.cache_clear()
     COST_DOC.write_text(cost_document(profile, model_cost))
@@ -648,7 +648,7 @@ tests fail when they differ from what the stacks synthesize)."""
 
 def custom_metric_series() -> int:
     """The application's own metrics, one per name and dimension set (``metrics.py``)."""
-    from atlas_codex import metrics
+    from atlas_codex.ground import metrics
     from atlas_codex.health import HealthMonitor
 
     checks = [name for name in dir(HealthMonitor) if name.startswith("check_")]
@@ -670,7 +670,7 @@ def custom_metric_series() -> int:
 def fixed_items(template: dict[str, Any]) -> Any:
     """What a stage pays each month whatever its volume, counted from its synthesized
     stacks (``template``: layer -> CloudFormation template)."""
-    from atlas_codex.aws_cost import FixedItems
+    from atlas_codex.ground.aws_cost import FixedItems
 
     resources = [r for layer in template.values() for r in layer["Resources"].values()]
 
@@ -707,7 +707,7 @@ def fixed_items(template: dict[str, Any]) -> Any:
 
 
 def fixed_section(stage: str, region: str) -> list[str]:
-    from atlas_codex import aws_cost
+    from atlas_codex.ground import aws_cost
 
     items = fixed_items(json.loads((SNAPSHOTS / f"{stage}.json").read_text()))
     monthly = aws_cost.fixed_monthly(items, region)
@@ -737,7 +737,7 @@ def fixed_section(stage: str, region: str) -> list[str]:
 
 def _batch_counting(table: Any) -> str:
     """What counting a batch's children adds (bench/capacity.py sizes the counter item)."""
-    from atlas_codex import limits
+    from atlas_codex.ground import limits
     from bench.capacity import counter_item_bytes
 
     most = limits.MAX_URLS_PER_JOB
@@ -752,9 +752,9 @@ def _batch_counting(table: Any) -> str:
 
 
 def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
-    from atlas_codex import aws_cost, limits
     from atlas_codex.engine.crawler import DEFAULT_CONCURRENCY
     from atlas_codex.engine.fetch import FetchLimits
+    from atlas_codex.ground import aws_cost, limits
     from atlas_codex.llm.router import MAX_CALL_S
     from atlas_codex_stage.environment import cost_basis
     from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
@@ -767,7 +767,7 @@ def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
         "",
         "Written by `make bench` (`bench/aws_use.py`); do not edit by hand. AWS cost is the "
         'measured use of each piece of work (docs/PERFORMANCE.md, "AWS use per job") times '
-        f"on-demand list prices (`lambdas/atlas_codex/aws_prices.json`: {table.as_of}). "
+        f"on-demand list prices (`lambdas/atlas_codex/ground/aws_prices.json`: {table.as_of}). "
         "Quotes (`POST /jobs/quote`, `aws_usd`) and job records (`cost.aws_usd`) use the same "
         "figures.",
         "",

@@ -1,5 +1,5 @@
 """The capacity model: docs/CAPACITY.md, computed from the stage settings and the measured
-use per job (``lambdas/atlas_codex/aws_use.json``, written by ``bench/aws_use.py``).
+use per job (``lambdas/atlas_codex/ground/aws_use.json``, written by ``bench/aws_use.py``).
 
 For each daily volume, the peak rate (average x :data:`PEAK_TO_AVERAGE`) is put against every
 limit a job meets on its way: API Gateway, Lambda concurrency, SQS, DynamoDB per table and
@@ -63,7 +63,7 @@ class Load:
 
 
 def _seconds(profile: Any, function: str, memory_mb: int, *, waits: float = 0.0) -> float:
-    from atlas_codex.aws_cost import AWS_CALL_WAIT_S, FULL_VCPU_MB
+    from atlas_codex.ground.aws_cost import AWS_CALL_WAIT_S, FULL_VCPU_MB
 
     total = waits if function == "worker" else 0.0
     for piece in (profile.job, profile.page):
@@ -77,9 +77,9 @@ def _seconds(profile: Any, function: str, memory_mb: int, *, waits: float = 0.0)
 def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) -> list[Load]:
     """Every limit's load at the peak of ``jobs_per_day`` one-page jobs, each making
     ``model_calls`` model calls, from one client (the worst case for per-key limits)."""
-    from atlas_codex import limits
-    from atlas_codex.aws_cost import MODEL_CALL_WAIT_S, PAGE_FETCH_WAIT_S
-    from atlas_codex.table_specs import INDEX_SHARDS
+    from atlas_codex.ground import limits
+    from atlas_codex.ground.aws_cost import MODEL_CALL_WAIT_S, PAGE_FETCH_WAIT_S
+    from atlas_codex.ground.table_specs import INDEX_SHARDS
     from atlas_codex_stage.settings import API_GATEWAY_ACCOUNT_RPS, UNRESERVED_CONCURRENCY
 
     rate = jobs_per_day / 86_400 * PEAK_TO_AVERAGE
@@ -227,7 +227,7 @@ def loads(profile: Any, settings: Any, jobs_per_day: int, model_calls: float) ->
         ),
     ]
     if model_calls:
-        from atlas_codex.usage import SPEND_SHARDS
+        from atlas_codex.accounts.usage import SPEND_SHARDS
 
         calls = rate * model_calls
         out.append(
@@ -382,7 +382,7 @@ def counter_item_bytes(children: int) -> int:
 
 
 def _batches() -> list[str]:
-    from atlas_codex import limits
+    from atlas_codex.ground import limits
 
     most = limits.MAX_URLS_PER_JOB
     units = math.ceil(counter_item_bytes(most) / 1024)
@@ -411,7 +411,7 @@ def first_limit(profile: Any, settings: Any, jobs_per_day: int, model_calls: flo
 
 
 def _what_it_takes(profile: Any, settings: Any, top: int) -> list[str]:
-    from atlas_codex import limits
+    from atlas_codex.ground import limits
     from atlas_codex_stage.settings import UNRESERVED_CONCURRENCY
 
     lines: list[str] = []
@@ -467,7 +467,7 @@ def _what_it_takes(profile: Any, settings: Any, top: int) -> list[str]:
 
 
 def run() -> str:
-    from atlas_codex.aws_cost import use_profile
+    from atlas_codex.ground.aws_cost import use_profile
     from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
 
     context = json.loads((ROOT / "cdk.json").read_text())["context"]

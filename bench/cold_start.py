@@ -201,7 +201,7 @@ class _Server:
 @contextlib.contextmanager
 def _world() -> Iterator[tuple[dict[str, str], _Server]]:
     """The emulator with the local stage, and the environment the functions get."""
-    from atlas_codex import aws
+    from atlas_codex.ground import aws
     from atlas_codex_local.emulator import EmulatorProcess
     from atlas_codex_local.provision import provision
     from atlas_codex_stage.environment import function_environment
@@ -249,9 +249,9 @@ def _world() -> Iterator[tuple[dict[str, str], _Server]]:
 def _events(target: str, env: dict[str, str], server: _Server, count: int) -> list[Any]:
     """``count`` events of one kind, each for a job of its own (SQS messages are the ones
     the service itself queued, received from the emulator)."""
-    from atlas_codex import aws
-    from atlas_codex.auth import ApiKeyStore
-    from atlas_codex.config import get_config
+    from atlas_codex.accounts.auth import ApiKeyStore
+    from atlas_codex.ground import aws
+    from atlas_codex.ground.config import get_config
     from atlas_codex.jobs.messages import JobMessage
     from atlas_codex.jobs.record import CreateJobRequest
     from atlas_codex.wiring import build_service

@@ -38,7 +38,7 @@ def ours(port: int) -> dict[str, float]:
     from atlas_codex.engine.crawler import Crawler
     from atlas_codex.engine.fetch import Fetcher, FetchLimits
     from atlas_codex.extraction.request import CrawlOptions
-    from atlas_codex.netguard import NetPolicy
+    from atlas_codex.ground.netguard import NetPolicy
 
     fetcher = Fetcher(
         policy=NetPolicy.from_host_ports([f"127.0.0.1:{port}"]),

@@ -46,10 +46,10 @@ def _describe(calls: Counter[tuple[str, str]]) -> tuple[int, int, str]:
 
 
 def run() -> str:
-    from atlas_codex import aws
+    from atlas_codex.ground import aws
+    from atlas_codex.ground.values import utcnow
     from atlas_codex.jobs.manager import JobManager
     from atlas_codex.jobs.record import CreateJobRequest, JobResult
-    from atlas_codex.values import utcnow
     from atlas_codex_local.emulator import EmulatorProcess
     from atlas_codex_local.provision import provision
     from atlas_codex_stage.environment import function_environment
@@ -127,7 +127,7 @@ def run() -> str:
         )
         os.environ.update(env)
         os.environ["AWS_ENDPOINT_URL"] = emulator.endpoint
-        from atlas_codex.config import get_config
+        from atlas_codex.ground.config import get_config
 
         get_config.cache_clear()
         from atlas_codex.handlers import worker

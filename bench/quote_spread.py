@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def stage_config(stage: str) -> Any:
     """The functions' configuration of ``stage`` as cdk.json sets it (resource names are
     placeholders: nothing is called)."""
-    from atlas_codex.config import RuntimeConfig
-    from atlas_codex.naming import (
+    from atlas_codex.ground.config import RuntimeConfig
+    from atlas_codex.ground.naming import (
         QUEUES,
         TABLES,
         Kind,

@@ -41,7 +41,7 @@ def _launch_s() -> float:
 
 
 def run() -> str:
-    from atlas_codex.netguard import NetPolicy
+    from atlas_codex.ground.netguard import NetPolicy
     from atlas_codex.render import chromium
     from atlas_codex.render.renderer import Renderer
     from tests.site import Site

@@ -21,11 +21,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from atlas_codex import naming
-from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
-from atlas_codex.config import EnvVar
-from atlas_codex.naming import FunctionResource, QueueResource, TableResource
-from atlas_codex.table_specs import TABLE_SPECS
+from atlas_codex.ground import naming
+from atlas_codex.ground.artifacts import PAGES_PREFIX, RESULTS_PREFIX
+from atlas_codex.ground.config import EnvVar
+from atlas_codex.ground.naming import FunctionResource, QueueResource, TableResource
+from atlas_codex.ground.table_specs import TABLE_SPECS
 from atlas_codex_stage.environment import function_environment
 from atlas_codex_stage.settings import StageSettings
 from stacks import nag

@@ -7,8 +7,8 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from atlas_codex import naming
-from atlas_codex.table_specs import CONNECTIONS, IDEMPOTENCY, JOBS, USAGE
+from atlas_codex.ground import naming
+from atlas_codex.ground.table_specs import CONNECTIONS, IDEMPOTENCY, JOBS, USAGE
 from atlas_codex_stage.settings import StageSettings
 from stacks.constructs.artifacts_bucket import ArtifactsBucket
 from stacks.constructs.table import SpecTable

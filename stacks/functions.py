@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from atlas_codex import limits
-from atlas_codex.naming import FunctionResource, QueueResource, TableResource
-from atlas_codex.table_specs import JOBS_BY_OWNER, JOBS_BY_STATUS
+from atlas_codex.ground import limits
+from atlas_codex.ground.naming import FunctionResource, QueueResource, TableResource
+from atlas_codex.ground.table_specs import JOBS_BY_OWNER, JOBS_BY_STATUS
 
 DynamoAction = Literal["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem"]
 S3Action = Literal["GetObject", "PutObject", "DeleteObject"]

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from atlas_codex_stage.settings import (
     BUDGET_MAX_NOTIFICATIONS,
     DEFAULT_ACCOUNT_CONCURRENCY,

@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from atlas_codex_stage.settings import StageSettings
 from stacks.constructs.queue_with_dlq import QueueWithDlq
 

@@ -8,9 +8,9 @@ from typing import Any
 from aws_cdk import ArnFormat, CfnOutput, CfnResource, Stack, Tags
 from constructs import Construct
 
-from atlas_codex import metrics, naming
-from atlas_codex.naming import FunctionResource
-from atlas_codex.table_specs import JOBS
+from atlas_codex.ground import metrics, naming
+from atlas_codex.ground.naming import FunctionResource
+from atlas_codex.ground.table_specs import JOBS
 from atlas_codex_stage.settings import StageSettings
 from stacks.constructs.alarm_topic import AlarmTopic
 from stacks.constructs.alarms import Metric, StageAlarms, metric

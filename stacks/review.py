@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from stacks.guards import templates_in
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -166,7 +166,7 @@ def index_refusals(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
     be deleted and created under a new name, in two deploys), and an index removed that the
     code still queries (the data stack deploys before the compute stack: the running
     functions would query a deleted index). RUNBOOK, "Changing a table's indexes"."""
-    from atlas_codex.table_specs import TABLE_SPECS
+    from atlas_codex.ground.table_specs import TABLE_SPECS
 
     queried = {index.name for spec in TABLE_SPECS for index in spec.indexes}
     problems: list[str] = []

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from atlas_codex_stage.settings import (
     DEFAULTS_KEY,
     STAGES_KEY,

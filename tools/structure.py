@@ -74,44 +74,29 @@ def modules() -> dict[str, Module]:
 GROUND, CONTRACTS, ROOMS, DOORS = range(4)
 FLOOR_NAMES = ("ground", "contracts", "rooms", "doors")
 FLOORS: dict[str, int] = {
-    **dict.fromkeys(
-        [
-            "values",
-            "limits",
-            "naming",
-            "policy",
-            "presets",
-            "netguard",
-            "config",
-            "aws",
-            "aws_cost",
-            "dynamo",
-            "table_specs",
-            "artifacts",
-            "schema_check",
-            "metrics",
-            "snapstart",
-            "routes",
-            "console",
-            "body_guard",
-        ],
-        GROUND,
-    ),
-    # what the rooms agree on: the extraction contract, the accounts, the live status
-    **dict.fromkeys(["extraction", "auth", "usage", "live"], CONTRACTS),
-    # the extraction workshop beside the job side
-    **dict.fromkeys(["engine", "llm", "render"], ROOMS),
-    **dict.fromkeys(["jobs", "api_models", "finished_jobs", "refusals", "webhooks"], ROOMS),
+    # values, limits, names, settings readers, the SSRF guard, AWS clients, price tables
+    "ground": GROUND,
+    "console": GROUND,  # the console's static files
+    # what the rooms agree on: the extraction contract; the accounts (keys, spend, budgets)
+    "extraction": CONTRACTS,
+    "accounts": CONTRACTS,
+    # the extraction workshop, beside the job side and its notifications
+    "engine": ROOMS,
+    "llm": ROOMS,
+    "render": ROOMS,
+    "jobs": ROOMS,
+    "notifications": ROOMS,
     # what a request or an event comes in through, and what puts the rooms together
-    **dict.fromkeys(["health", "api", "wiring", "handlers"], DOORS),
+    "health": DOORS,
+    "api": DOORS,
+    "wiring": DOORS,
+    "handlers": DOORS,
 }
 """Each room's floor (docs/ARCHITECTURE.md): a module imports its own floor and those
 below, never one above."""
 WORKSHOP: frozenset[str] = frozenset({"engine", "llm", "render"})
 """The extraction side: the job side reaches it only through the contract."""
-JOB_SIDE: frozenset[str] = frozenset(
-    {"jobs", "api_models", "finished_jobs", "refusals", "webhooks", "live", "usage", "auth"}
-)
+JOB_SIDE: frozenset[str] = frozenset({"jobs", "notifications", "accounts"})
 
 
 def floor_of(module: str) -> int | None:

@@ -28,14 +28,14 @@ import httpx
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from atlas_codex.config import ConfigError, RuntimeConfig
+from atlas_codex.accounts.usage import UsageLedger
 from atlas_codex.extraction.contract import ExtractionTask
 from atlas_codex.extraction.request import JobRequest
+from atlas_codex.ground.config import ConfigError, RuntimeConfig
+from atlas_codex.ground.values import format_timestamp, utcnow
 from atlas_codex.jobs.store.status_index import StatusIndex
 from atlas_codex.jobs.store.table import job_from_wire_item
 from atlas_codex.jobs.vocabulary import JOB_STATUSES, JobStatus
-from atlas_codex.usage import UsageLedger
-from atlas_codex.values import format_timestamp, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -482,7 +482,7 @@ def canary_extractor() -> Extractor:
     """The real engine, with a fetcher whose only reachable page is the canary."""
     from atlas_codex.engine.engine import Engine
     from atlas_codex.engine.fetch import Fetcher
-    from atlas_codex.netguard import NetPolicy
+    from atlas_codex.ground.netguard import NetPolicy
 
     host, port = urlsplit(CANARY_URL).hostname or "", 80
     fetcher = Fetcher(

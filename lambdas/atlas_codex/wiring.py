@@ -11,21 +11,21 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from atlas_codex import aws
-from atlas_codex.auth import ApiKeyStore
-from atlas_codex.config import RuntimeConfig, get_config
+from atlas_codex.accounts.auth import ApiKeyStore
+from atlas_codex.accounts.usage import UsageLedger
 from atlas_codex.engine.pages import PageStore
 from atlas_codex.extraction.contract import Extractor
-from atlas_codex.finished_jobs import outcome_metrics
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig, get_config
+from atlas_codex.ground.netguard import NetPolicy
+from atlas_codex.jobs.finished import outcome_metrics
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import SqsDeadLetters, SqsJobQueue
 from atlas_codex.jobs.record import Job
 from atlas_codex.jobs.service import JobService, Notifier
-from atlas_codex.live import ConnectionStore, LivePush
-from atlas_codex.netguard import NetPolicy
-from atlas_codex.usage import UsageLedger
-from atlas_codex.webhooks.delivery import WebhookQueue, WebhookSender
-from atlas_codex.webhooks.secrets_store import WebhookSecretStore
+from atlas_codex.notifications.live import ConnectionStore, LivePush
+from atlas_codex.notifications.webhooks.delivery import WebhookQueue, WebhookSender
+from atlas_codex.notifications.webhooks.secrets_store import WebhookSecretStore
 
 if TYPE_CHECKING:
     from atlas_codex.health import HealthMonitor

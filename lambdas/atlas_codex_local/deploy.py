@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from atlas_codex_local.provision import StageResources
 
 ROOT: Final = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from atlas_codex import limits
+from atlas_codex.ground import limits
 from atlas_codex_local.apigw import context, rest_event
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

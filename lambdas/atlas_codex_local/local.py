@@ -25,8 +25,8 @@ from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
-from atlas_codex import aws, limits
-from atlas_codex.policy import HostPort
+from atlas_codex.ground import aws, limits
+from atlas_codex.ground.policy import HostPort
 from atlas_codex_local import terminal
 from atlas_codex_local.demo_site import DemoSite
 from atlas_codex_local.emulator import EmulatorProcess
@@ -76,7 +76,7 @@ def _settings(extra_hosts: list[str]) -> Any:
 
 def _with_budget(settings: Any, monthly_budget: float | None) -> Any:
     """The stage settings with the monthly model budget given to this run, if any."""
-    from atlas_codex.config import EnvVar
+    from atlas_codex.ground.config import EnvVar
 
     given = monthly_budget
     if given is None and os.environ.get(EnvVar.MONTHLY_BUDGET_USD.value):
@@ -234,7 +234,7 @@ def _serve(
                 bucket=resources.bucket,
             )
         )
-        from atlas_codex.config import get_config
+        from atlas_codex.ground.config import get_config
 
         get_config.cache_clear()
         from atlas_codex import wiring

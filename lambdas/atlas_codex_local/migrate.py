@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from atlas_codex.jobs.legacy import LegacyConversionError, convert, is_canonical
 from atlas_codex.jobs.store.table import CHILD_COUNTS_OF, job_to_wire_item, plain_item
 

@@ -22,10 +22,10 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.record import Job
 from atlas_codex.jobs.vocabulary import JOB_STATUSES
-from atlas_codex.values import utcnow
 
 LOG_FUNCTIONS: Final = naming.FUNCTIONS
 NO_SETTINGS: Final = (
@@ -334,7 +334,7 @@ def _query[T](read: Callable[[], T], table: str) -> T:
 
 
 def jobs_sweep(target: Target, args: argparse.Namespace) -> int:
-    from atlas_codex.config import message_lost_after
+    from atlas_codex.ground.config import message_lost_after
     from atlas_codex.jobs.queue import SqsDeadLetters, SqsJobQueue
     from atlas_codex.jobs.sweeper import (
         MAX_DEAD_LETTERS_PER_SWEEP,
@@ -501,7 +501,7 @@ def dlq_redrive(target: Target, args: argparse.Namespace) -> int:
 
 
 def budget(target: Target, args: argparse.Namespace) -> int:
-    from atlas_codex.usage import UsageLedger
+    from atlas_codex.accounts.usage import UsageLedger
 
     if target.settings is None:
         raise OpsError(NO_SETTINGS.format(what="the stage's budget"))
@@ -536,7 +536,7 @@ def budget(target: Target, args: argparse.Namespace) -> int:
 
 
 def _key_store(target: Target) -> Any:
-    from atlas_codex.auth import ApiKeyStore
+    from atlas_codex.accounts.auth import ApiKeyStore
 
     return ApiKeyStore(dynamodb=target.client("dynamodb"), table_name=target.table("usage"))
 

@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from atlas_codex import naming
-from atlas_codex.table_specs import TABLE_SPECS, TableSpec
+from atlas_codex.ground import naming
+from atlas_codex.ground.table_specs import TABLE_SPECS, TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, Literal
 
-from atlas_codex import naming
-from atlas_codex.table_specs import TABLE_SPECS
+from atlas_codex.ground import naming
+from atlas_codex.ground.table_specs import TABLE_SPECS
 from atlas_codex_local.ops import NO_SETTINGS, OpsError, Target, add_target_arguments, table
 
 Verdict = Literal["PASS", "FAIL", "SKIP"]

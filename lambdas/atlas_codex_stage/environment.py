@@ -1,6 +1,6 @@
 """The environment of every function, from the stage settings and the stage's resources.
 
-The one mapping from settings to :class:`~atlas_codex.config.EnvVar`: the stacks call it with
+The one mapping from settings to :class:`~atlas_codex.ground.config.EnvVar`: the stacks call it with
 CloudFormation tokens, local mode and the tests with the real names of emulated resources.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from atlas_codex.aws_cost import CostBasis
-from atlas_codex.config import EnvVar
-from atlas_codex.naming import QueueResource, TableResource
+from atlas_codex.ground.aws_cost import CostBasis
+from atlas_codex.ground.config import EnvVar
+from atlas_codex.ground.naming import QueueResource, TableResource
 from atlas_codex_stage.settings import LAMBDA_ARCHITECTURE, TRACING, StageSettings
 
 

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from atlas_codex import limits, naming
-from atlas_codex.naming import FunctionResource, Stage
-from atlas_codex.policy import HostPort, ModelPolicy, check_cors_origins, check_private_hosts
+from atlas_codex.ground import limits, naming
+from atlas_codex.ground.naming import FunctionResource, Stage
+from atlas_codex.ground.policy import HostPort, ModelPolicy, check_cors_origins, check_private_hosts
 
 DEFAULTS_KEY: Final = "atlas-codex:defaults"
 STAGES_KEY: Final = "atlas-codex:stages"
@@ -197,7 +197,7 @@ class ApiSettings(_Settings):
     snapstart: bool
     """The api function starts from a snapshot of its initialised state (Lambda SnapStart):
     published versions, an alias ``live`` that API Gateway calls, the hooks of
-    ``atlas_codex/snapstart.py``. Billed per cached snapshot and per restore."""
+    ``atlas_codex/ground/snapstart.py``. Billed per cached snapshot and per restore."""
 
     @field_validator("cors_origins")
     @classmethod

@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from atlas_codex_stage.settings import StageSettings
 from stacks import nag
 

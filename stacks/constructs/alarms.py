@@ -14,9 +14,9 @@ from aws_cdk import CfnResource
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from atlas_codex import limits, metrics, naming
-from atlas_codex.naming import FunctionResource
-from atlas_codex.table_specs import TABLE_SPECS
+from atlas_codex.ground import limits, metrics, naming
+from atlas_codex.ground.naming import FunctionResource
+from atlas_codex.ground.table_specs import TABLE_SPECS
 from atlas_codex_stage.settings import StageSettings
 
 RUNBOOK: Final = "docs/RUNBOOK.md"

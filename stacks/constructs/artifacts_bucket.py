@@ -6,10 +6,10 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 
 # Key prefixes: one place, the runtime writes under the same ones.
-from atlas_codex.artifacts import PAGES_PREFIX, RESULTS_PREFIX
+from atlas_codex.ground.artifacts import PAGES_PREFIX, RESULTS_PREFIX
 from atlas_codex_stage.settings import StageSettings
 from stacks import nag
 

@@ -8,7 +8,7 @@ from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from atlas_codex_stage.settings import StageSettings
 
 STAGE_TAG = "stage"

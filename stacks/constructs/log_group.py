@@ -19,7 +19,7 @@ LOGS_KEY_ID: Final = "LogsKey"
 def stage_log_group_patterns(stage: str) -> tuple[str, ...]:
     """The name of every log group a stage makes: its functions' and its two APIs' access
     logs (``naming`` spells each of them)."""
-    from atlas_codex import naming
+    from atlas_codex.ground import naming
 
     return (
         *(naming.log_group_name(function, stage) for function in naming.FUNCTIONS),

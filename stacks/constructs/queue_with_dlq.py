@@ -6,8 +6,8 @@ from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from atlas_codex import naming
-from atlas_codex.naming import QueueResource
+from atlas_codex.ground import naming
+from atlas_codex.ground.naming import QueueResource
 from atlas_codex_stage.settings import QueueSettings
 from stacks import nag
 

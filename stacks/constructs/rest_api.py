@@ -1,4 +1,4 @@
-"""The REST API: the routes of ``atlas_codex.routes`` to the api function, behind API keys.
+"""The REST API: the routes of ``atlas_codex.ground.routes`` to the api function, behind API keys.
 
 API Gateway checks the key and enforces the usage plan's throttling and quota before the
 function runs; the function checks the same key against its own store to find the owner.
@@ -17,14 +17,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from atlas_codex import naming
-from atlas_codex.routes import CORRELATION_HEADER, REQUEST_HEADERS, ROUTES
+from atlas_codex.ground import naming
+from atlas_codex.ground.routes import CORRELATION_HEADER, REQUEST_HEADERS, ROUTES
 from atlas_codex_stage.settings import TRACING, StageSettings
 from stacks import nag
 from stacks.constructs.log_group import stage_log_group
 
 # (response type, status, code, message, field): API Gateway's refusals, in the one error
-# shape of the API (atlas_codex.api_models.ErrorBody).
+# shape of the API (atlas_codex.jobs.views.ErrorBody).
 GATEWAY_ERRORS: Final = (
     (
         apigw.ResponseType.INVALID_API_KEY,

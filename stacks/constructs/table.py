@@ -1,4 +1,4 @@
-"""A DynamoDB table built from its :class:`~atlas_codex.table_specs.TableSpec`."""
+"""A DynamoDB table built from its :class:`~atlas_codex.ground.table_specs.TableSpec`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from atlas_codex import naming
-from atlas_codex.table_specs import TableSpec
+from atlas_codex.ground import naming
+from atlas_codex.ground.table_specs import TableSpec
 from atlas_codex_stage.settings import StageSettings
 
 

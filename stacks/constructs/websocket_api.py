@@ -13,7 +13,7 @@ from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from atlas_codex_stage.settings import StageSettings
 from stacks import nag
 from stacks.access_logs import WEBSOCKET_FORMAT

@@ -445,7 +445,7 @@ def test_a_refresh_answered_late_does_not_draw_over_the_next_job(
 class LiveStandIn:
     """A stand-in for a deployed stage's WebSocket API, on loopback: it takes a connection
     that carries the API key, records subscriptions, and pushes status messages in the shape
-    ``atlas_codex.live.status_message`` sends."""
+    ``atlas_codex.notifications.live.status_message`` sends."""
 
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex_local.http_adapter import ApiServer
 from tests.fakes import ScriptedExtractor
 from tests.support.functions import ApiFunction, api_with

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from atlas_codex.engine.fetch import Fetcher, FetchLimits
-from atlas_codex.netguard import NetPolicy
+from atlas_codex.ground.netguard import NetPolicy
 from tests.site import Site
 
 

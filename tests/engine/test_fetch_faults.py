@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from atlas_codex.engine.fetch import ROBOTS_TTL_S, FetchError, retry_after
-from atlas_codex.netguard import DnsError, NetPolicy
+from atlas_codex.ground.netguard import DnsError, NetPolicy
 from tests.support.memory_site import MemorySite
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from atlas_codex.aws_cost import use_profile
+from atlas_codex.ground.aws_cost import use_profile
 from atlas_codex_stage.settings import (
     DEFAULTS_KEY,
     STAGES_KEY,

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from atlas_codex import metrics, naming
-from atlas_codex.config import EnvVar, RenderConfig, RuntimeConfig
-from atlas_codex.routes import ROUTES
-from atlas_codex.table_specs import TABLE_SPECS
+from atlas_codex.ground import metrics, naming
+from atlas_codex.ground.config import EnvVar, RenderConfig, RuntimeConfig
+from atlas_codex.ground.routes import ROUTES
+from atlas_codex.ground.table_specs import TABLE_SPECS
 from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 from stacks.functions import FUNCTION_SPECS, SPECS_BY_NAME
 from stacks.packaging import RUNTIME
@@ -409,7 +409,7 @@ def test_each_stage_has_a_dashboard(templates: dict[str, Any], stage: str) -> No
 def test_the_dashboard_graphs_every_job_outcome_across_functions(
     template_json: dict[str, Any],
 ) -> None:
-    from atlas_codex import metrics
+    from atlas_codex.ground import metrics
 
     [dashboard] = [
         r
@@ -552,7 +552,7 @@ def test_the_firewall_accepts_what_the_api_accepts_and_refuses_in_its_error_shap
     """Staging runs prod's Web ACL, so a difference shows there first; the managed rules
     that would refuse a request the API takes (a body over 8 KB, no User-Agent) count instead
     of blocking; a refusal reads like every other error of the API."""
-    from atlas_codex import limits
+    from atlas_codex.ground import limits
 
     urls = [f"https://shop.example/products/desk-lamp-{n:04d}?ref=catalog" for n in range(160)]
     body = json.dumps({"urls": urls, "selectors": {"fields": {"name": {"selector": "h1"}}}})

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
+from atlas_codex.ground.table_specs import JOBS, TABLE_SPECS
 from atlas_codex.jobs.record import Job
 from atlas_codex.jobs.store.table import job_from_wire_item, job_to_wire_item
-from atlas_codex.table_specs import JOBS, TABLE_SPECS
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.infra

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from atlas_codex import limits
+from atlas_codex.ground import limits
 from atlas_codex_stage.settings import (
     DEFAULTS_KEY,
     STAGES_KEY,

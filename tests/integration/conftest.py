@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
 from tests.fakes import ScriptedExtractor
 from tests.support.functions import ApiFunction, api_with
 

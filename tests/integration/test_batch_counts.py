@@ -8,13 +8,13 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from atlas_codex import aws
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.batches import child_job_id
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.record import CreateJobRequest, Job, JobResult
 from atlas_codex.jobs.store.table import CHILD_COUNTS_SUFFIX, ChildCounter
-from atlas_codex.values import utcnow
 
 URLS = 300
 

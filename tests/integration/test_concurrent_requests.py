@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex_local.http_adapter import ApiServer
 from tests.fakes import ScriptedExtractor

@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.record import CreateJobRequest, JobResult
-from atlas_codex.values import utcnow
 from atlas_codex_local.apigw import context
 from tests.fakes import ScriptedExtractor
 from tests.support.functions import api_with

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
 
 
 def test_a_browser_page_cannot_read_the_emulator(config: RuntimeConfig, moto_endpoint: str) -> None:

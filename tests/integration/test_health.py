@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
-from atlas_codex import aws
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.accounts.usage import UsageLedger
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.table_specs import shard_key
+from atlas_codex.ground.values import utcnow
 from atlas_codex.health import (
     CheckEnded,
     CheckResult,
@@ -22,9 +25,6 @@ from atlas_codex.health import (
 )
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.record import CreateJobRequest
-from atlas_codex.table_specs import shard_key
-from atlas_codex.usage import UsageLedger
-from atlas_codex.values import utcnow
 
 
 def _monitor(config: RuntimeConfig, moto_endpoint: str) -> HealthMonitor:

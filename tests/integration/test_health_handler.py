@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from atlas_codex import metrics
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground import metrics
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.record import CreateJobRequest
-from atlas_codex.values import utcnow
 from atlas_codex_local.apigw import context
 from tests.support.api_calls import call
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+from atlas_codex.ground.table_specs import INDEX_SHARDS, JOBS_BY_OWNER, JOBS_BY_STATUS, shard_keys
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.record import CreateJobRequest, JobResult
 from atlas_codex.jobs.store.table import DynamoJobTable
-from atlas_codex.table_specs import INDEX_SHARDS, JOBS_BY_OWNER, JOBS_BY_STATUS, shard_keys
-from atlas_codex.values import utcnow
 from bench.aws_use import Meter, Tally
 
 BURST = 240

@@ -12,19 +12,25 @@ from typing import Any
 import httpx2
 import pytest
 
-from atlas_codex import aws
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.accounts.usage import (
+    SPEND_SHARDS,
+    BudgetExceeded,
+    BudgetGuard,
+    UsageLedger,
+    month_of,
+)
 from atlas_codex.engine.engine import Engine
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import JobRequest
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.policy import ModelPolicy
+from atlas_codex.ground.values import utcnow
 from atlas_codex.llm.catalog import Usage, seeded_catalog
 from atlas_codex.llm.client import ModelCallFailed, ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
 from atlas_codex.llm.router import Cooldowns, Router
 from atlas_codex.llm.strict import to_strict
-from atlas_codex.policy import ModelPolicy
-from atlas_codex.usage import SPEND_SHARDS, BudgetExceeded, BudgetGuard, UsageLedger, month_of
-from atlas_codex.values import utcnow
 from tests.support.memory_site import MemorySite
 from tests.support.model_server import ModelServer, completion, error, extracted
 
@@ -359,7 +365,7 @@ def test_deployed_stages_read_the_key_from_their_secret(
 ) -> None:
     import boto3
 
-    from atlas_codex import naming
+    from atlas_codex.ground import naming
 
     name = naming.openai_secret_name("local")
     boto3.client("secretsmanager", endpoint_url=moto_endpoint).create_secret(

@@ -10,8 +10,8 @@ import boto3
 import pytest
 import requests
 
-from atlas_codex import naming
-from atlas_codex.table_specs import TABLE_SPECS
+from atlas_codex.ground import naming
+from atlas_codex.ground.table_specs import TABLE_SPECS
 from atlas_codex_local import deploy
 from atlas_codex_local.cli import main
 from atlas_codex_stage.settings import StageSettings

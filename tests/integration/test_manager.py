@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from atlas_codex import artifacts, aws
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground import artifacts, aws
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.errors import (
     IdempotencyConflict,
     InvalidCursor,
@@ -19,7 +20,6 @@ from atlas_codex.jobs.errors import (
 )
 from atlas_codex.jobs.manager import JobManager, Submitted
 from atlas_codex.jobs.record import CreateJobRequest, Job, JobCost, JobError, JobResult
-from atlas_codex.values import utcnow
 
 REQUEST = CreateJobRequest(urls=["https://shop.example/item/1"])
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from atlas_codex import aws
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.record import CreateJobRequest
 from atlas_codex_local.cli import main

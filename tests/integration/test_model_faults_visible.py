@@ -12,9 +12,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.pages import PageStore
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 from atlas_codex.llm.catalog import catalog_for
 from atlas_codex.llm.extraction import ModelStrategies
 from atlas_codex.llm.router import (
@@ -23,7 +24,6 @@ from atlas_codex.llm.router import (
     Cooldowns,
     chain,
 )
-from atlas_codex.values import utcnow
 from tests.support.api_calls import call
 from tests.support.functions import api_with
 from tests.support.memory_site import MemorySite
@@ -106,8 +106,8 @@ def test_every_model_cooling_down_is_said_with_its_cause(config: RuntimeConfig) 
 
 
 def test_a_key_that_cannot_be_read_is_said(config: RuntimeConfig) -> None:
-    from atlas_codex import config as config_module
-    from atlas_codex import naming
+    from atlas_codex.ground import config as config_module
+    from atlas_codex.ground import naming
 
     # The stage's own secret (its role may read it), never created here; a key another test
     # read from it is cached per process, as a function caches it: forgotten first.

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.record import CreateJobRequest
 from atlas_codex.jobs.service import TAKEN_UP_REASON
 from atlas_codex.jobs.sweeper import REQUEUE_REASON
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
-from atlas_codex.values import utcnow
 from tests.fakes import ScriptedExtractor
 from tests.support.api_calls import call
 from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
@@ -342,7 +342,7 @@ def test_a_message_whose_try_was_killed_runs_again_once_that_try_is_over(
     """The message's idempotency record left in progress by a killed try expires with the
     try (the invocation's remaining time), not after the hour its completed outcome is kept:
     the redelivery that follows the try's end runs the job instead of being refused."""
-    from atlas_codex import aws
+    from atlas_codex.ground import aws
     from atlas_codex.jobs.record import CreateJobRequest as Create
     from atlas_codex_local.apigw import context
     from atlas_codex_local.poller import sqs_event

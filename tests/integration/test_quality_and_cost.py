@@ -14,13 +14,13 @@ from typing import Any
 import boto3
 import pytest
 
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.pages import PageStore
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.policy import ModelPolicy
+from atlas_codex.ground.values import utcnow
 from atlas_codex.llm.catalog import Usage, catalog_for, cost_usd
 from atlas_codex.llm.router import chain
-from atlas_codex.policy import ModelPolicy
-from atlas_codex.values import utcnow
 from atlas_codex_local.poller import SqsPoller
 from tests.support.api_calls import assert_error, call
 from tests.support.functions import ApiFunction, WorkerFunction, api_with, worker_with
@@ -1037,8 +1037,8 @@ def test_the_clients_schema_controls_the_output_strictly(world_for: Callable[...
 def budgeted_world(config: RuntimeConfig, page: str, spent: Decimal, stage: str) -> World:
     """The lamp page and a model behind a $1.00 monthly budget of which ``spent`` is spent,
     counted under a stage of its own (other tests' month is left alone)."""
-    from atlas_codex import aws
-    from atlas_codex.usage import BudgetGuard, UsageLedger
+    from atlas_codex.accounts.usage import BudgetGuard, UsageLedger
+    from atlas_codex.ground import aws
 
     site = MemorySite({"/lamp": page})
     model = ModelServer(by_model(lamp_answer))

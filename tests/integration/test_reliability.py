@@ -21,9 +21,9 @@ import httpx
 import httpx2
 import pytest
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
-from atlas_codex.values import utcnow
 from atlas_codex_local.http_adapter import ApiServer, fresh_handler
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor

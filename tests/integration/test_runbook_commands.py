@@ -15,12 +15,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from atlas_codex import aws
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.accounts.usage import UsageLedger
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.record import CreateJobRequest, JobError
-from atlas_codex.usage import UsageLedger
-from atlas_codex.values import utcnow
 from atlas_codex_local.cli import build_parser, main
 from stacks.guards import RUNBOOK_PATH
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from atlas_codex.netguard import BlockedTarget, NetPolicy, check_url
-from atlas_codex.policy import is_metadata_host
+from atlas_codex.ground.netguard import BlockedTarget, NetPolicy, check_url
+from atlas_codex.ground.policy import is_metadata_host
 from atlas_codex_local.http_adapter import ApiServer
 from atlas_codex_local.local import LocalModeError, _settings
 from tests.support.api_calls import assert_error, call

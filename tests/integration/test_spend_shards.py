@@ -11,10 +11,16 @@ from typing import Any
 
 import pytest
 
-from atlas_codex import aws
-from atlas_codex.config import RuntimeConfig
-from atlas_codex.usage import SPEND_SHARDS, BudgetExceeded, BudgetGuard, UsageLedger, month_of
-from atlas_codex.values import utcnow
+from atlas_codex.accounts.usage import (
+    SPEND_SHARDS,
+    BudgetExceeded,
+    BudgetGuard,
+    UsageLedger,
+    month_of,
+)
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 
 CALLS = 200
 

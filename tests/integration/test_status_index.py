@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.record import CreateJobRequest
 from atlas_codex.jobs.store.status_index import StatusIndex
 from atlas_codex.jobs.store.table import DynamoJobTable
-from atlas_codex.values import utcnow
 
 
 def test_every_match_is_found_across_pages_and_the_oldest_change_is_the_first(

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from atlas_codex import aws
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.store.table import DynamoJobTable, JobTable
 from tests.unit import test_lifecycle as rules
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.netguard import NetPolicy
 from atlas_codex.jobs.record import CreateJobRequest, Job, WebhookState
-from atlas_codex.netguard import NetPolicy
-from atlas_codex.webhooks import delivery
-from atlas_codex.webhooks.delivery import MAX_ATTEMPTS, WebhookMessage
+from atlas_codex.notifications.webhooks import delivery
+from atlas_codex.notifications.webhooks.delivery import MAX_ATTEMPTS, WebhookMessage
 from atlas_codex_local.poller import SqsPoller
 from tests.fakes import ScriptedExtractor
 from tests.support.functions import WorkerFunction, worker_with

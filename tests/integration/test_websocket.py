@@ -11,9 +11,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.record import CreateJobRequest, Job
-from atlas_codex.live import LivePush
+from atlas_codex.notifications.live import LivePush
 from atlas_codex_local.apigw import context
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.record import CreateJobRequest, Job
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 from atlas_codex_local.poller import SqsPoller
@@ -38,7 +38,7 @@ def submit(
 def test_every_finished_job_is_published_as_a_metric_by_its_outcome(
     worker: WorkerFunction, config: RuntimeConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from atlas_codex import metrics
+    from atlas_codex.ground import metrics
 
     done = submit(worker, "https://shop.example/ok/1")
     failed = submit(worker, "https://shop.example/permanent")
@@ -149,7 +149,7 @@ def test_a_crashing_extractor_counts_every_try_as_a_failed_message(
     """A deploy that breaks extraction raises the worker's failed-messages alarm (RUNBOOK,
     "Function error rate"): every crashed try is a failed message, the retried ones too,
     never a planned return."""
-    from atlas_codex import metrics
+    from atlas_codex.ground import metrics
 
     job = submit(worker, "https://shop.example/crash")
     p = poller(worker, config)
@@ -318,9 +318,9 @@ def test_the_messages_of_a_batch_run_side_by_side_each_logging_its_own_correlati
 ) -> None:
     """Every job of the batch waits for all the others to have started: run one after the
     other, the first would wait alone and fail; run side by side, all meet and complete."""
-    from atlas_codex import limits
     from atlas_codex.extraction.request import JobRequest
     from atlas_codex.extraction.result import ExtractionResult
+    from atlas_codex.ground import limits
 
     size = limits.JOBS_PER_INVOCATION
     meeting = threading.Barrier(size, timeout=10)

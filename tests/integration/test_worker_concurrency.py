@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.record import CreateJobRequest
 from atlas_codex_local.poller import SqsPoller
 from tests.support.functions import api_with, worker_with

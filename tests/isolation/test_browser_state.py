@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from atlas_codex.netguard import NetPolicy
+from atlas_codex.ground.netguard import NetPolicy
 from atlas_codex.render.renderer import Renderer
 from atlas_codex.render.result import Rendered, RenderFailed
 

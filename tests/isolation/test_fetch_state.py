@@ -10,10 +10,10 @@ import time
 import httpx
 import pytest
 
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine.engine import Engine
 from atlas_codex.extraction.contract import ExtractionTask
 from atlas_codex.extraction.request import JobRequest
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.record import CreateJobRequest
 from tests.support.functions import api_with, worker_with
 from tests.support.memory_site import MemorySite

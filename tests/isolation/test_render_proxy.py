@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from atlas_codex.netguard import NetPolicy
+from atlas_codex.ground.netguard import NetPolicy
 from atlas_codex.render.proxy import GuardedProxy
 
 

@@ -16,7 +16,7 @@ from atlas_codex.engine.engine import Engine
 from atlas_codex.engine.fetch import Fetcher
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import JobRequest
-from atlas_codex.netguard import DEFAULT_PORTS, NetPolicy
+from atlas_codex.ground.netguard import DEFAULT_PORTS, NetPolicy
 from atlas_codex.render.renderer import Renderer
 from atlas_codex.render.result import Rendered, RenderFailed
 from tests.site import JS_PRODUCT, PRODUCT_SCHEMA, Site

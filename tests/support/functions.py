@@ -9,12 +9,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
+from atlas_codex.accounts.auth import ApiKeyStore
 from atlas_codex.api import door, openapi
-from atlas_codex.auth import ApiKeyStore
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.extraction.contract import Extractor
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.jobs.service import JobService
-from atlas_codex.webhooks.secrets_store import WebhookSecretStore
+from atlas_codex.notifications.webhooks.secrets_store import WebhookSecretStore
 from atlas_codex.wiring import build_key_store, build_secret_store, build_service
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.netguard import NetPolicy
+from atlas_codex.ground.netguard import NetPolicy
 
 Page = str | Callable[[httpx.Request], httpx.Response]
 """A page's HTML, or a function answering the request (a failure, a slow answer)."""

@@ -19,13 +19,13 @@ from typing import Any
 import httpx2
 from pydantic import SecretStr
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.accounts.usage import BudgetGuard
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.llm import tokens
 from atlas_codex.llm.catalog import Catalog, catalog_for
 from atlas_codex.llm.client import ModelClient
 from atlas_codex.llm.extraction import ModelStrategies
 from atlas_codex.llm.router import Cooldowns, Router
-from atlas_codex.usage import BudgetGuard
 
 API_KEY = "sk-test"
 

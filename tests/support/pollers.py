@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from atlas_codex.config import RuntimeConfig
+from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex_local.poller import SqsPoller
 from tests.support.functions import WorkerFunction
 

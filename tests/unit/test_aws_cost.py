@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from atlas_codex import aws_cost
-from atlas_codex.aws_cost import CostBasis, Measured, Requests, Segment, UseProfile
+from atlas_codex.ground import aws_cost
+from atlas_codex.ground.aws_cost import CostBasis, Measured, Requests, Segment, UseProfile
 from atlas_codex_stage.environment import cost_basis
 from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
 

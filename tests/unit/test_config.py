@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from atlas_codex.config import ConfigError, EnvVar, RuntimeConfig
+from atlas_codex.ground.config import ConfigError, EnvVar, RuntimeConfig
 
 ACCOUNT_URL = "https://sqs.eu-west-1.amazonaws.com/111111111111"
 
@@ -126,7 +126,7 @@ def test_prod_functions_refuse_wildcard_cors() -> None:
 
 
 def test_the_stacks_environment_is_one_the_runtime_accepts(cdk_context: dict[str, object]) -> None:
-    from atlas_codex import naming
+    from atlas_codex.ground import naming
     from atlas_codex_stage.environment import function_environment
     from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, load_stage_settings
 

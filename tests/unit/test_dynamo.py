@@ -10,7 +10,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas_codex.dynamo import attribute_value, from_attribute_value
+from atlas_codex.ground.dynamo import attribute_value, from_attribute_value
 from atlas_codex.jobs.record import to_dynamo
 
 stored = st.recursive(

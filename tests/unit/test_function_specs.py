@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atlas_codex import naming
+from atlas_codex.ground import naming
 from stacks.functions import FUNCTION_SPECS
 
 HANDLERS = Path(__file__).resolve().parents[2] / "lambdas" / "atlas_codex" / "handlers"

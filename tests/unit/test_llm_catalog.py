@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from atlas_codex.ground.policy import ModelEntry, ModelPolicy
 from atlas_codex.llm import tokens
 from atlas_codex.llm.catalog import (
     Catalog,
@@ -17,7 +18,6 @@ from atlas_codex.llm.catalog import (
     cost_usd,
     seeded_catalog,
 )
-from atlas_codex.policy import ModelEntry, ModelPolicy
 
 ANNOUNCED = {
     "gpt-5-nano": ((0.05, 0.005, 0.40), date(2026, 12, 11)),

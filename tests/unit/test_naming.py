@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas_codex import naming
-from atlas_codex.naming import Kind, NamingError
+from atlas_codex.ground import naming
+from atlas_codex.ground.naming import Kind, NamingError
 
 
 def test_every_table_and_queue_follows_the_scheme() -> None:

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from atlas_codex.netguard import BlockedTarget, NetPolicy, check_url, pinned_url
+from atlas_codex.ground.netguard import BlockedTarget, NetPolicy, check_url, pinned_url
 
 REFUSED = [
     "http://127.0.0.1/",
@@ -121,7 +121,7 @@ def test_a_name_that_does_not_resolve_is_a_clear_refusal() -> None:
 
 
 def test_a_dns_failure_is_a_dns_error_not_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from atlas_codex import netguard
+    from atlas_codex.ground import netguard
 
     def failing(*args: object, **kwargs: object) -> list[object]:
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
@@ -132,7 +132,7 @@ def test_a_dns_failure_is_a_dns_error_not_a_refusal(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_host_name_idna_cannot_encode_is_refused_not_a_crash() -> None:
-    from atlas_codex import netguard
+    from atlas_codex.ground import netguard
 
     with pytest.raises(BlockedTarget, match="not a valid DNS name"):
         netguard.check_url(f"https://{'a' * 64}.example/", NetPolicy())
@@ -142,7 +142,7 @@ def test_the_fetcher_reports_a_dns_failure_as_retryable() -> None:
     import time
 
     from atlas_codex.engine.fetch import Fetcher, FetchError
-    from atlas_codex.netguard import DnsError
+    from atlas_codex.ground.netguard import DnsError
 
     def no_dns(host: str, port: int) -> list[str]:
         raise DnsError(f"the host {host!r} does not resolve (Temporary failure)")

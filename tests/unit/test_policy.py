@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from atlas_codex.policy import HostPort, ModelPolicy, check_private_hosts, is_metadata_host
+from atlas_codex.ground.policy import HostPort, ModelPolicy, check_private_hosts, is_metadata_host
 
 HOST_PORT: TypeAdapter[str] = TypeAdapter(HostPort)
 

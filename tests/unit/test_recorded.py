@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from atlas_codex import limits
 from atlas_codex.extraction.request import JobRequest
 from atlas_codex.extraction.result import (
     Cost,
@@ -21,6 +20,7 @@ from atlas_codex.extraction.result import (
     Rendering,
     Step,
 )
+from atlas_codex.ground import limits
 from atlas_codex.jobs import recorded
 from atlas_codex.jobs.record import Job, StatusChange
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from atlas_codex.accounts.usage import BudgetExceeded, Reservation
+from atlas_codex.ground.policy import ModelPolicy
 from atlas_codex.llm.catalog import Usage, seeded_catalog
 from atlas_codex.llm.client import Completion, FailureKind, ModelCallFailed
 from atlas_codex.llm.router import Call, Cooldowns, Decision, Router, RouterFailed, analyse, chain
-from atlas_codex.policy import ModelPolicy
-from atlas_codex.usage import BudgetExceeded, Reservation
 
 POLICY = ModelPolicy()
 TODAY = date(2026, 11, 29)

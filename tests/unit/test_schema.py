@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
 
-from atlas_codex import limits
 from atlas_codex.extraction.request import JobRequest
+from atlas_codex.ground import limits
 from atlas_codex.jobs.record import CreateJobRequest, Job, StatusChange
 from atlas_codex.jobs.vocabulary import (
     ALLOWED_TRANSITIONS,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import snapshot_restore_py
 
-from atlas_codex import aws, snapstart
+from atlas_codex.ground import aws, snapstart
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from atlas_codex.ground.schema_check import violation
 from atlas_codex.llm.strict import from_strict, to_strict
-from atlas_codex.schema_check import violation
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -13,17 +13,17 @@ from typing import Any, Final
 from aws_lambda_powertools.event_handler import CORSConfig, Response
 from pydantic import TypeAdapter, ValidationError
 
-from atlas_codex import body_guard, limits
+from atlas_codex.accounts.auth import ApiKeyStore
 from atlas_codex.api.answers import error_response
-from atlas_codex.auth import ApiKeyStore
-from atlas_codex.jobs.vocabulary import IdempotencyKey
-from atlas_codex.routes import (
+from atlas_codex.ground import body_guard, limits
+from atlas_codex.ground.routes import (
     API_KEY_HEADER,
     CORRELATION_HEADER,
     IDEMPOTENCY_HEADER,
     REQUEST_HEADERS,
     is_public,
 )
+from atlas_codex.jobs.vocabulary import IdempotencyKey
 
 CORRELATION_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _IDEMPOTENCY_KEY: Final = TypeAdapter(IdempotencyKey)

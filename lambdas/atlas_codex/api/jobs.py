@@ -11,11 +11,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from atlas_codex import limits
 from atlas_codex.api import answers
 from atlas_codex.api.answers import responses
 from atlas_codex.api.door import idempotency_key
-from atlas_codex.api_models import (
+from atlas_codex.extraction.contract import Quote
+from atlas_codex.ground import limits
+from atlas_codex.jobs.record import CreateJobRequest, Job, ReextractRequest
+from atlas_codex.jobs.service import JobService
+from atlas_codex.jobs.views import (
     JobListView,
     JobView,
     ReextractionView,
@@ -23,9 +26,6 @@ from atlas_codex.api_models import (
     SyncResultView,
     as_asked,
 )
-from atlas_codex.extraction.contract import Quote
-from atlas_codex.jobs.record import CreateJobRequest, Job, ReextractRequest
-from atlas_codex.jobs.service import JobService
 from atlas_codex.jobs.vocabulary import JobId, JobStatus, JobType
 
 SYNC_SAFETY_MS: Final = 2500

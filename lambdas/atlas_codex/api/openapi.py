@@ -7,10 +7,10 @@ from typing import Any, Final
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from atlas_codex import limits
 from atlas_codex.api.door import CORRELATION_RE
+from atlas_codex.ground import limits
+from atlas_codex.ground.routes import API_KEY_HEADER, CORRELATION_HEADER, IDEMPOTENCY_HEADER, ROUTES
 from atlas_codex.jobs.vocabulary import IDEMPOTENCY_KEY_PATTERN
-from atlas_codex.routes import API_KEY_HEADER, CORRELATION_HEADER, IDEMPOTENCY_HEADER, ROUTES
 
 API_KEY_SCHEME: Final = "apiKey"
 

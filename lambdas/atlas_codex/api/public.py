@@ -8,14 +8,15 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from atlas_codex import aws, console
+from atlas_codex import console
+from atlas_codex.accounts.auth import ApiKeyStore
 from atlas_codex.api import answers
 from atlas_codex.api.answers import ERRORS
 from atlas_codex.api.door import header
-from atlas_codex.api_models import HealthView
-from atlas_codex.auth import ApiKeyStore
-from atlas_codex.config import RuntimeConfig
-from atlas_codex.routes import API_KEY_HEADER, CORRELATION_HEADER
+from atlas_codex.ground import aws
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.routes import API_KEY_HEADER, CORRELATION_HEADER
+from atlas_codex.jobs.views import HealthView
 
 
 def public_routes(config: RuntimeConfig, keys: ApiKeyStore) -> Router:

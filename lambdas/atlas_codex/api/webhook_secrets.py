@@ -7,8 +7,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from atlas_codex.api import answers
 from atlas_codex.api.answers import responses
-from atlas_codex.api_models import WebhookSecretsView
-from atlas_codex.webhooks.secrets_store import WebhookSecretStore
+from atlas_codex.jobs.views import WebhookSecretsView
+from atlas_codex.notifications.webhooks.secrets_store import WebhookSecretStore
 
 
 def secret_routes(secrets: WebhookSecretStore) -> Router:

@@ -21,11 +21,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex import limits
 from atlas_codex.engine.consensus import main_markdown
 from atlas_codex.engine.fetch import FetchError, Page, PageSource
 from atlas_codex.engine.html import Link, links, parse
 from atlas_codex.extraction.request import CrawlOptions
+from atlas_codex.ground import limits
 
 _TRACKING: Final = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref_src)$", re.I)
 _NEXT_TEXT: Final = re.compile(

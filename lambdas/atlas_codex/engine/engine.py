@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import JsonValue
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex import limits
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.engine import evidence, model_view, quality, quoting
 from atlas_codex.engine.blocked import blocked
 from atlas_codex.engine.crawler import CrawledPage, Crawler
@@ -66,10 +64,12 @@ from atlas_codex.extraction.result import (
     ReadView,
     Step,
 )
-from atlas_codex.netguard import NetPolicy
-from atlas_codex.policy import ModelTier
+from atlas_codex.ground import limits
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.netguard import NetPolicy
+from atlas_codex.ground.policy import ModelTier
+from atlas_codex.ground.values import check_http_url, utcnow
 from atlas_codex.render.result import RenderFailed
-from atlas_codex.values import check_http_url, utcnow
 
 if TYPE_CHECKING:
     from atlas_codex.llm.extraction import ModelAnswer, ModelStrategies, Spend

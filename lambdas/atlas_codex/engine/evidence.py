@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from atlas_codex.engine.direct import parse_number
 from atlas_codex.extraction.result import Evidence
-from atlas_codex.values import leaves
+from atlas_codex.ground.values import leaves
 
 _MARKUP: Final = re.compile(r"[*_`#>|\[\]()\\]+")
 _SPACE: Final = re.compile(r"\s+")

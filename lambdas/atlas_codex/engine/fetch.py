@@ -29,8 +29,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from atlas_codex import limits
-from atlas_codex.netguard import (
+from atlas_codex.ground import limits
+from atlas_codex.ground.netguard import (
     USER_AGENT,
     BlockedTarget,
     DnsError,

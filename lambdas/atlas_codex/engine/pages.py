@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from atlas_codex import artifacts, aws, limits
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.extraction.pages import PageManifest, PagesUnavailable, StoredPage
-from atlas_codex.values import utcnow
+from atlas_codex.ground import artifacts, aws, limits
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.values import utcnow
 
 if TYPE_CHECKING:  # the engine's modules load on the extraction path only (cold start)
     from atlas_codex.engine.crawler import CrawledPage

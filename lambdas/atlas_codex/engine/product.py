@@ -32,7 +32,7 @@ from atlas_codex.engine import hydration
 from atlas_codex.engine.direct import Extraction, extract_structured
 from atlas_codex.engine.html import Metadata, words
 from atlas_codex.extraction.result import Evidence
-from atlas_codex.presets import AVAILABILITY, schema_of
+from atlas_codex.ground.presets import AVAILABILITY, schema_of
 
 FIELDS: Final = ("name", "price", "currency", "sku", "availability", "brand", "gtin", "mpn")
 SOURCE_RANK: Final = (
@@ -101,7 +101,7 @@ def product_fields(schema: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 PRESET_SCHEMA: Final = schema_of("product")
-"""The built-in ``product`` preset (``atlas_codex.presets``): every fact this module reads."""
+"""The built-in ``product`` preset (``atlas_codex.ground.presets``): every fact this module reads."""
 
 # ------------------------------------------------------------------------------ values
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from atlas_codex.schema_check import violation
-from atlas_codex.values import leaves
+from atlas_codex.ground.schema_check import violation
+from atlas_codex.ground.values import leaves
 
 EMPTY: Final = "empty output"
 ALL_NULL: Final = "every field is null"

@@ -12,11 +12,11 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex import limits
 from atlas_codex.engine import hydration, quality
 from atlas_codex.engine.crawler import CrawledPage
 from atlas_codex.extraction.request import JobRequest
 from atlas_codex.extraction.result import Rendering
+from atlas_codex.ground import limits
 from atlas_codex.render.result import RenderFailed
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from atlas_codex.aws_cost import UsdRange
 from atlas_codex.extraction.request import JobRequest
 from atlas_codex.extraction.result import ExtractionResult, Step
+from atlas_codex.ground.aws_cost import UsdRange
 
 
 def _never() -> bool:

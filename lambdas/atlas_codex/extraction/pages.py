@@ -9,7 +9,7 @@ from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from atlas_codex.values import Timestamp
+from atlas_codex.ground.values import Timestamp
 
 
 class StoredPage(BaseModel):

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import AfterValidator, Field, JsonValue, model_validator
 
-from atlas_codex import limits
-from atlas_codex.policy import ModelTier
-from atlas_codex.presets import PRESETS, Preset, schema_of
-from atlas_codex.values import (
+from atlas_codex.ground import limits
+from atlas_codex.ground.policy import ModelTier
+from atlas_codex.ground.presets import PRESETS, Preset, schema_of
+from atlas_codex.ground.values import (
     FieldError,
     FieldName,
     HttpUrlStr,

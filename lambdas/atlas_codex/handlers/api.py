@@ -18,19 +18,19 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from atlas_codex import naming, snapstart
+from atlas_codex.accounts.auth import ApiKeyStore
 from atlas_codex.api import answers, door, openapi
 from atlas_codex.api.jobs import job_routes, submission_routes
 from atlas_codex.api.public import public_routes
+from atlas_codex.api.refusals import REFUSED, refusal
 from atlas_codex.api.resolver import RequestResolver
 from atlas_codex.api.webhook_secrets import secret_routes
-from atlas_codex.auth import ApiKeyStore
-from atlas_codex.config import RuntimeConfig, get_config
+from atlas_codex.ground import naming, snapstart
+from atlas_codex.ground.config import RuntimeConfig, get_config
+from atlas_codex.ground.routes import CORRELATION_HEADER, allowed_methods
+from atlas_codex.ground.values import FieldError
 from atlas_codex.jobs.service import JobService
-from atlas_codex.refusals import REFUSED, refusal
-from atlas_codex.routes import CORRELATION_HEADER, allowed_methods
-from atlas_codex.values import FieldError
-from atlas_codex.webhooks.secrets_store import WebhookSecretStore
+from atlas_codex.notifications.webhooks.secrets_store import WebhookSecretStore
 from atlas_codex.wiring import build_key_store, build_secret_store, build_service
 
 logger = Logger(service=naming.service_name("api"))

@@ -9,9 +9,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from atlas_codex import metrics as names
-from atlas_codex import naming
-from atlas_codex.config import get_config
+from atlas_codex.ground import metrics as names
+from atlas_codex.ground import naming
+from atlas_codex.ground.config import get_config
 from atlas_codex.health import HealthReport
 from atlas_codex.wiring import build_health_monitor, build_service
 

@@ -12,8 +12,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from atlas_codex.config import RenderConfig
-from atlas_codex.netguard import NetPolicy
+from atlas_codex.ground.config import RenderConfig
+from atlas_codex.ground.netguard import NetPolicy
 from atlas_codex.render.client import RenderReply, RenderRequest
 from atlas_codex.render.renderer import Renderer
 from atlas_codex.render.result import RenderFailed

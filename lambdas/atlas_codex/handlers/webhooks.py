@@ -13,9 +13,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from atlas_codex import metrics, naming
-from atlas_codex.config import get_config
-from atlas_codex.webhooks.delivery import WebhookMessage
+from atlas_codex.ground import metrics, naming
+from atlas_codex.ground.config import get_config
+from atlas_codex.notifications.webhooks.delivery import WebhookMessage
 from atlas_codex.wiring import build_webhook_sender
 
 config = get_config()

@@ -15,11 +15,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from atlas_codex import naming
-from atlas_codex.config import get_config
+from atlas_codex.api.refusals import refusal
+from atlas_codex.ground import naming
+from atlas_codex.ground.config import get_config
 from atlas_codex.jobs.errors import JobNotFound
 from atlas_codex.jobs.vocabulary import JobId
-from atlas_codex.refusals import refusal
 from atlas_codex.wiring import build_connections, build_key_store, build_live_push, build_manager
 
 config = get_config()

@@ -33,8 +33,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from atlas_codex import aws, metrics, naming
-from atlas_codex.config import RuntimeConfig, get_config
+from atlas_codex.ground import aws, metrics, naming
+from atlas_codex.ground.config import RuntimeConfig, get_config
 from atlas_codex.jobs.messages import CORRELATION_ATTRIBUTE, JobMessage
 from atlas_codex.jobs.service import CrashedRetry, JobService, RetryLater
 from atlas_codex.wiring import build_service

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import JsonValue
 
-from atlas_codex import limits
+from atlas_codex.ground import limits
 from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
 from atlas_codex.jobs.record import (
     ChildCounters,

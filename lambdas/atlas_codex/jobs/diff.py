@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from atlas_codex.ground.values import leaves
 from atlas_codex.jobs.record import FieldChange
-from atlas_codex.values import leaves
 
 MAX_CHANGES: Final = 1000
 """More changes than this are summarised by their count (the rest of the result says it)."""

@@ -27,8 +27,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
-from atlas_codex import limits
 from atlas_codex.extraction.request import CrawlOptions, JobRequest
+from atlas_codex.ground import limits
 from atlas_codex.jobs.record import (
     Attempt,
     Job,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from atlas_codex import artifacts, limits
+from atlas_codex.ground import artifacts, limits
+from atlas_codex.ground.values import format_timestamp, utcnow
 from atlas_codex.jobs.batches import Batches
 from atlas_codex.jobs.errors import IdempotencyConflict, JobNotFound, TransitionRefused
 from atlas_codex.jobs.record import (
@@ -45,7 +46,6 @@ from atlas_codex.jobs.store.table import (
     Refused,
 )
 from atlas_codex.jobs.vocabulary import JobStatus, JobType, new_job_id, sources_of
-from atlas_codex.values import format_timestamp, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -20,7 +20,6 @@ from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import Field, JsonValue, model_validator
 
-from atlas_codex import limits
 from atlas_codex.extraction.request import (
     Instruction,
     JobRequest,
@@ -28,17 +27,9 @@ from atlas_codex.extraction.request import (
     MaxCostUsd,
     SelectorSchema,
 )
-from atlas_codex.jobs.vocabulary import (
-    TERMINAL_STATUSES,
-    CorrelationId,
-    IdempotencyKey,
-    JobId,
-    JobStatus,
-    JobType,
-    OwnerId,
-)
-from atlas_codex.policy import ModelTier
-from atlas_codex.values import (
+from atlas_codex.ground import limits
+from atlas_codex.ground.policy import ModelTier
+from atlas_codex.ground.values import (
     DYNAMODB_MAX_DIGITS,
     ErrorCode,
     FieldError,
@@ -49,6 +40,15 @@ from atlas_codex.values import (
     TokenCount,
     significant,
     storable,
+)
+from atlas_codex.jobs.vocabulary import (
+    TERMINAL_STATUSES,
+    CorrelationId,
+    IdempotencyKey,
+    JobId,
+    JobStatus,
+    JobType,
+    OwnerId,
 )
 
 SCHEMA_VERSION: Final = 1

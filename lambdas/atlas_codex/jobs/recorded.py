@@ -1,5 +1,5 @@
 """The engine's results as job record fields: the one place they are cut to the record's
-limits (``atlas_codex.limits``).
+limits (``atlas_codex.ground.limits``).
 
 The engine answers in its own types (:mod:`atlas_codex.extraction.result`), which carry no
 storage limits; the record (:mod:`atlas_codex.jobs.record`) holds every limit. A message,
@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from atlas_codex import limits
 from atlas_codex.extraction.result import (
     Cost,
     Evidence,
@@ -24,6 +23,7 @@ from atlas_codex.extraction.result import (
     Rendering,
     Step,
 )
+from atlas_codex.ground import limits
 from atlas_codex.jobs.record import (
     Attempt,
     FieldChange,

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from atlas_codex import aws_cost, limits
-from atlas_codex.aws_cost import CostBasis, FunctionName
 from atlas_codex.extraction.contract import (
     DeadlineExceeded,
     ExtractionError,
@@ -28,6 +26,17 @@ from atlas_codex.extraction.contract import (
 from atlas_codex.extraction.pages import PageManifest, PageManifests, PagesUnavailable
 from atlas_codex.extraction.request import needs_model
 from atlas_codex.extraction.result import Cost, ExtractionResult, Failure
+from atlas_codex.ground import aws_cost, limits
+from atlas_codex.ground.aws_cost import CostBasis, FunctionName
+from atlas_codex.ground.netguard import (
+    BlockedTarget,
+    DnsError,
+    NetPolicy,
+    Resolver,
+    check_url,
+    system_resolver,
+)
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs import recorded
 from atlas_codex.jobs.batches import child_job_id
 from atlas_codex.jobs.diff import field_diff
@@ -60,15 +69,6 @@ from atlas_codex.jobs.sweeper import (
     sweep,
 )
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus, JobType
-from atlas_codex.netguard import (
-    BlockedTarget,
-    DnsError,
-    NetPolicy,
-    Resolver,
-    check_url,
-    system_resolver,
-)
-from atlas_codex.values import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final
 
+from atlas_codex.ground.values import utcnow
 from atlas_codex.jobs.errors import JobNotFound, TransitionRefused
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.record import Job, JobError
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, JobStatus
-from atlas_codex.values import utcnow
 
 MAX_PER_SWEEP: Final = 1000
 REQUEUE_REASON: Final = "re-queued by the sweeper"

@@ -19,7 +19,7 @@ from typing import Annotated, Final, Literal, get_args
 
 from pydantic import AfterValidator, Field
 
-from atlas_codex import limits
+from atlas_codex.ground import limits
 
 JobType = Literal["sync", "async", "ai-process", "batch", "webhook"]
 JobStatus = Literal["pending", "processing", "completed", "failed", "cancelled", "timeout"]

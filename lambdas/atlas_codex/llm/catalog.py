@@ -16,7 +16,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from atlas_codex.policy import ModelEntry, ModelPolicy
+from atlas_codex.ground.policy import ModelEntry, ModelPolicy
 
 CATALOG_FILE: Final = Path(__file__).with_name("models.json")
 SHUTDOWN_WARNING_DAYS: Final = 30

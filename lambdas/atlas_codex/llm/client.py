@@ -12,9 +12,9 @@ from typing import Any, Literal, get_args
 
 import httpx2 as httpx
 
+from atlas_codex.ground.schema_check import violation
 from atlas_codex.llm import tokens
 from atlas_codex.llm.catalog import Usage
-from atlas_codex.schema_check import violation
 
 FailureKind = Literal[
     "rate_limited",

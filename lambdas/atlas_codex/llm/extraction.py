@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from atlas_codex.config import RuntimeConfig
 from atlas_codex.extraction.contract import ModelBudget
 from atlas_codex.extraction.result import Step
+from atlas_codex.ground.config import RuntimeConfig
+from atlas_codex.ground.policy import MODEL_TIERS, ModelTier
 from atlas_codex.llm import output, prompts, tokens
 from atlas_codex.llm.catalog import Catalog, catalog_for
 from atlas_codex.llm.router import (
@@ -28,7 +29,6 @@ from atlas_codex.llm.router import (
     analyse,
 )
 from atlas_codex.llm.strict import from_strict, to_strict
-from atlas_codex.policy import MODEL_TIERS, ModelTier
 
 PROPOSAL_MAX_OUTPUT: int = 1500
 REASONING_EFFORT: str = "medium"
@@ -168,9 +168,9 @@ class ModelStrategies:
         return ModelBudget(limit_usd=float(budget.limit), spent_usd=float(budget.spent()))
 
     def _build_router(self) -> Router:
-        from atlas_codex import aws
+        from atlas_codex.accounts.usage import BudgetGuard, UsageLedger
+        from atlas_codex.ground import aws
         from atlas_codex.llm.client import ModelClient
-        from atlas_codex.usage import BudgetGuard, UsageLedger
 
         client = ModelClient(
             api_key=self.config.openai_key(),

@@ -23,13 +23,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from atlas_codex import limits
+from atlas_codex.accounts.usage import BudgetExceeded, BudgetGuard
 from atlas_codex.extraction.result import Failure, Step
+from atlas_codex.ground import limits
+from atlas_codex.ground.policy import MODEL_TIERS, ModelEntry, ModelPolicy, ModelTier
+from atlas_codex.ground.values import utcnow
 from atlas_codex.llm import output, tokens
 from atlas_codex.llm.catalog import Catalog, Usage, cost_usd
-from atlas_codex.policy import MODEL_TIERS, ModelEntry, ModelPolicy, ModelTier
-from atlas_codex.usage import BudgetExceeded, BudgetGuard
-from atlas_codex.values import utcnow
 
 MAX_CHAIN: Final = 4
 CONSECUTIVE_FAILURES_TO_COOL: Final = 3

@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from atlas_codex import limits
+from atlas_codex.ground import limits
 from atlas_codex.render.result import Rendered, RenderFailed
 
 
@@ -93,7 +93,7 @@ def render_client_for(config: Any) -> RenderClient | None:
     """Local mode renders in-process (the browser starts on the first render); a deployed
     worker invokes the render function; without either, no page is rendered."""
     if config.stage == "local":
-        from atlas_codex.netguard import NetPolicy
+        from atlas_codex.ground.netguard import NetPolicy
         from atlas_codex.render.renderer import Renderer
 
         return Renderer(
@@ -101,7 +101,7 @@ def render_client_for(config: Any) -> RenderClient | None:
             chromium_dir=config.chromium_dir,
         )
     if config.render_function:
-        from atlas_codex import aws
+        from atlas_codex.ground import aws
 
         return LambdaRenderClient(
             config.render_function, aws.lambda_client(config.aws_endpoint_url)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-from atlas_codex.netguard import (
+from atlas_codex.ground.netguard import (
     BlockedTarget,
     DnsError,
     NetPolicy,

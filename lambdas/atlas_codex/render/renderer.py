@@ -12,7 +12,7 @@ about 0.05 s, a warm render about 0.1 s more than on a kept browser: docs/PERFOR
 No page can hold the renders after it: every command is bounded; a page whose scripts do not
 yield at the limit is stopped (``Runtime.terminateExecution``) so what it shows can be read,
 and its browser is killed whatever it does. A page's JavaScript heap is capped
-(:data:`~atlas_codex.limits.RENDER_PAGE_HEAP_MB`). A frame that fails to load fails only
+(:data:`~atlas_codex.ground.limits.RENDER_PAGE_HEAP_MB`). A frame that fails to load fails only
 itself, never the page. Images, fonts and media are never loaded. The render waits for the
 job's CSS selector, or for the network to be idle, within the time limit; what the page
 shows at the limit is returned, marked so.
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from atlas_codex.limits import RENDER_ANSWER_S, RENDER_PAGE_HEAP_MB
-from atlas_codex.netguard import (
+from atlas_codex.ground.limits import RENDER_ANSWER_S, RENDER_PAGE_HEAP_MB
+from atlas_codex.ground.netguard import (
     USER_AGENT,
     BlockedTarget,
     DnsError,

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from atlas_codex.table_specs import JOBS, Index, shard_keys
+from atlas_codex.ground.table_specs import JOBS, Index, shard_keys
 
 BATCH_GET_MAX: Final = 100
 """Keys one BatchGetItem may ask for (DynamoDB's limit)."""

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from atlas_codex.ground.table_specs import JOBS, JOBS_BY_STATUS
+from atlas_codex.ground.values import format_timestamp
 from atlas_codex.jobs.store.index_reader import ShardPosition, batch_get_jobs, query_sharded
 from atlas_codex.jobs.vocabulary import JobStatus
-from atlas_codex.table_specs import JOBS, JOBS_BY_STATUS
-from atlas_codex.values import format_timestamp
 
 MAX_PAGES: Final = 50
 """A scan of one status stops after this many pages (DynamoDB returns up to 1 MB each)."""

@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
-from atlas_codex.dynamo import attribute_value, from_attribute_value
+from atlas_codex.ground.dynamo import attribute_value, from_attribute_value
+from atlas_codex.ground.table_specs import (
+    JOBS,
+    JOBS_BY_OWNER,
+    JOBS_BY_STATUS,
+    Index,
+    shard_key,
+    sharded_keys,
+)
+from atlas_codex.ground.values import TIMESTAMP_FORMAT, format_timestamp
 from atlas_codex.jobs.errors import InvalidCursor
 from atlas_codex.jobs.record import (
     ChildCounters,
@@ -40,15 +49,6 @@ from atlas_codex.jobs.store.index_reader import (
     query_sharded,
 )
 from atlas_codex.jobs.vocabulary import JobStatus, JobType, check_id
-from atlas_codex.table_specs import (
-    JOBS,
-    JOBS_BY_OWNER,
-    JOBS_BY_STATUS,
-    Index,
-    shard_key,
-    sharded_keys,
-)
-from atlas_codex.values import TIMESTAMP_FORMAT, format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

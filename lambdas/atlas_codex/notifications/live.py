@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from botocore.exceptions import ClientError
 
-from atlas_codex.table_specs import CONNECTIONS_BY_JOB
-from atlas_codex.values import format_timestamp
+from atlas_codex.ground.table_specs import CONNECTIONS_BY_JOB
+from atlas_codex.ground.values import format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -22,12 +22,8 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from atlas_codex import limits
-from atlas_codex.api_models import JobView
-from atlas_codex.jobs.manager import JobManager
-from atlas_codex.jobs.record import Job, WebhookAttempt
-from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, CorrelationId, JobId
-from atlas_codex.netguard import (
+from atlas_codex.ground import limits
+from atlas_codex.ground.netguard import (
     BlockedTarget,
     DnsError,
     NetPolicy,
@@ -36,9 +32,13 @@ from atlas_codex.netguard import (
     pinned_url,
     system_resolver,
 )
-from atlas_codex.values import format_timestamp
-from atlas_codex.webhooks import signing
-from atlas_codex.webhooks.secrets_store import WebhookSecretStore
+from atlas_codex.ground.values import format_timestamp
+from atlas_codex.jobs.manager import JobManager
+from atlas_codex.jobs.record import Job, WebhookAttempt
+from atlas_codex.jobs.views import JobView
+from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES, CorrelationId, JobId
+from atlas_codex.notifications.webhooks import signing
+from atlas_codex.notifications.webhooks.secrets_store import WebhookSecretStore
 
 if TYPE_CHECKING:
     import httpx

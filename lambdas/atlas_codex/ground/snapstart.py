@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 
-from atlas_codex import aws
+from atlas_codex.ground import aws
 
 
 def before_snapshot() -> None:

@@ -11,7 +11,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Final
 
-from atlas_codex.webhooks.signing import new_secret
+from atlas_codex.notifications.webhooks.signing import new_secret
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

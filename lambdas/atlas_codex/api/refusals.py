@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from atlas_codex.extraction.pages import PagesUnavailable
+from atlas_codex.ground.routes import IDEMPOTENCY_HEADER
 from atlas_codex.jobs.errors import (
     BudgetSpent,
     IdempotencyConflict,
@@ -18,7 +19,6 @@ from atlas_codex.jobs.errors import (
     NotReextractable,
     TransitionRefused,
 )
-from atlas_codex.routes import IDEMPOTENCY_HEADER
 
 
 @dataclass(frozen=True)

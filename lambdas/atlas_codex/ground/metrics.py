@@ -1,7 +1,7 @@
 """The application's own CloudWatch metrics: names and dimensions, defined once.
 
 The functions publish them with Powertools Metrics (EMF, namespace
-:data:`~atlas_codex.naming.METRICS_NAMESPACE`, service from ``POWERTOOLS_SERVICE_NAME``,
+:data:`~atlas_codex.ground.naming.METRICS_NAMESPACE`, service from ``POWERTOOLS_SERVICE_NAME``,
 ``stage`` as a default dimension); the monitoring stack alarms on exactly these.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from atlas_codex import naming
-from atlas_codex.naming import FunctionResource
+from atlas_codex.ground import naming
+from atlas_codex.ground.naming import FunctionResource
 
 NAMESPACE: Final = naming.METRICS_NAMESPACE
 STAGE_DIMENSION: Final = "stage"

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
-from atlas_codex import limits
-from atlas_codex.values import DYNAMODB_MAX_MAGNITUDE, unstorable_numbers
+from atlas_codex.ground import limits
+from atlas_codex.ground.values import DYNAMODB_MAX_MAGNITUDE, unstorable_numbers
 
 _OPEN: Final = frozenset("[{")
 _CLOSE: Final = frozenset("]}")

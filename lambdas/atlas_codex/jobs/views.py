@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from atlas_codex.extraction.request import JobRequest
+from atlas_codex.ground.values import Timestamp
 from atlas_codex.jobs.record import (
     Attempt,
     ChildCounters,
@@ -20,7 +21,6 @@ from atlas_codex.jobs.record import (
     WebhookState,
 )
 from atlas_codex.jobs.vocabulary import JobStatus, JobType
-from atlas_codex.values import Timestamp
 
 
 class ErrorDetail(BaseModel):

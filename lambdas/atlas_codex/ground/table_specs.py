@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from atlas_codex.naming import TableResource
+from atlas_codex.ground.naming import TableResource
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from pydantic import (
     model_validator,
 )
 
-from atlas_codex import naming
-from atlas_codex.aws_cost import CostBasis
-from atlas_codex.naming import Stage
-from atlas_codex.policy import HostPort, ModelPolicy, check_cors_origins, check_private_hosts
+from atlas_codex.ground import naming
+from atlas_codex.ground.aws_cost import CostBasis
+from atlas_codex.ground.naming import Stage
+from atlas_codex.ground.policy import HostPort, ModelPolicy, check_cors_origins, check_private_hosts
 
 
 class EnvVar(StrEnum):
@@ -300,7 +300,7 @@ def get_config() -> RuntimeConfig:
 
 @functools.cache
 def _read_secret(name: str, endpoint_url: str | None) -> str:
-    from atlas_codex import aws
+    from atlas_codex.ground import aws
 
     value = aws.secretsmanager(endpoint_url).get_secret_value(SecretId=name)["SecretString"]
     return str(value).strip()

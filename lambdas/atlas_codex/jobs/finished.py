@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
-from atlas_codex import metrics
+from atlas_codex.ground import metrics
 from atlas_codex.jobs.vocabulary import TERMINAL_STATUSES
 
 

@@ -3,7 +3,7 @@ ways, for the JSON-shaped values the service stores (numbers as ``Decimal`` or `
 
 The same mapping as boto3's ``TypeSerializer``/``TypeDeserializer`` for these values (a test
 compares them on generated values) without importing boto3, whose import costs a cold start
-~140 ms (``atlas_codex.aws``).
+~140 ms (``atlas_codex.ground.aws``).
 """
 
 from __future__ import annotations

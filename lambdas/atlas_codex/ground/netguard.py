@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-from atlas_codex.policy import (
+from atlas_codex.ground.policy import (
     METADATA_ADDRESSES,
     IPAddress,
     is_metadata_host,

@@ -1,0 +1,1 @@
+"""Notifications: WebSocket status pushes and signed webhooks."""
