@@ -752,8 +752,8 @@ def _batch_counting(table: Any) -> str:
 
 
 def cost_document(profile: Any, model_cost: dict[str, dict[str, Any]]) -> str:
-    from atlas_codex.engine.crawler import DEFAULT_CONCURRENCY
-    from atlas_codex.engine.fetch import FetchLimits
+    from atlas_codex.engine.pages.crawler import DEFAULT_CONCURRENCY
+    from atlas_codex.engine.pages.fetch import FetchLimits
     from atlas_codex.ground import aws_cost, limits
     from atlas_codex.llm.router import MAX_CALL_S
     from atlas_codex_stage.environment import cost_basis

@@ -35,8 +35,8 @@ def route(path: str) -> tuple[int, bytes]:
 
 
 def ours(port: int) -> dict[str, float]:
-    from atlas_codex.engine.crawler import Crawler
-    from atlas_codex.engine.fetch import Fetcher, FetchLimits
+    from atlas_codex.engine.pages.crawler import Crawler
+    from atlas_codex.engine.pages.fetch import Fetcher, FetchLimits
     from atlas_codex.extraction.request import CrawlOptions
     from atlas_codex.ground.netguard import NetPolicy
 

@@ -53,7 +53,7 @@ def normalised(field_name: str, value: Any) -> Any:
     if field_name == "availability":
         return _availability(value)
     if field_name == "currency":
-        from atlas_codex.engine.product import currency_code
+        from atlas_codex.engine.facts.product import currency_code
 
         return currency_code(str(value))
     if isinstance(value, str):

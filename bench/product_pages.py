@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from atlas_codex.engine.model_view import View
+    from atlas_codex.engine.reading.model_view import View
 
 from bench.data import BENCHDATA
 
@@ -53,8 +53,8 @@ def product_read(html: str, url: str) -> View:
     ``full_page_tokens``: what a wider reading would send)."""
     from selectolax.lexbor import LexborHTMLParser
 
-    from atlas_codex.engine import model_view
-    from atlas_codex.engine.consensus import main_markdown
+    from atlas_codex.engine.reading import model_view
+    from atlas_codex.engine.reading.consensus import main_markdown
 
     tree = LexborHTMLParser(html)
     focus = model_view.focus(PRODUCT_SCHEMA, None)
@@ -132,7 +132,7 @@ def _trafilatura(
     import toktok
     import trafilatura
 
-    from atlas_codex.engine.fetch import decode
+    from atlas_codex.engine.pages.fetch import decode
 
     name = "trafilatura 2 (markdown)"
     started = time.perf_counter()

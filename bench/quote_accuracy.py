@@ -147,7 +147,7 @@ def _world(pages: dict[str, bytes]) -> tuple[Any, ScriptedModel]:
     from pydantic import SecretStr
 
     from atlas_codex.engine.engine import Engine
-    from atlas_codex.engine.fetch import Fetcher
+    from atlas_codex.engine.pages.fetch import Fetcher
     from atlas_codex.ground.netguard import NetPolicy
     from bench.aws_use import _route
     from tests.support.model_server import ModelServer

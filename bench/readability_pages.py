@@ -137,10 +137,10 @@ def tools() -> dict[str, Callable[[str, str], str]]:
     """What is compared on article pages (the content-extraction benchmark uses them too)."""
     import trafilatura
 
-    from atlas_codex.engine import model_view
-    from atlas_codex.engine.consensus import main_markdown
-    from atlas_codex.engine.html import parse
-    from atlas_codex.engine.markdown import to_markdown
+    from atlas_codex.engine.reading import model_view
+    from atlas_codex.engine.reading.consensus import main_markdown
+    from atlas_codex.engine.reading.html import parse
+    from atlas_codex.engine.reading.markdown import to_markdown
 
     def viewed(schema: dict[str, Any]) -> Callable[[str, str], str]:
         job = model_view.focus(schema, None)

@@ -481,7 +481,7 @@ def canary_transport() -> httpx.MockTransport:
 def canary_extractor() -> Extractor:
     """The real engine, with a fetcher whose only reachable page is the canary."""
     from atlas_codex.engine.engine import Engine
-    from atlas_codex.engine.fetch import Fetcher
+    from atlas_codex.engine.pages.fetch import Fetcher
     from atlas_codex.ground.netguard import NetPolicy
 
     host, port = urlsplit(CANARY_URL).hostname or "", 80

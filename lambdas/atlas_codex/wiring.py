@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from atlas_codex.accounts.auth import ApiKeyStore
 from atlas_codex.accounts.usage import UsageLedger
-from atlas_codex.engine.pages import PageStore
+from atlas_codex.engine.pages.store import PageStore
 from atlas_codex.extraction.contract import Extractor
 from atlas_codex.ground import aws
 from atlas_codex.ground.config import RuntimeConfig, get_config

@@ -57,7 +57,7 @@ def _page_bytes(name: str) -> bytes:
     the fetcher's limit, or not a document (binary). A gzipped file is unpacked, bounded."""
     import gzip
 
-    from atlas_codex.engine.fetch import FetchLimits, Page, not_a_document
+    from atlas_codex.engine.pages.fetch import FetchLimits, Page, not_a_document
 
     limit = FetchLimits().max_bytes
     if name == "-":
@@ -86,9 +86,9 @@ def _page_bytes(name: str) -> bytes:
 
 
 def _markdown(args: argparse.Namespace) -> int:
-    from atlas_codex.engine.consensus import main_markdown
-    from atlas_codex.engine.fetch import decode
-    from atlas_codex.engine.markdown import to_markdown
+    from atlas_codex.engine.pages.fetch import decode
+    from atlas_codex.engine.reading.consensus import main_markdown
+    from atlas_codex.engine.reading.markdown import to_markdown
 
     status = 0
     for name in args.files:
@@ -136,8 +136,8 @@ class _Refused(Exception):
 def _extract_page(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from atlas_codex.engine.fetch import decode
     from atlas_codex.engine.offline import extract_page
+    from atlas_codex.engine.pages.fetch import decode
     from atlas_codex.extraction.request import JobRequest
 
     command = "atlas-codex extract-page"

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from atlas_codex.engine.fetch import Fetcher, FetchLimits
+from atlas_codex.engine.pages.fetch import Fetcher, FetchLimits
 from atlas_codex.ground.netguard import NetPolicy
 from tests.site import Site
 

@@ -3,7 +3,7 @@ trafilatura's text serves, with our blocks added when it probably missed content
 
 from __future__ import annotations
 
-from atlas_codex.engine import consensus
+from atlas_codex.engine.reading import consensus
 
 STORY = [
     "The council met on Tuesday and voted to keep the library open for another ten years.",

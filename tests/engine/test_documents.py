@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.fetch import FetchError, Page, decode, not_a_document
-from atlas_codex.engine.markdown import to_markdown
+from atlas_codex.engine.pages.fetch import FetchError, Page, decode, not_a_document
+from atlas_codex.engine.reading.markdown import to_markdown
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import JobRequest
 from tests.support.html_pages import html_pages

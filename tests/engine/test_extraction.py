@@ -7,19 +7,19 @@ from typing import Any
 
 import pytest
 
-from atlas_codex.engine import model_view
-from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.crawler import Crawler, normalize
-from atlas_codex.engine.direct import (
+from atlas_codex.engine.engine import Engine
+from atlas_codex.engine.facts.direct import (
     extract_selectors,
     extract_structured,
     extract_tables,
     parse_number,
 )
-from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.fetch import Fetcher
-from atlas_codex.engine.html import metadata, parse
-from atlas_codex.engine.markdown import to_markdown
+from atlas_codex.engine.pages.crawler import Crawler, normalize
+from atlas_codex.engine.pages.fetch import Fetcher
+from atlas_codex.engine.reading import model_view
+from atlas_codex.engine.reading.consensus import main_markdown
+from atlas_codex.engine.reading.html import metadata, parse
+from atlas_codex.engine.reading.markdown import to_markdown
 from atlas_codex.engine.strategies import CHAINS, MODEL_STRATEGIES, NO_MODEL, STRATEGIES, plan
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import CrawlOptions, JobRequest, SelectorSchema

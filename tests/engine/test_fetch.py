@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from atlas_codex.engine.fetch import Fetcher, FetchError
+from atlas_codex.engine.pages.fetch import Fetcher, FetchError
 from atlas_codex.ground.netguard import NetPolicy
 from tests.site import Site
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from atlas_codex.engine.fetch import ROBOTS_TTL_S, FetchError, retry_after
+from atlas_codex.engine.pages.fetch import ROBOTS_TTL_S, FetchError, retry_after
 from atlas_codex.ground.netguard import DnsError, NetPolicy
 from tests.support.memory_site import MemorySite
 

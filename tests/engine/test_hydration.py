@@ -8,9 +8,9 @@ import json
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex.engine import hydration, model_view
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.fetch import Fetcher
+from atlas_codex.engine.pages.fetch import Fetcher
+from atlas_codex.engine.reading import hydration, model_view
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import JobRequest
 from tests.site import (

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from atlas_codex.engine import model_view
-from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.html import parse
-from atlas_codex.engine.markdown import to_markdown
+from atlas_codex.engine.reading import model_view
+from atlas_codex.engine.reading.consensus import main_markdown
+from atlas_codex.engine.reading.html import parse
+from atlas_codex.engine.reading.markdown import to_markdown
 from bench.data import benchdata
 from tests.support.html_pages import html_pages
 
@@ -151,7 +151,7 @@ def test_on_the_product_dev_set_the_model_view_keeps_price_and_sku_at_a_third_of
 def _dev_pages() -> list[tuple[str, str]]:
     import gzip
 
-    from atlas_codex.engine.fetch import decode
+    from atlas_codex.engine.pages.fetch import decode
 
     pages: list[tuple[str, str]] = []
     for path in sorted((BENCHDATA / "content-extraction" / "html").glob("*")):

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from atlas_codex.engine import product
-from atlas_codex.engine.html import metadata, parse
+from atlas_codex.engine.facts import product
+from atlas_codex.engine.reading.html import metadata, parse
 
 URL = "https://shop.example/p/lamp-7"
 SCHEMA: dict[str, Any] = {

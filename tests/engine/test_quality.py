@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from atlas_codex.engine import evidence, quality
-from atlas_codex.engine.blocked import blocked
-from atlas_codex.engine.html import parse
+from atlas_codex.engine.pages.blocked import blocked
+from atlas_codex.engine.reading.html import parse
 from atlas_codex.ground.values import leaves
 from atlas_codex.jobs.diff import field_diff
 from atlas_codex.jobs.record import PageOutcome

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from atlas_codex.engine import consensus
+from atlas_codex.engine.reading import consensus
 from bench.data import benchdata
 from tests.support.thread_stress import dev_pages
 

@@ -13,7 +13,7 @@ import httpx2
 import pytest
 
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.pages import PageStore
+from atlas_codex.engine.pages.store import PageStore
 from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.ground.values import utcnow
 from atlas_codex.llm.catalog import catalog_for

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.pages import PageStore
+from atlas_codex.engine.pages.store import PageStore
 from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.ground.policy import ModelPolicy
 from atlas_codex.ground.values import utcnow

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from atlas_codex.engine.engine import Engine
-from atlas_codex.engine.fetch import Fetcher
+from atlas_codex.engine.pages.fetch import Fetcher
 from atlas_codex.extraction.contract import ExtractionError, ExtractionTask
 from atlas_codex.extraction.request import JobRequest
 from atlas_codex.ground.netguard import DEFAULT_PORTS, NetPolicy

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from atlas_codex.engine.fetch import Fetcher
+from atlas_codex.engine.pages.fetch import Fetcher
 from atlas_codex.ground.netguard import NetPolicy
 
 Page = str | Callable[[httpx.Request], httpx.Response]

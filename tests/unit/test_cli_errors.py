@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from atlas_codex.engine.fetch import FetchLimits
+from atlas_codex.engine.pages.fetch import FetchLimits
 from atlas_codex_local.cli import main
 
 

@@ -141,7 +141,7 @@ def test_a_host_name_idna_cannot_encode_is_refused_not_a_crash() -> None:
 def test_the_fetcher_reports_a_dns_failure_as_retryable() -> None:
     import time
 
-    from atlas_codex.engine.fetch import Fetcher, FetchError
+    from atlas_codex.engine.pages.fetch import Fetcher, FetchError
     from atlas_codex.ground.netguard import DnsError
 
     def no_dns(host: str, port: int) -> list[str]:

@@ -90,14 +90,14 @@ def test_the_floor_rule_sees_an_upward_import() -> None:
         "atlas_codex.ground.values", Path("v.py"), 1, frozenset({"atlas_codex.jobs.manager"})
     )
     jobs = structure.Module(
-        "atlas_codex.jobs.manager", Path("m.py"), 1, frozenset({"atlas_codex.engine.fetch"})
+        "atlas_codex.jobs.manager", Path("m.py"), 1, frozenset({"atlas_codex.engine.pages.fetch"})
     )
     fake = {m.name: m for m in (values, jobs)}
     assert structure.upward_imports(fake) == [
         "atlas_codex.ground.values -> atlas_codex.jobs.manager"
     ]
     assert structure.contract_bypasses(fake) == [
-        "atlas_codex.jobs.manager -> atlas_codex.engine.fetch"
+        "atlas_codex.jobs.manager -> atlas_codex.engine.pages.fetch"
     ]
 
 

@@ -26,16 +26,17 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import JsonValue
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex.engine import evidence, model_view, quality, quoting
-from atlas_codex.engine.blocked import blocked
-from atlas_codex.engine.crawler import CrawledPage, Crawler
-from atlas_codex.engine.direct import (
+from atlas_codex.engine import evidence, quality, quoting
+from atlas_codex.engine.facts.direct import (
     Extraction,
     check_required,
 )
-from atlas_codex.engine.fetch import Fetcher, FetchError, FetchSession
-from atlas_codex.engine.pages import PageStore
-from atlas_codex.engine.renders import Renders, shell_note
+from atlas_codex.engine.pages.blocked import blocked
+from atlas_codex.engine.pages.crawler import CrawledPage, Crawler
+from atlas_codex.engine.pages.fetch import Fetcher, FetchError, FetchSession
+from atlas_codex.engine.pages.renders import Renders, shell_note
+from atlas_codex.engine.pages.store import PageStore
+from atlas_codex.engine.reading import model_view
 from atlas_codex.engine.strategies import (
     MAX_ESCALATIONS,
     MODEL_STRATEGIES,

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from atlas_codex.engine.direct import parse_number
+from atlas_codex.engine.facts.direct import parse_number
 from atlas_codex.extraction.result import Evidence
 from atlas_codex.ground.values import leaves
 

@@ -2,7 +2,7 @@
 
 ``atlas-codex extract-page`` and the product-page benchmark read pages this way: the job's
 selectors (direct CSS) or JSON schema (JSON-LD, microdata, OpenGraph and meta tags), and the
-text a model would be sent for the job (:mod:`atlas_codex.engine.model_view`), with its tokens
+text a model would be sent for the job (:mod:`atlas_codex.engine.reading.model_view`), with its tokens
 beside the full page's.
 """
 
@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from atlas_codex.engine import model_view, product
-from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.direct import Extraction, extract_selectors
-from atlas_codex.engine.html import metadata, parse
+from atlas_codex.engine.facts import product
+from atlas_codex.engine.facts.direct import Extraction, extract_selectors
+from atlas_codex.engine.reading import model_view
+from atlas_codex.engine.reading.consensus import main_markdown
+from atlas_codex.engine.reading.html import metadata, parse
 from atlas_codex.extraction.request import JobRequest
 
 

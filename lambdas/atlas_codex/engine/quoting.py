@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Final
 
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex.engine import model_view, quality
-from atlas_codex.engine.blocked import blocked
-from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.crawler import CrawledPage, Crawler, Onward
-from atlas_codex.engine.direct import Extraction
-from atlas_codex.engine.fetch import FetchError, PageSource
+from atlas_codex.engine import quality
+from atlas_codex.engine.facts.direct import Extraction
+from atlas_codex.engine.pages.blocked import blocked
+from atlas_codex.engine.pages.crawler import CrawledPage, Crawler, Onward
+from atlas_codex.engine.pages.fetch import FetchError, PageSource
+from atlas_codex.engine.reading import model_view
+from atlas_codex.engine.reading.consensus import main_markdown
 from atlas_codex.engine.strategies import (
     MAX_ESCALATIONS,
     MODEL_STRATEGIES,

@@ -12,16 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from atlas_codex.engine import product, quality
-from atlas_codex.engine.crawler import CrawledPage
-from atlas_codex.engine.direct import (
+from atlas_codex.engine import quality
+from atlas_codex.engine.facts import product
+from atlas_codex.engine.facts.direct import (
     Extraction,
     SelectorError,
     check_required,
     extract_selectors,
     extract_tables,
 )
-from atlas_codex.engine.html import metadata
+from atlas_codex.engine.pages.crawler import CrawledPage
+from atlas_codex.engine.reading.html import metadata
 from atlas_codex.extraction.request import JobRequest
 
 MODEL_STRATEGIES: Final = frozenset({"schema-model", "plain-language-model"})

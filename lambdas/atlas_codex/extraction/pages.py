@@ -1,6 +1,6 @@
 """The stored pages of a job, as the job code sees them: what was kept (the manifest, one
 entry per page the job tried), why they may be gone, and where to read a manifest. The
-engine keeps them in the artifacts bucket (:mod:`atlas_codex.engine.pages`)."""
+engine keeps them in the artifacts bucket (:mod:`atlas_codex.engine.pages.store`)."""
 
 from __future__ import annotations
 

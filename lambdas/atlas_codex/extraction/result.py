@@ -44,7 +44,7 @@ class Evidence(_Result):
 
 class ReadView(_Result):
     """The text a model read of one page: which view, and its tokens beside the whole
-    page's (``atlas_codex.engine.model_view``)."""
+    page's (``atlas_codex.engine.reading.model_view``)."""
 
     name: Literal["main", "model", "full"]
     tokens: int

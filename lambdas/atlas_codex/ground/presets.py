@@ -31,7 +31,7 @@ _PRODUCT: Final[dict[str, Any]] = {
         "mpn": {"type": "string"},
     },
 }
-"""Every product fact the deterministic reader (``engine/product.py``) finds."""
+"""Every product fact the deterministic reader (``engine/facts/product.py``) finds."""
 
 PRESETS: Final = MappingProxyType({"product": _PRODUCT})
 

@@ -215,7 +215,7 @@ STRUCTURED_SOURCES: Final = ("json-ld", "microdata", "opengraph", "meta.")
 
 class PageView(StrictModel):
     """The text a model read of one page: which view and its tokens beside the whole page's
-    (``atlas_codex.engine.model_view``)."""
+    (``atlas_codex.engine.reading.model_view``)."""
 
     name: Literal["main", "model", "full"]
     tokens: TokenCount

@@ -12,8 +12,8 @@ from typing import Final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
-from atlas_codex.engine import main_content as content
-from atlas_codex.engine.html import (
+from atlas_codex.engine.reading import main_content as content
+from atlas_codex.engine.reading.html import (
     BLOCKS,
     HEADINGS,
     MAX_DEPTH,

@@ -14,7 +14,7 @@ from typing import Final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from atlas_codex.engine.html import BLOCKS, HEADINGS, WS, drop_unreadable, words
+from atlas_codex.engine.reading.html import BLOCKS, HEADINGS, WS, drop_unreadable, words
 
 DROP_BOILERPLATE: Final = "nav, header, footer, aside, dialog, button, select, input, textarea, [role=navigation], [role=banner], [role=contentinfo], [role=complementary], [aria-hidden=true], [hidden]"
 _BOILERPLATE_RE: Final = re.compile(

@@ -1,6 +1,6 @@
 """Main content by two readers: this engine's rules and trafilatura's, reconciled.
 
-The rules of :mod:`atlas_codex.engine.main_content` were written on one collection of pages
+The rules of :mod:`atlas_codex.engine.reading.main_content` were written on one collection of pages
 and scored below trafilatura on every other (docs/ENGINE.md). Two independent readers
 disagree where one of them is wrong, so the page is read by both:
 
@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex.engine.markdown import to_markdown
+from atlas_codex.engine.reading.markdown import to_markdown
 
 AGREEMENT: Final = 0.6
 """The share of each reader's 4-word shingles the other must hold for the two to agree.

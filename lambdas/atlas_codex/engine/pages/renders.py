@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex.engine import hydration, quality
-from atlas_codex.engine.crawler import CrawledPage
+from atlas_codex.engine import quality
+from atlas_codex.engine.pages.crawler import CrawledPage
+from atlas_codex.engine.reading import hydration
 from atlas_codex.extraction.request import JobRequest
 from atlas_codex.extraction.result import Rendering
 from atlas_codex.ground import limits

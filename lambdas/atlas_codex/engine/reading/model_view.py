@@ -29,9 +29,9 @@ from typing import Any, Final, Literal
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from atlas_codex.engine import hydration
-from atlas_codex.engine.html import WS, drop_unreadable
-from atlas_codex.engine.markdown import copy_tree, to_markdown, write_blocks
+from atlas_codex.engine.reading import hydration
+from atlas_codex.engine.reading.html import WS, drop_unreadable
+from atlas_codex.engine.reading.markdown import copy_tree, to_markdown, write_blocks
 
 ViewName = Literal["main", "model", "full"]
 VIEW_NAMES: Final[tuple[ViewName, ...]] = ("model", "main", "full")
@@ -255,7 +255,7 @@ def view(
     """The page as ``name`` asks: ``full`` (the whole page's markdown), ``main`` (its main
     content), or ``model`` (main content with what the job's fields need from elsewhere;
     main content alone when the job needs nothing it lacks). ``main``: the page's
-    main-content markdown (:func:`atlas_codex.engine.consensus.main_markdown`).
+    main-content markdown (:func:`atlas_codex.engine.reading.consensus.main_markdown`).
 
     The model view of a JavaScript app's shell (``hydration.app_shell``) is followed by the
     data the page ships for its first screen, where it ships any: the objects in it that

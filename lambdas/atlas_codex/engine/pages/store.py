@@ -21,7 +21,7 @@ from atlas_codex.ground.config import RuntimeConfig
 from atlas_codex.ground.values import utcnow
 
 if TYPE_CHECKING:  # the engine's modules load on the extraction path only (cold start)
-    from atlas_codex.engine.crawler import CrawledPage
+    from atlas_codex.engine.pages.crawler import CrawledPage
 
 
 class PageStore:
@@ -109,8 +109,8 @@ class PageStore:
     def load(self, job_id: str) -> tuple[PageManifest, list[CrawledPage]]:
         """The stored pages, as the crawler would have handed them over (each parsed when a
         strategy first reads it)."""
-        from atlas_codex.engine.crawler import CrawledPage
-        from atlas_codex.engine.fetch import FetchError, Page
+        from atlas_codex.engine.pages.crawler import CrawledPage
+        from atlas_codex.engine.pages.fetch import FetchError, Page
 
         manifest = self.manifest(job_id)
         pages: list[CrawledPage] = []

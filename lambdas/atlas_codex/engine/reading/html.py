@@ -12,8 +12,8 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from atlas_codex.engine import hydration
-from atlas_codex.engine.hydration import State
+from atlas_codex.engine.reading import hydration
+from atlas_codex.engine.reading.hydration import State
 
 DROP_ALWAYS: Final = "script, style, noscript, template, svg, canvas, iframe, object, embed, head"
 WS: Final = re.compile(r"\s+")

@@ -28,9 +28,9 @@ from typing import Any, Final
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from atlas_codex.engine import hydration
-from atlas_codex.engine.direct import Extraction, extract_structured
-from atlas_codex.engine.html import Metadata, words
+from atlas_codex.engine.facts.direct import Extraction, extract_structured
+from atlas_codex.engine.reading import hydration
+from atlas_codex.engine.reading.html import Metadata, words
 from atlas_codex.extraction.result import Evidence
 from atlas_codex.ground.presets import AVAILABILITY, schema_of
 

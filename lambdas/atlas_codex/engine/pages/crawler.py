@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from atlas_codex.engine.consensus import main_markdown
-from atlas_codex.engine.fetch import FetchError, Page, PageSource
-from atlas_codex.engine.html import Link, links, parse
+from atlas_codex.engine.pages.fetch import FetchError, Page, PageSource
+from atlas_codex.engine.reading.consensus import main_markdown
+from atlas_codex.engine.reading.html import Link, links, parse
 from atlas_codex.extraction.request import CrawlOptions
 from atlas_codex.ground import limits
 
@@ -87,7 +87,7 @@ class CrawledPage:
         return self._markdown
 
     def main_markdown(self) -> str:
-        """The page's main content as markdown (:mod:`atlas_codex.engine.consensus`), made
+        """The page's main content as markdown (:mod:`atlas_codex.engine.reading.consensus`), made
         once for every reader (the strategies, the model view, the stored copy)."""
         if self._markdown is None:
             assert self.page is not None

@@ -15,8 +15,8 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from atlas_codex.engine import hydration
-from atlas_codex.engine.html import WS, Metadata, words
+from atlas_codex.engine.reading import hydration
+from atlas_codex.engine.reading.html import WS, Metadata, words
 from atlas_codex.extraction.request import SelectorField, SelectorSchema
 from atlas_codex.extraction.result import Evidence, ReadView
 
