@@ -9,7 +9,6 @@ from typing import Any
 from hypothesis import strategies as st
 
 from atlas_codex.extraction.request import CrawlOptions, JobRequest, SelectorField, SelectorSchema
-from atlas_codex.jobs.legacy import AI_STATES, NAVIGATION_STATES, SYNC_STATES
 from atlas_codex.jobs.record import (
     Attempt,
     ChildCounters,
@@ -21,6 +20,7 @@ from atlas_codex.jobs.record import (
     StatusChange,
 )
 from atlas_codex.jobs.vocabulary import JOB_STATUSES, JOB_TYPES, TERMINAL_STATUSES
+from atlas_codex_local.legacy import AI_STATES, NAVIGATION_STATES, SYNC_STATES
 
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,40}", fullmatch=True)
 hosts = st.from_regex(r"[a-z][a-z0-9-]{0,20}\.(com|org|de|example)", fullmatch=True)

@@ -1,7 +1,7 @@
 """``atlas-codex migrate``: legacy job records to canonical ones, with backup and rollback.
 
 An offline tool. It scans the source tables in parallel segments (rate-limited), converts each
-legacy record with :func:`atlas_codex.jobs.legacy.convert`, and writes the canonical job into
+legacy record with :func:`atlas_codex_local.legacy.convert`, and writes the canonical job into
 the stage's jobs table with one conditional write that never overwrites a canonical record.
 
 Before each write, the item it replaces (or the fact that there was none) is appended to the
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from atlas_codex.ground import naming
-from atlas_codex.jobs.legacy import LegacyConversionError, convert, is_canonical
 from atlas_codex.jobs.store.table import CHILD_COUNTS_OF, job_to_wire_item, plain_item
+from atlas_codex_local.legacy import LegacyConversionError, convert, is_canonical
 
 DEFAULT_SEGMENTS: Final = 4
 DEFAULT_MAX_WRITES_PER_S: Final = 50.0

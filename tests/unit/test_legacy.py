@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas_codex.jobs.legacy import (
+from atlas_codex.jobs.record import Job
+from atlas_codex_local.legacy import (
     AI_STATES,
     LEGACY_OWNER,
     NAVIGATION_STATES,
@@ -17,7 +18,6 @@ from atlas_codex.jobs.legacy import (
     convert,
     detect_format,
 )
-from atlas_codex.jobs.record import Job
 from tests.strategies import jobs, legacy_ai, legacy_navigation, legacy_sync
 
 SLOW = settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
