@@ -22,7 +22,8 @@ from atlas_codex.jobs.finished import outcome_metrics
 from atlas_codex.jobs.manager import JobManager
 from atlas_codex.jobs.queue import SqsDeadLetters, SqsJobQueue
 from atlas_codex.jobs.record import Job
-from atlas_codex.jobs.service import JobService, Notifier
+from atlas_codex.jobs.service import JobService
+from atlas_codex.jobs.submission import Notifier
 from atlas_codex.notifications.live import ConnectionStore, LivePush
 from atlas_codex.notifications.webhooks.delivery import WebhookQueue, WebhookSender
 from atlas_codex.notifications.webhooks.secrets_store import WebhookSecretStore
