@@ -132,6 +132,22 @@ def _short_room(module: str) -> str:
     return room(module).removeprefix("atlas_codex.")
 
 
+def near_names(found: dict[str, Module]) -> list[tuple[str, str]]:
+    """Pairs of module or folder names that differ by one letter (``table``/``tables``):
+    a newcomer reads one for the other."""
+    names = sorted({part for name in found for part in name.split(".")[1:]})
+
+    def one_apart(a: str, b: str) -> bool:
+        if len(a) == len(b):
+            return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+        short, long = sorted((a, b), key=len)
+        return len(long) - len(short) == 1 and any(
+            long[:i] + long[i + 1 :] == short for i in range(len(long))
+        )
+
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1 :] if one_apart(a, b)]
+
+
 def module_graph(found: dict[str, Module]) -> dict[str, set[str]]:
     """Module -> the modules it imports (a package's ``__init__`` aside: it only names)."""
     return {m.name: set(m.imports) for m in found.values()}

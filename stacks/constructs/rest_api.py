@@ -1,4 +1,4 @@
-"""The REST API: the routes of ``atlas_codex.ground.routes`` to the api function, behind API keys.
+"""The REST API: the routes of ``atlas_codex.ground.api_routes`` to the api function, behind API keys.
 
 API Gateway checks the key and enforces the usage plan's throttling and quota before the
 function runs; the function checks the same key against its own store to find the owner.
@@ -18,7 +18,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from atlas_codex.ground import naming
-from atlas_codex.ground.routes import CORRELATION_HEADER, REQUEST_HEADERS, ROUTES
+from atlas_codex.ground.api_routes import CORRELATION_HEADER, REQUEST_HEADERS, ROUTES
 from atlas_codex_stage.settings import TRACING, StageSettings
 from stacks import nag
 from stacks.constructs.log_group import stage_log_group

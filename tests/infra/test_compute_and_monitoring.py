@@ -9,8 +9,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from atlas_codex.ground import metrics, naming
+from atlas_codex.ground.api_routes import ROUTES
 from atlas_codex.ground.config import EnvVar, RenderConfig, RuntimeConfig
-from atlas_codex.ground.routes import ROUTES
 from atlas_codex.ground.table_specs import TABLE_SPECS
 from atlas_codex_stage.settings import DEFAULTS_KEY, STAGES_KEY, StageSettings, load_stage_settings
 from stacks.functions import FUNCTION_SPECS, SPECS_BY_NAME

@@ -282,7 +282,7 @@ def test_a_body_that_is_not_utf8_is_400_not_500(api: ModuleType, key: str) -> No
 
 
 def test_the_resolver_serves_exactly_the_routes_the_stack_deploys(api: ModuleType) -> None:
-    from atlas_codex.ground.routes import ROUTES
+    from atlas_codex.ground.api_routes import ROUTES
 
     resolver = api.app
     registered = {(r.method, r.path) for r in resolver._static_routes + resolver._dynamic_routes}

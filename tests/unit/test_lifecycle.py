@@ -22,7 +22,7 @@ from atlas_codex.jobs.messages import JobMessage
 from atlas_codex.jobs.queue import MemoryJobQueue
 from atlas_codex.jobs.record import CreateJobRequest, Job, ReextractRequest
 from atlas_codex.jobs.service import JobService, RetryLater
-from atlas_codex.jobs.store.results import MemoryResultStore
+from atlas_codex.jobs.store.result_store import MemoryResultStore
 from atlas_codex.jobs.store.table import JobTable, MemoryJobTable
 from tests.fakes import ScriptedExtractor
 

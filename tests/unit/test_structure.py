@@ -83,6 +83,20 @@ def test_the_job_side_reaches_the_engine_only_through_the_contract(
     assert structure.contract_bypasses(found) == []
 
 
+def test_no_two_names_differ_by_one_letter(found: dict[str, structure.Module]) -> None:
+    assert structure.near_names(found) == []
+
+
+def test_the_name_rule_sees_a_near_name() -> None:
+    from pathlib import Path
+
+    fake = {
+        n: structure.Module(n, Path("x.py"), 1, frozenset())
+        for n in ("atlas_codex.tables", "atlas_codex.jobs.table", "atlas_codex.jobs.queue")
+    }
+    assert structure.near_names(fake) == [("table", "tables")]
+
+
 def test_the_floor_rule_sees_an_upward_import() -> None:
     from pathlib import Path
 

@@ -8,7 +8,7 @@ from typing import Any, Final, Protocol
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel
 
-from atlas_codex.ground.routes import CORRELATION_HEADER
+from atlas_codex.ground.api_routes import CORRELATION_HEADER
 from atlas_codex.jobs.views import ErrorBody
 
 

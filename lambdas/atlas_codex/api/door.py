@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from atlas_codex.accounts.auth import ApiKeyStore
 from atlas_codex.api.answers import error_response
 from atlas_codex.ground import body_guard, limits
-from atlas_codex.ground.routes import (
+from atlas_codex.ground.api_routes import (
     API_KEY_HEADER,
     CORRELATION_HEADER,
     IDEMPOTENCY_HEADER,

@@ -9,7 +9,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from atlas_codex.api.door import CORRELATION_RE
 from atlas_codex.ground import limits
-from atlas_codex.ground.routes import API_KEY_HEADER, CORRELATION_HEADER, IDEMPOTENCY_HEADER, ROUTES
+from atlas_codex.ground.api_routes import (
+    API_KEY_HEADER,
+    CORRELATION_HEADER,
+    IDEMPOTENCY_HEADER,
+    ROUTES,
+)
 from atlas_codex.jobs.vocabulary import IDEMPOTENCY_KEY_PATTERN
 
 API_KEY_SCHEME: Final = "apiKey"

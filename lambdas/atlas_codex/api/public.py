@@ -14,8 +14,8 @@ from atlas_codex.api import answers
 from atlas_codex.api.answers import ERRORS
 from atlas_codex.api.door import header
 from atlas_codex.ground import aws
+from atlas_codex.ground.api_routes import API_KEY_HEADER, CORRELATION_HEADER
 from atlas_codex.ground.config import RuntimeConfig
-from atlas_codex.ground.routes import API_KEY_HEADER, CORRELATION_HEADER
 from atlas_codex.jobs.views import HealthView
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from atlas_codex.extraction.pages import PagesUnavailable
-from atlas_codex.ground.routes import IDEMPOTENCY_HEADER
+from atlas_codex.ground.api_routes import IDEMPOTENCY_HEADER
 from atlas_codex.jobs.errors import (
     BudgetSpent,
     IdempotencyConflict,

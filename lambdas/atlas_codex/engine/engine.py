@@ -31,9 +31,9 @@ from atlas_codex.engine.facts.direct import (
 )
 from atlas_codex.engine.gate import QualityGate, score
 from atlas_codex.engine.pages.blocked import blocked
+from atlas_codex.engine.pages.browser import Renders, shell_note
 from atlas_codex.engine.pages.crawler import CrawledPage, Crawler
 from atlas_codex.engine.pages.fetch import Fetcher, FetchError, FetchSession
-from atlas_codex.engine.pages.renders import Renders, shell_note
 from atlas_codex.engine.pages.store import PageStore
 from atlas_codex.engine.run import CeilingReached, ExtractionRun
 from atlas_codex.engine.strategies import (

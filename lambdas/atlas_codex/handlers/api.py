@@ -26,8 +26,8 @@ from atlas_codex.api.refusals import REFUSED, refusal
 from atlas_codex.api.resolver import RequestResolver
 from atlas_codex.api.webhook_secrets import secret_routes
 from atlas_codex.ground import naming, snapstart
+from atlas_codex.ground.api_routes import CORRELATION_HEADER, allowed_methods
 from atlas_codex.ground.config import RuntimeConfig, get_config
-from atlas_codex.ground.routes import CORRELATION_HEADER, allowed_methods
 from atlas_codex.ground.values import FieldError
 from atlas_codex.jobs.service import JobService
 from atlas_codex.notifications.webhooks.secrets_store import WebhookSecretStore

@@ -35,7 +35,7 @@ from atlas_codex.jobs.record import (
     WebhookDeliveryState,
     WebhookState,
 )
-from atlas_codex.jobs.store.results import ResultStore, S3ResultStore
+from atlas_codex.jobs.store.result_store import ResultStore, S3ResultStore
 from atlas_codex.jobs.store.table import (
     Change,
     DynamoJobTable,
