@@ -90,6 +90,8 @@ class Engine:
         self.models_available = models_available and models is not None
         self.models = models
         """:class:`atlas_codex.llm.extraction.ModelStrategies` when a key is configured."""
+        self.quality_gate = QualityGate(models) if models is not None else None
+        """The model strategies, each answer through the quality gate."""
         self.page_store = page_store
         """Where fetched pages are kept for re-extraction (None: not kept)."""
 
@@ -563,8 +565,8 @@ class Engine:
         return read(run.request, page)
 
     def _gate(self) -> QualityGate:
-        assert self.models is not None
-        return QualityGate(self.models)
+        assert self.quality_gate is not None
+        return self.quality_gate
 
     def _has_models(self) -> bool:
         return self.models_available and self.models is not None

@@ -178,11 +178,8 @@ class Crawler:
         seen = {normalize(u) for u in start_urls}
         deeper: dict[str, None] = {}  # in document order
         following: set[str] = set()
-        for link in links(tree, url):
-            n = normalize(link.url)
-            if n in seen or not self.allowed(n, sites):
-                continue
-            if self.options.follow_pagination and _is_next(link):
+        for n, _, is_next in self._new_links(tree, url, seen, sites):
+            if is_next:
                 following.add(n)
             else:
                 deeper[n] = None
@@ -225,11 +222,8 @@ class Crawler:
                     crawled = future.result()
                     if crawled.tree is not None and crawled.page is not None:
                         found: list[Link] = []
-                        for link in links(crawled.tree, crawled.page.url):
-                            n = normalize(link.url)
-                            if n in seen or not self.allowed(n, sites):
-                                continue
-                            is_next = self.options.follow_pagination and _is_next(link)
+                        new = self._new_links(crawled.tree, crawled.page.url, seen, sites)
+                        for n, link, is_next in new:
                             depth = crawled.depth if is_next else crawled.depth + 1
                             if depth > self.options.max_depth:
                                 continue
@@ -248,6 +242,17 @@ class Crawler:
                 future.cancel()
             self.state.frontier = [*running.values(), *frontier]
             self.state.fetched -= len(running)
+
+    def _new_links(
+        self, tree: LexborHTMLParser, page_url: str, seen: set[str], sites: set[str]
+    ) -> Iterator[tuple[str, Link, bool]]:
+        """The page's links the crawl may follow and has not met (``seen`` is read as the
+        caller adds to it), each normalised, with whether it is a next page."""
+        for link in links(tree, page_url):
+            n = normalize(link.url)
+            if n in seen or not self.allowed(n, sites):
+                continue
+            yield n, link, self.options.follow_pagination and _is_next(link)
 
     def _ranked(self, found: list[Link]) -> list[Link]:
         if self.rank is None or len(found) < 2:
